@@ -1,0 +1,61 @@
+"""Shared pieces of the command line: the root group, the console, and friendly failures."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+
+from marketing import __version__
+from marketing.problems import InvalidInput
+from marketing.settings import MissingSecret
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the errors people can fix into a clear message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InvalidInput as exc:
+            count = len(exc.problems)
+            err_console.print(
+                f"[bold red]{count} problem{'s' if count != 1 else ''} found; "
+                "nothing was changed.[/]"
+            )
+            for problem in exc.problems:
+                err_console.print("  [red]•[/] ", end="")
+                err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except MissingSecret as exc:
+            err_console.print(f"[bold red]Missing secret:[/] {exc}")
+            sys.exit(2)
+        except OperationalError as exc:
+            err_console.print(
+                f"[bold red]Database error:[/] {exc.orig}\n"
+                "Is the database reachable, and has `marketing db upgrade` been run?"
+            )
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="marketing")
+def main() -> None:
+    """Publish the creative-community programme on Facebook, YouTube and email, and report on it.
+
+    Settings come from MARKETING_* environment variables (see README.md); by default
+    everything lives in ./data (a SQLite database and an embedded broker).
+    """

@@ -1,0 +1,87 @@
+"""``marketing communities``: import and list reference data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+from sqlalchemy import func, select
+
+from marketing.cli.base import console, friendly_errors
+from marketing.db import session_scope
+from marketing.models import ChannelAccount, Community, Highlight, Subscriber
+from marketing.reference import import_reference
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "communities.yaml"
+
+
+@click.group()
+def communities() -> None:
+    """Communities, their channel accounts, subscribers and highlights."""
+
+
+@communities.command("import")
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--sample", is_flag=True, help="Import the shipped sample of ten communities.")
+@friendly_errors
+def import_(file: Path | None, sample: bool) -> None:
+    """Import FILE (YAML or CSV). Idempotent; all-or-nothing on any problem."""
+    if sample == (file is not None):
+        raise click.UsageError("give a FILE or --sample (not both)")
+    path = SAMPLE if sample else file
+    assert path is not None
+    with session_scope() as session:
+        summary = import_reference(session=session, path=path)
+    if not summary.changed:
+        console.print(f"[green]Nothing changed:[/] {path} is already imported.")
+        return
+    table = Table(title=f"Imported {path.name}")
+    for column in ("", "created", "updated", "unchanged"):
+        table.add_column(column, justify="right" if column else "left")
+    for kind, counts in summary.counts.items():
+        table.add_row(
+            kind, str(counts["created"]), str(counts["updated"]), str(counts["unchanged"])
+        )
+    console.print(table)
+
+
+@communities.command("list")
+@friendly_errors
+def list_() -> None:
+    """List communities with their accounts and subscriber counts."""
+    with session_scope() as session:
+        subs = dict(
+            session.execute(
+                select(Subscriber.community_id, func.count())
+                .where(Subscriber.unsubscribed_at.is_(None))
+                .group_by(Subscriber.community_id)
+            )
+            .tuples()
+            .all()
+        )
+        highlights = dict(
+            session.execute(
+                select(Highlight.community_id, func.count()).group_by(Highlight.community_id)
+            )
+            .tuples()
+            .all()
+        )
+        accounts: dict[int | None, list[str]] = {}
+        for account in session.scalars(select(ChannelAccount).order_by(ChannelAccount.slug)):
+            accounts.setdefault(account.community_id, []).append(
+                f"{account.kind.value}" + ("" if account.health == "ok" else f" ({account.health})")
+            )
+        table = Table(title="Communities")
+        for column in ("slug", "name", "province", "channels", "subscribers", "highlights"):
+            table.add_column(column)
+        for c in session.scalars(select(Community).order_by(Community.slug)):
+            table.add_row(
+                c.slug,
+                c.name_th,
+                c.province,
+                ", ".join(accounts.get(c.id, [])),
+                str(subs.get(c.id, 0)),
+                str(highlights.get(c.id, 0)),
+            )
+    console.print(table)

@@ -1,0 +1,391 @@
+"""The data model: what the programme has, what it publishes, and what came of it.
+
+Reference data
+    Community -- one pilot community (Thai and English names, province, tags, time zone)
+    ChannelAccount -- a Facebook Page, YouTube channel or email sender, of a community or
+        programme-wide; holds the *name* of the secret with its token, never the token
+    Subscriber -- an email address with the consent it was given under
+    Highlight -- a story, product or programme of a community, ready to be posted
+
+Publishing
+    Campaign -- a campaign definition as applied (its source text and hash) and its status
+    Post -- one publication: (campaign, community, channel account, occurrence); a state
+        machine (see :class:`PostState`) with a unique idempotency key that also serves as
+        the marker by which a channel finds the publication again
+    Attempt -- one try at publishing a post; outcome ``unknown`` until the channel answers
+    Delivery -- one email of an email post to one subscriber
+
+Results
+    MetricSnapshot -- cumulative metrics of a post as a channel reported them at one time,
+        with the raw response and the change since the previous snapshot
+    EmailEvent -- an open, click or unsubscribe recorded by the tracking endpoints
+    CommunityPerformance -- per community, channel and local day: what the reports read
+    Heartbeat -- when each pipeline component was last seen alive
+
+All times are aware UTC (:class:`marketing.db.UTCDateTime`); zones are shown, not stored.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from marketing.db import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[str]: JSON}
+
+
+def _enum(cls: type[StrEnum]) -> SAEnum:
+    # Stored as plain strings (no database ENUM type) so adding a member needs no migration.
+    return SAEnum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class ChannelKind(StrEnum):
+    FACEBOOK = "facebook"
+    YOUTUBE = "youtube"
+    EMAIL = "email"
+
+
+class AccountHealth(StrEnum):
+    OK = "ok"
+    NEEDS_RECONNECT = "needs_reconnect"  # token expired or revoked: a person must reconnect
+    PERMISSION_LOST = "permission_lost"
+    UNKNOWN = "unknown"
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class PostState(StrEnum):
+    """Where a post is.  Terminal: published, failed, cancelled.  Needing a person:
+    failed, unconfirmed, needs_reconnect."""
+
+    SCHEDULED = "scheduled"  # waiting for scheduled_at / next_try_at
+    QUEUED = "queued"  # claimed by dispatch_due, publish message sent
+    PUBLISHING = "publishing"  # claimed by a worker; an Attempt is open
+    PUBLISHED = "published"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"  # the channel may have it; a person must check
+    NEEDS_RECONNECT = "needs_reconnect"  # the account's token must be renewed
+    CANCELLED = "cancelled"
+
+
+class AttemptOutcome(StrEnum):
+    UNKNOWN = "unknown"  # written before the network call; stays if the worker dies
+    PUBLISHED = "published"
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    AUTH_EXPIRED = "auth_expired"
+    PERMANENT = "permanent"
+    RECONCILED_FOUND = "reconciled_found"  # an unknown attempt found on the channel
+    RECONCILED_ABSENT = "reconciled_absent"  # an unknown attempt certainly not published
+    UNCONFIRMED = "unconfirmed"  # an unknown attempt the channel could not settle
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # handed to SMTP; outcome unknown until the reply
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # consent withdrawn before sending
+
+
+class EmailEventKind(StrEnum):
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Community(TimestampMixin, Base):
+    __tablename__ = "community"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name_th: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    province: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Bangkok")
+    website: Mapped[str | None] = mapped_column(String(500))
+
+    accounts: Mapped[list[ChannelAccount]] = relationship(back_populates="community")
+    highlights: Mapped[list[Highlight]] = relationship(
+        back_populates="community", order_by="Highlight.position"
+    )
+
+
+class ChannelAccount(TimestampMixin, Base):
+    __tablename__ = "channel_account"
+    __table_args__ = (UniqueConstraint("kind", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    external_id: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200))
+    secret_name: Mapped[str | None] = mapped_column(String(120))
+    community_id: Mapped[int | None] = mapped_column(
+        ForeignKey("community.id", ondelete="CASCADE"), index=True
+    )
+    health: Mapped[AccountHealth] = mapped_column(_enum(AccountHealth), default=AccountHealth.OK)
+    health_message: Mapped[str | None] = mapped_column(Text)
+    health_checked_at: Mapped[datetime | None]
+
+    community: Mapped[Community | None] = relationship(back_populates="accounts")
+
+
+class Subscriber(TimestampMixin, Base):
+    __tablename__ = "subscriber"
+    __table_args__ = (UniqueConstraint("community_id", "email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("community.id", ondelete="CASCADE"), index=True
+    )
+    consent_source: Mapped[str] = mapped_column(String(300))
+    consent_at: Mapped[datetime]
+    unsubscribed_at: Mapped[datetime | None]
+    tags: Mapped[list[str]] = mapped_column(default=list)
+
+
+class Highlight(TimestampMixin, Base):
+    __tablename__ = "highlight"
+    __table_args__ = (UniqueConstraint("community_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("community.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(80))
+    position: Mapped[int] = mapped_column(default=0)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    link: Mapped[str | None] = mapped_column(String(500))
+    people_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_note: Mapped[str | None] = mapped_column(Text)
+    last_posted_at: Mapped[datetime | None]
+
+    community: Mapped[Community] = relationship(back_populates="highlights")
+
+
+class Campaign(TimestampMixin, Base):
+    __tablename__ = "campaign"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source_path: Mapped[str | None] = mapped_column(String(1000))
+    source_text: Mapped[str] = mapped_column(Text)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus), default=CampaignStatus.DRAFT
+    )
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Bangkok")
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None]
+
+    posts: Mapped[list[Post]] = relationship(back_populates="campaign")
+
+
+class Post(TimestampMixin, Base):
+    __tablename__ = "post"
+    __table_args__ = (
+        Index("ix_post_state_due", "state", "next_try_at"),
+        Index("ix_post_campaign_state", "campaign_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id"), index=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_account.id"), index=True)
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    highlight_id: Mapped[int | None] = mapped_column(
+        ForeignKey("highlight.id", ondelete="SET NULL")
+    )
+    # Deterministic from (campaign, community, account, occurrence): planning twice finds the
+    # same row, and the channel carries it as the marker that reconciliation searches for.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    occurrence_key: Mapped[str] = mapped_column(String(120))
+    scheduled_at: Mapped[datetime]
+    # When dispatch_due may next look at it: scheduled_at at first, later a retry time.
+    next_try_at: Mapped[datetime]
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[PostState] = mapped_column(_enum(PostState), default=PostState.SCHEDULED)
+    state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    external_id: Mapped[str | None] = mapped_column(String(300))
+    permalink: Mapped[str | None] = mapped_column(String(1000))
+    published_at: Mapped[datetime | None]
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_code: Mapped[str | None] = mapped_column(String(100))
+    action_hint: Mapped[str | None] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="posts")
+    community: Mapped[Community] = relationship()
+    account: Mapped[ChannelAccount] = relationship()
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="post", order_by="Attempt.number", cascade="all, delete-orphan"
+    )
+
+
+class Attempt(Base):
+    __tablename__ = "attempt"
+    __table_args__ = (UniqueConstraint("post_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[AttemptOutcome] = mapped_column(
+        _enum(AttemptOutcome), default=AttemptOutcome.UNKNOWN
+    )
+    error_code: Mapped[str | None] = mapped_column(String(100))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(200))
+
+    post: Mapped[Post] = relationship(back_populates="attempts")
+
+
+class Delivery(Base):
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("post_id", "subscriber_id"),
+        Index("ix_delivery_post_state", "post_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
+    state: Mapped[DeliveryState] = mapped_column(
+        _enum(DeliveryState), default=DeliveryState.PENDING
+    )
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class MetricSnapshot(Base):
+    __tablename__ = "metric_snapshot"
+    __table_args__ = (UniqueConstraint("post_id", "collected_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    collected_at: Mapped[datetime]
+    # Cumulative values as the channel reported them (None: the channel does not report it).
+    views: Mapped[int | None]
+    reactions: Mapped[int | None]
+    comments: Mapped[int | None]
+    shares: Mapped[int | None]
+    clicks: Mapped[int | None]
+    # Change since the post's previous snapshot, so a rollup is a plain SUM.
+    d_views: Mapped[int] = mapped_column(default=0)
+    d_reactions: Mapped[int] = mapped_column(default=0)
+    d_comments: Mapped[int] = mapped_column(default=0)
+    d_shares: Mapped[int] = mapped_column(default=0)
+    d_clicks: Mapped[int] = mapped_column(default=0)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class EmailEvent(Base):
+    __tablename__ = "email_event"
+    __table_args__ = (Index("ix_email_event_post_kind", "post_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscriber.id", ondelete="CASCADE"))
+    kind: Mapped[EmailEventKind] = mapped_column(_enum(EmailEventKind))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CommunityPerformance(Base):
+    __tablename__ = "community_performance"
+    __table_args__ = (
+        UniqueConstraint("community_id", "channel", "day"),
+        Index("ix_community_performance_day", "day", "community_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    day: Mapped[date] = mapped_column(Date)  # in the community's time zone
+    posts: Mapped[int] = mapped_column(default=0)
+    views: Mapped[int] = mapped_column(default=0)
+    reactions: Mapped[int] = mapped_column(default=0)
+    comments: Mapped[int] = mapped_column(default=0)
+    shares: Mapped[int] = mapped_column(default=0)
+    clicks: Mapped[int] = mapped_column(default=0)
+    opens: Mapped[int] = mapped_column(default=0)
+    unsubscribes: Mapped[int] = mapped_column(default=0)
+    emails_sent: Mapped[int] = mapped_column(default=0)
+    # Facebook, YouTube: (reactions + comments + shares + clicks) / views;
+    # email: clicks / emails_sent (click-through rate). 0 when there is no reach.
+    engagement_rate: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Heartbeat(Base):
+    """The last sign of life of a pipeline component (worker, dispatcher, metrics collector),
+    so staff can see when publishing has stopped moving."""
+
+    __tablename__ = "heartbeat"
+
+    component: Mapped[str] = mapped_column(String(100), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

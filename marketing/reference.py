@@ -1,0 +1,490 @@
+"""Import reference data -- communities, channel accounts, subscribers, highlights -- from YAML or
+CSV files that staff keep.
+
+The import is idempotent (a second run changes nothing), additive (what a file leaves out is
+kept), and all-or-nothing: every problem in the file is reported with its line and field, and
+then nothing is written.  An unsubscribe recorded by the service is never undone by importing
+an older list.  Files name the *secret* that holds an account's token, never the token.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketing.models import ChannelAccount, ChannelKind, Community, Highlight, Subscriber
+from marketing.problems import (
+    InvalidInput,
+    Path_,
+    Positions,
+    Problem,
+    problem_at,
+    problems_from_validation,
+)
+from marketing.settings import DEFAULT_TIMEZONE
+from marketing.yamlsource import load_yaml
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
+SecretName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,119}$"),
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Asia/Bangkok"
+        ) from exc
+    return value
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AccountIn(_Strict):
+    slug: Slug | None = Field(None, description="Default: <community>-<channel>.")
+    community: Slug | None = Field(None, description="Owning community; absent: programme-wide.")
+    channel: ChannelKind
+    external_id: Text
+    display_name: Text
+    secret: SecretName | None = Field(
+        None, description="Name of the secret holding the token (MARKETING_SECRET_<NAME>)."
+    )
+
+
+class SubscriberIn(_Strict):
+    community: Slug | None = None
+    email: EmailStr
+    name: str = ""
+    consent_source: Text
+    consent_at: AwareDatetime
+    unsubscribed_at: AwareDatetime | None = None
+    tags: list[str] = []
+
+
+class HighlightIn(_Strict):
+    key: Slug
+    title: Text
+    body: str = ""
+    media: list[str] = []
+    tags: list[str] = []
+    link: str | None = None
+    people_consent: bool = False
+    consent_note: str | None = None
+
+
+class CommunityIn(_Strict):
+    slug: Slug
+    name_th: Text
+    name_en: Text
+    province: Text
+    description: str = ""
+    tags: list[str] = []
+    timezone: Zone = DEFAULT_TIMEZONE
+    website: str | None = None
+    accounts: list[AccountIn] = []
+    subscribers: list[SubscriberIn] = []
+    highlights: list[HighlightIn] = []
+
+
+class ReferenceFile(_Strict):
+    sample_data: bool = Field(False, description="True marks fictional sample data.")
+    communities: list[CommunityIn] = []
+    accounts: list[AccountIn] = []
+    subscribers: list[SubscriberIn] = []
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, per kind of record: created, updated, unchanged."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def add(self, kind: str, outcome: str) -> None:
+        self.counts.setdefault(kind, Counter())[outcome] += 1
+
+    @property
+    def changed(self) -> bool:
+        return any(c["created"] or c["updated"] for c in self.counts.values())
+
+
+# --- reading -------------------------------------------------------------------------------
+
+_CSV_KINDS = {
+    "subscribers": {"email"},
+    "accounts": {"channel", "external_id"},
+    "communities": {"slug", "name_th"},
+}
+_CSV_LISTS = {"tags"}
+
+
+def _read_csv(text: str, file: str) -> tuple[dict[str, Any], Positions]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = set(reader.fieldnames or [])
+    kind = next((k for k, cols in _CSV_KINDS.items() if cols <= header), None)
+    if kind is None:
+        raise InvalidInput(
+            [
+                Problem(
+                    file,
+                    1,
+                    1,
+                    "(header)",
+                    f"cannot tell what this CSV holds from its header {sorted(header)}",
+                    "a communities file needs slug,name_th; accounts need channel,external_id; "
+                    "subscribers need email",
+                )
+            ]
+        )
+    positions = Positions()
+    rows: list[dict[str, Any]] = []
+    columns = list(reader.fieldnames or [])
+    line = 1
+    for index, row in enumerate(reader):
+        line = reader.line_num
+        positions.set((kind, index), line, 1)
+        item: dict[str, Any] = {}
+        for col_no, name in enumerate(columns, start=1):
+            value = row.get(name)
+            if name is None or value is None or value == "":
+                continue
+            positions.set((kind, index, name), line, col_no)
+            item[name] = (
+                [v.strip() for v in value.split("|") if v.strip()]
+                if (name in _CSV_LISTS)
+                else value
+            )
+        if None in row:
+            positions.set((kind, index, "(extra)"), line, len(columns) + 1)
+            raise InvalidInput(
+                [
+                    Problem(
+                        file,
+                        line,
+                        len(columns) + 1,
+                        f"{kind}[{index}]",
+                        "more cells than the header",
+                    )
+                ]
+            )
+        rows.append(item)
+    return {kind: rows}, positions
+
+
+def read_reference(path: Path) -> tuple[ReferenceFile, Positions, str]:
+    """Parse and validate a reference file; raise InvalidInput with every problem."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise InvalidInput([Problem(file, None, None, "", "file not found")]) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [Problem(file, None, None, "", "not UTF-8 text", "save the file as UTF-8")]
+        ) from exc
+    if path.suffix.lower() == ".csv":
+        data, positions = _read_csv(text, file)
+    else:
+        data, positions = load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            [
+                Problem(
+                    file,
+                    1,
+                    1,
+                    "",
+                    "expected a mapping with 'communities', 'accounts' or 'subscribers' at the top",
+                )
+            ]
+        )
+    try:
+        parsed = ReferenceFile.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(problems_from_validation(exc, file=file, positions=positions)) from exc
+    return parsed, positions, file
+
+
+# --- checking across records ----------------------------------------------------------------
+
+
+@dataclass
+class _Flat:
+    """The file's records, flattened, each with its path for messages."""
+
+    communities: list[tuple[Path_, CommunityIn]] = field(default_factory=list)
+    accounts: list[tuple[Path_, str | None, AccountIn]] = field(default_factory=list)
+    subscribers: list[tuple[Path_, str, SubscriberIn]] = field(default_factory=list)
+    highlights: list[tuple[Path_, str, HighlightIn]] = field(default_factory=list)
+
+
+def _flatten(ref: ReferenceFile, file: str, positions: Positions) -> tuple[_Flat, list[Problem]]:
+    flat = _Flat()
+    problems: list[Problem] = []
+    for i, c in enumerate(ref.communities):
+        base: Path_ = ("communities", i)
+        flat.communities.append((base, c))
+        for j, a in enumerate(c.accounts):
+            path = (*base, "accounts", j)
+            if a.community not in (None, c.slug):
+                problems.append(
+                    problem_at(
+                        file,
+                        positions,
+                        (*path, "community"),
+                        f"differs from the community it is listed under ({c.slug})",
+                    )
+                )
+            flat.accounts.append((path, c.slug, a))
+        for j, s in enumerate(c.subscribers):
+            flat.subscribers.append(((*base, "subscribers", j), c.slug, s))
+        for j, h in enumerate(c.highlights):
+            flat.highlights.append(((*base, "highlights", j), c.slug, h))
+    for j, a in enumerate(ref.accounts):
+        flat.accounts.append((("accounts", j), a.community, a))
+    for j, s in enumerate(ref.subscribers):
+        path = ("subscribers", j)
+        if s.community is None:
+            problems.append(
+                problem_at(
+                    file,
+                    positions,
+                    path,
+                    "says no community",
+                    "add community: <slug> to each subscriber",
+                )
+            )
+            continue
+        flat.subscribers.append((path, s.community, s))
+    return flat, problems
+
+
+def _duplicates(
+    items: list[tuple[Path_, Any]], file: str, positions: Positions, what: str, leaf: str
+) -> list[Problem]:
+    seen: dict[Any, Path_] = {}
+    problems = []
+    for path, key in items:
+        if key in seen:
+            first = positions.nearest(seen[key])[0]
+            problems.append(
+                problem_at(
+                    file,
+                    positions,
+                    (*path, leaf),
+                    f"duplicate {what} {key!r}",
+                    f"it is already used on line {first}" if first else None,
+                )
+            )
+        else:
+            seen[key] = path
+    return problems
+
+
+def _media_problems(flat: _Flat, base_dir: Path, file: str, positions: Positions) -> list[Problem]:
+    problems = []
+    for path, _slug, h in flat.highlights:
+        for k, media in enumerate(h.media):
+            if not (base_dir / media).is_file():
+                problems.append(
+                    problem_at(
+                        file,
+                        positions,
+                        (*path, "media", k),
+                        f"media file {media!r} not found next to the file",
+                        f"looked for {base_dir / media}",
+                    )
+                )
+    return problems
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def _apply(obj: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for name, value in values.items():
+        if getattr(obj, name) != value:
+            setattr(obj, name, value)
+            changed = True
+    return changed
+
+
+def _upsert(
+    session: Session,
+    summary: ImportSummary,
+    kind: str,
+    existing: Any,
+    model: type[Any],
+    values: dict[str, Any],
+) -> Any:
+    if existing is None:
+        obj = model(**values)
+        session.add(obj)
+        summary.add(kind, "created")
+        return obj
+    summary.add(kind, "updated" if _apply(existing, values) else "unchanged")
+    return existing
+
+
+def import_reference(*, session: Session, path: Path) -> ImportSummary:
+    """Import ``path`` in the caller's transaction; raise InvalidInput before writing anything."""
+    ref, positions, file = read_reference(path)
+    flat, problems = _flatten(ref, file, positions)
+    problems += _duplicates(
+        [(p, c.slug) for p, c in flat.communities], file, positions, "community slug", "slug"
+    )
+    problems += _duplicates(
+        [(p, a.slug or f"{slug}-{a.channel.value}") for p, slug, a in flat.accounts],
+        file,
+        positions,
+        "account slug",
+        "slug",
+    )
+    problems += _duplicates(
+        [(p, (a.channel, a.external_id)) for p, _s, a in flat.accounts],
+        file,
+        positions,
+        "channel account",
+        "external_id",
+    )
+    problems += _duplicates(
+        [(p, (slug, s.email.lower())) for p, slug, s in flat.subscribers],
+        file,
+        positions,
+        "subscriber",
+        "email",
+    )
+    problems += _duplicates(
+        [(p, (slug, h.key)) for p, slug, h in flat.highlights], file, positions, "highlight", "key"
+    )
+    problems += _media_problems(flat, path.parent, file, positions)
+
+    in_file = {c.slug for _p, c in flat.communities}
+    referenced = {slug for _p, slug, _a in flat.accounts if slug} | {
+        slug for _p, slug, _s in flat.subscribers
+    }
+    known = set(
+        session.scalars(select(Community.slug).where(Community.slug.in_(referenced - in_file)))
+    )
+    for path_, slug, _item in [*flat.accounts, *flat.subscribers]:
+        if slug and slug not in in_file and slug not in known:
+            problems.append(
+                problem_at(
+                    file,
+                    positions,
+                    (*path_, "community"),
+                    f"unknown community {slug!r}",
+                    "import the community first or fix the slug",
+                )
+            )
+    for path_, _slug, s in flat.subscribers:
+        if s.unsubscribed_at and s.unsubscribed_at < s.consent_at:
+            problems.append(
+                problem_at(file, positions, (*path_, "unsubscribed_at"), "is before consent_at")
+            )
+    if problems:
+        raise InvalidInput(problems)
+
+    summary = ImportSummary()
+    by_slug: dict[str, Community] = {
+        c.slug: c
+        for c in session.scalars(select(Community).where(Community.slug.in_(in_file | referenced)))
+    }
+    for _p, c in flat.communities:
+        values = c.model_dump(
+            include={
+                "slug",
+                "name_th",
+                "name_en",
+                "province",
+                "description",
+                "tags",
+                "timezone",
+                "website",
+            }
+        )
+        by_slug[c.slug] = _upsert(
+            session, summary, "communities", by_slug.get(c.slug), Community, values
+        )
+    session.flush()
+
+    accounts = {a.slug: a for a in session.scalars(select(ChannelAccount))}
+    for _p, slug, a in flat.accounts:
+        account_slug = a.slug or f"{slug}-{a.channel.value}"
+        values = {
+            "slug": account_slug,
+            "kind": a.channel,
+            "external_id": a.external_id,
+            "display_name": a.display_name,
+            "secret_name": a.secret,
+            "community_id": by_slug[slug].id if slug else None,
+        }
+        _upsert(session, summary, "accounts", accounts.get(account_slug), ChannelAccount, values)
+
+    existing_subs: dict[tuple[int, str], Subscriber] = {}
+    community_ids = {by_slug[slug].id for _p, slug, _s in flat.subscribers}
+    if community_ids:
+        for sub in session.scalars(
+            select(Subscriber).where(Subscriber.community_id.in_(community_ids))
+        ):
+            existing_subs[(sub.community_id, sub.email.lower())] = sub
+    for _p, slug, s in flat.subscribers:
+        community_id = by_slug[slug].id
+        found = existing_subs.get((community_id, s.email.lower()))
+        values = {
+            "email": s.email,
+            "name": s.name,
+            "community_id": community_id,
+            "consent_source": s.consent_source,
+            "consent_at": s.consent_at,
+            "tags": s.tags,
+        }
+        # An unsubscribe already recorded stands, whatever an older list says.
+        if s.unsubscribed_at and (found is None or found.unsubscribed_at is None):
+            values["unsubscribed_at"] = s.unsubscribed_at
+        _upsert(session, summary, "subscribers", found, Subscriber, values)
+
+    highlights = {
+        (h.community_id, h.key): h
+        for h in session.scalars(
+            select(Highlight).where(Highlight.community_id.in_([c.id for c in by_slug.values()]))
+        )
+    }
+    for hpath, slug, h in flat.highlights:
+        community_id = by_slug[slug].id
+        values = h.model_dump(exclude={"media"})
+        values["media"] = [str((path.parent / m).resolve()) for m in h.media]
+        values["community_id"] = community_id
+        values["position"] = hpath[-1]  # order within its community, as written
+        _upsert(
+            session, summary, "highlights", highlights.get((community_id, h.key)), Highlight, values
+        )
+    session.flush()
+    return summary

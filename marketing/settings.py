@@ -1,0 +1,163 @@
+"""Settings: read once from the environment (prefix ``MARKETING_``) and an optional ``.env``.
+
+Every secret is a :class:`pydantic.SecretStr`, whose ``repr`` and ``str`` are ``'**********'``;
+it is unwrapped only where an API client or SMTP connection is built.  Channel account tokens
+are not settings: an account names its secret (``ChannelAccount.secret_name``) and
+:func:`get_secret` looks it up in the environment (``MARKETING_SECRET_<NAME>``) or in the
+secrets file (TOML, ``NAME = "value"``) named by ``MARKETING_SECRETS_FILE``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TIMEZONE = "Asia/Bangkok"
+
+
+class SmtpSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    SSL = "ssl"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; field names map to ``MARKETING_<NAME>`` variables."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETING_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("data"), description="Folder for the SQLite files and reports.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in the data folder."
+    )
+    broker_url: str | None = Field(
+        None,
+        description="Celery broker; default: kombu's SQLAlchemy transport on a SQLite file "
+        "(no server). Production: redis://127.0.0.1:6379/0.",
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis for shared rate limits and quota ledgers; default: the broker "
+        "URL when it is Redis, else limits are kept in the database.",
+    )
+    timezone: str = Field(DEFAULT_TIMEZONE, description="Zone for times shown to people.")
+
+    dispatch_interval: float = Field(5.0, description="Seconds between dispatch_due beats.")
+    publish_lease: float = Field(
+        300.0, description="Seconds after which a queued or publishing post is looked at again."
+    )
+    metrics_interval: float = Field(600.0, description="Seconds between collect_metrics beats.")
+
+    graph_api_url: str = Field("https://graph.facebook.com", description="Graph API host.")
+    graph_api_version: str = Field("v25.0", description="Graph API version in URLs.")
+    facebook_app_secret: SecretStr | None = Field(
+        None, description="App secret for appsecret_proof (optional)."
+    )
+    youtube_root_url: str = Field(
+        "https://youtube.googleapis.com/", description="YouTube Data API root URL."
+    )
+
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(25, description="SMTP relay port.")
+    smtp_security: SmtpSecurity = Field(SmtpSecurity.NONE, description="none, starttls or ssl.")
+    smtp_username: str | None = Field(None, description="SMTP user, if the relay needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_timeout: float = Field(30.0, description="Seconds before an SMTP call gives up.")
+    email_from: str = Field(
+        "community@example.org", description="Envelope and From address of campaign email."
+    )
+    unsubscribe_mailto: str = Field(
+        "unsubscribe@example.org", description="Address for mailto: List-Unsubscribe."
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL of the web app, used in tracking and unsubscribe links.",
+    )
+    tracking_secret: SecretStr = Field(
+        SecretStr("change-me-tracking-secret"),
+        description="HMAC key that signs tracking and unsubscribe tokens.",
+    )
+    dkim_domain: str | None = Field(None, description="d= of DKIM signatures (optional).")
+    dkim_selector: str | None = Field(None, description="s= of DKIM signatures.")
+    dkim_private_key_file: Path | None = Field(None, description="PEM key for DKIM signing.")
+
+    secrets_file: Path | None = Field(
+        None, description='TOML file of channel account secrets (NAME = "value").'
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'marketing.sqlite3'}"
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite3'}"
+
+    @property
+    def effective_redis_url(self) -> str | None:
+        if self.redis_url:
+            return self.redis_url
+        broker = self.effective_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data folder if it does not exist; return it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the demo change the environment)."""
+    get_settings.cache_clear()
+
+
+class MissingSecret(LookupError):
+    """A channel account names a secret that is set nowhere."""
+
+
+def get_secret(name: str, settings: Settings | None = None) -> SecretStr:
+    """The secret called ``name``, from the environment first, then the secrets file."""
+    settings = settings or get_settings()
+    env_name = f"MARKETING_SECRET_{name.upper()}"
+    value = os.environ.get(env_name)
+    if value:
+        return SecretStr(value)
+    if settings.secrets_file and settings.secrets_file.exists():
+        with settings.secrets_file.open("rb") as fh:
+            table = tomllib.load(fh)
+        found = table.get(name)
+        if isinstance(found, str) and found:
+            return SecretStr(found)
+    where = f' or {name} = "..." in {settings.secrets_file}' if settings.secrets_file else ""
+    raise MissingSecret(
+        f"secret {name} is not set: export {env_name}=...{where} "
+        "(secrets never go in campaign or community files)"
+    )

@@ -1,0 +1,9 @@
+"""Celery tasks: thin wrappers that load state, call campaigns/channels, and record results.
+
+Run a worker with ``celery -A tasks worker`` and the scheduler with ``celery -A tasks beat``.
+"""
+
+from tasks import housekeeping
+from tasks.app import app
+
+__all__ = ["app", "housekeeping"]

@@ -1,0 +1,52 @@
+"""The ``marketing`` console script, run as a person would: a real process, a fresh folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from marketing.cli.communities import SAMPLE
+
+MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETING_")}
+    return subprocess.run(
+        [MARKETING, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    out = run("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for command in ("db", "communities"):
+        assert command in out.stdout
+
+
+def test_fresh_folder_upgrade_and_import_twice(tmp_path: Path) -> None:
+    first = run("db", "upgrade", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "data" / "marketing.sqlite3").is_file()
+    imported = run("communities", "import", str(SAMPLE), cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert "communities" in imported.stdout and "10" in imported.stdout
+    again = run("communities", "import", "--sample", cwd=tmp_path)
+    assert again.returncode == 0
+    assert "Nothing changed" in again.stdout
+    listed = run("communities", "list", cwd=tmp_path)
+    assert "บุรีรัมย์" in listed.stdout
+
+
+def test_malformed_file_exits_non_zero_naming_line_and_field(tmp_path: Path) -> None:
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("communities:\n  - slug: a\n    name_th: ก\n    name_en: A\n", encoding="utf-8")
+    out = run("communities", "import", str(bad), cwd=tmp_path)
+    assert out.returncode == 2
+    assert f"{bad}:2:" in out.stderr
+    assert "communities[0].province" in out.stderr
+    assert "nothing was changed" in out.stderr
