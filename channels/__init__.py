@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Channel adapters: one module per channel behind one interface (``channels.base``)."""

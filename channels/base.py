@@ -1,0 +1,113 @@
+"""The one interface every channel adapter implements.
+
+An adapter takes values and returns values: it never touches the database.  The pipeline
+(``tasks/``) loads a post, builds an :class:`OutgoingPost`, calls the adapter, and records
+what comes back.  Limits are data on the adapter class (class attributes), and
+:meth:`Adapter.content_problems` checks rendered content against them without any I/O, so
+campaign validation and the adapter agree on one set of rules.
+
+Post content is a plain dict (stored as JSON on ``Post.content``); its keys per channel are
+documented on each adapter (``channels/facebook.py``, ``channels/youtube.py``,
+``channels/email.py``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+
+@dataclass(frozen=True)
+class Account:
+    """The channel account a post goes out on. ``token`` is masked when printed."""
+
+    kind: str
+    external_id: str  # Page id, YouTube channel id, or sender address
+    display_name: str
+    token: SecretStr | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class OutgoingPost:
+    """A rendered post, ready to publish.
+
+    ``marker`` is the post's idempotency key.  The adapter makes the publication carry it (or
+    otherwise makes it findable) so :meth:`Publisher.find_published` can tell, after an
+    outcome was lost, whether the publication exists.
+    """
+
+    marker: str
+    account: Account
+    content: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof of a publication."""
+
+    external_id: str
+    permalink: str | None
+    published_at: datetime
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Cumulative engagement of one publication as the channel reports it now.
+
+    ``None`` means the channel does not report that figure (not zero).
+    """
+
+    external_id: str
+    collected_at: datetime
+    views: int | None = None
+    reactions: int | None = None
+    comments: int | None = None
+    shares: int | None = None
+    clicks: int | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContentProblem:
+    """Rendered content breaks a channel rule. ``field`` is the content key (``"title"``)."""
+
+    field: str
+    message: str
+
+
+class Adapter(ABC):
+    """What every channel declares: its kind, its limits, and a content check."""
+
+    kind: ClassVar[str]
+    service_name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def content_problems(cls, content: Mapping[str, Any]) -> list[ContentProblem]:
+        """Every way ``content`` breaks this channel's rules (empty: it is fine). Pure."""
+
+
+class Publisher(Adapter):
+    """A channel where one post is one publication: Facebook Pages, YouTube."""
+
+    @abstractmethod
+    def publish(self, post: OutgoingPost) -> Receipt:
+        """Publish ``post``; raise a :mod:`channels.errors` error on failure."""
+
+    @abstractmethod
+    def find_published(self, post: OutgoingPost, *, since: datetime) -> Receipt | None:
+        """The publication of ``post`` made at or after ``since``, or None if certainly none.
+
+        Raise :class:`channels.errors.TransientError` when the channel cannot tell now.
+        """
+
+    @abstractmethod
+    def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[Metrics]:
+        """Current metrics for the given publications of ``account`` (batched as the channel
+        allows); publications the channel no longer knows are left out."""
