@@ -1,0 +1,1 @@
+"""Local servers that speak the Graph API, the YouTube Data API and SMTP (tests, demo)."""
