@@ -128,6 +128,7 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"  # consent withdrawn before sending
+    UNCONFIRMED = "unconfirmed"  # the worker died mid-send: never re-sent automatically
 
 
 class EmailEventKind(StrEnum):
@@ -274,6 +275,8 @@ class Post(TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_code: Mapped[str | None] = mapped_column(String(100))
     action_hint: Mapped[str | None] = mapped_column(Text)
+    # When collect_metrics should next ask the channel (None: no more collection).
+    metrics_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
     campaign: Mapped[Campaign] = relationship(back_populates="posts")
     community: Mapped[Community] = relationship()
@@ -298,6 +301,10 @@ class Attempt(Base):
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_message: Mapped[str | None] = mapped_column(Text)
     worker: Mapped[str | None] = mapped_column(String(200))
+    # Refreshed by the publishing worker while the call is in flight; an unknown attempt
+    # whose heartbeat has stopped belongs to a dead worker and is reconciled.
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    reconcile_tries: Mapped[int] = mapped_column(default=0)
 
     post: Mapped[Post] = relationship(back_populates="attempts")
 
@@ -322,11 +329,15 @@ class Delivery(Base):
 
 class MetricSnapshot(Base):
     __tablename__ = "metric_snapshot"
-    __table_args__ = (UniqueConstraint("post_id", "collected_at"),)
+    __table_args__ = (
+        UniqueConstraint("post_id", "collected_at"),
+        Index("ix_metric_snapshot_day", "day"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
     collected_at: Mapped[datetime]
+    day: Mapped[date] = mapped_column(Date)  # collected_at's day in the community's zone
     # Cumulative values as the channel reported them (None: the channel does not report it).
     views: Mapped[int | None]
     reactions: Mapped[int | None]
@@ -344,7 +355,10 @@ class MetricSnapshot(Base):
 
 class EmailEvent(Base):
     __tablename__ = "email_event"
-    __table_args__ = (Index("ix_email_event_post_kind", "post_id", "kind"),)
+    __table_args__ = (
+        Index("ix_email_event_post_kind", "post_id", "kind"),
+        Index("ix_email_event_day", "day"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"))
@@ -352,6 +366,7 @@ class EmailEvent(Base):
     kind: Mapped[EmailEventKind] = mapped_column(_enum(EmailEventKind))
     url: Mapped[str | None] = mapped_column(String(2000))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    day: Mapped[date] = mapped_column(Date)  # occurred_at's day in the community's zone
 
 
 class CommunityPerformance(Base):
