@@ -37,5 +37,18 @@ ensure_redis() {
   fi
 }
 
+# The HTML report tests open reports in Debian's chromium through Playwright (never a
+# downloaded browser) and need a font with Thai glyphs.
+ensure_chromium() {
+  local need=()
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -n "$(fc-list :lang=th 2>/dev/null)" ] || need+=(fonts-thai-tlwg)
+  if [ ${#need[@]} -gt 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    apt_install "${need[@]}"
+  fi
+}
+
 ensure_postgres
 ensure_redis
+ensure_chromium
