@@ -272,6 +272,8 @@ class Post(TimestampMixin, Base):
     permalink: Mapped[str | None] = mapped_column(String(1000))
     published_at: Mapped[datetime | None]
     attempt_count: Mapped[int] = mapped_column(default=0)
+    # Transient failures in a row; reset when a person retries the post.
+    transient_failures: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_code: Mapped[str | None] = mapped_column(String(100))
     action_hint: Mapped[str | None] = mapped_column(Text)

@@ -68,14 +68,20 @@ def upgrade() -> None:
 
     with op.batch_alter_table("post", schema=None) as batch_op:
         batch_op.add_column(sa.Column("metrics_due_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
+            sa.Column("transient_failures", sa.Integer(), nullable=False, server_default="0")
+        )
         batch_op.create_index(
             batch_op.f("ix_post_metrics_due_at"), ["metrics_due_at"], unique=False
         )
+    with op.batch_alter_table("post", schema=None) as batch_op:
+        batch_op.alter_column("transient_failures", server_default=None)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("post", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_post_metrics_due_at"))
+        batch_op.drop_column("transient_failures")
         batch_op.drop_column("metrics_due_at")
 
     with op.batch_alter_table("metric_snapshot", schema=None) as batch_op:
