@@ -64,7 +64,7 @@ def engagement(
     }
 
 
-Action = Literal["error", "drop_before", "drop_after", "delay"]
+Action = Literal["error", "drop_before", "drop_after", "drop_during", "delay"]
 
 
 @dataclass
@@ -77,6 +77,9 @@ class Fault:
     - ``drop_before``: close the connection before doing anything
     - ``drop_after``: do the work (the post is created), then close without answering --
       the ambiguous case
+    - ``drop_during``: the connection dies after ``after_bytes`` bytes of the request body:
+      the handler sees only those bytes (an upload keeps them), then the connection closes
+      without an answer
     - ``delay``: sleep ``seconds`` first, then answer normally
     """
 
@@ -87,6 +90,7 @@ class Fault:
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    after_bytes: int = 0
     times: int | None = 1
     probability: float = 1.0
 
@@ -149,6 +153,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         pass  # quiet; tests read state, not logs
 
     def _dispatch(self) -> None:
+        # One handler serves every request of a keep-alive connection: forget the last body.
+        self._body: bytes | None = None
+        self._body_limit: int | None = None
         fault = self.sandbox.faults.take(self.command, self.path)
         if fault and fault.action == "drop_before":
             self._drop()
@@ -159,8 +166,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self._read_body()
             self.send_json(fault.status, fault.body or {"error": "injected"}, fault.headers)
             return
-        # drop_after: let the handler do its work (create the post) but swallow its answer.
-        self._silenced = bool(fault and fault.action == "drop_after")
+        # drop_after: let the handler do its work (create the post) but swallow its answer;
+        # drop_during: the same, with only the first ``after_bytes`` of the body arrived.
+        self._silenced = bool(fault and fault.action in ("drop_after", "drop_during"))
+        if fault and fault.action == "drop_during":
+            self._body_limit = fault.after_bytes
         try:
             if self.path.startswith("/_sandbox/"):
                 self.control()
@@ -169,7 +179,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         except DropConnection:
             self._drop()
             return
-        if fault and fault.action == "drop_after":
+        if fault and fault.action in ("drop_after", "drop_during"):
             self._drop()
 
     do_GET = do_POST = do_PUT = do_DELETE = _dispatch
@@ -183,8 +193,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         if getattr(self, "_body", None) is None:
             length = int(self.headers.get("Content-Length") or 0)
+            if getattr(self, "_body_limit", None) is not None:
+                length = min(length, self._body_limit or 0)
             self._body = self.rfile.read(length) if length else b""
-        return self._body
+        return self._body or b""
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
