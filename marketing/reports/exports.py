@@ -1,0 +1,186 @@
+"""Reports as CSV and JSON, for spreadsheets and programs.
+
+Both keep ISO 8601 dates (common era) and fractions for rates (0.0345 = 3.45 %), whatever the
+display options, so a program never has to guess.  CSV is a single long table per report:
+
+* community: one row per channel and one ``all`` row;
+* overview: one row per community and channel (``facebook``, ``youtube``, ``email``, ``all``);
+* campaign: one row per post.
+
+JSON is the whole report object (``kind`` says which report it is).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from marketing.reports.rows import (
+    CampaignReport,
+    ChannelLine,
+    CommunityRef,
+    CommunityReport,
+    Metrics,
+    PostResult,
+    ProgrammeOverview,
+    Rank,
+)
+
+Report = CommunityReport | ProgrammeOverview | CampaignReport
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    *Metrics.model_fields,
+    "engagement_rate",
+)
+
+
+def _metric_values(metrics: Metrics) -> list[Any]:
+    return [getattr(metrics, name) for name in METRIC_COLUMNS]
+
+
+def _line_columns() -> list[str]:
+    return [
+        "channel",
+        *METRIC_COLUMNS,
+        *(f"previous_{name}" for name in METRIC_COLUMNS),
+        "change_posts",
+        "change_views",
+        "change_interactions",
+        "change_reach",
+        "change_engagement_rate_points",
+    ]
+
+
+def _line_values(line: ChannelLine) -> list[Any]:
+    change = line.change
+    return [
+        line.channel,
+        *_metric_values(line.current),
+        *_metric_values(line.previous),
+        _blank_none(change.posts),
+        _blank_none(change.views),
+        _blank_none(change.interactions),
+        _blank_none(change.reach),
+        change.engagement_rate_points,
+    ]
+
+
+def _blank_none(value: float | None) -> float | str:
+    return "" if value is None else value
+
+
+def _community_columns() -> list[str]:
+    return ["community_slug", "community_name_th", "province"]
+
+
+def _community_values(community: CommunityRef) -> list[Any]:
+    return [community.slug, community.name_th, community.province]
+
+
+def _rank_columns() -> list[str]:
+    return ["rank_by_rate", "rank_by_interactions", "communities"]
+
+
+def _rank_values(rank: Rank) -> list[Any]:
+    return [rank.by_rate, rank.by_interactions, rank.of]
+
+
+POST_COLUMNS: tuple[str, ...] = (
+    "post_id",
+    "campaign_slug",
+    "community_slug",
+    "channel",
+    "state",
+    "label",
+    "scheduled_at",
+    "published_at",
+    "permalink",
+    "views",
+    "reactions",
+    "comments",
+    "shares",
+    "clicks",
+    "emails_sent",
+    "opens",
+    "unsubscribes",
+    "interactions",
+    "reach",
+    "engagement_rate",
+    "last_error",
+    "action_hint",
+)
+
+
+def _post_values(post: PostResult) -> list[Any]:
+    values = []
+    for name in POST_COLUMNS:
+        value = getattr(post, name)
+        if value is None:
+            value = ""
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        values.append(value)
+    return values
+
+
+def _write(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def to_csv(report: Report) -> str:
+    """``report`` as CSV text (UTF-8 when written; see :func:`write_csv` for spreadsheets)."""
+    if isinstance(report, CommunityReport):
+        period = [report.period.start.isoformat(), report.period.end.isoformat()]
+        return _write(
+            [
+                *_community_columns(),
+                "period_start",
+                "period_end",
+                *_line_columns(),
+                *_rank_columns(),
+            ],
+            (
+                [
+                    *_community_values(report.community),
+                    *period,
+                    *_line_values(line),
+                    *_rank_values(report.rank),
+                ]
+                for line in report.channels
+            ),
+        )
+    if isinstance(report, ProgrammeOverview):
+        period = [report.period.start.isoformat(), report.period.end.isoformat()]
+        return _write(
+            [
+                *_community_columns(),
+                "period_start",
+                "period_end",
+                *_line_columns(),
+                *_rank_columns(),
+                "trend",
+            ],
+            (
+                [
+                    *_community_values(row.community),
+                    *period,
+                    *_line_values(line),
+                    *_rank_values(row.rank),
+                    row.trend,
+                ]
+                for row in report.rows
+                for line in row.channels
+            ),
+        )
+    return _write(POST_COLUMNS, (_post_values(post) for post in report.posts))
+
+
+def to_json(report: Report) -> str:
+    """``report`` as indented JSON, Thai kept as it is (not ``\\u`` escapes)."""
+    return report.model_dump_json(indent=2) + "\n"

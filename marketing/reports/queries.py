@@ -1,0 +1,628 @@
+"""The report queries: SQL aggregation over performance records, posts and their metrics.
+
+Everything a report sums is summed by the database (``GROUP BY``, ``CASE`` inside ``SUM`` to
+get a period and the one before it in one pass, window functions for ranks and for each
+post's newest snapshot); Python only arranges the few aggregated rows that come back.  The
+functions here are what the command line and, later, the web app call.
+
+Where the figures come from
+    Community and overview reports: ``CommunityPerformance`` (community x channel x local day).
+    Posts (best posts, campaign reports): a post's newest ``MetricSnapshot`` for views,
+    reactions, comments, shares and clicks; for email posts, ``Delivery`` rows in state
+    ``sent`` (emails sent) and ``EmailEvent`` rows (distinct subscribers who opened, clicked
+    or unsubscribed -- clicks of an email post are these unique clickers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, distinct, func, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.selectable import Subquery
+
+from marketing.models import (
+    Campaign,
+    ChannelKind,
+    Community,
+    CommunityPerformance,
+    Delivery,
+    DeliveryState,
+    EmailEvent,
+    EmailEventKind,
+    MetricSnapshot,
+    Post,
+    PostState,
+)
+from marketing.reports.period import Period
+from marketing.reports.rows import (
+    ALL,
+    CHANNELS,
+    NEEDS_PERSON,
+    CampaignCommunityLine,
+    CampaignRef,
+    CampaignReport,
+    ChannelLine,
+    ChannelName,
+    ChannelSum,
+    CommunityRef,
+    CommunityReport,
+    DayPoint,
+    Metrics,
+    OverviewRow,
+    PostResult,
+    ProgrammeOverview,
+    Rank,
+    StateCount,
+    trend_of,
+)
+
+BEST_POSTS = 5
+WAITING: tuple[PostState, ...] = (PostState.SCHEDULED, PostState.QUEUED, PostState.PUBLISHING)
+
+
+class ReportSubjectNotFound(LookupError):
+    """The community or campaign a report was asked for does not exist."""
+
+
+# -- sort keys of the overview -----------------------------------------------------------------
+
+# name -> (what it sorts by, highest first?)
+SORT_KEYS: dict[str, tuple[str, bool]] = {
+    "rate": ("engagement rate", True),
+    "interactions": ("interactions", True),
+    "reach": ("reach (views and emails sent)", True),
+    "views": ("views", True),
+    "posts": ("posts", True),
+    "growth": ("change in interactions against the previous period", True),
+    "rate-change": ("change in engagement rate (points)", True),
+    "name": ("Thai name", False),
+    "slug": ("slug", False),
+    "province": ("province", False),
+}
+
+
+def _sort_value(row: OverviewRow, key: str) -> Any:
+    total = row.total
+    values: dict[str, Any] = {
+        "rate": total.current.engagement_rate,
+        "interactions": total.current.interactions,
+        "reach": total.current.reach,
+        "views": total.current.views,
+        "posts": total.current.posts,
+        "growth": total.change.interactions,
+        "rate-change": total.change.engagement_rate_points,
+        "name": row.community.name_th,
+        "slug": row.community.slug,
+        "province": row.community.province,
+    }
+    return values[key]
+
+
+def sort_rows(rows: Iterable[OverviewRow], key: str, *, reverse: bool = False) -> list[OverviewRow]:
+    """``rows`` in the order of ``key`` (see :data:`SORT_KEYS`); rows without a value
+    (growth from nothing) go last either way, ties keep slug order."""
+    if key not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {key!r}; use one of: {', '.join(SORT_KEYS)}")
+    descending = SORT_KEYS[key][1] != reverse
+    ordered = sorted(rows, key=lambda r: r.community.slug)
+    present = [r for r in ordered if _sort_value(r, key) is not None]
+    missing = [r for r in ordered if _sort_value(r, key) is None]
+    present.sort(key=lambda r: _sort_value(r, key), reverse=descending)
+    return present + missing
+
+
+# -- expressions over CommunityPerformance ---------------------------------------------------
+
+_CP = CommunityPerformance
+_IS_EMAIL = _CP.channel == ChannelKind.EMAIL
+_CP_INTERACTIONS = case(
+    (_IS_EMAIL, _CP.clicks), else_=_CP.reactions + _CP.comments + _CP.shares + _CP.clicks
+)
+_CP_REACH = case((_IS_EMAIL, _CP.emails_sent), else_=_CP.views)
+
+# Metrics field -> SQL expression per performance record.
+_CP_FIELDS: dict[str, ColumnElement[int] | InstrumentedAttribute[int]] = {
+    "posts": _CP.posts,
+    "views": _CP.views,
+    "reactions": _CP.reactions,
+    "comments": _CP.comments,
+    "shares": _CP.shares,
+    "clicks": _CP.clicks,
+    "opens": _CP.opens,
+    "unsubscribes": _CP.unsubscribes,
+    "emails_sent": _CP.emails_sent,
+    "interactions": _CP_INTERACTIONS,
+    "reach": _CP_REACH,
+}
+
+
+def _split_sums(current_from: date) -> list[ColumnElement[Any]]:
+    """``SUM`` of every field for days from ``current_from`` (``cur_*``) and before (``prev_*``)."""
+    in_current = _CP.day >= current_from
+    columns: list[ColumnElement[Any]] = []
+    for name, expr in _CP_FIELDS.items():
+        columns.append(
+            func.coalesce(func.sum(case((in_current, expr), else_=0)), 0).label(f"cur_{name}")
+        )
+        columns.append(
+            func.coalesce(func.sum(case((in_current, 0), else_=expr)), 0).label(f"prev_{name}")
+        )
+    return columns
+
+
+def _metrics(row: RowMapping, prefix: str) -> Metrics:
+    return Metrics(**{name: int(row[f"{prefix}{name}"] or 0) for name in _CP_FIELDS})
+
+
+def _channel_lines(by_channel: Mapping[str, tuple[Metrics, Metrics]]) -> list[ChannelLine]:
+    """Lines for facebook, youtube, email (zeros where absent) and their ``all`` total."""
+    zero = Metrics()
+    lines = []
+    current_total, previous_total = zero, zero
+    for channel in CHANNELS:
+        current, previous = by_channel.get(channel.value, (zero, zero))
+        lines.append(ChannelLine(channel=channel.value, current=current, previous=previous))
+        current_total += current
+        previous_total += previous
+    lines.append(ChannelLine(channel=ALL, current=current_total, previous=previous_total))
+    return lines
+
+
+def _ranks(session: Session, period: Period, community_id: int | None = None) -> dict[int, Rank]:
+    """Every community's rank by engagement rate and by interactions over ``period``
+    (communities without records rank with zeros); only ``community_id``'s if given."""
+    per_community = (
+        select(
+            _CP.community_id,
+            func.sum(_CP_INTERACTIONS).label("interactions"),
+            func.sum(_CP_REACH).label("reach"),
+        )
+        .where(_CP.day.between(period.start, period.end))
+        .group_by(_CP.community_id)
+        .subquery()
+    )
+    interactions = func.coalesce(per_community.c.interactions, 0)
+    reach = func.coalesce(per_community.c.reach, 0)
+    rate = case((reach > 0, cast(interactions, Float) / reach), else_=0.0)
+    ranked = (
+        select(
+            Community.id.label("community_id"),
+            func.rank().over(order_by=rate.desc()).label("by_rate"),
+            func.rank().over(order_by=interactions.desc()).label("by_interactions"),
+            func.count().over().label("of"),
+        )
+        .select_from(Community)
+        .outerjoin(per_community, per_community.c.community_id == Community.id)
+        .subquery()
+    )
+    query = select(ranked)
+    if community_id is not None:
+        query = query.where(ranked.c.community_id == community_id)
+    return {
+        row.community_id: Rank(by_rate=row.by_rate, by_interactions=row.by_interactions, of=row.of)
+        for row in session.execute(query)
+    }
+
+
+def _daily(session: Session, period: Period, community_id: int | None) -> list[DayPoint]:
+    """Views, interactions and reach per day and channel, every day of ``period`` included."""
+    query = (
+        select(
+            _CP.day,
+            _CP.channel,
+            func.sum(_CP.views).label("views"),
+            func.sum(_CP_INTERACTIONS).label("interactions"),
+            func.sum(_CP_REACH).label("reach"),
+        )
+        .where(_CP.day.between(period.start, period.end))
+        .group_by(_CP.day, _CP.channel)
+    )
+    if community_id is not None:
+        query = query.where(_CP.community_id == community_id)
+    found = {(row.day, ChannelKind(row.channel).value): row for row in session.execute(query)}
+    points = []
+    for day in period.each_day():
+        for channel in CHANNELS:
+            row = found.get((day, channel.value))
+            points.append(
+                DayPoint(
+                    day=day,
+                    channel=channel.value,
+                    views=int(row.views) if row else 0,
+                    interactions=int(row.interactions) if row else 0,
+                    reach=int(row.reach) if row else 0,
+                )
+            )
+    return points
+
+
+def _community_ref(community: Community) -> CommunityRef:
+    return CommunityRef(
+        slug=community.slug,
+        name_th=community.name_th,
+        name_en=community.name_en,
+        province=community.province,
+    )
+
+
+# -- posts and their newest metrics ----------------------------------------------------------
+
+
+def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
+    """Every post matching ``post_filter`` with its newest metrics and email results."""
+    post_ids = select(Post.id).where(post_filter)
+    newest = (
+        select(
+            MetricSnapshot.post_id,
+            MetricSnapshot.views,
+            MetricSnapshot.reactions,
+            MetricSnapshot.comments,
+            MetricSnapshot.shares,
+            MetricSnapshot.clicks,
+            func.row_number()
+            .over(partition_by=MetricSnapshot.post_id, order_by=MetricSnapshot.collected_at.desc())
+            .label("newest"),
+        )
+        .where(MetricSnapshot.post_id.in_(post_ids))
+        .subquery()
+    )
+
+    def unique_subscribers(kind: EmailEventKind) -> ColumnElement[int]:
+        return func.count(distinct(case((EmailEvent.kind == kind, EmailEvent.subscriber_id))))
+
+    events = (
+        select(
+            EmailEvent.post_id,
+            unique_subscribers(EmailEventKind.OPEN).label("opens"),
+            unique_subscribers(EmailEventKind.CLICK).label("clicks"),
+            unique_subscribers(EmailEventKind.UNSUBSCRIBE).label("unsubscribes"),
+        )
+        .where(EmailEvent.post_id.in_(post_ids))
+        .group_by(EmailEvent.post_id)
+        .subquery()
+    )
+    sent = (
+        select(Delivery.post_id, func.count().label("emails_sent"))
+        .where(Delivery.post_id.in_(post_ids), Delivery.state == DeliveryState.SENT)
+        .group_by(Delivery.post_id)
+        .subquery()
+    )
+    is_email = Post.channel == ChannelKind.EMAIL
+    views = func.coalesce(newest.c.views, 0)
+    reactions = func.coalesce(newest.c.reactions, 0)
+    comments = func.coalesce(newest.c.comments, 0)
+    shares = func.coalesce(newest.c.shares, 0)
+    clicks = case(
+        (is_email, func.coalesce(events.c.clicks, 0)), else_=func.coalesce(newest.c.clicks, 0)
+    )
+    emails_sent = func.coalesce(sent.c.emails_sent, 0)
+    return (
+        select(
+            Post.id.label("post_id"),
+            Campaign.slug.label("campaign_slug"),
+            Community.slug.label("community_slug"),
+            Post.channel,
+            Post.state,
+            Post.content,
+            Post.scheduled_at,
+            Post.published_at,
+            Post.permalink,
+            Post.last_error,
+            Post.action_hint,
+            views.label("views"),
+            reactions.label("reactions"),
+            comments.label("comments"),
+            shares.label("shares"),
+            clicks.label("clicks"),
+            emails_sent.label("emails_sent"),
+            func.coalesce(events.c.opens, 0).label("opens"),
+            func.coalesce(events.c.unsubscribes, 0).label("unsubscribes"),
+            case((is_email, clicks), else_=reactions + comments + shares + clicks).label(
+                "interactions"
+            ),
+            case((is_email, emails_sent), else_=views).label("reach"),
+        )
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .join(Community, Community.id == Post.community_id)
+        .outerjoin(newest, and_(newest.c.post_id == Post.id, newest.c.newest == 1))
+        .outerjoin(events, events.c.post_id == Post.id)
+        .outerjoin(sent, sent.c.post_id == Post.id)
+        .where(post_filter)
+        .subquery()
+    )
+
+
+def post_label(content: Mapping[str, Any] | None, *, limit: int = 90) -> str:
+    """A post's title, subject or first line of its message, cut to ``limit`` characters."""
+    content = content or {}
+    for key in ("title", "subject", "video_title", "message", "description"):
+        value = content.get(key)
+        if isinstance(value, str) and value.strip():
+            line = value.strip().splitlines()[0]
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
+def _post_results(session: Session, query: Select[Any]) -> list[PostResult]:
+    results = []
+    for row in session.execute(query).mappings():
+        results.append(
+            PostResult(
+                post_id=row["post_id"],
+                campaign_slug=row["campaign_slug"],
+                community_slug=row["community_slug"],
+                channel=ChannelKind(row["channel"]).value,
+                state=PostState(row["state"]),
+                label=post_label(row["content"]),
+                scheduled_at=row["scheduled_at"],
+                published_at=row["published_at"],
+                permalink=row["permalink"],
+                last_error=row["last_error"],
+                action_hint=row["action_hint"],
+                **{
+                    name: int(row[name])
+                    for name in (
+                        "views",
+                        "reactions",
+                        "comments",
+                        "shares",
+                        "clicks",
+                        "emails_sent",
+                        "opens",
+                        "unsubscribes",
+                        "interactions",
+                        "reach",
+                    )
+                },
+            )
+        )
+    return results
+
+
+def _best_first(metrics: Subquery) -> Sequence[ColumnElement[Any]]:
+    return (
+        metrics.c.interactions.desc(),
+        metrics.c.reach.desc(),
+        metrics.c.published_at.desc(),
+        metrics.c.post_id,
+    )
+
+
+# -- the reports -----------------------------------------------------------------------------
+
+
+def _community_by_slug(session: Session, slug: str) -> Community:
+    community = session.scalars(select(Community).where(Community.slug == slug)).one_or_none()
+    if community is None:
+        raise ReportSubjectNotFound(
+            f"no community with slug {slug!r}; `marketing communities list` shows the slugs"
+        )
+    return community
+
+
+def community_report(
+    *, session: Session, community_slug: str, start: date, end: date, best_posts: int = BEST_POSTS
+) -> CommunityReport:
+    """One community's report for the local days ``start`` to ``end`` inclusive."""
+    period = Period(start=start, end=end)
+    previous = period.previous()
+    community = _community_by_slug(session, community_slug)
+
+    by_channel: dict[str, tuple[Metrics, Metrics]] = {}
+    sums = (
+        select(_CP.channel, *_split_sums(period.start))
+        .where(_CP.community_id == community.id, _CP.day.between(previous.start, period.end))
+        .group_by(_CP.channel)
+    )
+    for row in session.execute(sums).mappings():
+        by_channel[ChannelKind(row["channel"]).value] = (
+            _metrics(row, "cur_"),
+            _metrics(row, "prev_"),
+        )
+
+    begin, after = period.utc_bounds(ZoneInfo(community.timezone))
+    metrics = _post_metrics(
+        and_(
+            Post.community_id == community.id,
+            Post.state == PostState.PUBLISHED,
+            Post.published_at >= begin,
+            Post.published_at < after,
+        )
+    )
+    best = _post_results(
+        session,
+        select(metrics)
+        .where(metrics.c.interactions + metrics.c.reach > 0)
+        .order_by(*_best_first(metrics))
+        .limit(best_posts),
+    )
+    return CommunityReport(
+        community=_community_ref(community),
+        period=period,
+        previous_period=previous,
+        channels=_channel_lines(by_channel),
+        rank=_ranks(session, period, community.id)[community.id],
+        trend=_daily(session, period, community.id),
+        best_posts=best,
+    )
+
+
+def programme_overview(
+    *, session: Session, start: date, end: date, sort: str = "rate", reverse: bool = False
+) -> ProgrammeOverview:
+    """Every community side by side for the local days ``start`` to ``end`` inclusive."""
+    period = Period(start=start, end=end)
+    previous = period.previous()
+    if sort not in SORT_KEYS:
+        raise ValueError(f"unknown sort key {sort!r}; use one of: {', '.join(SORT_KEYS)}")
+
+    sums = (
+        select(_CP.community_id, _CP.channel, *_split_sums(period.start))
+        .where(_CP.day.between(previous.start, period.end))
+        .group_by(_CP.community_id, _CP.channel)
+    )
+    by_community: dict[int, dict[str, tuple[Metrics, Metrics]]] = {}
+    for row in session.execute(sums).mappings():
+        by_community.setdefault(row["community_id"], {})[ChannelKind(row["channel"]).value] = (
+            _metrics(row, "cur_"),
+            _metrics(row, "prev_"),
+        )
+    ranks = _ranks(session, period)
+    rows = []
+    for community in session.scalars(select(Community)):
+        lines = _channel_lines(by_community.get(community.id, {}))
+        rows.append(
+            OverviewRow(
+                community=_community_ref(community),
+                channels=lines,
+                rank=ranks[community.id],
+                trend=trend_of(lines[-1].current, lines[-1].previous),
+            )
+        )
+    programme: dict[str, tuple[Metrics, Metrics]] = {}
+    for channel in CHANNELS:
+        current, before = Metrics(), Metrics()
+        for overview_row in rows:
+            line = overview_row.channels[CHANNELS.index(channel)]
+            current += line.current
+            before += line.previous
+        programme[channel.value] = (current, before)
+    return ProgrammeOverview(
+        period=period,
+        previous_period=previous,
+        sort=sort if not reverse else f"{sort} (reversed)",
+        rows=sort_rows(rows, sort, reverse=reverse),
+        programme=_channel_lines(programme),
+        trend=_daily(session, period, None),
+    )
+
+
+def campaign_report(
+    *, session: Session, campaign_slug: str, best_posts: int = BEST_POSTS
+) -> CampaignReport:
+    """A campaign's posts: where they went, which need a person, and what they achieved."""
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == campaign_slug)).one_or_none()
+    if campaign is None:
+        raise ReportSubjectNotFound(
+            f"no campaign with slug {campaign_slug!r}; apply its file first "
+            "(`marketing campaign apply FILE`) or check the slug"
+        )
+    states = [
+        StateCount(
+            channel=ChannelKind(row.channel).value, state=PostState(row.state), posts=row.posts
+        )
+        for row in session.execute(
+            select(Post.channel, Post.state, func.count().label("posts"))
+            .where(Post.campaign_id == campaign.id)
+            .group_by(Post.channel, Post.state)
+            .order_by(Post.channel, Post.state)
+        )
+    ]
+    metrics = _post_metrics(Post.campaign_id == campaign.id)
+    published = metrics.c.state == PostState.PUBLISHED
+
+    def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+    sum_columns = [
+        count_where(published).label("posts"),
+        *(
+            func.coalesce(func.sum(metrics.c[name]), 0).label(name)
+            for name in (
+                "views",
+                "reactions",
+                "comments",
+                "shares",
+                "clicks",
+                "opens",
+                "unsubscribes",
+                "emails_sent",
+                "interactions",
+                "reach",
+            )
+        ),
+    ]
+
+    def as_metrics(row: RowMapping) -> Metrics:
+        return Metrics(**{name: int(row[name]) for name in Metrics.model_fields})
+
+    by_channel = {
+        ChannelKind(row["channel"]).value: as_metrics(row)
+        for row in session.execute(
+            select(metrics.c.channel, *sum_columns).group_by(metrics.c.channel)
+        ).mappings()
+    }
+    achieved = [
+        ChannelSum(channel=c.value, metrics=by_channel.get(c.value, Metrics())) for c in CHANNELS
+    ]
+    total = Metrics()
+    for line in achieved:
+        total += line.metrics
+    achieved.append(ChannelSum(channel=ALL, metrics=total))
+
+    communities = {
+        c.slug: c
+        for c in session.scalars(
+            select(Community).where(
+                Community.id.in_(select(Post.community_id).where(Post.campaign_id == campaign.id))
+            )
+        )
+    }
+    lines = []
+    for row in session.execute(
+        select(
+            metrics.c.community_slug,
+            metrics.c.channel,
+            *sum_columns,
+            count_where(metrics.c.state.in_(NEEDS_PERSON)).label("needs_person"),
+            count_where(metrics.c.state.in_(WAITING)).label("waiting"),
+            count_where(metrics.c.state == PostState.CANCELLED).label("cancelled"),
+        )
+        .group_by(metrics.c.community_slug, metrics.c.channel)
+        .order_by(metrics.c.community_slug, metrics.c.channel)
+    ).mappings():
+        channel: ChannelName = ChannelKind(row["channel"]).value
+        lines.append(
+            CampaignCommunityLine(
+                community=_community_ref(communities[row["community_slug"]]),
+                channel=channel,
+                published=int(row["posts"]),
+                needs_person=int(row["needs_person"]),
+                waiting=int(row["waiting"]),
+                cancelled=int(row["cancelled"]),
+                metrics=as_metrics(row),
+            )
+        )
+    return CampaignReport(
+        campaign=CampaignRef(
+            slug=campaign.slug,
+            name=campaign.name,
+            status=str(campaign.status),
+            window_start=campaign.window_start,
+            window_end=campaign.window_end,
+        ),
+        states=states,
+        achieved=achieved,
+        communities=lines,
+        needs_person=_post_results(
+            session,
+            select(metrics)
+            .where(metrics.c.state.in_(NEEDS_PERSON))
+            .order_by(metrics.c.scheduled_at, metrics.c.post_id),
+        ),
+        best_posts=_post_results(
+            session,
+            select(metrics)
+            .where(published, metrics.c.interactions + metrics.c.reach > 0)
+            .order_by(*_best_first(metrics))
+            .limit(best_posts),
+        ),
+        posts=_post_results(
+            session, select(metrics).order_by(metrics.c.scheduled_at, metrics.c.post_id)
+        ),
+    )

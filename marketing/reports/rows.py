@@ -1,0 +1,284 @@
+"""What a report holds: plain values, ready for a table, CSV, JSON, HTML or the web app.
+
+Engagement rate -- the one definition every report uses
+    Facebook, YouTube: interactions = reactions + comments + shares + clicks; reach = views.
+    Email:             interactions = clicks;                             reach = emails sent.
+    engagement rate = interactions / reach, always computed from the *sums* of a period
+    (never an average of daily rates), and over several channels the sums of each channel's
+    interactions and reach -- a rate weighted by reach.  No reach: the rate is 0.
+
+Changes compare a period with the one of the same length just before it: a relative change
+(0.25 = +25 %, ``None`` when the previous period had nothing to compare with) for counts, and
+a difference in points for the rate.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from marketing.models import ChannelKind, PostState
+from marketing.reports.period import Period
+
+CHANNELS: tuple[ChannelKind, ...] = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL)
+ALL = "all"
+ChannelName = Literal["facebook", "youtube", "email", "all"]
+
+# A change within this fraction either way counts as steady.
+STEADY_BAND = 0.10
+
+# Posts in these states need a person (see marketing.models.PostState).
+NEEDS_PERSON: tuple[PostState, ...] = (
+    PostState.FAILED,
+    PostState.UNCONFIRMED,
+    PostState.NEEDS_RECONNECT,
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Metrics(_Frozen):
+    """Sums over a set of performance records (zeros when there were none)."""
+
+    posts: int = 0
+    views: int = 0
+    reactions: int = 0
+    comments: int = 0
+    shares: int = 0
+    clicks: int = 0
+    opens: int = 0
+    unsubscribes: int = 0
+    emails_sent: int = 0
+    interactions: int = 0
+    reach: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def engagement_rate(self) -> float:
+        """Interactions per unit of reach (see the module docstring); 0 without reach."""
+        return self.interactions / self.reach if self.reach else 0.0
+
+    def __add__(self, other: Metrics) -> Metrics:
+        fields = type(self).model_fields
+        return Metrics(**{name: getattr(self, name) + getattr(other, name) for name in fields})
+
+
+def relative_change(current: int, previous: int) -> float | None:
+    """``(current - previous) / previous``; None when there was nothing before."""
+    if previous == 0:
+        return None
+    return (current - previous) / previous
+
+
+class Change(_Frozen):
+    """How a period compares with the one before it."""
+
+    posts: float | None
+    views: float | None
+    interactions: float | None
+    reach: float | None
+    engagement_rate_points: float  # rate difference: 0.012 is 1.2 percentage points
+
+    @classmethod
+    def between(cls, current: Metrics, previous: Metrics) -> Change:
+        """The change from ``previous`` to ``current``."""
+        return cls(
+            posts=relative_change(current.posts, previous.posts),
+            views=relative_change(current.views, previous.views),
+            interactions=relative_change(current.interactions, previous.interactions),
+            reach=relative_change(current.reach, previous.reach),
+            engagement_rate_points=current.engagement_rate - previous.engagement_rate,
+        )
+
+
+Trend = Literal["inactive", "new", "growing", "steady", "declining"]
+
+
+def trend_of(current: Metrics, previous: Metrics) -> Trend:
+    """A one-word verdict on interactions against the previous period."""
+    if current.posts == 0 and current.reach == 0 and current.interactions == 0:
+        return "inactive"
+    change = relative_change(current.interactions, previous.interactions)
+    if change is None:
+        return "new" if current.interactions > 0 else "steady"
+    if change >= STEADY_BAND:
+        return "growing"
+    if change <= -STEADY_BAND:
+        return "declining"
+    return "steady"
+
+
+class ChannelLine(_Frozen):
+    """One channel (or ``all``) of one community or of the programme, now and before."""
+
+    channel: ChannelName
+    current: Metrics
+    previous: Metrics
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def change(self) -> Change:
+        """The change from the previous period."""
+        return Change.between(self.current, self.previous)
+
+
+class CommunityRef(_Frozen):
+    """Who a row is about."""
+
+    slug: str
+    name_th: str
+    name_en: str
+    province: str
+
+
+class Rank(_Frozen):
+    """A community's place in the programme by engagement rate (1 = highest; ties share)."""
+
+    by_rate: int
+    by_interactions: int
+    of: int
+
+
+class DayPoint(_Frozen):
+    """One channel on one local day."""
+
+    day: date
+    channel: ChannelName
+    views: int
+    interactions: int
+    reach: int
+
+
+class PostResult(_Frozen):
+    """One post and what it achieved so far (its newest metrics)."""
+
+    post_id: int
+    campaign_slug: str
+    community_slug: str
+    channel: ChannelName
+    state: PostState
+    label: str  # title, subject or the start of the message
+    scheduled_at: datetime
+    published_at: datetime | None
+    permalink: str | None
+    views: int
+    reactions: int
+    comments: int
+    shares: int
+    clicks: int
+    emails_sent: int
+    opens: int
+    unsubscribes: int
+    interactions: int
+    reach: int
+    last_error: str | None = None
+    action_hint: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def engagement_rate(self) -> float:
+        """Interactions per unit of reach; 0 without reach."""
+        return self.interactions / self.reach if self.reach else 0.0
+
+
+class CommunityReport(_Frozen):
+    """One community over a period."""
+
+    kind: Literal["community"] = "community"
+    community: CommunityRef
+    period: Period
+    previous_period: Period
+    channels: list[ChannelLine]  # facebook, youtube, email, then all
+    rank: Rank
+    trend: list[DayPoint]  # every day x channel of the period, zeros included
+    best_posts: list[PostResult]
+
+    @property
+    def total(self) -> ChannelLine:
+        """The ``all`` line."""
+        return self.channels[-1]
+
+
+class OverviewRow(_Frozen):
+    """One community in the programme overview."""
+
+    community: CommunityRef
+    channels: list[ChannelLine]  # facebook, youtube, email, then all
+    rank: Rank
+    trend: Trend
+
+    @property
+    def total(self) -> ChannelLine:
+        """The ``all`` line."""
+        return self.channels[-1]
+
+
+class ProgrammeOverview(_Frozen):
+    """Every community side by side over a period, and the programme's totals."""
+
+    kind: Literal["overview"] = "overview"
+    period: Period
+    previous_period: Period
+    sort: str
+    rows: list[OverviewRow]
+    programme: list[ChannelLine]  # facebook, youtube, email, then all
+    trend: list[DayPoint]  # the whole programme, every day x channel
+
+    @property
+    def total(self) -> ChannelLine:
+        """The programme's ``all`` line."""
+        return self.programme[-1]
+
+
+class StateCount(_Frozen):
+    """How many posts of a campaign are in one state on one channel."""
+
+    channel: ChannelName
+    state: PostState
+    posts: int
+
+
+class CampaignRef(_Frozen):
+    """Which campaign."""
+
+    slug: str
+    name: str
+    status: str
+    window_start: datetime | None
+    window_end: datetime | None
+
+
+class ChannelSum(_Frozen):
+    """What one channel (or ``all``) achieved; ``posts`` counts published posts."""
+
+    channel: ChannelName
+    metrics: Metrics
+
+
+class CampaignCommunityLine(_Frozen):
+    """One community on one channel of a campaign."""
+
+    community: CommunityRef
+    channel: ChannelName
+    published: int
+    needs_person: int
+    waiting: int  # scheduled, queued or publishing
+    cancelled: int
+    metrics: Metrics
+
+
+class CampaignReport(_Frozen):
+    """A campaign: what was published where, what needs a person, what it achieved."""
+
+    kind: Literal["campaign"] = "campaign"
+    campaign: CampaignRef
+    states: list[StateCount]
+    achieved: list[ChannelSum]  # facebook, youtube, email, then all
+    communities: list[CampaignCommunityLine]
+    needs_person: list[PostResult]
+    best_posts: list[PostResult]
+    posts: list[PostResult]  # every post of the campaign, in schedule order
