@@ -52,9 +52,23 @@ class Settings(BaseSettings):
     timezone: str = Field(DEFAULT_TIMEZONE, description="Zone for times shown to people.")
 
     dispatch_interval: float = Field(5.0, description="Seconds between dispatch_due beats.")
-    publish_lease: float = Field(
-        300.0, description="Seconds after which a queued or publishing post is looked at again."
+    dispatch_batch: int = Field(500, description="Posts claimed per dispatch transaction.")
+    queue_lease: float = Field(
+        120.0, description="Seconds a post may stay queued before its message is sent again."
     )
+    attempt_stale_after: float = Field(
+        60.0,
+        description="Seconds without a heartbeat after which a publishing attempt counts as "
+        "abandoned (its worker died) and is reconciled with the channel.",
+    )
+    reconcile_max_tries: int = Field(
+        5, description="Checks of an abandoned attempt before it is left to a person."
+    )
+    max_transient_failures: int = Field(
+        5, description="Transient failures in a row before a post is marked failed."
+    )
+    backoff_base: float = Field(30.0, description="First retry delay after a transient failure.")
+    backoff_cap: float = Field(3600.0, description="Longest retry delay.")
     metrics_interval: float = Field(600.0, description="Seconds between collect_metrics beats.")
 
     graph_api_url: str = Field("https://graph.facebook.com", description="Graph API host.")

@@ -56,16 +56,12 @@ def list_() -> None:
                 select(Subscriber.community_id, func.count())
                 .where(Subscriber.unsubscribed_at.is_(None))
                 .group_by(Subscriber.community_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         highlights = dict(
             session.execute(
                 select(Highlight.community_id, func.count()).group_by(Highlight.community_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         accounts: dict[int | None, list[str]] = {}
         for account in session.scalars(select(ChannelAccount).order_by(ChannelAccount.slug)):

@@ -1,0 +1,446 @@
+"""From channel metrics and email events to community performance records.
+
+* :func:`store_snapshots` keeps what a channel reported (cumulative values and the raw
+  answer) with the change since the post's previous snapshot.  A snapshot is identified by
+  (post, collected_at): storing the same batch again inserts nothing.
+* :func:`rollup` recomputes ``CommunityPerformance`` rows for the (community, channel, day)
+  keys it is given, from scratch, with SQL aggregation -- so running it twice, or after a
+  replay, gives the same rows.  Days are local to the community's time zone.
+
+What a row counts (engagement rate is defined once, in :func:`engagement_rate`):
+
+- ``posts``: posts published that day; ``views``/``reactions``/``comments``/``shares``/
+  ``clicks``: growth reported by Facebook and YouTube that day;
+- email: ``emails_sent`` (deliveries sent that day), ``opens`` (first opens of a message that
+  day -- a lower bound, images may be blocked), ``clicks`` and ``unsubscribes`` from the
+  tracking endpoints.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from channels.base import Metrics
+from marketing.db import session_scope, utcnow, write_session
+from marketing.models import (
+    ChannelKind,
+    Community,
+    CommunityPerformance,
+    Delivery,
+    DeliveryState,
+    EmailEvent,
+    EmailEventKind,
+    MetricSnapshot,
+    Post,
+    PostState,
+    Subscriber,
+)
+
+Key = tuple[int, ChannelKind, date]
+_METRICS = ("views", "reactions", "comments", "shares", "clicks")
+
+
+def engagement_rate(channel: ChannelKind | str, row: Any) -> float:
+    """Interactions per reach: (reactions + comments + shares + clicks) / views on Facebook
+    and YouTube; clicks / emails sent for email; 0 when there was no reach."""
+    if ChannelKind(channel) == ChannelKind.EMAIL:
+        reach, interactions = row.emails_sent, row.clicks
+    else:
+        reach = row.views
+        interactions = row.reactions + row.comments + row.shares + row.clicks
+    return round(interactions / reach, 6) if reach else 0.0
+
+
+def local_day(moment: datetime, zone: str) -> date:
+    """The calendar day of ``moment`` in ``zone``."""
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
+    """The UTC instants at which local ``day`` in ``zone`` starts and ends."""
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end
+
+
+def _insert(session: Session, model: type[Any]) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+@dataclass(frozen=True)
+class _PostInfo:
+    community_id: int
+    channel: ChannelKind
+    zone: str
+
+
+def _post_info(session: Session, post_ids: Iterable[int]) -> dict[int, _PostInfo]:
+    rows = session.execute(
+        select(Post.id, Post.community_id, Post.channel, Community.timezone)
+        .join(Community, Community.id == Post.community_id)
+        .where(Post.id.in_(set(post_ids)))
+    ).all()
+    return {r.id: _PostInfo(r.community_id, r.channel, r.timezone) for r in rows}
+
+
+def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -> set[Key]:
+    """Store metrics as snapshots (skipping ones already stored); return the keys to roll up.
+
+    Snapshots of a post are expected in time order; one older than the newest already
+    stored is kept with zero change, so it can never be counted twice.
+    """
+    if not items:
+        return set()
+    info = _post_info(session, (post_id for post_id, _ in items))
+    # The newest stored snapshot of each post: (collected_at, cumulative values).
+    latest: dict[int, tuple[datetime, dict[str, int | None]]] = {}
+    newest = (
+        select(MetricSnapshot.post_id, func.max(MetricSnapshot.collected_at).label("at"))
+        .where(MetricSnapshot.post_id.in_(list(info)))
+        .group_by(MetricSnapshot.post_id)
+        .subquery()
+    )
+    for snap in session.scalars(
+        select(MetricSnapshot).join(
+            newest,
+            and_(
+                MetricSnapshot.post_id == newest.c.post_id,
+                MetricSnapshot.collected_at == newest.c.at,
+            ),
+        )
+    ):
+        latest[snap.post_id] = (snap.collected_at, {m: getattr(snap, m) for m in _METRICS})
+    rows: list[dict[str, Any]] = []
+    keys: set[Key] = set()
+    for post_id, metrics in sorted(items, key=lambda item: (item[0], item[1].collected_at)):
+        post = info.get(post_id)
+        if post is None:
+            continue
+        previous = latest.get(post_id)
+        in_order = previous is None or metrics.collected_at > previous[0]
+        values: dict[str, int | None] = {m: getattr(metrics, m) for m in _METRICS}
+        row: dict[str, Any] = {
+            "post_id": post_id,
+            "collected_at": metrics.collected_at,
+            "day": local_day(metrics.collected_at, post.zone),
+            "raw": dict(metrics.raw),
+            **values,
+        }
+        for name, value in values.items():
+            before = (previous[1][name] if previous is not None else 0) or 0
+            row[f"d_{name}"] = value - before if in_order and value is not None else 0
+        if in_order:
+            latest[post_id] = (metrics.collected_at, values)
+        rows.append(row)
+        keys.add((post.community_id, post.channel, row["day"]))
+    stmt = _insert(session, MetricSnapshot).on_conflict_do_nothing(
+        index_elements=["post_id", "collected_at"]
+    )
+    session.execute(stmt, rows)
+    return keys
+
+
+def record_email_event(
+    *,
+    session: Session,
+    post_id: int,
+    subscriber_id: int,
+    kind: EmailEventKind,
+    url: str | None = None,
+    occurred_at: datetime | None = None,
+) -> set[Key]:
+    """Record an open, click or unsubscribe from the tracking endpoints; return the keys to
+    roll up.  An unsubscribe also withdraws the subscriber's consent, at once."""
+    occurred_at = occurred_at or utcnow()
+    info = _post_info(session, [post_id]).get(post_id)
+    if info is None:
+        return set()
+    day = local_day(occurred_at, info.zone)
+    session.add(
+        EmailEvent(
+            post_id=post_id,
+            subscriber_id=subscriber_id,
+            kind=kind,
+            url=url,
+            occurred_at=occurred_at,
+            day=day,
+        )
+    )
+    if kind == EmailEventKind.UNSUBSCRIBE:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id == subscriber_id, Subscriber.unsubscribed_at.is_(None))
+            .values(unsubscribed_at=occurred_at)
+        )
+    session.flush()
+    return {(info.community_id, info.channel, day)}
+
+
+def keys_for_post(*, session: Session, post_id: int) -> set[Key]:
+    """The key a post's publication counts in (its community, channel and local day)."""
+    row = session.execute(
+        select(Post.community_id, Post.channel, Post.published_at, Community.timezone)
+        .join(Community, Community.id == Post.community_id)
+        .where(Post.id == post_id)
+    ).one_or_none()
+    if row is None or row.published_at is None:
+        return set()
+    return {(row.community_id, row.channel, local_day(row.published_at, row.timezone))}
+
+
+def rollup(*, session: Session, keys: Iterable[Key]) -> int:
+    """Recompute the performance rows for ``keys`` from the source records; return how many.
+
+    Idempotent: the rows are computed, not incremented.
+    """
+    keys = set(keys)
+    if not keys:
+        return 0
+    community_ids = {k[0] for k in keys}
+    days = {k[2] for k in keys}
+    zones = dict(
+        session.execute(
+            select(Community.id, Community.timezone).where(Community.id.in_(community_ids))
+        ).all()
+    )
+    totals: dict[Key, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+
+    # Facebook and YouTube growth, summed from the snapshots' precomputed changes.
+    for row in session.execute(
+        select(
+            Post.community_id,
+            Post.channel,
+            MetricSnapshot.day,
+            *(
+                func.coalesce(func.sum(getattr(MetricSnapshot, f"d_{m}")), 0).label(m)
+                for m in _METRICS
+            ),
+        )
+        .select_from(MetricSnapshot)
+        .join(Post, Post.id == MetricSnapshot.post_id)
+        .where(Post.community_id.in_(community_ids), MetricSnapshot.day.in_(days))
+        .group_by(Post.community_id, Post.channel, MetricSnapshot.day)
+    ):
+        key = (row.community_id, row.channel, row.day)
+        if key in keys:
+            for m in _METRICS:
+                totals[key][m] += int(getattr(row, m))
+
+    # Email events: first opens, clicks, unsubscribes.
+    first_opens = (
+        select(
+            EmailEvent.post_id,
+            EmailEvent.subscriber_id,
+            func.min(EmailEvent.day).label("day"),
+        )
+        .where(EmailEvent.kind == EmailEventKind.OPEN)
+        .group_by(EmailEvent.post_id, EmailEvent.subscriber_id)
+        .subquery()
+    )
+    for row in session.execute(
+        select(Post.community_id, Post.channel, first_opens.c.day, func.count().label("n"))
+        .select_from(first_opens)
+        .join(Post, Post.id == first_opens.c.post_id)
+        .where(Post.community_id.in_(community_ids), first_opens.c.day.in_(days))
+        .group_by(Post.community_id, Post.channel, first_opens.c.day)
+    ):
+        key = (row.community_id, row.channel, row.day)
+        if key in keys:
+            totals[key]["opens"] += int(row.n)
+    for row in session.execute(
+        select(
+            Post.community_id,
+            Post.channel,
+            EmailEvent.day,
+            EmailEvent.kind,
+            func.count().label("n"),
+        )
+        .select_from(EmailEvent)
+        .join(Post, Post.id == EmailEvent.post_id)
+        .where(
+            Post.community_id.in_(community_ids),
+            EmailEvent.day.in_(days),
+            EmailEvent.kind.in_([EmailEventKind.CLICK, EmailEventKind.UNSUBSCRIBE]),
+        )
+        .group_by(Post.community_id, Post.channel, EmailEvent.day, EmailEvent.kind)
+    ):
+        key = (row.community_id, row.channel, row.day)
+        if key in keys:
+            name = "clicks" if row.kind == EmailEventKind.CLICK else "unsubscribes"
+            totals[key][name] += int(row.n)
+
+    # Posts published and emails sent count by local day: query per (zone, day) range.
+    by_zone_day: dict[tuple[str, date], set[int]] = defaultdict(set)
+    for community_id, _channel, day in keys:
+        by_zone_day[(zones.get(community_id, "Asia/Bangkok"), day)].add(community_id)
+    for (zone, day), ids in by_zone_day.items():
+        start, end = day_bounds(day, zone)
+        for row in session.execute(
+            select(Post.community_id, Post.channel, func.count().label("n"))
+            .where(
+                Post.community_id.in_(ids),
+                Post.state == PostState.PUBLISHED,
+                Post.published_at >= start,
+                Post.published_at < end,
+            )
+            .group_by(Post.community_id, Post.channel)
+        ):
+            key = (row.community_id, row.channel, day)
+            if key in keys:
+                totals[key]["posts"] += int(row.n)
+        for row in session.execute(
+            select(Post.community_id, func.count().label("n"))
+            .select_from(Delivery)
+            .join(Post, Post.id == Delivery.post_id)
+            .where(
+                Post.community_id.in_(ids),
+                Delivery.state == DeliveryState.SENT,
+                Delivery.sent_at >= start,
+                Delivery.sent_at < end,
+            )
+            .group_by(Post.community_id)
+        ):
+            key = (row.community_id, ChannelKind.EMAIL, day)
+            if key in keys:
+                totals[key]["emails_sent"] += int(row.n)
+
+    now = utcnow()
+    rows = []
+    for key in keys:
+        values = {
+            name: totals[key][name]
+            for name in (*_METRICS, "posts", "opens", "unsubscribes", "emails_sent")
+        }
+        record = _Values(values)
+        rows.append(
+            {
+                "community_id": key[0],
+                "channel": key[1],
+                "day": key[2],
+                **values,
+                "engagement_rate": engagement_rate(key[1], record),
+                "updated_at": now,
+            }
+        )
+    stmt = _insert(session, CommunityPerformance)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["community_id", "channel", "day"],
+        set_={c: stmt.excluded[c] for c in rows[0] if c not in ("community_id", "channel", "day")},
+    )
+    session.execute(stmt, rows)
+    return len(rows)
+
+
+class _Values:
+    def __init__(self, values: dict[str, int]) -> None:
+        self.__dict__.update(values)
+
+
+def all_keys(*, session: Session) -> set[Key]:
+    """Every key that has source records (to rebuild the whole table)."""
+    keys: set[Key] = set()
+    for row in session.execute(
+        select(Post.community_id, Post.channel, MetricSnapshot.day)
+        .select_from(MetricSnapshot)
+        .join(Post, Post.id == MetricSnapshot.post_id)
+        .distinct()
+    ):
+        keys.add((row.community_id, row.channel, row.day))
+    for row in session.execute(
+        select(Post.community_id, Post.channel, EmailEvent.day)
+        .select_from(EmailEvent)
+        .join(Post, Post.id == EmailEvent.post_id)
+        .distinct()
+    ):
+        keys.add((row.community_id, row.channel, row.day))
+    published = session.execute(
+        select(Post.id).where(Post.state == PostState.PUBLISHED, Post.published_at.is_not(None))
+    ).scalars()
+    for post_id in published:
+        keys |= keys_for_post(session=session, post_id=post_id)
+    return keys
+
+
+def rebuild(*, engine: Engine | None = None) -> int:
+    """Recompute every performance row from the source records; return how many."""
+    with session_scope(engine) as session:
+        return rollup(session=session, keys=all_keys(session=session))
+
+
+# --- collection schedule --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueMetrics:
+    """Published posts of one account whose metrics are due."""
+
+    account_id: int
+    channel: ChannelKind
+    posts: dict[str, int]  # external id -> post id
+
+
+def due_for_metrics(
+    *, engine: Engine, now: datetime | None = None, limit: int = 5000, force: bool = False
+) -> list[DueMetrics]:
+    """Published Facebook and YouTube posts whose next collection time has come (``force``:
+    every published post that still has one), grouped by account."""
+    now = now or utcnow()
+    with write_session(engine) as session:
+        query = select(Post.id, Post.external_id, Post.channel_account_id, Post.channel).where(
+            Post.state == PostState.PUBLISHED,
+            Post.channel.in_([ChannelKind.FACEBOOK, ChannelKind.YOUTUBE]),
+            Post.external_id.is_not(None),
+            Post.metrics_due_at.is_not(None),
+        )
+        if not force:
+            query = query.where(Post.metrics_due_at <= now)
+        rows = session.execute(query.order_by(Post.metrics_due_at).limit(limit)).all()
+    grouped: dict[int, DueMetrics] = {}
+    for row in rows:
+        due = grouped.setdefault(
+            row.channel_account_id, DueMetrics(row.channel_account_id, row.channel, {})
+        )
+        due.posts[row.external_id] = row.id
+    return list(grouped.values())
+
+
+def advance_schedule(
+    *, session: Session, post_ids: Iterable[int], now: datetime | None = None
+) -> None:
+    """Set each post's next collection time after a collection."""
+    from marketing.publishing import next_metrics_due
+
+    now = now or utcnow()
+    ids = list(post_ids)
+    if not ids:
+        return
+    for post_id, published_at in session.execute(
+        select(Post.id, Post.published_at).where(Post.id.in_(ids))
+    ).all():
+        due = next_metrics_due(published_at, now) if published_at else None
+        session.execute(update(Post).where(Post.id == post_id).values(metrics_due_at=due))
+
+
+__all__ = [
+    "Key",
+    "all_keys",
+    "advance_schedule",
+    "due_for_metrics",
+    "engagement_rate",
+    "keys_for_post",
+    "rebuild",
+    "record_email_event",
+    "rollup",
+    "store_snapshots",
+]

@@ -1,0 +1,617 @@
+"""Publishing each post exactly once: claims, attempts, outcomes and reconciliation.
+
+No Celery and no network here: :mod:`tasks.publishing` calls these functions around the
+adapter call, so the rules can be tested without a worker.
+
+The contract, step by step::
+
+    scheduled --claim_due--> queued --begin_attempt--> publishing --record_receipt--> published
+        ^                      |  (doorbell lost:           |
+        |                      |   requeue_stale re-rings)   +--record_error--> scheduled (retry
+        +----------------------+                            |       at next_try_at), failed,
+                                                            |       needs_reconnect
+                                                            +--(worker died / outcome unknown)
+                                                               abandoned_attempts -> reconcile:
+                                                               found -> published; absent ->
+                                                               scheduled; cannot tell -> unconfirmed
+
+* A post is claimed in a committed transaction (queued -> publishing) and an ``Attempt`` with
+  outcome ``unknown`` is written *before* any network call.  If the worker dies, that attempt
+  says so, and nothing else may publish the post until it is reconciled.
+* A duplicate message, a second beat or a redelivery finds the post no longer ``queued`` and
+  does nothing: the claim, not the broker, guarantees "once".
+* An attempt whose outcome is unknown is never retried blindly: the channel is asked to find
+  the publication by its marker first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, select, update
+from sqlalchemy.orm import Session
+
+from channels.base import Receipt
+from channels.errors import (
+    AuthExpired,
+    ChannelError,
+    OutcomeUnknown,
+    RateLimited,
+    TransientError,
+)
+from marketing.db import session_scope, utcnow, write_session
+from marketing.models import (
+    AccountHealth,
+    Attempt,
+    AttemptOutcome,
+    Campaign,
+    CampaignStatus,
+    ChannelAccount,
+    ChannelKind,
+    Highlight,
+    Post,
+    PostState,
+)
+from marketing.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+#: Posts that need a person before anything more happens to them.
+PROBLEM_STATES = (PostState.FAILED, PostState.UNCONFIRMED, PostState.NEEDS_RECONNECT)
+#: Posts that will not change any more on their own.
+FINAL_STATES = (PostState.PUBLISHED, PostState.FAILED, PostState.CANCELLED)
+#: Ages after publication at which metrics are collected (then daily until the last).
+METRICS_AGES = (
+    timedelta(hours=1),
+    timedelta(hours=6),
+    *(timedelta(days=d) for d in range(1, 29)),
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How hard the pipeline tries and how long it waits; read from the settings."""
+
+    max_transient_failures: int = 5
+    backoff_base: float = 30.0
+    backoff_cap: float = 3600.0
+    attempt_stale_after: float = 60.0
+    queue_lease: float = 120.0
+    reconcile_max_tries: int = 5
+    reconcile_delay: float = 5.0
+    dispatch_batch: int = 500
+    rate_limit_default: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Policy:
+        s = settings or get_settings()
+        return cls(
+            max_transient_failures=s.max_transient_failures,
+            backoff_base=s.backoff_base,
+            backoff_cap=s.backoff_cap,
+            attempt_stale_after=s.attempt_stale_after,
+            queue_lease=s.queue_lease,
+            reconcile_max_tries=s.reconcile_max_tries,
+            dispatch_batch=s.dispatch_batch,
+        )
+
+    def backoff(self, failures: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after the ``failures``-th transient failure: exponential, capped,
+        with full jitter so many posts failing together do not retry together."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(failures - 1, 0))
+        return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A post a worker holds (state ``publishing``) with its open attempt: everything the
+    adapter call needs, as plain values."""
+
+    post_id: int
+    attempt_id: int
+    attempt_number: int
+    channel: ChannelKind
+    marker: str
+    content: dict[str, Any]
+    account_id: int
+    account_external_id: str
+    account_display_name: str
+    account_secret_name: str | None
+    community_id: int
+    started_at: datetime
+
+
+@dataclass
+class DispatchResult:
+    """What one dispatch pass did."""
+
+    queued: list[tuple[int, ChannelKind]] = field(default_factory=list)
+    needs_reconnect: list[int] = field(default_factory=list)
+
+
+def _locking(session: Session) -> bool:
+    return session.get_bind().dialect.name != "sqlite"
+
+
+def claim_due(*, engine: Engine, policy: Policy, now: datetime | None = None) -> DispatchResult:
+    """Move due posts of approved campaigns from scheduled to queued; return them.
+
+    PostgreSQL locks the rows with ``FOR UPDATE SKIP LOCKED`` so a second dispatcher takes
+    other rows; SQLite serialises dispatchers with ``BEGIN IMMEDIATE``.  Posts of an account
+    that needs reconnecting are not queued: they move to ``needs_reconnect``.
+    """
+    now = now or utcnow()
+    result = DispatchResult()
+    with write_session(engine) as session:
+        query = (
+            select(Post.id, Post.channel, ChannelAccount.health, ChannelAccount.health_message)
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+            .where(
+                Post.state == PostState.SCHEDULED,
+                Post.next_try_at <= now,
+                Campaign.status == CampaignStatus.APPROVED,
+            )
+            .order_by(Post.next_try_at, Post.id)
+            .limit(policy.dispatch_batch)
+        )
+        if _locking(session):
+            query = query.with_for_update(of=Post, skip_locked=True)
+        rows = session.execute(query).all()
+        healthy = [(r.id, r.channel) for r in rows if r.health == AccountHealth.OK]
+        broken = [r for r in rows if r.health != AccountHealth.OK]
+        if healthy:
+            session.execute(
+                update(Post)
+                .where(Post.id.in_([i for i, _ in healthy]), Post.state == PostState.SCHEDULED)
+                .values(state=PostState.QUEUED, state_changed_at=now)
+            )
+        for row in broken:
+            _needs_reconnect(session, row.id, row.health_message, now)
+        result.queued = healthy
+        result.needs_reconnect = [r.id for r in broken]
+    return result
+
+
+def _needs_reconnect(session: Session, post_id: int, message: str | None, now: datetime) -> None:
+    session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(
+            state=PostState.NEEDS_RECONNECT,
+            state_changed_at=now,
+            last_error=message or "the channel account needs to be reconnected",
+            last_error_code="account_unhealthy",
+            action_hint="Renew the account's token (see `marketing accounts`), then run "
+            "`marketing accounts reconnected SLUG`: its waiting posts go out again.",
+        )
+    )
+
+
+def begin_attempt(
+    *, engine: Engine, post_id: int, worker: str, now: datetime | None = None
+) -> Claim | None:
+    """Claim a queued post for publishing and open an attempt, in one committed transaction.
+
+    Returns None when there is nothing to do: the post is not queued (a duplicate message or
+    a redelivery after it was handled), or another worker holds it, or its campaign was
+    paused or cancelled meanwhile (the post is put back or cancelled accordingly).
+    """
+    now = now or utcnow()
+    with write_session(engine) as session:
+        query = select(Post).where(Post.id == post_id)
+        if _locking(session):
+            query = query.with_for_update(skip_locked=True)
+        post = session.scalars(query).one_or_none()
+        if post is None or post.state != PostState.QUEUED:
+            return None
+        campaign = session.get(Campaign, post.campaign_id)
+        assert campaign is not None
+        if campaign.status == CampaignStatus.CANCELLED:
+            _set_state(post, PostState.CANCELLED, now)
+            return None
+        if campaign.status != CampaignStatus.APPROVED:
+            _set_state(post, PostState.SCHEDULED, now)  # paused: dispatch takes it on resume
+            return None
+        account = session.get(ChannelAccount, post.channel_account_id)
+        assert account is not None
+        if account.health != AccountHealth.OK:
+            _needs_reconnect(session, post.id, account.health_message, now)
+            return None
+        post.attempt_count += 1
+        _set_state(post, PostState.PUBLISHING, now)
+        attempt = Attempt(
+            post_id=post.id,
+            number=post.attempt_count,
+            started_at=now,
+            heartbeat_at=now,
+            outcome=AttemptOutcome.UNKNOWN,
+            worker=worker,
+        )
+        session.add(attempt)
+        session.flush()
+        return Claim(
+            post_id=post.id,
+            attempt_id=attempt.id,
+            attempt_number=attempt.number,
+            channel=post.channel,
+            marker=post.idempotency_key,
+            content=dict(post.content),
+            account_id=account.id,
+            account_external_id=account.external_id,
+            account_display_name=account.display_name,
+            account_secret_name=account.secret_name,
+            community_id=post.community_id,
+            started_at=now,
+        )
+
+
+def _set_state(post: Post, state: PostState, now: datetime) -> None:
+    post.state = state
+    post.state_changed_at = now
+
+
+@contextlib.contextmanager
+def heartbeat(*, engine: Engine, attempt_id: int, every: float) -> Iterator[None]:
+    """Keep the attempt's heartbeat fresh while the body runs (a slow upload stays "alive";
+    a killed worker's attempt goes quiet and is reconciled)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with session_scope(engine) as session:
+                    session.execute(
+                        update(Attempt)
+                        .where(Attempt.id == attempt_id, Attempt.outcome == AttemptOutcome.UNKNOWN)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # a missed beat is harmless; the next one retries
+                log.warning("heartbeat for attempt %s failed", attempt_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{attempt_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def _locked_attempt(session: Session, claim_post_id: int, attempt_id: int) -> tuple[Post, Attempt]:
+    query = select(Post).where(Post.id == claim_post_id)
+    if _locking(session):
+        query = query.with_for_update()
+    post = session.scalars(query).one()
+    attempt = session.get(Attempt, attempt_id)
+    assert attempt is not None
+    return post, attempt
+
+
+def _mark_published(session: Session, post: Post, receipt: Receipt, now: datetime) -> None:
+    post.external_id = receipt.external_id
+    post.permalink = receipt.permalink
+    post.published_at = receipt.published_at
+    post.last_error = post.last_error_code = post.action_hint = None
+    post.metrics_due_at = next_metrics_due(receipt.published_at, now)
+    _set_state(post, PostState.PUBLISHED, now)
+    if post.highlight_id is not None:
+        session.execute(
+            update(Highlight)
+            .where(Highlight.id == post.highlight_id)
+            .values(last_posted_at=receipt.published_at)
+        )
+
+
+def record_receipt(
+    *,
+    engine: Engine,
+    claim: Claim,
+    receipt: Receipt,
+    outcome: AttemptOutcome = AttemptOutcome.PUBLISHED,
+    now: datetime | None = None,
+) -> None:
+    """The channel has the post: mark it published and close the attempt."""
+    now = now or utcnow()
+    with write_session(engine) as session:
+        post, attempt = _locked_attempt(session, claim.post_id, claim.attempt_id)
+        attempt.outcome = outcome
+        attempt.finished_at = now
+        if post.state == PostState.PUBLISHED:
+            # Already settled (e.g. reconciled while our answer was slow): same publication.
+            if post.external_id != receipt.external_id:
+                log.error(
+                    "post %s published twice? %s and %s",
+                    post.id,
+                    post.external_id,
+                    receipt.external_id,
+                )
+            return
+        _mark_published(session, post, receipt, now)
+
+
+def record_error(
+    *,
+    engine: Engine,
+    claim: Claim,
+    error: ChannelError,
+    policy: Policy,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> PostState:
+    """Classify a failed attempt and move the post on; return its new state.
+
+    rate limited -> scheduled no sooner than the channel asked; transient -> scheduled after
+    a jittered backoff, or failed after too many; auth expired -> needs_reconnect and the
+    account marked unhealthy; permanent -> failed with the channel's message and a hint;
+    outcome unknown -> left publishing, for reconciliation (never retried blindly).
+    """
+    now = now or utcnow()
+    with write_session(engine) as session:
+        post, attempt = _locked_attempt(session, claim.post_id, claim.attempt_id)
+        attempt.error_code = error.code
+        attempt.error_message = str(error)[:2000]
+        post.last_error = str(error)[:2000]
+        post.last_error_code = error.code
+        if isinstance(error, OutcomeUnknown):
+            # Leave the attempt unknown; let the sweeper reconcile it shortly.
+            attempt.heartbeat_at = now - timedelta(
+                seconds=max(policy.attempt_stale_after - policy.reconcile_delay, 0)
+            )
+            post.action_hint = "The channel may have the post; it is being checked."
+            return post.state
+        attempt.finished_at = now
+        if isinstance(error, RateLimited):
+            attempt.outcome = AttemptOutcome.RATE_LIMITED
+            wait = error.retry_after if error.retry_after is not None else policy.rate_limit_default
+            _reschedule(post, now + timedelta(seconds=wait), now)
+            post.action_hint = f"Rate limited by the channel; retrying after {wait:.0f} s."
+        elif isinstance(error, TransientError):
+            attempt.outcome = AttemptOutcome.TRANSIENT
+            post.transient_failures += 1
+            failures = post.transient_failures
+            if failures >= policy.max_transient_failures:
+                _set_state(post, PostState.FAILED, now)
+                post.action_hint = (
+                    f"The channel failed {failures} times in a row. Check its status, then "
+                    f"`marketing posts retry {post.id}`."
+                )
+            else:
+                wait = policy.backoff(failures, rng)
+                _reschedule(post, now + timedelta(seconds=wait), now)
+                post.action_hint = f"Temporary failure; retrying after {wait:.0f} s."
+        elif isinstance(error, AuthExpired):
+            attempt.outcome = AttemptOutcome.AUTH_EXPIRED
+            account = session.get(ChannelAccount, post.channel_account_id)
+            assert account is not None
+            account.health = AccountHealth.NEEDS_RECONNECT
+            account.health_message = str(error)
+            account.health_checked_at = now
+            _set_state(post, PostState.NEEDS_RECONNECT, now)
+            post.action_hint = error.hint or (
+                f"Reconnect account {account.slug} (renew its token), then "
+                f"`marketing accounts reconnected {account.slug}`."
+            )
+        else:
+            attempt.outcome = AttemptOutcome.PERMANENT
+            _set_state(post, PostState.FAILED, now)
+            post.action_hint = error.hint or (
+                "The channel refused this post. Fix the campaign (content or media), apply it "
+                f"again, then `marketing posts retry {post.id}`."
+            )
+        return post.state
+
+
+def _reschedule(post: Post, when: datetime, now: datetime) -> None:
+    post.next_try_at = when
+    _set_state(post, PostState.SCHEDULED, now)
+
+
+def next_metrics_due(published_at: datetime, now: datetime) -> datetime | None:
+    """When to collect a post's metrics next: the first collection age still ahead."""
+    for age in METRICS_AGES:
+        if published_at + age > now:
+            return published_at + age
+    return None
+
+
+# --- recovery ------------------------------------------------------------------------------
+
+
+def requeue_stale(
+    *, engine: Engine, policy: Policy, now: datetime | None = None
+) -> list[tuple[int, ChannelKind]]:
+    """Queued posts whose message may be lost (older than the queue lease): ring again.
+
+    A duplicate message is harmless (the claim in :func:`begin_attempt` decides).
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=policy.queue_lease)
+    with write_session(engine) as session:
+        query = select(Post.id, Post.channel).where(
+            Post.state == PostState.QUEUED, Post.state_changed_at < cutoff
+        )
+        if _locking(session):
+            query = query.with_for_update(skip_locked=True)
+        rows = [(r.id, r.channel) for r in session.execute(query).all()]
+        if rows:
+            session.execute(
+                update(Post).where(Post.id.in_([i for i, _ in rows])).values(state_changed_at=now)
+            )
+    return rows
+
+
+def abandoned_attempts(
+    *, engine: Engine, policy: Policy, now: datetime | None = None
+) -> list[Claim]:
+    """Take the unknown attempts whose worker went quiet, for reconciliation.
+
+    Each returned attempt's heartbeat is bumped in the same transaction, so a second sweeper
+    running at the same time does not take it too.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=policy.attempt_stale_after)
+    claims = []
+    with write_session(engine) as session:
+        query = (
+            select(Post, Attempt, ChannelAccount)
+            .join(Attempt, and_(Attempt.post_id == Post.id, Attempt.number == Post.attempt_count))
+            .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+            .where(
+                Post.state == PostState.PUBLISHING,
+                Attempt.outcome == AttemptOutcome.UNKNOWN,
+                Attempt.heartbeat_at < cutoff,
+            )
+            .limit(policy.dispatch_batch)
+        )
+        if _locking(session):
+            query = query.with_for_update(of=Attempt, skip_locked=True)
+        for post, attempt, account in session.execute(query).all():
+            attempt.heartbeat_at = now
+            attempt.reconcile_tries += 1
+            claims.append(
+                Claim(
+                    post_id=post.id,
+                    attempt_id=attempt.id,
+                    attempt_number=attempt.number,
+                    channel=post.channel,
+                    marker=post.idempotency_key,
+                    content=dict(post.content),
+                    account_id=account.id,
+                    account_external_id=account.external_id,
+                    account_display_name=account.display_name,
+                    account_secret_name=account.secret_name,
+                    community_id=post.community_id,
+                    started_at=attempt.started_at,
+                )
+            )
+    return claims
+
+
+def record_reconciliation(
+    *,
+    engine: Engine,
+    claim: Claim,
+    found: Receipt | None,
+    error: Exception | None,
+    policy: Policy,
+    now: datetime | None = None,
+) -> PostState:
+    """Settle an abandoned attempt from what the channel said; return the post's new state.
+
+    found -> published; certainly absent (``found`` and ``error`` both None) -> scheduled
+    for a new attempt; could not tell -> left for another try, and after
+    ``policy.reconcile_max_tries`` -> unconfirmed, for a person.
+    """
+    now = now or utcnow()
+    with write_session(engine) as session:
+        post, attempt = _locked_attempt(session, claim.post_id, claim.attempt_id)
+        if post.state != PostState.PUBLISHING or attempt.outcome != AttemptOutcome.UNKNOWN:
+            return post.state  # settled meanwhile by the original worker
+        if found is not None:
+            attempt.outcome = AttemptOutcome.RECONCILED_FOUND
+            attempt.finished_at = now
+            _mark_published(session, post, found, now)
+        elif error is None:
+            attempt.outcome = AttemptOutcome.RECONCILED_ABSENT
+            attempt.finished_at = now
+            _reschedule(post, now, now)
+            post.action_hint = "An interrupted attempt was checked: not published; retrying."
+        elif attempt.reconcile_tries >= policy.reconcile_max_tries:
+            attempt.outcome = AttemptOutcome.UNCONFIRMED
+            attempt.finished_at = now
+            attempt.error_message = f"could not confirm: {error}"[:2000]
+            _set_state(post, PostState.UNCONFIRMED, now)
+            post.last_error = f"Could not confirm whether it was published: {error}"[:2000]
+            post.action_hint = (
+                "Look for this post on the channel. If it is there: "
+                f"`marketing posts resolve {post.id} --published URL`; if not: "
+                f"`marketing posts retry {post.id}`."
+            )
+        return post.state
+
+
+# --- people's commands ----------------------------------------------------------------------
+
+
+class PostActionRefused(ValueError):
+    """A person asked for something a post's state does not allow."""
+
+
+def retry_post(*, session: Session, post_id: int, now: datetime | None = None) -> Post:
+    """Send a failed, unconfirmed or waiting post out again (a person decided it is safe)."""
+    now = now or utcnow()
+    post = session.get(Post, post_id)
+    if post is None:
+        raise PostActionRefused(f"there is no post {post_id}")
+    if post.state not in PROBLEM_STATES:
+        raise PostActionRefused(
+            f"post {post_id} is {post.state.value}; only failed, unconfirmed or "
+            "needs_reconnect posts can be retried"
+        )
+    if post.state == PostState.NEEDS_RECONNECT:
+        account = session.get(ChannelAccount, post.channel_account_id)
+        if account is not None and account.health != AccountHealth.OK:
+            raise PostActionRefused(
+                f"account {account.slug} still needs reconnecting; run "
+                f"`marketing accounts reconnected {account.slug}` once its token is renewed"
+            )
+    post.transient_failures = 0  # a person chose to try again: start counting afresh
+    post.next_try_at = now
+    _set_state(post, PostState.SCHEDULED, now)
+    post.action_hint = None
+    return post
+
+
+def cancel_post(*, session: Session, post_id: int, now: datetime | None = None) -> Post:
+    """Cancel a post that has not gone out (scheduled, queued or needing a person)."""
+    now = now or utcnow()
+    post = session.get(Post, post_id)
+    if post is None:
+        raise PostActionRefused(f"there is no post {post_id}")
+    if post.state in (PostState.PUBLISHING, PostState.PUBLISHED, PostState.CANCELLED):
+        raise PostActionRefused(f"post {post_id} is {post.state.value} and cannot be cancelled")
+    _set_state(post, PostState.CANCELLED, now)
+    return post
+
+
+def resolve_published(
+    *, session: Session, post_id: int, permalink: str, now: datetime | None = None
+) -> Post:
+    """A person found an unconfirmed post on the channel: record it as published."""
+    now = now or utcnow()
+    post = session.get(Post, post_id)
+    if post is None:
+        raise PostActionRefused(f"there is no post {post_id}")
+    if post.state != PostState.UNCONFIRMED:
+        raise PostActionRefused(f"post {post_id} is {post.state.value}, not unconfirmed")
+    post.permalink = permalink
+    post.published_at = post.published_at or now
+    post.last_error = post.action_hint = None
+    post.metrics_due_at = None  # no external id to ask the channel about
+    _set_state(post, PostState.PUBLISHED, now)
+    return post
+
+
+def account_reconnected(*, session: Session, slug: str, now: datetime | None = None) -> int:
+    """Mark an account healthy again and reschedule its waiting posts; return how many."""
+    now = now or utcnow()
+    account = session.scalars(select(ChannelAccount).where(ChannelAccount.slug == slug)).first()
+    if account is None:
+        raise PostActionRefused(f"there is no channel account {slug!r}")
+    account.health = AccountHealth.OK
+    account.health_message = None
+    account.health_checked_at = now
+    result = session.execute(
+        update(Post)
+        .where(Post.channel_account_id == account.id, Post.state == PostState.NEEDS_RECONNECT)
+        .values(state=PostState.SCHEDULED, state_changed_at=now, next_try_at=now, action_hint=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

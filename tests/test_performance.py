@@ -1,0 +1,180 @@
+"""Snapshots and the community-performance rollup: sums are right and replays change nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from channels.base import Metrics
+from marketing.db import session_scope
+from marketing.models import (
+    ChannelKind,
+    CommunityPerformance,
+    Delivery,
+    DeliveryState,
+    EmailEventKind,
+    MetricSnapshot,
+    Post,
+    PostState,
+    Subscriber,
+)
+from marketing.performance import (
+    engagement_rate,
+    keys_for_post,
+    rebuild,
+    record_email_event,
+    rollup,
+    store_snapshots,
+)
+from tests.test_publishing_states import make_posts
+
+# 16:30 UTC is 23:30 in Bangkok; 17:30 UTC is already the next local day.
+T0 = datetime(2026, 12, 1, 16, 30, tzinfo=UTC)
+
+
+def publish(engine: Engine, post_ids: list[int], at: datetime = T0) -> None:
+    with session_scope(engine) as s:
+        for i in post_ids:
+            post = s.get(Post, i)
+            assert post is not None
+            post.state, post.published_at, post.external_id = PostState.PUBLISHED, at, f"x{i}"
+
+
+def perf(session: Session) -> dict[tuple[int, str, date], tuple[int, ...]]:
+    session.commit()
+    return {
+        (r.community_id, r.channel.value, r.day): (
+            r.posts,
+            r.views,
+            r.reactions,
+            r.comments,
+            r.shares,
+            r.clicks,
+            r.opens,
+            r.unsubscribes,
+            r.emails_sent,
+        )
+        for r in session.scalars(select(CommunityPerformance))
+    }
+
+
+def m(at: datetime, views: int, reactions: int = 0) -> Metrics:
+    return Metrics(
+        external_id="x",
+        collected_at=at,
+        views=views,
+        reactions=reactions,
+        comments=1,
+        shares=None,
+        raw={"views": views},
+    )
+
+
+def test_snapshots_roll_up_by_local_day_and_replay_changes_nothing(
+    engine: Engine, session: Session
+) -> None:
+    a, b = make_posts(engine, 2)
+    publish(engine, [a, b])
+    batch1 = [(a, m(T0 + timedelta(minutes=10), 100, 5)), (b, m(T0 + timedelta(minutes=10), 40))]
+    batch2 = [(a, m(T0 + timedelta(hours=2), 250, 9))]  # next local day
+    keys = set()
+    with session_scope(engine) as s:
+        keys |= store_snapshots(session=s, items=batch1)
+        keys |= store_snapshots(session=s, items=batch2)
+        keys |= keys_for_post(session=s, post_id=a) | keys_for_post(session=s, post_id=b)
+        rollup(session=s, keys=keys)
+    first = perf(session)
+    post_a = session.get(Post, a)
+    assert post_a is not None
+    ca = post_a.community_id
+    day1, day2 = date(2026, 12, 1), date(2026, 12, 2)
+    assert first[(ca, "facebook", day1)][:3] == (1, 100, 5)
+    assert first[(ca, "facebook", day2)][:3] == (0, 150, 4)
+    total_views = session.scalar(select(func.sum(CommunityPerformance.views)))
+    assert total_views == 290  # 250 for a, 40 for b: growth is never counted twice
+
+    with session_scope(engine) as s:  # replay both batches and roll up again
+        again = store_snapshots(session=s, items=batch1 + batch2)
+        rollup(session=s, keys=again | keys)
+    assert perf(session) == first
+    assert session.scalar(select(func.count()).select_from(MetricSnapshot)) == 3
+    assert rebuild(engine=engine) == len(first)
+    assert perf(session) == first
+
+
+def test_a_late_older_snapshot_is_never_double_counted(engine: Engine, session: Session) -> None:
+    (a,) = make_posts(engine, 1)
+    publish(engine, [a])
+    with session_scope(engine) as s:
+        k = store_snapshots(session=s, items=[(a, m(T0 + timedelta(hours=3), 300))])
+        k |= store_snapshots(session=s, items=[(a, m(T0 + timedelta(hours=2), 200))])
+        rollup(session=s, keys=k)
+    assert session.scalar(select(func.sum(CommunityPerformance.views))) == 300
+
+
+def test_email_events_and_deliveries_count(engine: Engine, session: Session) -> None:
+    (post_id,) = make_posts(engine, 1, channel=ChannelKind.EMAIL)
+    publish(engine, [post_id])
+    with session_scope(engine) as s:
+        post = s.get(Post, post_id)
+        assert post is not None
+        subs = s.scalars(
+            select(Subscriber).where(Subscriber.community_id == post.community_id)
+        ).all()
+        for sub in subs:
+            s.add(
+                Delivery(
+                    post_id=post_id, subscriber_id=sub.id, state=DeliveryState.SENT, sent_at=T0
+                )
+            )
+        keys = keys_for_post(session=s, post_id=post_id)
+        at = T0 + timedelta(minutes=5)
+        for _ in range(2):  # a subscriber opening twice is one open
+            keys |= record_email_event(
+                session=s,
+                post_id=post_id,
+                subscriber_id=subs[0].id,
+                kind=EmailEventKind.OPEN,
+                occurred_at=at,
+            )
+        keys |= record_email_event(
+            session=s,
+            post_id=post_id,
+            subscriber_id=subs[1].id,
+            kind=EmailEventKind.OPEN,
+            occurred_at=at,
+        )
+        keys |= record_email_event(
+            session=s,
+            post_id=post_id,
+            subscriber_id=subs[1].id,
+            kind=EmailEventKind.CLICK,
+            url="https://x.example",
+            occurred_at=at,
+        )
+        keys |= record_email_event(
+            session=s,
+            post_id=post_id,
+            subscriber_id=subs[2].id,
+            kind=EmailEventKind.UNSUBSCRIBE,
+            occurred_at=at,
+        )
+        rollup(session=s, keys=keys)
+        community_id = post.community_id
+    row = perf(session)[(community_id, "email", date(2026, 12, 1))]
+    posts, views, _r, _c, _s, clicks, opens, unsubscribes, sent = row
+    assert (posts, views, clicks, opens, unsubscribes, sent) == (1, 0, 1, 2, 1, 3)
+    rate = session.scalars(select(CommunityPerformance.engagement_rate)).one()
+    assert abs(rate - 1 / 3) < 1e-6
+    gone = session.scalars(select(Subscriber).where(Subscriber.unsubscribed_at.is_not(None)))
+    assert len(gone.all()) == 1
+
+
+def test_engagement_rate_definition() -> None:
+    class Row:
+        views, reactions, comments, shares, clicks, emails_sent = 200, 10, 5, 3, 2, 0
+
+    assert engagement_rate("facebook", Row()) == 0.1
+    assert engagement_rate("email", Row()) == 0.0
