@@ -34,5 +34,36 @@ worker_hijack_root_logger = False
 timezone = "UTC"
 enable_utc = True
 
+# One queue per channel for publishing (a slow upload never holds up a Facebook post), and
+# the default queue for the periodic work.  A plain `celery -A tasks worker` consumes them all.
 task_default_queue = "default"
+task_queues = {
+    name: {"exchange": name, "routing_key": name}
+    for name in ("default", "publish.facebook", "publish.youtube", "publish.email")
+}
 task_create_missing_queues = True
+
+# The beat only rings; the database says what is due.  `expires` drops a ring that waited
+# longer than its interval (e.g. while every worker was down), so rings never pile up.
+beat_schedule = {
+    "dispatch-due": {
+        "task": "marketing.dispatch_due",
+        "schedule": _settings.dispatch_interval,
+        "options": {"expires": _settings.dispatch_interval * 2},
+    },
+    "recover": {
+        "task": "marketing.recover",
+        "schedule": max(_settings.dispatch_interval * 2, 2.0),
+        "options": {"expires": max(_settings.dispatch_interval * 4, 4.0)},
+    },
+    "worker-alive": {
+        "task": "marketing.ping",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
+    "collect-metrics": {
+        "task": "marketing.collect_metrics",
+        "schedule": _settings.metrics_interval,
+        "options": {"expires": _settings.metrics_interval},
+    },
+}

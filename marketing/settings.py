@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     backoff_base: float = Field(30.0, description="First retry delay after a transient failure.")
     backoff_cap: float = Field(3600.0, description="Longest retry delay.")
     metrics_interval: float = Field(600.0, description="Seconds between collect_metrics beats.")
+    publish_rate_per_minute: float = Field(
+        30.0, description="Publications a minute per channel account, shared by all workers."
+    )
+    publish_burst: int = Field(10, description="Publications an account may make at once.")
+    email_batch_size: int = Field(
+        100, description="Emails sent per SMTP connection batch (one database write each)."
+    )
 
     graph_api_url: str = Field("https://graph.facebook.com", description="Graph API host.")
     graph_api_version: str = Field("v25.0", description="Graph API version in URLs.")

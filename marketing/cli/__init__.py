@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from marketing.cli import communities, db
+from marketing.cli import communities, db, pipeline, posts
 from marketing.cli.base import main
 
 main.add_command(db.db)
 main.add_command(communities.communities)
+main.add_command(posts.posts)
+main.add_command(posts.accounts)
+main.add_command(pipeline.worker)
+main.add_command(pipeline.status)
 
 __all__ = ["main"]

@@ -1,0 +1,122 @@
+"""``marketing worker`` and ``marketing status``: run the pipeline on one machine, and see
+whether it is moving."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+from rich.table import Table
+from sqlalchemy import func, select
+
+from marketing.cli.base import console, friendly_errors
+from marketing.cli.posts import local
+from marketing.db import session_scope, utcnow
+from marketing.models import Campaign, CampaignStatus, Heartbeat, Post, PostState
+from marketing.publishing import PROBLEM_STATES
+from marketing.settings import get_settings
+
+QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
+
+
+@click.command()
+@click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
+@click.option("--no-beat", is_flag=True, help="Do not run the scheduler in this process.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int, no_beat: bool, loglevel: str) -> None:
+    """Run a Celery worker and the scheduler (beat) in one process: the whole pipeline on one
+    machine. In production run `celery -A tasks worker` and `celery -A tasks beat` instead."""
+    from tasks import app
+
+    settings = get_settings()
+    settings.ensure_data_dir()
+    argv = ["worker", "-c", str(concurrency), "--loglevel", loglevel, "-Q", ",".join(QUEUES)]
+    if not no_beat:
+        argv += ["-B", "-s", str(settings.data_dir / "celerybeat-schedule")]
+    app.worker_main(argv)
+
+
+def queue_depths() -> dict[str, int | None]:
+    """Messages waiting in each queue (None: the broker could not be asked)."""
+    from tasks import app
+
+    depths: dict[str, int | None] = {}
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.default_channel
+            for name in QUEUES:
+                try:
+                    depths[name] = int(channel.queue_declare(name, passive=True).message_count)
+                except Exception:
+                    depths[name] = 0  # never declared: nothing waits there
+    except Exception:
+        return dict.fromkeys(QUEUES)
+    return depths
+
+
+@click.command()
+@friendly_errors
+def status() -> None:
+    """Show whether publishing is moving: posts by state, what is due, problems, the last
+    sign of life of each component, and queue depths."""
+    now = utcnow()
+    with session_scope() as session:
+        counts = dict(session.execute(select(Post.state, func.count()).group_by(Post.state)).all())
+        due = session.scalar(
+            select(func.count())
+            .select_from(Post)
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(
+                Post.state == PostState.SCHEDULED,
+                Post.next_try_at <= now,
+                Campaign.status == CampaignStatus.APPROVED,
+            )
+        )
+        oldest_due = session.scalar(
+            select(func.min(Post.next_try_at))
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(Post.state == PostState.SCHEDULED, Campaign.status == CampaignStatus.APPROVED)
+        )
+        beats = {b.component: b.beat_at for b in session.scalars(select(Heartbeat))}
+    table = Table(title="Posts")
+    table.add_column("state")
+    table.add_column("posts", justify="right")
+    for state in PostState:
+        style = "red" if state in PROBLEM_STATES and counts.get(state) else ""
+        table.add_row(
+            state.value,
+            f"[{style}]{counts.get(state, 0)}[/]" if style else str(counts.get(state, 0)),
+        )
+    console.print(table)
+    console.print(
+        f"Due now and not yet queued: {due or 0}"
+        + (f" (next due {local(oldest_due)})" if oldest_due else "")
+    )
+    problems = sum(counts.get(s, 0) for s in PROBLEM_STATES)
+    if problems:
+        console.print(f"[red]{problems} post(s) need a person:[/] `marketing posts problems`")
+    interval = get_settings().dispatch_interval
+    for component in ("dispatcher", "recovery", "worker", "metrics"):
+        seen = beats.get(component)
+        if seen is None:
+            console.print(f"{component:10} never seen")
+            continue
+        age = now - seen
+        stale = component in ("dispatcher", "recovery") and age > timedelta(
+            seconds=max(interval * 6, 60)
+        )
+        mark = "[red]NOT MOVING[/] " if stale else ""
+        console.print(
+            f"{component:10} {mark}last seen {local(seen)} ({int(age.total_seconds())} s ago)"
+        )
+    if due and beats.get("dispatcher") is None:
+        console.print(
+            "[red]Posts are due but no dispatcher has run:[/] start "
+            "`marketing worker` (or `celery -A tasks worker` and `celery -A tasks beat`)."
+        )
+    depths = queue_depths()
+    console.print(
+        "Queues: "
+        + ", ".join(f"{name} {'?' if depth is None else depth}" for name, depth in depths.items())
+    )

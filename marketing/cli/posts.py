@@ -1,0 +1,221 @@
+"""``marketing posts`` and ``marketing accounts``: see what needs a person, and act on it."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+from rich.table import Table
+from sqlalchemy import select
+
+from marketing.cli.base import console, err_console, friendly_errors
+from marketing.db import session_scope
+from marketing.models import (
+    AccountHealth,
+    Campaign,
+    ChannelAccount,
+    Community,
+    Post,
+    PostState,
+)
+from marketing.publishing import (
+    PROBLEM_STATES,
+    PostActionRefused,
+    account_reconnected,
+    cancel_post,
+    resolve_published,
+    retry_post,
+)
+from marketing.settings import get_settings
+
+
+def local(moment: datetime | None) -> str:
+    """A time as staff read it: in the configured zone, to the minute."""
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+@click.group()
+def posts() -> None:
+    """Scheduled and published posts, and the ones that need a person."""
+
+
+@posts.command("problems")
+@friendly_errors
+def problems() -> None:
+    """List posts that need a person: failed, unconfirmed, or waiting for a reconnect."""
+    with session_scope() as session:
+        rows = session.execute(
+            select(Post, Community.slug, ChannelAccount.slug, Campaign.slug)
+            .join(Community, Community.id == Post.community_id)
+            .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(Post.state.in_(PROBLEM_STATES))
+            .order_by(Post.state, Post.scheduled_at)
+        ).all()
+        if not rows:
+            console.print("[green]No post needs a person.[/]")
+            return
+        table = Table(title=f"{len(rows)} post(s) need a person")
+        for column in (
+            "id",
+            "state",
+            "campaign",
+            "community",
+            "account",
+            "due",
+            "problem",
+            "what to do",
+        ):
+            table.add_column(column, overflow="fold")
+        for post, community, account, campaign in rows:
+            table.add_row(
+                str(post.id),
+                post.state.value,
+                campaign,
+                community,
+                account,
+                local(post.scheduled_at),
+                post.last_error or "",
+                post.action_hint or "",
+            )
+    console.print(table)
+
+
+@posts.command("list")
+@click.option("--campaign", help="Only this campaign (slug).")
+@click.option("--state", type=click.Choice([s.value for s in PostState]), help="Only this state.")
+@click.option("--limit", default=50, show_default=True)
+@friendly_errors
+def list_(campaign: str | None, state: str | None, limit: int) -> None:
+    """List posts with their state, time and link."""
+    with session_scope() as session:
+        query = (
+            select(Post, Community.slug, Campaign.slug)
+            .join(Community, Community.id == Post.community_id)
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .order_by(Post.scheduled_at, Post.id)
+            .limit(limit)
+        )
+        if campaign:
+            query = query.where(Campaign.slug == campaign)
+        if state:
+            query = query.where(Post.state == PostState(state))
+        table = Table(title="Posts")
+        for column in ("id", "campaign", "community", "channel", "due", "state", "link"):
+            table.add_column(column, overflow="fold")
+        for post, community, campaign_slug in session.execute(query).all():
+            table.add_row(
+                str(post.id),
+                campaign_slug,
+                community,
+                post.channel.value,
+                local(post.scheduled_at),
+                post.state.value,
+                post.permalink or "",
+            )
+    console.print(table)
+
+
+def _act(action: str, post_id: int, **kwargs: str) -> None:
+    functions = {"retry": retry_post, "cancel": cancel_post, "resolve": resolve_published}
+    try:
+        with session_scope() as session:
+            post = functions[action](session=session, post_id=post_id, **kwargs)  # type: ignore[operator]
+            console.print(f"Post {post.id} is now {post.state.value}.")
+    except PostActionRefused as exc:
+        err_console.print(f"[red]Refused:[/] {exc}")
+        sys.exit(2)
+
+
+@posts.command("retry")
+@click.argument("post_id", type=int)
+@friendly_errors
+def retry(post_id: int) -> None:
+    """Send a failed, unconfirmed or waiting post out again (check the channel first for an
+    unconfirmed one: it may already be there)."""
+    _act("retry", post_id)
+
+
+@posts.command("cancel")
+@click.argument("post_id", type=int)
+@friendly_errors
+def cancel(post_id: int) -> None:
+    """Cancel a post that has not gone out."""
+    _act("cancel", post_id)
+
+
+@posts.command("resolve")
+@click.argument("post_id", type=int)
+@click.option(
+    "--published",
+    "permalink",
+    required=True,
+    metavar="URL",
+    help="Where you found the post on the channel.",
+)
+@friendly_errors
+def resolve(post_id: int, permalink: str) -> None:
+    """Record that an unconfirmed post is in fact on the channel."""
+    _act("resolve", post_id, permalink=permalink)
+
+
+@click.group()
+def accounts() -> None:
+    """Channel accounts and their health."""
+
+
+@accounts.command("list")
+@friendly_errors
+def accounts_list() -> None:
+    """List channel accounts with their health."""
+    with session_scope() as session:
+        table = Table(title="Channel accounts")
+        for column in (
+            "slug",
+            "channel",
+            "external id",
+            "community",
+            "secret",
+            "health",
+            "checked",
+            "message",
+        ):
+            table.add_column(column, overflow="fold")
+        rows = session.execute(
+            select(ChannelAccount, Community.slug)
+            .outerjoin(Community, Community.id == ChannelAccount.community_id)
+            .order_by(ChannelAccount.slug)
+        ).all()
+        for account, community in rows:
+            health = account.health.value
+            if account.health != AccountHealth.OK:
+                health = f"[red]{health}[/]"
+            table.add_row(
+                account.slug,
+                account.kind.value,
+                account.external_id,
+                community or "(programme)",
+                account.secret_name or "—",
+                health,
+                local(account.health_checked_at),
+                account.health_message or "",
+            )
+    console.print(table)
+
+
+@accounts.command("reconnected")
+@click.argument("slug")
+@friendly_errors
+def reconnected(slug: str) -> None:
+    """Mark an account healthy after its token was renewed; its waiting posts go out again."""
+    try:
+        with session_scope() as session:
+            count = account_reconnected(session=session, slug=slug)
+    except PostActionRefused as exc:
+        err_console.print(f"[red]Refused:[/] {exc}")
+        sys.exit(2)
+    console.print(f"Account {slug} is healthy; {count} waiting post(s) rescheduled.")

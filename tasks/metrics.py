@@ -1,0 +1,77 @@
+"""Metric tasks: collect engagement from the channels and keep community performance current."""
+
+from __future__ import annotations
+
+import logging
+
+from channels.base import Account
+from channels.errors import AuthExpired, ChannelError
+from marketing.db import get_engine, session_scope, utcnow
+from marketing.models import AccountHealth, ChannelAccount
+from marketing.performance import advance_schedule, due_for_metrics, rollup, store_snapshots
+from marketing.settings import MissingSecret, get_secret
+from tasks import wiring
+from tasks.app import app
+from tasks.housekeeping import record_heartbeat
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name="marketing.collect_metrics", time_limit=600, soft_time_limit=560)
+def collect_metrics(force: bool = False) -> dict[str, int]:
+    """Fetch metrics for published posts whose collection time has come (``force``: all
+    that are still collected), store snapshots and roll them up; return counts."""
+    engine = get_engine()
+    collected = accounts_failed = 0
+    for due in due_for_metrics(engine=engine, force=force):
+        with session_scope(engine) as session:
+            account_row = session.get(ChannelAccount, due.account_id)
+            assert account_row is not None
+            if account_row.health != AccountHealth.OK:
+                continue
+            secret_name = account_row.secret_name
+            account_values = (
+                account_row.kind.value,
+                account_row.external_id,
+                account_row.display_name,
+            )
+        try:
+            token = get_secret(secret_name) if secret_name else None
+            account = Account(*account_values, token=token)
+            metrics = wiring.publisher(due.channel).fetch_metrics(account, list(due.posts))
+        except (ChannelError, MissingSecret) as error:
+            accounts_failed += 1
+            _note_account_problem(due.account_id, error)
+            continue
+        now = utcnow()
+        with session_scope(engine) as session:
+            items = [(due.posts[m.external_id], m) for m in metrics if m.external_id in due.posts]
+            keys = store_snapshots(session=session, items=items)
+            rollup(session=session, keys=keys)
+            advance_schedule(session=session, post_ids=due.posts.values(), now=now)
+        collected += len(items)
+    record_heartbeat("metrics", collected=collected, accounts_failed=accounts_failed)
+    return {"collected": collected, "accounts_failed": accounts_failed}
+
+
+def _note_account_problem(account_id: int, error: Exception) -> None:
+    """Record on the account what went wrong, so staff see it before its next post is due."""
+    with session_scope() as session:
+        account = session.get(ChannelAccount, account_id)
+        assert account is not None
+        if isinstance(error, AuthExpired | MissingSecret):
+            account.health = AccountHealth.NEEDS_RECONNECT
+        account.health_message = str(error)[:2000]
+        account.health_checked_at = utcnow()
+    log.warning("metrics for account %s failed: %s", account_id, error)
+
+
+@app.task(name="marketing.rollup_all", time_limit=1800, soft_time_limit=1700)
+def rollup_all() -> int:
+    """Recompute every community-performance row from the source records."""
+    from marketing.performance import rebuild
+
+    return rebuild(engine=get_engine())
+
+
+__all__ = ["collect_metrics", "rollup_all"]
