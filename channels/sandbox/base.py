@@ -147,6 +147,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY the body waits for the
+    # client's delayed ACK (about 40 ms a request on Linux).
+    disable_nagle_algorithm = True
     sandbox: SandboxServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -277,7 +280,10 @@ class SandboxServer:
         self._httpd.daemon_threads = True
         self.port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name=type(self).__name__, daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits up to one interval
+            name=type(self).__name__,
+            daemon=True,
         )
         self._thread.start()
         return self
