@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketing.cli import communities, db, pipeline, posts
+from marketing.cli import communities, db, pipeline, posts, report
 from marketing.cli.base import main
 
 main.add_command(db.db)
@@ -11,5 +11,6 @@ main.add_command(posts.posts)
 main.add_command(posts.accounts)
 main.add_command(pipeline.worker)
 main.add_command(pipeline.status)
+main.add_command(report.report)
 
 __all__ = ["main"]

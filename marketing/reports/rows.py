@@ -159,6 +159,7 @@ class PostResult(_Frozen):
     post_id: int
     campaign_slug: str
     community_slug: str
+    community_name_th: str
     channel: ChannelName
     state: PostState
     label: str  # title, subject or the start of the message
@@ -223,7 +224,8 @@ class ProgrammeOverview(_Frozen):
     kind: Literal["overview"] = "overview"
     period: Period
     previous_period: Period
-    sort: str
+    sort: str  # a key of marketing.reports.queries.SORT_KEYS
+    reverse: bool  # the key's natural order turned round
     rows: list[OverviewRow]
     programme: list[ChannelLine]  # facebook, youtube, email, then all
     trend: list[DayPoint]  # the whole programme, every day x channel

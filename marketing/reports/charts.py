@@ -1,0 +1,172 @@
+"""Charts as inline SVG: no script, no external file, readable on paper.
+
+Each chart is a complete ``<svg>`` element with a ``<title>`` (what screen readers and
+tooltips show), text labels on its axes and values, and a legend.  They scale to the width of
+the page (``viewBox``) and keep their text legible when printed.  Values are escaped; the
+result is :class:`markupsafe.Markup`, ready to place in a Jinja2 template.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from itertools import count
+
+from markupsafe import Markup, escape
+
+# One id per chart in a document, for aria-labelledby.
+_ids = count(1)
+
+FONT = "Sarabun, 'Noto Sans Thai', 'Leelawadee UI', Tahoma, sans-serif"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a line chart."""
+
+    label: str
+    colour: str
+    values: Sequence[int]
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a bar chart: ``text`` is printed beside it (the value, a share...)."""
+
+    label: str
+    value: float
+    colour: str
+    text: str
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^n that is at least ``value`` (1 for nothing)."""
+    if value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0):
+        if step * power >= value:
+            return step * power
+    return 10.0 * power
+
+
+def thousands(value: float) -> str:
+    """``12345`` as ``12,345``; fractions keep one decimal."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _open(width: int, height: int, title: str, chart_id: str, kind: str) -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="100%" role="img" class="chart chart-{kind}" '
+        f'aria-labelledby="{chart_id}" font-family="{escape(FONT)}">',
+        f'<title id="{chart_id}">{escape(title)}</title>',
+        f'<text x="0" y="18" font-size="16" font-weight="bold" fill="#222">{escape(title)}</text>',
+    ]
+
+
+def line_chart(
+    *,
+    title: str,
+    days: Sequence[date],
+    series: Sequence[Series],
+    day_label: Callable[[date], str],
+    width: int = 760,
+    height: int = 280,
+) -> Markup:
+    """A line per series over ``days``, with a value axis, date labels and a legend."""
+    chart_id = f"chart-{next(_ids)}"
+    left, right, top, bottom = 64, 16, 56, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    top_value = nice_ceiling(max((v for s in series for v in s.values), default=0))
+    out = _open(width, height, title, chart_id, "line")
+
+    # Legend under the title.
+    x = 0
+    for item in series:
+        out.append(f'<rect x="{x}" y="30" width="12" height="12" fill="{escape(item.colour)}"/>')
+        out.append(
+            f'<text x="{x + 17}" y="40" font-size="12" fill="#222">{escape(item.label)}</text>'
+        )
+        x += 30 + 9 * len(item.label)
+
+    # Value axis: four gridlines with labels.
+    for step in range(5):
+        value = top_value * step / 4
+        y = top + plot_h - plot_h * step / 4
+        out.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+            f'stroke="{"#999" if step == 0 else "#e3e3e3"}" stroke-width="1"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="#555">{escape(thousands(value))}</text>'
+        )
+
+    # Date axis: the first and last day and a few between.
+    n = len(days)
+
+    def x_at(i: int) -> float:
+        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
+
+    if n:
+        ticks = sorted({0, n - 1, *(round(k * (n - 1) / 4) for k in range(1, 4))}) if n > 1 else [0]
+        for i in ticks:
+            anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
+            out.append(
+                f'<text x="{x_at(i):.1f}" y="{top + plot_h + 18}" font-size="11" '
+                f'text-anchor="{anchor}" fill="#555">{escape(day_label(days[i]))}</text>'
+            )
+
+    for item in series:
+        points = " ".join(
+            f"{x_at(i):.1f},{top + plot_h - plot_h * v / top_value:.1f}"
+            for i, v in enumerate(item.values)
+        )
+        if n == 1:
+            x1, y1 = points.split(",")
+            out.append(f'<circle cx="{x1}" cy="{y1}" r="4" fill="{escape(item.colour)}"/>')
+        elif n:
+            out.append(
+                f'<polyline class="series" points="{points}" fill="none" '
+                f'stroke="{escape(item.colour)}" stroke-width="2" stroke-linejoin="round"/>'
+            )
+    out.append("</svg>")
+    return Markup("\n".join(out))
+
+
+def bar_chart(
+    *,
+    title: str,
+    bars: Sequence[Bar],
+    width: int = 760,
+    bar_height: int = 22,
+    label_width: int = 220,
+) -> Markup:
+    """Horizontal bars, longest for the largest value, each labelled and with its text."""
+    chart_id = f"chart-{next(_ids)}"
+    top, gap = 36, 10
+    height = top + len(bars) * (bar_height + gap) + 8
+    text_room = 240
+    plot_w = width - label_width - text_room
+    largest = max((b.value for b in bars), default=0) or 1
+    out = _open(width, height, title, chart_id, "bar")
+    for i, item in enumerate(bars):
+        y = top + i * (bar_height + gap)
+        length = plot_w * item.value / largest if item.value > 0 else 0
+        out.append(
+            f'<text x="{label_width - 8}" y="{y + bar_height * 0.7:.1f}" font-size="13" '
+            f'text-anchor="end" fill="#222">{escape(item.label)}</text>'
+        )
+        out.append(
+            f'<rect class="bar" x="{label_width}" y="{y}" width="{length:.1f}" '
+            f'height="{bar_height}" fill="{escape(item.colour)}"/>'
+        )
+        out.append(
+            f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height * 0.7:.1f}" '
+            f'font-size="12" fill="#222">{escape(item.text)}</text>'
+        )
+    out.append("</svg>")
+    return Markup("\n".join(out))

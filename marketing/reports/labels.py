@@ -1,0 +1,129 @@
+"""Words and number formats that people read in reports (Thai for HTML, English for terminals)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from marketing.reports.period import thai_date
+
+CHANNEL_TH = {
+    "facebook": "เฟซบุ๊ก",
+    "youtube": "ยูทูบ",
+    "email": "อีเมล",
+    "all": "รวมทุกช่องทาง",
+}
+CHANNEL_EN = {"facebook": "Facebook", "youtube": "YouTube", "email": "Email", "all": "All"}
+CHANNEL_COLOUR = {
+    "facebook": "#1864d6",
+    "youtube": "#d0242b",
+    "email": "#1e8a44",
+    "all": "#555555",
+}
+
+METRIC_TH = {
+    "posts": "โพสต์",
+    "views": "การมองเห็น",
+    "reactions": "การแสดงความรู้สึก",
+    "comments": "ความคิดเห็น",
+    "shares": "การแชร์",
+    "clicks": "การคลิก",
+    "opens": "การเปิดอีเมล",
+    "unsubscribes": "ยกเลิกรับข่าวสาร",
+    "emails_sent": "อีเมลที่ส่ง",
+    "interactions": "การมีส่วนร่วม",
+    "reach": "การเข้าถึง",
+    "engagement_rate": "อัตราการมีส่วนร่วม",
+}
+
+TREND_TH = {
+    "inactive": "ไม่มีความเคลื่อนไหว",
+    "new": "เริ่มมีผลงาน",
+    "growing": "เติบโต",
+    "steady": "คงที่",
+    "declining": "ลดลง",
+}
+TREND_EN = {
+    "inactive": "inactive",
+    "new": "new",
+    "growing": "growing",
+    "steady": "steady",
+    "declining": "declining",
+}
+# Trends that ask staff to look closer.
+NEEDS_HELP = frozenset({"inactive", "declining"})
+
+STATE_TH = {
+    "scheduled": "รอเวลาเผยแพร่",
+    "queued": "อยู่ในคิว",
+    "publishing": "กำลังเผยแพร่",
+    "published": "เผยแพร่แล้ว",
+    "failed": "ล้มเหลว",
+    "unconfirmed": "ยังไม่ยืนยันผล",
+    "needs_reconnect": "ต้องเชื่อมต่อบัญชีใหม่",
+    "cancelled": "ยกเลิกแล้ว",
+}
+
+CAMPAIGN_STATUS_TH = {
+    "draft": "ร่าง (รออนุมัติ)",
+    "approved": "อนุมัติแล้ว",
+    "paused": "หยุดชั่วคราว",
+    "cancelled": "ยกเลิกแล้ว",
+    "completed": "เสร็จสิ้น",
+}
+
+SORT_TH = {
+    "rate": "อัตราการมีส่วนร่วม",
+    "interactions": "จำนวนการมีส่วนร่วม",
+    "reach": "การเข้าถึง",
+    "views": "การมองเห็น",
+    "posts": "จำนวนโพสต์",
+    "growth": "การเปลี่ยนแปลงของการมีส่วนร่วม",
+    "rate-change": "การเปลี่ยนแปลงของอัตราการมีส่วนร่วม",
+    "name": "ชื่อชุมชน",
+    "slug": "รหัสชุมชน",
+    "province": "จังหวัด",
+}
+
+RATE_DEFINITION_TH = (
+    "อัตราการมีส่วนร่วม = การมีส่วนร่วม ÷ การเข้าถึง คำนวณจากผลรวมของทั้งช่วงเวลา "
+    "(ไม่ใช่ค่าเฉลี่ยของอัตรารายวัน) — เฟซบุ๊กและยูทูบ: (การแสดงความรู้สึก + ความคิดเห็น + "
+    "การแชร์ + การคลิก) ÷ การมองเห็น; อีเมล: ผู้คลิก ÷ อีเมลที่ส่ง; รวมทุกช่องทาง: "
+    "ผลรวมการมีส่วนร่วมของทุกช่องทาง ÷ ผลรวมการเข้าถึงของทุกช่องทาง (ถ่วงน้ำหนักตามการเข้าถึง)"
+)
+RATE_DEFINITION_EN = (
+    "Engagement rate = interactions / reach, from the period's sums (never an average of "
+    "daily rates). Facebook, YouTube: (reactions + comments + shares + clicks) / views; "
+    "email: clicks / emails sent; all channels: the sum of interactions / the sum of reach "
+    "(weighted by reach)."
+)
+
+
+def percent(value: float, *, digits: int = 2) -> str:
+    """``0.0345`` as ``3.45%``."""
+    return f"{value * 100:.{digits}f}%"
+
+
+def change(value: float | None) -> str:
+    """A relative change as ``+25.0%`` / ``-3.1%``; ``—`` when there was nothing before."""
+    if value is None:
+        return "—"
+    return f"{value * 100:+.1f}%"
+
+
+def points(value: float) -> str:
+    """A rate difference in percentage points: ``+1.20 pt``."""
+    return f"{value * 100:+.2f} pt"
+
+
+def integer(value: int) -> str:
+    """``12345`` as ``12,345``."""
+    return f"{value:,}"
+
+
+def local_time(value: datetime | None, *, zone: ZoneInfo, buddhist_era: bool) -> str:
+    """An aware time shown in ``zone``: ``5 ต.ค. 2569 10:00``; empty for None."""
+    if value is None:
+        return ""
+    local = value.astimezone(zone)
+    return f"{thai_date(local.date(), buddhist_era=buddhist_era)} {local:%H:%M}"
