@@ -1,0 +1,858 @@
+"""A local Graph API server for Facebook Pages, speaking the protocol as the
+``facebook-business`` SDK uses it.
+
+What it answers (paths carry a version, ``/v25.0/...``; the token comes as ``access_token``
+in the query string or the form body; bodies are form-encoded or multipart):
+
+=============================================  ==============================================
+``POST /{page-id}/feed``                        a text or link post (``message``, ``link``,
+                                                ``published``, ``scheduled_publish_time``,
+                                                ``fields`` for read-after-write)
+``POST /{page-id}/photos``                      a photo post from an uploaded file or ``url``
+``POST /{page-id}/videos``                      a video post from an uploaded file or
+                                                ``file_url``
+``GET /{page-id}/published_posts``, ``/feed``   the Page's posts, newest first, cursor paging
+``GET /{page-id}/scheduled_posts``              posts waiting for their time
+``GET /{object-id}?fields=...``                 a post, photo or video, with field expansion
+                                                (``reactions.summary(total_count).limit(0)``,
+                                                ``insights.metric(a,b)``)
+``GET /?ids=a,b&fields=...``                    several objects at once (at most 50)
+``GET /{post-id}/insights?metric=...``          post insights; a deprecated metric fails the
+                                                whole request with error 100, as Graph does
+=============================================  ==============================================
+
+Pages and their tokens are registered with :meth:`GraphSandbox.register_page`; a wrong token
+answers 190, a missing one 104, an expired one (:meth:`GraphSandbox.expire_token`) 190/463,
+and another Page's token 200 (permission).  Every call made with a Page's token counts
+against that Page's allowance (``page_call_limit`` calls in ``usage_window``): each answer
+carries ``X-App-Usage``, ``X-Page-Usage`` and ``X-Business-Use-Case-Usage``, and once the
+allowance is used up calls fail with error 80001 and an ``estimated_time_to_regain_access``.
+
+Every publication is stored (:meth:`GraphSandbox.published`) with the marker tag the
+adapter stamps into its text (:func:`channels.facebook.read_marker`), so tests count
+publications per marker (:meth:`GraphSandbox.count_by_marker`).  Engagement grows with the
+sandbox clock through :func:`channels.sandbox.base.engagement`.  Duplicate detection
+(error 506) is off by default: a test that proves exactly-once publishing must see a
+duplicate, not have the sandbox refuse it.
+
+Sources for the shapes: developers.facebook.com/docs/pages-api/posts (publishing, post
+ids ``{page-id}_{post-id}``), /docs/graph-api/reference/page/photos, /docs/video-api/guides/
+publishing (``{"id": video-id}``), /docs/graph-api/results (cursor paging, ``paging.next`` a
+full URL carrying the token), /docs/graph-api/guides/field-expansion, /docs/graph-api/
+advanced (read-after-write), /docs/graph-api/guides/error-handling (error body),
+/docs/graph-api/overview/rate-limiting (usage headers), /docs/graph-api/reference/insights
+and /docs/platforminsights/page/deprecated-metrics (metrics; error 3001/1504028 when none).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import re
+from collections import Counter, deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from channels.facebook import read_marker
+from channels.sandbox.base import Fault, SandboxHandler, SandboxServer, engagement
+
+#: Post insights metrics the sandbox knows (views replaced impressions on 15 Nov 2025).
+CURRENT_POST_METRICS: dict[str, str] = {
+    "post_total_media_view_unique": "Unique views of the post's media",
+    "post_total_media_view": "Views of the post's media",
+}
+#: Deprecated post metrics: asking for any of them is error 100 for the whole request.
+DEPRECATED_POST_METRICS = frozenset(
+    {
+        "post_impressions",
+        "post_impressions_unique",
+        "post_impressions_paid_unique",
+        "post_impressions_fan_unique",
+        "post_impressions_organic_unique",
+        "post_impressions_viral_unique",
+        "post_impressions_nonviral_unique",
+        "post_engaged_users",
+    }
+)
+
+POST_FIELDS = frozenset(
+    {
+        "id",
+        "message",
+        "created_time",
+        "updated_time",
+        "permalink_url",
+        "is_published",
+        "scheduled_publish_time",
+        "from",
+        "status_type",
+        "shares",
+        "reactions",
+        "comments",
+        "insights",
+    }
+)
+VIDEO_FIELDS = frozenset(
+    {"id", "post_id", "permalink_url", "title", "description", "created_time", "updated_time"}
+)
+PHOTO_FIELDS = frozenset({"id", "created_time", "name", "link", "page_story_id"})
+MAX_IDS = 50
+
+
+def graph_error(
+    code: int,
+    message: str,
+    *,
+    subcode: int | None = None,
+    type: str = "OAuthException",  # noqa: A002 - Graph's own key
+    is_transient: bool | None = None,
+    trace: str = "AsandboxTrace0",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A Graph error body: ``{"error": {"message", "type", "code", "error_subcode",
+    "fbtrace_id", "is_transient"?}}`` (developers.facebook.com/docs/graph-api/guides/
+    error-handling)."""
+    error: dict[str, Any] = {"message": message, "type": type, "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if is_transient is not None:
+        error["is_transient"] = is_transient
+    error["fbtrace_id"] = trace
+    error.update(extra)
+    return {"error": error}
+
+
+def error_status(code: int) -> int:
+    """The HTTP status Graph answers a given error code with."""
+    if code in (1,):
+        return 500
+    if code in (2,):
+        return 503
+    if code in (10,) or 200 <= code <= 299:
+        return 403
+    if code == 803:
+        return 404
+    return 400
+
+
+def error_fault(
+    code: int,
+    message: str | None = None,
+    *,
+    method: str = "*",
+    path: str = "",
+    subcode: int | None = None,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+    times: int | None = 1,
+    is_transient: bool | None = None,
+) -> Fault:
+    """A :class:`Fault` that answers like Graph does with error ``code``."""
+    return Fault(
+        "error",
+        method=method,
+        path=path,
+        status=status or error_status(code),
+        body=graph_error(
+            code, message or f"(#{code}) injected error", subcode=subcode, is_transient=is_transient
+        ),
+        headers=headers or {},
+        times=times,
+    )
+
+
+class GraphError(Exception):
+    """Raised inside the handler to answer with a Graph error body."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        *,
+        subcode: int | None = None,
+        type: str = "OAuthException",  # noqa: A002
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code, self.message, self.subcode, self.type = code, message, subcode, type
+        self.status = status or error_status(code)
+        self.headers = headers or {}
+
+
+@dataclass
+class Publication:
+    """One post on a sandbox Page, as the test sees it."""
+
+    id: str  # "{page-id}_{n}"
+    page_id: str
+    kind: str  # "feed", "photo" or "video"
+    message: str
+    created_time: datetime
+    link: str | None = None
+    marker: str | None = None  # the marker tag read from the text (channels.facebook)
+    media_bytes: int = 0
+    media_name: str | None = None
+    object_id: str | None = None  # the photo or video id
+    title: str | None = None
+    published: bool = True
+    scheduled_publish_time: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["created_time"] = self.created_time.isoformat()
+        return data
+
+
+@dataclass
+class SandboxPage:
+    page_id: str
+    token: str
+    name: str
+    expired: bool = False
+    calls: deque[datetime] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One entry of a ``fields=`` list: ``reactions.summary(total_count).limit(0)``."""
+
+    name: str
+    modifiers: dict[str, str]
+
+
+def parse_fields(spec: str) -> list[FieldSpec]:
+    """Split a ``fields`` parameter at top-level commas and read each field's modifiers."""
+    items, depth, current = [], 0, ""
+    for char in spec:
+        if char in "({":
+            depth += 1
+        elif char in ")}":
+            depth -= 1
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    items.append(current)
+    fields = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name = re.match(r"[A-Za-z_]+", item)
+        if name is None:
+            raise GraphError(100, f"(#100) Syntax error in fields: {item!r}")
+        modifiers = dict(re.findall(r"\.(\w+)\(([^()]*)\)", item))
+        fields.append(FieldSpec(name.group(0), modifiers))
+    return fields
+
+
+def _metric_names(value: str) -> list[str]:
+    # The SDK JSON-encodes a list parameter (metric=["a","b"]); a browser sends a,b.
+    value = value.strip()
+    if value.startswith("["):
+        loaded = json.loads(value)
+        return [str(v) for v in loaded]
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _graph_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _parse_time(value: str) -> datetime:
+    if re.fullmatch(r"\d+", value):
+        return datetime.fromtimestamp(int(value), UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("+0000", "+00:00"))
+    except ValueError:
+        raise GraphError(100, f"(#100) Invalid time: {value}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _cursor(post_id: str) -> str:
+    return base64.urlsafe_b64encode(post_id.encode()).decode().rstrip("=")
+
+
+def _uncursor(cursor: str) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        return base64.urlsafe_b64decode(padded.encode()).decode()
+    except ValueError:
+        raise GraphError(100, "(#100) Invalid cursor") from None
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Form fields and files of a ``multipart/form-data`` body, byte for byte."""
+    found = re.search(r'boundary="?([^";]+)"?', content_type)
+    if found is None:
+        raise GraphError(100, "(#100) multipart body without boundary")
+    delimiter = b"--" + found.group(1).encode("latin-1")
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for section in body.split(delimiter)[1:]:
+        if section.startswith(b"--"):
+            break
+        section = section.removeprefix(b"\r\n")
+        head, _, data = section.partition(b"\r\n\r\n")
+        data = data.removesuffix(b"\r\n")
+        headers = head.decode("utf-8", "replace")
+        name = re.search(r'\bname="([^"]*)"', headers)
+        if name is None:
+            continue
+        if re.search(r"\bfilename\*?=", headers):
+            files[name.group(1)] = data
+        else:
+            fields[name.group(1)] = data.decode("utf-8")
+    return fields, files
+
+
+class GraphHandler(SandboxHandler):
+    sandbox: GraphSandbox
+
+    def route(self) -> None:
+        graph = self.sandbox
+        usage_headers: dict[str, str] = {}
+        try:
+            split = urlsplit(self.path)
+            params, files = self._params(split.query)
+            found = re.fullmatch(r"/(v\d+\.\d+)(/.*)?", split.path)
+            if found is None:
+                raise GraphError(2500, f"Unknown path components: {split.path}")
+            parts = [p for p in (found.group(2) or "").split("/") if p]
+            page = graph._authenticate(params)
+            usage_headers = graph._count_call(page)  # raises 80001 past the allowance
+            status, payload = graph._answer(self.command, parts, params, files, page, split.path)
+        except GraphError as exc:
+            body = graph_error(exc.code, exc.message, subcode=exc.subcode, type=exc.type)
+            body["error"]["fbtrace_id"] = graph._trace()
+            self.send_json(exc.status, body, exc.headers or usage_headers)
+            return
+        self.send_json(status, payload, usage_headers)
+
+    def _params(self, query: str) -> tuple[dict[str, str], dict[str, bytes]]:
+        params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+        files: dict[str, bytes] = {}
+        body = self._read_body() if self.command in ("POST", "PUT", "DELETE") else b""
+        content_type = self.headers.get("Content-Type") or ""
+        if body and content_type.startswith("multipart/form-data"):
+            fields, files = parse_multipart(content_type, body)
+            params.update(fields)
+        elif body:
+            form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+            params.update({k: v[-1] for k, v in form.items()})
+        return params, files
+
+    def control(self) -> None:
+        """Besides the base controls: ``POST /_sandbox/pages`` ``{"page_id", "token"}``
+        registers a Page, ``GET /_sandbox/published`` lists every publication."""
+        if self.command == "POST" and self.path.startswith("/_sandbox/pages"):
+            spec = json.loads(self._read_body() or b"{}")
+            self.sandbox.register_page(str(spec["page_id"]), str(spec["token"]), spec.get("name"))
+            self.send_json(200, {"ok": True})
+        elif self.command == "GET" and self.path.startswith("/_sandbox/published"):
+            self.send_json(200, [p.to_json() for p in self.sandbox.published()])
+        else:
+            super().control()
+
+
+class GraphSandbox(SandboxServer):
+    """The Graph API for Facebook Pages, on 127.0.0.1 (see the module docstring)."""
+
+    handler_class = GraphHandler
+
+    def __init__(
+        self,
+        *,
+        page_call_limit: int = 200,
+        app_call_limit: int = 10_000,
+        usage_window: timedelta = timedelta(hours=1),
+        app_secret: str | None = None,
+        reject_duplicates: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.page_call_limit = page_call_limit
+        self.app_call_limit = app_call_limit
+        self.usage_window = usage_window
+        self.app_secret = app_secret
+        self.reject_duplicates = reject_duplicates
+        self._pages: dict[str, SandboxPage] = {}
+        self._publications: list[Publication] = []
+        self._objects: dict[str, Publication] = {}  # photo and video ids
+        self._app_calls: deque[datetime] = deque()
+        self._call_totals: Counter[str] = Counter()
+        self._ids = itertools.count(1)
+        self._traces = itertools.count(1)
+
+    # -- what tests call ------------------------------------------------------------------
+
+    def register_page(self, page_id: str, token: str, name: str | None = None) -> None:
+        """Make ``page_id`` a Page whose Page access token is ``token``."""
+        with self.lock:
+            self._pages[page_id] = SandboxPage(page_id, token, name or f"Page {page_id}")
+
+    def expire_token(self, page_id: str) -> None:
+        """From now on ``page_id``'s token answers 190/463 (session has expired)."""
+        with self.lock:
+            self._pages[page_id].expired = True
+
+    def published(self, page_id: str | None = None) -> list[Publication]:
+        """Every publication, oldest first (of one Page if ``page_id`` is given)."""
+        with self.lock:
+            return [p for p in self._publications if page_id in (None, p.page_id)]
+
+    def count_by_marker(self) -> dict[str | None, int]:
+        """How many publications carry each marker tag (None: no stamp)."""
+        with self.lock:
+            return dict(Counter(p.marker for p in self._publications))
+
+    def calls(self, page_id: str) -> int:
+        """How many requests were made with ``page_id``'s token, ever."""
+        with self.lock:
+            return self._call_totals[page_id]
+
+    def usage(self, page_id: str) -> dict[str, Any]:
+        """The Page's usage as its ``X-Business-Use-Case-Usage`` entry reports it."""
+        with self.lock:
+            return self._page_usage(self._pages[page_id])
+
+    def state(self) -> dict[str, Any]:
+        state = super().state()
+        with self.lock:
+            state["pages"] = sorted(self._pages)
+            state["publications"] = len(self._publications)
+        return state
+
+    # -- authentication and usage ---------------------------------------------------------
+
+    def _trace(self) -> str:
+        digest = hashlib.sha256(f"{self.seed}:{next(self._traces)}".encode()).digest()
+        return "A" + base64.urlsafe_b64encode(digest[:15]).decode()
+
+    def _authenticate(self, params: dict[str, str]) -> SandboxPage:
+        token = params.get("access_token")
+        if not token:
+            raise GraphError(104, "An access token is required to request this resource.")
+        with self.lock:
+            page = next((p for p in self._pages.values() if p.token == token), None)
+        if page is None:
+            raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+        if page.expired:
+            raise GraphError(
+                190,
+                "Error validating access token: Session has expired on "
+                f"{self.clock.now():%A, %d-%b-%y %H:%M:%S} PDT.",
+                subcode=463,
+            )
+        if self.app_secret is not None:
+            proof = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256)
+            if not hmac.compare_digest(params.get("appsecret_proof", ""), proof.hexdigest()):
+                raise GraphError(
+                    100,
+                    "Invalid appsecret_proof provided in the API argument",
+                    type="GraphMethodException",
+                )
+        return page
+
+    def _page_usage(self, page: SandboxPage) -> dict[str, Any]:
+        now = self.clock.now()
+        calls = page.calls
+        while calls and calls[0] <= now - self.usage_window:
+            calls.popleft()
+        percent = min(100, math.floor(100 * len(calls) / self.page_call_limit))
+        regain = 0
+        if len(calls) >= self.page_call_limit:
+            # Access returns when enough calls have left the window to fall below the limit.
+            frees_at = calls[len(calls) - self.page_call_limit] + self.usage_window
+            regain = max(1, math.ceil((frees_at - now).total_seconds() / 60))
+        return {
+            "type": "pages",
+            "call_count": percent,
+            "total_cputime": percent // 2,
+            "total_time": percent // 2,
+            "estimated_time_to_regain_access": regain,
+        }
+
+    def _usage_headers(self, page: SandboxPage) -> dict[str, str]:
+        with self.lock:
+            usage = self._page_usage(page)
+            app = min(100, math.floor(100 * len(self._app_calls) / self.app_call_limit))
+        page_usage = {k: v for k, v in usage.items() if k != "type"}
+        return {
+            "X-App-Usage": json.dumps({"call_count": app, "total_cputime": 0, "total_time": 0}),
+            "X-Page-Usage": json.dumps(page_usage),
+            "X-Business-Use-Case-Usage": json.dumps({page.page_id: [usage]}),
+        }
+
+    def _count_call(self, page: SandboxPage) -> dict[str, str]:
+        """Count one call against the Page; raise 80001 when its allowance is used up.
+        Calls made while throttled count too (developers.facebook.com/blog/post/2016/06/16/
+        page-level-rate-limits)."""
+        with self.lock:
+            now = self.clock.now()
+            throttled = self._page_usage(page)["call_count"] >= 100
+            page.calls.append(now)
+            self._call_totals[page.page_id] += 1
+            self._app_calls.append(now)
+            while self._app_calls and self._app_calls[0] <= now - self.usage_window:
+                self._app_calls.popleft()
+        headers = self._usage_headers(page)
+        if throttled:
+            raise GraphError(
+                80001,
+                "(#80001) There have been too many calls to this Page account. Wait a bit and "
+                "try again. For more info, please refer to "
+                "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+                headers=headers,
+            )
+        return headers
+
+    # -- answers --------------------------------------------------------------------------
+
+    def _answer(
+        self,
+        method: str,
+        parts: list[str],
+        params: dict[str, str],
+        files: dict[str, bytes],
+        page: SandboxPage,
+        path: str,
+    ) -> tuple[int, Any]:
+        if not parts and method == "GET" and "ids" in params:
+            return 200, self._multi(params, page)
+        if len(parts) == 2 and parts[0] in self._pages:
+            target, edge = parts
+            writes = {"feed": self._create_feed, "photos": self._create_photo}
+            if method == "POST" and edge in (*writes, "videos"):
+                self._require_own(page, target, writes=True)
+                if edge == "videos":
+                    return 200, self._create_video(target, params, files)
+                return 200, writes[edge](target, params, files)
+            if method == "GET" and edge in ("published_posts", "feed", "scheduled_posts"):
+                self._require_own(page, target, writes=False)
+                return 200, self._list(target, edge, params, path)
+        if len(parts) == 2 and parts[1] == "insights" and method == "GET":
+            return 200, self._insights(self._object(parts[0], page), params)
+        if len(parts) == 1 and method == "GET":
+            if parts[0] in self._pages:
+                self._require_own(page, parts[0], writes=False)
+                return 200, {"id": parts[0], "name": self._pages[parts[0]].name}
+            return 200, self._render(self._object(parts[0], page), params.get("fields"))
+        raise GraphError(
+            100,
+            f"Unsupported {method.lower()} request. Please read the Graph API documentation at "
+            "https://developers.facebook.com/docs/graph-api",
+            type="GraphMethodException",
+        )
+
+    def _require_own(self, page: SandboxPage, target: str, *, writes: bool) -> None:
+        if page.page_id == target:
+            return
+        if writes:
+            raise GraphError(
+                200,
+                "(#200) If posting to a page, requires both pages_read_engagement and "
+                "pages_manage_posts as an admin with sufficient administrative permission",
+            )
+        raise self._missing(target)
+
+    def _missing(self, object_id: str) -> GraphError:
+        return GraphError(
+            100,
+            f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
+            "loaded due to missing permissions, or does not support this operation. Please "
+            "read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+            subcode=33,
+            type="GraphMethodException",
+        )
+
+    def _object(self, object_id: str, page: SandboxPage) -> Publication | tuple[str, Publication]:
+        """The post with this id, or ("photo"|"video", its post) for a media id."""
+        with self.lock:
+            post = next((p for p in self._publications if p.id == object_id), None)
+            media = self._objects.get(object_id)
+        if post is not None and post.page_id == page.page_id:
+            return post
+        if media is not None and media.page_id == page.page_id:
+            return (media.kind, media)
+        raise self._missing(object_id)
+
+    def _new_post(self, page_id: str, kind: str, message: str, **values: Any) -> Publication:
+        with self.lock:
+            if self.reject_duplicates and message:
+                last = next((p for p in reversed(self._publications) if p.page_id == page_id), None)
+                if last is not None and last.message == message:
+                    raise GraphError(506, "(#506) Duplicate status message")
+            number = next(self._ids)
+            publication = Publication(
+                id=f"{page_id}_{10**15 + number}",
+                page_id=page_id,
+                kind=kind,
+                message=message,
+                created_time=self.clock.now().replace(microsecond=0),
+                marker=read_marker(message),
+                **values,
+            )
+            if publication.object_id is None and kind != "feed":
+                publication.object_id = str(2 * 10**15 + number)
+            self._publications.append(publication)
+            if publication.object_id:
+                self._objects[publication.object_id] = publication
+            return publication
+
+    def _published_flag(self, params: dict[str, str]) -> tuple[bool, int | None]:
+        published = params.get("published", "true").lower() not in ("false", "0")
+        when = params.get("scheduled_publish_time")
+        if when is None:
+            return published, None
+        moment = _parse_time(when)
+        ahead = moment - self.clock.now()
+        # Graph accepts a time 10 minutes to 30 days ahead, for an unpublished post only.
+        if published or not timedelta(minutes=10) <= ahead <= timedelta(days=30):
+            raise GraphError(100, "(#100) The specified scheduled publish time is invalid.")
+        return False, int(moment.timestamp())
+
+    def _create_feed(
+        self, page_id: str, params: dict[str, str], files: dict[str, bytes]
+    ) -> dict[str, Any]:
+        message, link = params.get("message", ""), params.get("link")
+        if not message and not link:
+            raise GraphError(100, "(#100) Missing message or attachment")
+        if link and not re.match(r"https?://\S+$", link):
+            raise GraphError(100, "(#100) The parameter link must be a valid URL")
+        published, when = self._published_flag(params)
+        post = self._new_post(
+            page_id, "feed", message, link=link, published=published, scheduled_publish_time=when
+        )
+        answer: dict[str, Any] = {"id": post.id}
+        if params.get("fields"):  # read-after-write
+            answer = self._render(post, params["fields"])
+        return answer
+
+    def _create_photo(
+        self, page_id: str, params: dict[str, str], files: dict[str, bytes]
+    ) -> dict[str, Any]:
+        # Graph takes the image from any file part (the docs name it ``source``) or ``url``.
+        name, data = next(iter(files.items()), (None, b""))
+        if name is None and not params.get("url"):
+            raise GraphError(324, "(#324) Requires upload file")
+        published, when = self._published_flag(params)
+        post = self._new_post(
+            page_id,
+            "photo",
+            params.get("caption", params.get("message", "")),
+            link=params.get("url"),
+            media_bytes=len(data),
+            media_name=name,
+            published=published,
+            scheduled_publish_time=when,
+        )
+        return {"id": post.object_id, "post_id": post.id}
+
+    def _create_video(
+        self, page_id: str, params: dict[str, str], files: dict[str, bytes]
+    ) -> dict[str, Any]:
+        name, data = next(iter(files.items()), (None, b""))
+        if name is None and not params.get("file_url"):
+            raise GraphError(
+                6000, "There was a problem uploading your video file. Please try again."
+            )
+        published, when = self._published_flag(params)
+        post = self._new_post(
+            page_id,
+            "video",
+            params.get("description", ""),
+            link=params.get("file_url"),
+            media_bytes=len(data),
+            media_name=name,
+            title=params.get("title"),
+            published=published,
+            scheduled_publish_time=when,
+        )
+        return {"id": post.object_id}
+
+    def _list(self, page_id: str, edge: str, params: dict[str, str], path: str) -> dict[str, Any]:
+        now = self.clock.now()
+        with self.lock:
+            posts = [p for p in self._publications if p.page_id == page_id]
+        if edge == "scheduled_posts":
+            posts = [p for p in posts if not p.published and p.scheduled_publish_time]
+        else:
+            posts = [p for p in posts if p.published]
+        if "since" in params and params["since"]:
+            since = _parse_time(params["since"])
+            posts = [p for p in posts if p.created_time >= since]
+        if "until" in params and params["until"]:
+            until = _parse_time(params["until"])
+            posts = [p for p in posts if p.created_time <= until]
+        posts.sort(key=lambda p: (p.created_time, p.id), reverse=True)
+        if params.get("after"):
+            after = _uncursor(params["after"])
+            ids = [p.id for p in posts]
+            posts = posts[ids.index(after) + 1 :] if after in ids else []
+        limit = max(1, min(int(params.get("limit") or 25), 100))
+        page, more = posts[:limit], len(posts) > limit
+        fields = params.get("fields") or "id,message,created_time"
+        answer: dict[str, Any] = {"data": [self._render(p, fields, now=now) for p in page]}
+        if page:
+            paging: dict[str, Any] = {
+                "cursors": {"before": _cursor(page[0].id), "after": _cursor(page[-1].id)}
+            }
+            if more:
+                query = {k: v for k, v in params.items() if k != "after"}
+                query["after"] = _cursor(page[-1].id)
+                paging["next"] = f"{self.url}{path}?{urlencode(query)}"
+            answer["paging"] = paging
+        return answer
+
+    def _multi(self, params: dict[str, str], page: SandboxPage) -> dict[str, Any]:
+        ids = [i.strip() for i in params["ids"].split(",") if i.strip()]
+        if len(ids) > MAX_IDS:
+            raise GraphError(100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Got: {len(ids)}")
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        for object_id in ids:
+            try:
+                found[object_id] = self._object(object_id, page)
+            except GraphError:
+                missing.append(object_id)
+        if missing:
+            raise GraphError(
+                803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}"
+            )
+        return {i: self._render(obj, params.get("fields")) for i, obj in found.items()}
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def _render(
+        self,
+        obj: Publication | tuple[str, Publication],
+        fields: str | None,
+        *,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        now = now or self.clock.now()
+        if isinstance(obj, tuple):
+            return self._render_media(obj[0], obj[1], fields)
+        post = obj
+        specs = parse_fields(fields or "id,message,created_time")
+        for spec in specs:
+            if spec.name not in POST_FIELDS:
+                raise GraphError(
+                    100,
+                    f"(#100) Tried accessing nonexisting field ({spec.name}) on node type (Post)",
+                )
+        numbers = engagement(self.seed, post.id, now - post.created_time)
+        page_id, number = post.id.split("_", 1)
+        out: dict[str, Any] = {}
+        for spec in specs:
+            name = spec.name
+            if name == "id":
+                out["id"] = post.id
+            elif name == "message":
+                if post.message:
+                    out["message"] = post.message
+            elif name in ("created_time", "updated_time"):
+                out[name] = _graph_time(post.created_time)
+            elif name == "permalink_url":
+                out[name] = f"https://www.facebook.com/{page_id}/posts/{number}"
+            elif name == "is_published":
+                out[name] = post.published
+            elif name == "scheduled_publish_time":
+                if post.scheduled_publish_time:
+                    out[name] = post.scheduled_publish_time
+            elif name == "from":
+                out[name] = {"name": self._pages[page_id].name, "id": page_id}
+            elif name == "status_type":
+                out[name] = {"feed": "mobile_status_update", "photo": "added_photos"}.get(
+                    post.kind, "added_video"
+                )
+            elif name == "shares":
+                if numbers["shares"]:  # Graph leaves the field out of an unshared post
+                    out[name] = {"count": numbers["shares"]}
+            elif name in ("reactions", "comments"):
+                out[name] = self._edge_summary(name, numbers[name], spec)
+            elif name == "insights":
+                out[name] = self._insights(post, {"metric": spec.modifiers.get("metric", "")})
+        return out
+
+    def _edge_summary(self, name: str, total: int, spec: FieldSpec) -> dict[str, Any]:
+        # Counts only: the sandbox keeps no individual reactions or comments.
+        answer: dict[str, Any] = {"data": []}
+        if "summary" in spec.modifiers:
+            summary: dict[str, Any] = {"total_count": total}
+            if name == "reactions":
+                summary["viewer_reaction"] = "NONE"
+            else:
+                summary.update(order="ranked", can_comment=True)
+            answer["summary"] = summary
+        return answer
+
+    def _render_media(self, kind: str, post: Publication, fields: str | None) -> dict[str, Any]:
+        allowed = VIDEO_FIELDS if kind == "video" else PHOTO_FIELDS
+        node = "Video" if kind == "video" else "Photo"
+        specs = parse_fields(fields or "id,created_time")
+        out: dict[str, Any] = {}
+        page_id = post.page_id
+        for spec in specs:
+            if spec.name not in allowed:
+                raise GraphError(
+                    100,
+                    f"(#100) Tried accessing nonexisting field ({spec.name}) on node type ({node})",
+                )
+            if spec.name == "id":
+                out["id"] = post.object_id
+            elif spec.name in ("post_id", "page_story_id"):
+                out[spec.name] = post.id
+            elif spec.name in ("created_time", "updated_time"):
+                out[spec.name] = _graph_time(post.created_time)
+            elif spec.name == "permalink_url":
+                out[spec.name] = f"/{page_id}/videos/{post.object_id}/"
+            elif spec.name == "link":
+                out[spec.name] = f"https://www.facebook.com/photo.php?fbid={post.object_id}"
+            elif spec.name in ("title", "name"):
+                if post.title:
+                    out[spec.name] = post.title
+            elif spec.name == "description" and post.message:
+                out[spec.name] = post.message
+        return out
+
+    def _insights(
+        self, obj: Publication | tuple[str, Publication], params: dict[str, str]
+    ) -> dict[str, Any]:
+        if isinstance(obj, tuple):
+            raise GraphError(100, "(#100) The value must be a valid insights metric")
+        names = _metric_names(params.get("metric", ""))
+        if not names:
+            raise GraphError(
+                3001,
+                "No metric was specified to be fetched. Please specify one or more metrics to "
+                "be fetched and try again.",
+                subcode=1504028,
+            )
+        if any(n not in CURRENT_POST_METRICS for n in names):
+            raise GraphError(100, "(#100) The value must be a valid insights metric")
+        numbers = engagement(self.seed, obj.id, self.clock.now() - obj.created_time)
+        data = []
+        for name in names:
+            value = numbers["views"]
+            if name == "post_total_media_view":
+                value = int(value * 1.3)
+            data.append(
+                {
+                    "name": name,
+                    "period": "lifetime",
+                    "values": [{"value": value}],
+                    "title": "Lifetime " + CURRENT_POST_METRICS[name],
+                    "description": "Lifetime: " + CURRENT_POST_METRICS[name] + ".",
+                    "id": f"{obj.id}/insights/{name}/lifetime",
+                }
+            )
+        return {"data": data}
