@@ -18,16 +18,75 @@ Content keys (``Post.content`` for a YouTube post):
 
 Sources: developers.google.com/youtube/v3/docs/videos#properties (title, description, tags
 limits) and /docs/videos/insert (publishAt only with privacyStatus private).
+
+The title limit is checked in code points, the stricter of the two readings: the reference
+says "100 characters" without saying whether a Thai combining mark counts on its own.
+
+Every upload carries one extra tag, :func:`marker_tag` of the post's marker (``glo-`` and 20
+hex digits, 24 characters), so :meth:`YouTubeAdapter.find_published` can find it again; the
+tags check keeps room for it.  A tag rather than a description line: viewers never see it,
+and it costs 25 of the 500 tag characters instead of bytes of the description.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import hashlib
+import http.client
+import json
+import logging
+import mimetypes
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from channels.base import Adapter, ContentProblem
+import googleapiclient
+import httplib2
+from google.auth.exceptions import RefreshError
+from google.oauth2.credentials import Credentials
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import build_from_document
+from googleapiclient.errors import HttpError
+from googleapiclient.http import MediaIoBaseUpload, build_http
+
+from channels.base import (
+    Account,
+    Adapter,
+    ContentProblem,
+    Metrics,
+    OutgoingPost,
+    Publisher,
+    Receipt,
+)
+from channels.errors import (
+    AuthExpired,
+    ChannelError,
+    OutcomeUnknown,
+    PermanentError,
+    QuotaExhausted,
+    RateLimited,
+    TransientError,
+)
+from channels.quota import QuotaLedger, cost_of, next_reset, seconds_until_reset
+
+if TYPE_CHECKING:
+    from marketing.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MARKER_TAG_PREFIX = "glo-"
+MARKER_TAG_CHARS = len(MARKER_TAG_PREFIX) + 20
+MASK = "**********"
+
+
+def marker_tag(marker: str) -> str:
+    """The tag that carries ``marker`` on an upload: ``glo-`` and 20 hex digits of its hash."""
+    return MARKER_TAG_PREFIX + hashlib.sha256(marker.encode("utf-8")).hexdigest()[:20]
 
 
 def tags_length(tags: list[str]) -> int:
@@ -78,14 +137,18 @@ class YouTubeLimits(Adapter):
         tags = content.get("tags") or []
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             problems.append(ContentProblem("tags", "must be a list of text"))
-        elif tags_length(tags) > cls.tags_max_chars:
-            problems.append(
-                ContentProblem(
-                    "tags",
-                    f"take {tags_length(tags)} characters with commas and quotes; "
-                    f"YouTube allows {cls.tags_max_chars}",
+        else:
+            # One more tag goes with every upload: the marker that finds it again.
+            with_marker = tags_length([*tags, "x" * MARKER_TAG_CHARS])
+            if with_marker > cls.tags_max_chars:
+                problems.append(
+                    ContentProblem(
+                        "tags",
+                        f"take {tags_length(tags)} characters with commas and quotes, "
+                        f"{with_marker} with the {MARKER_TAG_CHARS}-character tag that "
+                        f"finds the upload again; YouTube allows {cls.tags_max_chars}",
+                    )
                 )
-            )
         video = content.get("video")
         if not video:
             problems.append(ContentProblem("video", "is required"))
@@ -113,3 +176,532 @@ class YouTubeLimits(Adapter):
         if not str(category).isdigit():
             problems.append(ContentProblem("category_id", f"{category!r} is not a category id"))
         return problems
+
+
+# --- pure payload builders and parsers (no I/O) -------------------------------------------
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` in UTC as YouTube writes times: ``2026-06-02T03:00:00Z``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_video_resource(post: OutgoingPost) -> dict[str, Any]:
+    """The ``video`` resource (parts ``snippet`` and ``status``) that ``videos.insert`` sends
+    for ``post``, with the marker tag added.  Follows
+    developers.google.com/youtube/v3/docs/videos#resource."""
+    content = post.content
+    tags = [str(t) for t in content.get("tags") or []]
+    tag = marker_tag(post.marker)
+    if tag not in tags:
+        tags.append(tag)
+    language = str(content.get("language") or "th")
+    snippet: dict[str, Any] = {
+        "title": str(content["title"]),
+        "description": str(content.get("description") or ""),
+        "tags": tags,
+        "categoryId": str(content.get("category_id", "19")),
+        "defaultLanguage": language,
+    }
+    status: dict[str, Any] = {
+        "privacyStatus": str(content.get("privacy", "private")),
+        "selfDeclaredMadeForKids": bool(content.get("made_for_kids", False)),
+    }
+    publish_at = content.get("publish_at")
+    if publish_at is not None:
+        status["publishAt"] = rfc3339(datetime.fromisoformat(str(publish_at)))
+    return {"snippet": snippet, "status": status}
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 time from YouTube (``...Z`` or with an offset) as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def receipt_from_video(video: Mapping[str, Any]) -> Receipt:
+    """The receipt for an uploaded ``video`` resource."""
+    video_id = str(video["id"])
+    published = (video.get("snippet") or {}).get("publishedAt")
+    return Receipt(
+        external_id=video_id,
+        permalink=f"https://www.youtube.com/watch?v={video_id}",
+        published_at=parse_time(published) if published else datetime.now(UTC),
+        raw=dict(video),
+    )
+
+
+def _count(statistics: Mapping[str, Any], name: str) -> int | None:
+    # Counts arrive as strings; a hidden count (likes can be hidden) is absent, not zero.
+    value = statistics.get(name)
+    return int(value) if value is not None else None
+
+
+def metrics_from_video(video: Mapping[str, Any], collected_at: datetime) -> Metrics:
+    """Metrics from a ``videos.list(part=statistics)`` item: views, likes as reactions,
+    comments; YouTube reports no shares."""
+    statistics = video.get("statistics") or {}
+    return Metrics(
+        external_id=str(video["id"]),
+        collected_at=collected_at,
+        views=_count(statistics, "viewCount"),
+        reactions=_count(statistics, "likeCount"),
+        comments=_count(statistics, "commentCount"),
+        shares=None,
+        raw=dict(video),
+    )
+
+
+def batches(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    """``ids`` without repeats, in lists of at most ``size``."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), size):
+        yield unique[start : start + size]
+
+
+@dataclass(frozen=True)
+class ApiFailure:
+    """An error answer of the YouTube Data API, read from Google's JSON error format
+    (developers.google.com/youtube/v3/docs/errors)."""
+
+    status: int
+    reason: str | None
+    message: str
+    retry_after: float | None = None
+
+
+def parse_failure(status: int, content: bytes | str, headers: Mapping[str, str]) -> ApiFailure:
+    """The failure in an error answer: ``{"error": {"code", "message", "errors": [{"reason",
+    "domain", "message"}]}}``, or the start of the body when it is not that."""
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+    reason: str | None = None
+    message = text.strip()[:300] or f"HTTP {status}"
+    try:
+        error = json.loads(text)["error"]
+    except (ValueError, KeyError, TypeError):
+        pass
+    else:
+        if isinstance(error, dict):
+            details = error.get("errors") or [{}]
+            reason = details[0].get("reason") or error.get("status")
+            message = str(error.get("message") or details[0].get("message") or message)
+    retry_after: float | None = None
+    header = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    if header is not None and header.strip().isdigit():
+        retry_after = float(header)
+    # Google's quota message carries an HTML link; staff read plain text.
+    message = re.sub(r"<[^>]+>", "", message)
+    return ApiFailure(status=status, reason=reason, message=message, retry_after=retry_after)
+
+
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+AUTH_REASONS = frozenset({"insufficientPermissions", "authError", "invalidCredentials"})
+DEFAULT_RATE_LIMIT_WAIT = 60.0
+UPLOAD_LIMIT_WAIT = 24 * 3600.0
+
+
+def classify_failure(failure: ApiFailure, *, method: str, now: datetime) -> ChannelError:
+    """The :mod:`channels.errors` error for ``failure`` of a call to ``method``."""
+    text = f"YouTube refused {method}: {failure.message}"
+    code = failure.reason or str(failure.status)
+    if failure.status == 401 or (failure.status == 403 and failure.reason in AUTH_REASONS):
+        return AuthExpired(
+            text,
+            code=code,
+            hint="reconnect the YouTube channel (sign in with Google again): its access "
+            "token expired, was revoked or lacks the YouTube scope",
+        )
+    if failure.reason == "quotaExceeded":
+        return QuotaExhausted(
+            text,
+            code=code,
+            hint=f"the project's daily YouTube quota is spent; it resets at midnight Pacific "
+            f"time ({next_reset(now):%Y-%m-%d %H:%M} UTC) and the post is tried again then",
+            retry_after=seconds_until_reset(now),
+        )
+    if failure.reason == "uploadLimitExceeded":
+        return QuotaExhausted(
+            text,
+            code=code,
+            hint="YouTube limits how many videos a channel may upload in 24 hours; the post "
+            "is tried again in 24 hours",
+            retry_after=UPLOAD_LIMIT_WAIT,
+        )
+    if failure.reason in RATE_LIMIT_REASONS or failure.status == 429:
+        return RateLimited(
+            text,
+            code=code,
+            hint="YouTube asks us to slow down; tried again later",
+            retry_after=failure.retry_after or DEFAULT_RATE_LIMIT_WAIT,
+        )
+    if failure.status >= 500:
+        return TransientError(text, code=code, hint="YouTube had a problem; tried again later")
+    return PermanentError(
+        text,
+        code=code,
+        hint="fix what YouTube's message names (in the campaign or the channel's settings); "
+        "the same request will not be sent again",
+    )
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+DISCOVERY_DOCUMENT = (
+    Path(googleapiclient.__file__).parent / "discovery_cache" / "documents" / "youtube.v3.json"
+)
+
+# What a dropped or refused connection raises through httplib2.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    http.client.HTTPException,
+    httplib2.HttpLib2Error,
+)
+
+
+@lru_cache(maxsize=1)
+def _shipped_document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(DISCOVERY_DOCUMENT.read_text(encoding="utf-8"))
+    return document
+
+
+def discovery_document(root_url: str) -> dict[str, Any]:
+    """The shipped YouTube discovery document with its root URL replaced by ``root_url``
+    (so upload URLs, which keep the document's scheme, reach a plain-HTTP sandbox too)."""
+    root = root_url if root_url.endswith("/") else root_url + "/"
+    return {**_shipped_document(), "rootUrl": root, "mtlsRootUrl": root}
+
+
+class _ChunkedFileUpload(MediaIoBaseUpload):  # type: ignore[misc]
+    """A file the client uploads one chunk at a time, reading each chunk as bytes.
+
+    With a stream, the client sends each chunk as a slice of the open file.  httplib2 sends a
+    request once more when it finds its kept-alive connection closed, and by then that slice
+    is read to its end: the repeated request declares the chunk's length and carries nothing.
+    ``has_stream() == False`` makes the client read the chunk into bytes (``getbytes``),
+    which survive being sent twice.
+    """
+
+    def has_stream(self) -> bool:
+        return False
+
+
+class YouTubeAdapter(YouTubeLimits, Publisher):
+    """Uploads videos, finds them again and reads their statistics through the real
+    ``google-api-python-client``, keeping within the daily quota through ``ledger``."""
+
+    upload_chunk_multiple: ClassVar[int] = 256 * 1024  # Google's rule for chunk sizes
+    ids_per_call: ClassVar[int] = 50  # videos.list, playlistItems.list
+
+    def __init__(
+        self,
+        *,
+        root_url: str,
+        ledger: QuotaLedger,
+        timeout: float = 60.0,
+        chunk_size: int = 8 * 1024 * 1024,
+        resume_attempts: int = 5,
+        resume_delay: float = 1.0,
+        quota_project: str | None = None,
+        reconcile_pages: int = 20,
+        clock_skew: timedelta = timedelta(minutes=15),
+    ) -> None:
+        if chunk_size <= 0 or chunk_size % self.upload_chunk_multiple:
+            raise ValueError(
+                f"chunk_size {chunk_size} must be a positive multiple of 256 KiB "
+                f"({self.upload_chunk_multiple} bytes), as Google's upload protocol requires"
+            )
+        self.root_url = root_url
+        self.ledger = ledger
+        self.timeout = timeout
+        self.chunk_size = chunk_size
+        self.resume_attempts = resume_attempts
+        self.resume_delay = resume_delay
+        self.quota_project = quota_project
+        self.reconcile_pages = reconcile_pages
+        self.clock_skew = clock_skew
+        self._document = discovery_document(root_url)
+
+    # -- plumbing
+
+    def _token(self, account: Account) -> str:
+        if account.token is None or not account.token.get_secret_value():
+            raise AuthExpired(
+                f"YouTube channel {account.display_name} ({account.external_id}) has no token",
+                code="no_token",
+                hint="connect the channel: set the secret its account names, then try again",
+            )
+        return account.token.get_secret_value()
+
+    @contextmanager
+    def _connection(self, token: str) -> Iterator[Any]:
+        """A YouTube client acting with ``token``; its kept-alive connections are closed
+        when the block ends."""
+        http = build_http()  # keeps the upload's 308 from being taken for a redirect
+        http.timeout = self.timeout
+        # No refresh on 401: these credentials cannot refresh; the 401 itself is the answer.
+        credentials = Credentials(token=token)  # type: ignore[no-untyped-call]
+        authorized = AuthorizedHttp(credentials, http=http, refresh_status_codes=())
+        try:
+            yield build_from_document(self._document, http=authorized)
+        finally:
+            authorized.close()
+
+    def _quota_key(self, account: Account) -> str:
+        return self.quota_project or account.external_id
+
+    def _reserve(self, account: Account, method: str) -> None:
+        self.ledger.reserve_call(self._quota_key(account), method)
+
+    def _failure(self, exc: HttpError, account: Account, method: str, token: str) -> ChannelError:
+        headers = {str(k): str(v) for k, v in dict(exc.resp).items()}
+        failure = parse_failure(exc.resp.status, exc.content or b"", headers)
+        failure = replace(failure, message=failure.message.replace(token, MASK))
+        if failure.reason == "quotaExceeded":
+            self.ledger.exhaust(self._quota_key(account), cost_of(method)[0])
+        return classify_failure(failure, method=method, now=self.ledger.clock())
+
+    @staticmethod
+    def _network_error(exc: BaseException, method: str, token: str) -> TransientError:
+        detail = str(exc).replace(token, MASK) or type(exc).__name__
+        return TransientError(
+            f"YouTube did not answer {method}: {detail}",
+            code="network",
+            hint="the network or YouTube is down; tried again later",
+        )
+
+    def _execute(
+        self, request: Any, account: Account, method: str, token: str, *, reserve: bool = True
+    ) -> Any:
+        """Reserve the quota of ``method`` (unless already reserved), run ``request``, and
+        translate what goes wrong."""
+        if reserve:
+            self._reserve(account, method)
+        try:
+            return request.execute()
+        except HttpError as exc:
+            raise self._failure(exc, account, method, token) from exc
+        except RefreshError as exc:
+            raise self._auth_refused(account, method) from exc
+        except NETWORK_ERRORS as exc:
+            raise self._network_error(exc, method, token) from exc
+
+    @staticmethod
+    def _auth_refused(account: Account, method: str) -> AuthExpired:
+        return AuthExpired(
+            f"YouTube refused {method} for channel {account.external_id}: the token is not valid",
+            code="authError",
+            hint="reconnect the YouTube channel (sign in with Google again)",
+        )
+
+    # -- Publisher
+
+    def publish(self, post: OutgoingPost) -> Receipt:
+        """Upload ``post``'s video with ``videos.insert`` (resumable) and return its receipt."""
+        problems = self.content_problems(post.content)
+        if problems:
+            raise PermanentError(
+                f"YouTube post {post.marker} breaks YouTube's rules: "
+                + "; ".join(f"{p.field} {p.message}" for p in problems),
+                code="invalid_content",
+                hint="fix the campaign's YouTube content, then plan it again",
+            )
+        token = self._token(post.account)
+        path = Path(str(post.content["video"]))
+        size = path.stat().st_size
+        if size == 0:
+            raise PermanentError(
+                f"video file {path} is empty", code="empty_video", hint="export the video again"
+            )
+        resource = build_video_resource(post)
+        mimetype = mimetypes.guess_type(path.name)[0] or ""
+        if not mimetype.startswith("video/"):
+            mimetype = "application/octet-stream"  # the other type videos.insert accepts
+        with self._connection(token) as service, path.open("rb") as fh:
+            media = _ChunkedFileUpload(fh, mimetype, chunksize=self.chunk_size, resumable=True)
+            request = service.videos().insert(
+                part=",".join(resource), body=resource, media_body=media
+            )
+            video = self._upload(request, media, post, token)
+        return receipt_from_video(video)
+
+    def _upload(self, request: Any, media: Any, post: OutgoingPost, token: str) -> Any:
+        """Drive the resumable upload to its end, resuming after a dropped connection or a
+        5xx (developers.google.com/youtube/v3/guides/using_resumable_upload_protocol, steps
+        3-4: an empty PUT asks how much arrived, then the rest is sent).
+
+        ``next_chunk()`` is called without ``num_retries`` (which re-sends an empty stream
+        slice); after a failure the next call asks the server how far the upload got.
+        Giving up before the last byte was sent publishes nothing (TransientError); once the
+        last chunk may have arrived and no answer came, the video may exist: OutcomeUnknown.
+        """
+        failures = 0
+        maybe_complete = False
+        while True:
+            cause: BaseException
+            if request.resumable_uri is None:
+                # This call opens an upload session: one videos.insert as YouTube counts.
+                self._reserve(post.account, "videos.insert")
+            try:
+                _progress, video = request.next_chunk()
+            except HttpError as exc:
+                if exc.resp.status < 500:
+                    if maybe_complete:
+                        raise self._unknown(post, exc) from exc
+                    raise self._failure(exc, post.account, "videos.insert", token) from exc
+                cause = exc
+            except RefreshError as exc:
+                if maybe_complete:
+                    raise self._unknown(post, exc) from exc
+                raise self._auth_refused(post.account, "videos.insert") from exc
+            except NETWORK_ERRORS as exc:
+                cause = exc
+            else:
+                if video is not None:
+                    return video
+                # A 308: the server holds part of the file, so no video exists yet.
+                maybe_complete = False
+                failures = 0
+                continue
+            if request.resumable_uri is not None and (
+                request.resumable_progress + media.chunksize() >= media.size()
+            ):
+                maybe_complete = True  # the failed call carried the last byte
+            failures += 1
+            log.warning(
+                "upload of YouTube post %s interrupted at %d of %d bytes (%s): "
+                "failure %d, %d resumes allowed",
+                post.marker,
+                request.resumable_progress,
+                media.size(),
+                type(cause).__name__,
+                failures,
+                self.resume_attempts,
+            )
+            if failures > self.resume_attempts:
+                if maybe_complete:
+                    raise self._unknown(post, cause) from cause
+                raise TransientError(
+                    f"upload of YouTube post {post.marker} stopped at "
+                    f"{request.resumable_progress:,} of {media.size():,} bytes after "
+                    f"{failures} failed tries ({type(cause).__name__}); nothing was published",
+                    code="upload_interrupted",
+                    hint="the upload starts again on the next try",
+                ) from cause
+            time.sleep(min(self.resume_delay * 2 ** (failures - 1), 30.0))
+
+    @staticmethod
+    def _unknown(post: OutgoingPost, cause: BaseException) -> OutcomeUnknown:
+        return OutcomeUnknown(
+            f"YouTube may have received the whole video of post {post.marker}, but its "
+            f"answer was lost ({type(cause).__name__})",
+            code="upload_outcome_unknown",
+            hint=f"do not upload again before reconciling: look for the upload tagged "
+            f"{marker_tag(post.marker)} (find_published)",
+        )
+
+    def find_published(self, post: OutgoingPost, *, since: datetime) -> Receipt | None:
+        """The upload tagged with ``post``'s marker made at or after ``since``, found through
+        the channel's uploads playlist (1 unit a page) rather than ``search.list`` (100)."""
+        token = self._token(post.account)
+        with self._connection(token) as service:
+            return self._find_upload(service, post, since, token)
+
+    def _find_upload(
+        self, service: Any, post: OutgoingPost, since: datetime, token: str
+    ) -> Receipt | None:
+        account = post.account
+        channels = self._execute(
+            service.channels().list(part="contentDetails", mine=True),
+            account,
+            "channels.list",
+            token,
+        )
+        items = channels.get("items") or []
+        if not items:
+            raise AuthExpired(
+                f"the token of YouTube channel {account.external_id} belongs to a Google "
+                "account without a channel",
+                code="no_channel",
+                hint="reconnect the channel with the Google account that owns it",
+            )
+        if items[0].get("id") != account.external_id:
+            raise AuthExpired(
+                f"the token of YouTube channel {account.external_id} belongs to channel "
+                f"{items[0].get('id')}",
+                code="wrong_channel",
+                hint="reconnect the channel with the Google account that owns it",
+            )
+        uploads = items[0]["contentDetails"]["relatedPlaylists"]["uploads"]
+        tag = marker_tag(post.marker)
+        horizon = since - self.clock_skew  # the two clocks may disagree a little
+        page_token: str | None = None
+        for _ in range(self.reconcile_pages):
+            page = self._execute(
+                service.playlistItems().list(
+                    part="snippet",
+                    playlistId=uploads,
+                    maxResults=self.ids_per_call,
+                    pageToken=page_token,
+                ),
+                account,
+                "playlistItems.list",
+                token,
+            )
+            entries = page.get("items") or []
+            recent = [
+                e["snippet"]["resourceId"]["videoId"]
+                for e in entries
+                if parse_time(e["snippet"]["publishedAt"]) >= horizon
+            ]
+            if recent:
+                # playlistItems carry no tags: read them from the videos themselves.
+                videos = self._execute(
+                    service.videos().list(part="snippet,status", id=",".join(recent)),
+                    account,
+                    "videos.list",
+                    token,
+                )
+                for video in videos.get("items") or []:
+                    if tag in ((video.get("snippet") or {}).get("tags") or []):
+                        return receipt_from_video(video)
+            page_token = page.get("nextPageToken")
+            # The uploads playlist lists the newest first: an older upload ends the search.
+            if not page_token or len(recent) < len(entries):
+                return None
+        raise TransientError(
+            f"looked through {self.reconcile_pages * self.ids_per_call} uploads of channel "
+            f"{account.external_id} without reaching {rfc3339(horizon)}",
+            code="reconcile_incomplete",
+            hint="too many uploads since the attempt; raise reconcile_pages or reconcile by hand",
+        )
+
+    def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[Metrics]:
+        """Statistics of the given videos, 50 ids a ``videos.list`` call (1 unit each)."""
+        ids = list(external_ids)
+        if not ids:
+            return []
+        token = self._token(account)
+        groups = list(batches(ids, self.ids_per_call))
+        # All or nothing: units spent on batches whose results are then thrown away (because
+        # a later batch was refused) would be wasted.
+        bucket, cost = cost_of("videos.list")
+        self.ledger.reserve(self._quota_key(account), bucket, cost * len(groups))
+        metrics: list[Metrics] = []
+        with self._connection(token) as service:
+            for batch in groups:
+                response = self._execute(
+                    service.videos().list(part="statistics", id=",".join(batch)),
+                    account,
+                    "videos.list",
+                    token,
+                    reserve=False,
+                )
+                collected_at = datetime.now(UTC)
+                metrics.extend(
+                    metrics_from_video(v, collected_at) for v in response.get("items", [])
+                )
+        return metrics
+
+
+def youtube_adapter_from_settings(settings: Settings, ledger: QuotaLedger) -> YouTubeAdapter:
+    """The YouTube adapter the pipeline uses: ``settings.youtube_root_url``, ``ledger``."""
+    return YouTubeAdapter(root_url=settings.youtube_root_url, ledger=ledger)
