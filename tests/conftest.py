@@ -22,6 +22,9 @@ from marketing.models import Base
 from marketing.settings import reset_settings
 from tests.support.services import PostgresDatabase, RedisServer
 
+# No test reaches another machine: see tests/support/socket_guard.py.
+pytest_plugins = ("tests.support.socket_guard",)
+
 BACKENDS = ["sqlite", "postgresql"]
 
 
