@@ -609,6 +609,8 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         self, service: Any, post: OutgoingPost, since: datetime, token: str
     ) -> Receipt | None:
         account = post.account
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # the service keeps UTC
         channels = self._execute(
             service.channels().list(part="contentDetails", mine=True),
             account,

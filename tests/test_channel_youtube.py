@@ -297,6 +297,23 @@ def test_a_lost_final_answer_is_recovered_by_asking_the_server(
     assert sandbox.calls_to("upload.status") >= 1
 
 
+def test_a_final_chunk_that_times_out_is_resumed_without_a_second_video(
+    make_adapter: Callable[..., YouTubeAdapter],
+    sandbox: YouTubeSandbox,
+    account: Account,
+    video_file: Path,
+) -> None:
+    # The server sits on the last chunk longer than the client waits; the adapter asks how
+    # far the upload got and finishes it, whichever of the two requests completes it.
+    adapter = make_adapter(chunk_size=4 * CHUNK, timeout=0.3)
+    sandbox.faults.add(Fault("delay", method="PUT", path="/upload/", seconds=1.0))
+    post = make_post(account, video_file)
+    receipt = adapter.publish(post)
+    [upload] = sandbox.uploads_for(post.marker)
+    assert receipt.external_id == upload.video_id
+    assert bytes(upload.data) == video_file.read_bytes()
+
+
 def test_a_final_answer_that_stays_lost_is_outcome_unknown_and_reconciliation_finds_it(
     make_adapter: Callable[..., YouTubeAdapter],
     sandbox: YouTubeSandbox,

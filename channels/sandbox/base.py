@@ -216,14 +216,20 @@ class SandboxHandler(BaseHTTPRequestHandler):
         only through this method (or :meth:`send_json`) so fault injection always works."""
         if getattr(self, "_dropped", False) or getattr(self, "_silenced", False):
             return
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            if content_type:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up waiting (its timeout) and closed: as on the real server,
+            # the work is done and the answer goes nowhere.
+            self.close_connection = True
+            self._dropped = True
 
     def route(self) -> None:
         raise NotImplementedError
