@@ -369,11 +369,13 @@ def classify(failure: GraphFailure, *, default_wait: float) -> ChannelError:
         "Page's notifications and Account Quality before posting again.",
         506: "Facebook says this duplicates a recent post: change the text or cancel the post.",
     }
-    return PermanentError(
-        f"Facebook refused the request ({said})",
-        code=tag,
-        hint=hints.get(code or 0, "Read the message, fix the post or the account, then retry."),
-    )
+    hint = hints.get(code or 0, "Read the message, fix the post or the account, then retry.")
+    if "appsecret_proof" in said:
+        hint = (
+            "MARKETING_FACEBOOK_APP_SECRET is not the secret of the app that made the Page "
+            "token: set the right one (or a token made by this app)."
+        )
+    return PermanentError(f"Facebook refused the request ({said})", code=tag, hint=hint)
 
 
 # -- keeping tokens out of text -------------------------------------------------------------
@@ -616,8 +618,9 @@ class FacebookAdapter(FacebookLimits, Publisher):
                 raise _Refused(failure) from exc
             raise classify(failure, default_wait=self.rate_limit_wait) from exc
         except requests.RequestException as exc:
+            error = self._transport_error(exc, publishing=publishing)  # reads the raw chain
             scrub_exception(exc, secrets)
-            raise self._transport_error(exc, publishing=publishing) from exc
+            raise error from exc
         self._note_usage(account, response.headers())
         status = response.status()
         if not 200 <= status < 300:

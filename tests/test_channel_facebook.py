@@ -468,6 +468,7 @@ def test_app_secret_proof_is_sent_and_kept_out_of_text() -> None:
         )
         with pytest.raises(PermanentError, match="appsecret_proof") as caught:
             bad.publish(post())
+        assert "MARKETING_FACEBOOK_APP_SECRET" in (caught.value.hint or "")
         assert "wrong-secret" not in full_text(caught.value) and "wrong-secret" not in repr(bad)
         good.close()
         bad.close()
