@@ -895,15 +895,17 @@ class FacebookAdapter(FacebookLimits, Publisher):
         )
 
 
-def facebook_adapter_from_settings(settings: Settings) -> FacebookAdapter:
+def facebook_adapter_from_settings(
+    settings: Settings, *, usage: UsageStore | None = None
+) -> FacebookAdapter:
     """The Facebook adapter the pipeline uses: Graph URL, version and app secret from the
-    settings; usage shared through Redis when the service has one."""
-    import redis
+    settings; usage reports kept in ``usage`` (default: Redis when the service has one, so
+    every worker shares them, else this process's memory)."""
+    if usage is None:
+        import redis
 
-    redis_url = settings.effective_redis_url
-    usage: UsageStore = (
-        RedisUsageStore(redis.Redis.from_url(redis_url)) if redis_url else MemoryUsageStore()
-    )
+        redis_url = settings.effective_redis_url
+        usage = RedisUsageStore(redis.Redis.from_url(redis_url)) if redis_url else None
     return FacebookAdapter(
         graph_url=settings.graph_api_url,
         api_version=settings.graph_api_version,

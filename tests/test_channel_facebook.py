@@ -665,6 +665,8 @@ def test_adapter_from_settings(redis_server: RedisServer) -> None:
     )
     assert isinstance(shared.usage, RedisUsageStore)
     assert shared.app_secret is not None and "s3cret" not in repr(shared)
+    given = MemoryUsageStore()
+    assert facebook_adapter_from_settings(Settings(), usage=given).usage is given
 
 
 def test_adapter_rejects_a_bad_version_or_url() -> None:
