@@ -1,13 +1,13 @@
 """YouTubeAdapter through the real google-api-python-client against YouTubeSandbox over a
 real socket, and its pure payload builders without any I/O.
 
-Every test here runs behind a socket guard: a connection to anything but 127.0.0.1 fails.
+Like every test, these run behind the socket guard (tests/support/socket_guard.py): a
+connection to anything outside 127.0.0.0/8 fails.
 """
 
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,34 +56,6 @@ THAI_DESCRIPTION = (
     "ชุมชนผ้าทอบ้านดอยเงิน จังหวัดน่าน ชวนมาเรียนทอผ้าลายน้ำไหล\nสลากสร้างสรรค์เพื่อชุมชน ๒๕๖๙ · ติดต่อ ๐๘๑-๒๓๔-๕๖๗๘"
 )
 THAI_TAGS = ["ผ้าทอ", "น่าน เมืองเก่า", "สลากสร้างสรรค์เพื่อชุมชน"]
-
-
-# --- the socket guard ---------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def only_loopback(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Refuse (and record) any TCP connection that is not to 127.0.0.1 or ::1."""
-    refused: list[Any] = []
-    real_connect = socket.socket.connect
-
-    def guarded(self: socket.socket, address: Any) -> None:
-        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in (
-            "127.0.0.1",
-            "::1",
-        ):
-            refused.append(address)
-            raise ConnectionRefusedError(f"socket guard: {address[0]} is outside 127.0.0.1")
-        real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded)
-    return refused
-
-
-def test_the_socket_guard_refuses_addresses_outside_loopback(only_loopback: list[Any]) -> None:
-    with socket.socket() as sock, pytest.raises(ConnectionRefusedError, match="socket guard"):
-        sock.connect(("192.0.2.1", 443))  # TEST-NET-1, never routed
-    assert only_loopback == [("192.0.2.1", 443)]
 
 
 # --- fixtures ------------------------------------------------------------------------------
