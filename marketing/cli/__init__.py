@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from marketing.cli import communities, db, pipeline, posts, report
+from marketing.cli import campaign, communities, db, pipeline, posts, report
 from marketing.cli.base import main
 
 main.add_command(db.db)
 main.add_command(communities.communities)
+main.add_command(campaign.campaign)
 main.add_command(posts.posts)
 main.add_command(posts.accounts)
 main.add_command(pipeline.worker)

@@ -1,0 +1,587 @@
+"""Reading a campaign file: every problem at once, each at its file, line, column and field.
+
+:func:`read_campaign` never stops at the first mistake.  It validates the file one section at
+a time and keeps going with a stand-in where a section is broken (the default zone for a bad
+``timezone``, every community for a broken ``communities``, a single stand-in occurrence for a
+broken schedule), so that one wrong value does not hide the template errors further down.
+What needs the database (communities, accounts, rendering for every community) is checked by
+:mod:`campaigns.planning`, which adds its problems to the same list.
+
+:func:`load_campaign` and :func:`load_campaign_text` are the strict entry points: they return
+a :class:`CampaignDefinition` or raise :class:`~marketing.problems.InvalidInput`, and nothing
+else, whatever the text.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from campaigns.schedule import (
+    Expansion,
+    Occurrence,
+    QuietHours,
+    Schedule,
+    ScheduleError,
+    check_rrule,
+    expand,
+    parse_duration,
+    parse_every,
+)
+from campaigns.schema import (
+    CHANNEL_MODELS,
+    REQUIRED,
+    TOP_LEVEL,
+    AtIn,
+    CommunityTagsIn,
+    EmailIn,
+    FacebookIn,
+    Moment,
+    RotationIn,
+    ScheduleIn,
+    Slug,
+    TemplateRef,
+    Text,
+    WindowIn,
+    YouTubeIn,
+    Zone,
+)
+from campaigns.templates import CompiledTemplate, TemplateBook, TemplateSource
+from marketing.problems import (
+    InvalidInput,
+    Path_,
+    Positions,
+    Problem,
+    problem_at,
+    problems_from_validation,
+)
+from marketing.settings import DEFAULT_TIMEZONE
+from marketing.yamlsource import load_yaml
+
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
+MAX_WINDOW = timedelta(days=5 * 366)
+
+_SLUG = TypeAdapter(Slug)
+_TEXT = TypeAdapter(Text)
+_ZONE = TypeAdapter(Zone)
+_MOMENT: TypeAdapter[date | datetime] = TypeAdapter(Moment)
+_STR = TypeAdapter(str)
+
+# Content keys whose rendered value is a media file path (resolved next to the campaign file).
+MEDIA_KEYS = {"facebook": ("photo", "video"), "youtube": ("video",), "email": ()}
+# Email fields in which {{ subscriber.name }} and friends may be printed.
+_PER_RECIPIENT_FIELDS = {"subject", "preheader", "html", "text"}
+
+
+@dataclass
+class Selection:
+    """Which communities a campaign covers: all, a list of slugs, or any of some tags."""
+
+    kind: Literal["all", "slugs", "tags"] = "all"
+    slugs: list[tuple[str, Path_]] = field(default_factory=list)  # slug, where it is written
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChannelBlock:
+    """One channel of a campaign, its templates compiled."""
+
+    kind: str
+    account: str  # "community" (each community's own account) or an account slug
+    templates: dict[str, CompiledTemplate]  # content key -> template
+    tag_templates: list[CompiledTemplate]  # YouTube tags, one template each
+    fixed: dict[str, Any]  # content values that are not templates
+    fields: dict[str, Path_]  # content key -> where it is written in the campaign file
+    publish_at_occurrence: bool = False
+    upload_ahead: timedelta = timedelta(0)
+    audience_tags: list[str] | None = None
+
+    @property
+    def path(self) -> Path_:
+        return ("channels", self.kind)
+
+    @property
+    def reads(self) -> frozenset[str] | None:
+        """Every name the channel's templates read; None if unknown (they include others)."""
+        names: set[str] = set()
+        for compiled in [*self.templates.values(), *self.tag_templates]:
+            if compiled.reads is None:
+                return None
+            names |= compiled.reads
+        return frozenset(names)
+
+
+@dataclass
+class CampaignDefinition:
+    """A campaign file, read and checked as far as it can be without the database."""
+
+    file: str
+    base_dir: Path
+    text: str
+    positions: Positions
+    book: TemplateBook
+    slug: str = "campaign"
+    name: str = ""
+    description: str = ""
+    timezone: str = DEFAULT_TIMEZONE
+    window_start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    window_end: datetime = field(default_factory=lambda: datetime.now(UTC))
+    selection: Selection = field(default_factory=Selection)
+    highlights: bool = False
+    channels: list[ChannelBlock] = field(default_factory=list)
+    occurrences: list[Occurrence] = field(default_factory=list)
+    # False: the schedule is broken and ``occurrences`` holds one stand-in, so that templates
+    # can still be checked.
+    schedule_ok: bool = True
+    rotation: RotationIn | None = None
+    quiet_skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    # Fields whose problems were already reported here (so planning does not repeat them).
+    reported: set[Path_] = field(default_factory=set)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def source_hash(self) -> str:
+        """sha256 of the campaign text and every template file it read, in hex."""
+        digest = hashlib.sha256(self.text.encode("utf-8"))
+        for name in sorted(self.book.files_read):
+            digest.update(b"\0" + name.encode("utf-8") + b"\0")
+            try:
+                digest.update(Path(name).read_bytes())
+            except OSError:
+                digest.update(b"(unreadable)")
+        return digest.hexdigest()
+
+    def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
+        """Record a problem at ``path`` of the campaign file."""
+        self.problems.append(problem_at(self.file, self.positions, path, message, hint))
+        self.reported.add(path)
+
+
+def read_campaign(text: str, *, file: str, base_dir: Path) -> CampaignDefinition:
+    """Read campaign ``text`` (named ``file`` in messages; relative paths are looked up in
+    ``base_dir``); every problem found is in the result's ``problems``."""
+    book = TemplateBook(base_dir)
+    try:
+        data, positions = load_yaml(text, file)
+    except InvalidInput as exc:
+        return CampaignDefinition(file, base_dir, text, Positions(), book, problems=exc.problems)
+    d = CampaignDefinition(file, base_dir, text, positions, book)
+    if not isinstance(data, dict):
+        d.problems.append(
+            Problem(
+                file,
+                1,
+                1,
+                "",
+                "a campaign file is a mapping with slug, name, window, communities, channels "
+                "and schedule",
+                "start from an example in campaigns/examples/",
+            )
+        )
+        return d
+    for key in data:
+        if key not in TOP_LEVEL:
+            close = difflib.get_close_matches(key, TOP_LEVEL, n=1)
+            d.problem(
+                (key,),
+                "is not a known field (check its spelling)",
+                f"did you mean {close[0]}?" if close else f"known: {', '.join(TOP_LEVEL)}",
+            )
+    for key in REQUIRED:
+        if key not in data:
+            d.problem((key,), "is required but missing")
+    _read_head(d, data)
+    window_ok = _read_window(d, data["window"]) if "window" in data else False
+    if "communities" in data:
+        _read_selection(d, data["communities"])
+    if "highlights" in data:
+        if data["highlights"] == "next":
+            d.highlights = True
+        elif data["highlights"] is not None:
+            d.problem(
+                ("highlights",),
+                f"{data['highlights']!r} is not understood",
+                "write highlights: next to post each community's next unposted highlight, "
+                "or leave it out",
+            )
+    if "channels" in data:
+        _read_channels(d, data["channels"])
+    _read_schedule(d, data, window_ok=window_ok)
+    d.problems.extend(book.problems)
+    return d
+
+
+def load_campaign_text(text: str, *, file: str, base_dir: Path) -> CampaignDefinition:
+    """A campaign from ``text``, or InvalidInput with every problem found without a database."""
+    definition = read_campaign(text, file=file, base_dir=base_dir)
+    if definition.problems:
+        raise InvalidInput(definition.problems)
+    return definition
+
+
+def read_campaign_file(path: Path) -> tuple[str, str]:
+    """The text of campaign file ``path`` and its name for messages; InvalidInput if unreadable."""
+    file = str(path)
+    try:
+        return path.read_text(encoding="utf-8-sig"), file
+    except FileNotFoundError as exc:
+        raise InvalidInput([Problem(file, None, None, "", "file not found")]) from exc
+    except IsADirectoryError as exc:
+        raise InvalidInput([Problem(file, None, None, "", "is a folder, not a file")]) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [Problem(file, None, None, "", "not UTF-8 text", "save the file as UTF-8")]
+        ) from exc
+    except OSError as exc:
+        raise InvalidInput([Problem(file, None, None, "", f"cannot read: {exc}")]) from exc
+
+
+def load_campaign(path: Path) -> CampaignDefinition:
+    """The campaign in file ``path``, or InvalidInput with every problem found."""
+    text, file = read_campaign_file(path)
+    return load_campaign_text(text, file=file, base_dir=path.resolve().parent)
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def _check(
+    d: CampaignDefinition, adapter: TypeAdapter[Any] | type[BaseModel], value: Any, path: Path_
+) -> Any:
+    """``value`` validated, or None after recording its problems."""
+    try:
+        if isinstance(adapter, TypeAdapter):
+            return adapter.validate_python(value)
+        return adapter.model_validate(value)
+    except ValidationError as exc:
+        found = problems_from_validation(exc, file=d.file, positions=d.positions, prefix=path)
+        d.problems.extend(found)
+        d.reported.add(path)
+        return None
+
+
+def _read_head(d: CampaignDefinition, data: dict[str, Any]) -> None:
+    if "slug" in data and (slug := _check(d, _SLUG, data["slug"], ("slug",))) is not None:
+        d.slug = slug
+    if "name" in data and (name := _check(d, _TEXT, data["name"], ("name",))) is not None:
+        d.name = name
+    if "description" in data and data["description"] is not None:
+        description = _check(d, _STR, data["description"], ("description",))
+        d.description = (description or "").strip()
+    if "timezone" in data and (zone := _check(d, _ZONE, data["timezone"], ("timezone",))):
+        d.timezone = zone
+
+
+def _bound(moment: date | datetime, zone: ZoneInfo, *, end: bool) -> datetime:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    local = datetime.combine(moment, time.max if end else time.min, tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+def _read_window(d: CampaignDefinition, value: Any) -> bool:
+    window = _check(d, WindowIn, value, ("window",))
+    if window is None:
+        return False
+    for name in ("start", "end"):
+        moment = getattr(window, name)
+        if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            d.problem(
+                ("window", name), f"year {moment.year} is outside {EARLIEST_YEAR}-{LATEST_YEAR}"
+            )
+            return False
+    start, end = _bound(window.start, d.zone, end=False), _bound(window.end, d.zone, end=True)
+    if end < start:
+        d.problem(
+            ("window", "end"),
+            f"the window ends ({window.end.isoformat()}) before it starts "
+            f"({window.start.isoformat()})",
+            "swap start and end, or fix the dates",
+        )
+        return False
+    if end - start > MAX_WINDOW:
+        d.problem(("window", "end"), "a campaign window is at most five years; split it")
+        return False
+    d.window_start, d.window_end = start, end
+    return True
+
+
+def _read_selection(d: CampaignDefinition, value: Any) -> None:
+    path: Path_ = ("communities",)
+    if value == "all":
+        return
+    if isinstance(value, list):
+        selection = Selection(kind="slugs")
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            slug = _check(d, _SLUG, item, (*path, i))
+            if slug is None:
+                continue
+            if slug in seen:
+                d.problem((*path, i), f"{slug!r} is listed twice", "keep one of them")
+                continue
+            seen.add(slug)
+            selection.slugs.append((slug, (*path, i)))
+        if not value:
+            d.problem(path, "lists no community", "list community slugs, or write all")
+        d.selection = selection
+        return
+    if isinstance(value, dict):
+        tags = _check(d, CommunityTagsIn, value, path)
+        if tags is not None:
+            d.selection = Selection(kind="tags", tags=list(tags.tags))
+        return
+    d.problem(
+        path,
+        "write all, a list of community slugs, or {tags: [...]} (communities with any of them)",
+    )
+
+
+def _template_source(
+    d: CampaignDefinition, ref: TemplateRef, path: Path_, *, html: bool = False
+) -> TemplateSource:
+    if ref.file is not None:
+        line, column = d.positions.nearest((*path, "file"))
+        return TemplateSource(path, d.file, line, column, path=ref.file, html=html)
+    line, column = d.positions.nearest(path)
+    block = False
+    if line is not None and column is not None:
+        lines = d.text.splitlines()
+        if line <= len(lines):
+            block = lines[line - 1][column - 1 : column] in ("|", ">")
+    return TemplateSource(path, d.file, line, column, text=ref.text, block=block, html=html)
+
+
+def _media_file_missing(d: CampaignDefinition, ref: TemplateRef, path: Path_) -> None:
+    """A media path written without template syntax is checked now, at its own line."""
+    if ref.text is None or "{" in ref.text:
+        return
+    target = d.base_dir / ref.text.strip()
+    if not target.is_file():
+        d.problem(
+            path,
+            f"media file {ref.text.strip()!r} not found next to the campaign file",
+            f"looked for {target}",
+        )
+
+
+def _read_channels(d: CampaignDefinition, value: Any) -> None:
+    if not isinstance(value, dict) or not value:
+        d.problem(
+            ("channels",),
+            "write one block per channel: facebook, youtube and/or email",
+        )
+        return
+    for kind, block in value.items():
+        path: Path_ = ("channels", kind)
+        model = CHANNEL_MODELS.get(kind)
+        if model is None:
+            close = difflib.get_close_matches(str(kind), CHANNEL_MODELS, n=1)
+            d.problem(
+                path,
+                f"{kind!r} is not a channel",
+                f"did you mean {close[0]}?" if close else "channels: facebook, youtube, email",
+            )
+            continue
+        parsed = _check(d, model, block, path)
+        if parsed is None:
+            continue
+        d.channels.append(_compile_channel(d, kind, parsed))
+
+
+def _compile_channel(d: CampaignDefinition, kind: str, parsed: Any) -> ChannelBlock:
+    base: Path_ = ("channels", kind)
+    channel = ChannelBlock(
+        kind=kind, account=parsed.account, templates={}, tag_templates=[], fixed={}, fields={}
+    )
+    refs: list[tuple[str, str]] = []  # content key, field name
+    if isinstance(parsed, FacebookIn):
+        refs = [(k, k) for k in ("message", "link", "photo", "video", "video_title")]
+    elif isinstance(parsed, YouTubeIn):
+        refs = [("title", "title"), ("description", "description"), ("video", "video")]
+        channel.fixed = {
+            "privacy": parsed.privacy,
+            "category_id": parsed.category,
+            "made_for_kids": parsed.made_for_kids,
+            "language": parsed.language,
+        }
+        channel.fields.update(
+            privacy=(*base, "privacy"),
+            category_id=(*base, "category"),
+            publish_at=(*base, "publish_at"),
+            tags=(*base, "tags"),
+        )
+        channel.publish_at_occurrence = parsed.publish_at == "occurrence"
+        channel.upload_ahead = parse_duration(parsed.upload_ahead)
+        for i, tag in enumerate(parsed.tags):
+            compiled = d.book.add(_template_source(d, tag, (*base, "tags", i)))
+            if compiled is not None:
+                channel.tag_templates.append(compiled)
+    elif isinstance(parsed, EmailIn):
+        refs = [(k, k) for k in ("subject", "preheader", "html", "text", "sender_name", "reply_to")]
+        if parsed.audience is not None:
+            channel.audience_tags = list(parsed.audience.tags)
+            channel.fixed["audience"] = {"tags": list(parsed.audience.tags)}
+            channel.fields["audience"] = (*base, "audience")
+    for key, name in refs:
+        ref = getattr(parsed, name)
+        if ref is None:
+            continue
+        path = (*base, name)
+        channel.fields[key] = path
+        if key in MEDIA_KEYS[kind]:
+            _media_file_missing(d, ref, path)
+        per_recipient = (key in _PER_RECIPIENT_FIELDS) if kind == "email" else None
+        source = _template_source(d, ref, path, html=(kind == "email" and key == "html"))
+        compiled = d.book.add(source, per_recipient=per_recipient)
+        if compiled is not None:
+            channel.templates[key] = compiled
+        else:
+            d.reported.add(path)
+    return channel
+
+
+def _read_schedule(d: CampaignDefinition, data: dict[str, Any], *, window_ok: bool) -> None:
+    path: Path_ = ("schedule",)
+    value = data.get("schedule")
+    parsed = None
+    if isinstance(value, dict):
+        parsed = _check(d, ScheduleIn, value, path)
+    elif "schedule" in data:
+        d.problem(path, "give the schedule as a block with at, every or rrule")
+    schedule = _schedule(d, parsed) if parsed is not None else None
+    d.rotation = parsed.rotation if parsed is not None else None
+    if schedule is None or not window_ok:
+        _stand_in(d)
+        return
+    try:
+        expansion: Expansion = expand(schedule)
+    except ScheduleError as exc:
+        d.problem(path, str(exc))
+        _stand_in(d)
+        return
+    for index in expansion.outside_window:
+        d.problem(
+            (*path, "at", index),
+            "is outside the campaign window "
+            f"({_local(d.window_start, d.zone)} to {_local(d.window_end, d.zone)})",
+            "move the time into the window or widen the window",
+        )
+    d.quiet_skipped = expansion.quiet_skipped
+    d.occurrences = expansion.occurrences
+    if not expansion.occurrences and not expansion.outside_window:
+        why = f" ({expansion.quiet_skipped} fell in quiet hours)" if expansion.quiet_skipped else ""
+        d.problem(
+            path,
+            f"has no occurrence inside the window{why}",
+            "check the window dates, the days and times, and the quiet hours",
+        )
+    if not d.occurrences:
+        _stand_in(d)
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _stand_in(d: CampaignDefinition) -> None:
+    d.schedule_ok = False
+    d.occurrences = [Occurrence(key="check", at=d.window_start, nominal=d.window_start, index=1)]
+
+
+def _schedule(d: CampaignDefinition, parsed: ScheduleIn) -> Schedule | None:
+    path: Path_ = ("schedule",)
+    given = [name for name in ("at", "every", "rrule") if getattr(parsed, name) is not None]
+    if not given:
+        d.problem(path, "needs one of at, every or rrule")
+        return None
+    if len(given) > 1:
+        d.problem(
+            (*path, given[1]),
+            f"use one of at, every or rrule, not both {given[0]} and {given[1]}",
+        )
+        return None
+    ok = True
+    quiet = None
+    if parsed.quiet_hours is not None:
+        q = parsed.quiet_hours
+        try:
+            quiet = QuietHours(q.start, q.end, postpone=q.then == "postpone")
+        except ScheduleError as exc:
+            d.problem((*path, "quiet_hours"), str(exc))
+            ok = False
+    times: list[tuple[str | None, datetime]] = []
+    rules: tuple[str, ...] = ()
+    count = None
+    if parsed.at is not None:
+        keys: dict[str, int] = {}
+        if not parsed.at:
+            d.problem((*path, "at"), "lists no time")
+            ok = False
+        for i, item in enumerate(parsed.at):
+            item_path = (*path, "at", i)
+            key = None
+            if isinstance(item, dict):
+                at_in = _check(d, AtIn, item, item_path)
+                if at_in is None:
+                    ok = False
+                    continue
+                key, moment = at_in.key, at_in.time
+                if key in keys:
+                    d.problem((*item_path, "key"), f"key {key!r} is used twice")
+                    ok = False
+                keys[key] = i
+                moment_path: Path_ = (*item_path, "time")
+            else:
+                moment = _check(d, _MOMENT, item, item_path)
+                moment_path = item_path
+                if moment is None:
+                    ok = False
+                    continue
+            if not isinstance(moment, datetime):
+                d.problem(
+                    moment_path,
+                    f"{moment.isoformat()} has no time of day",
+                    f"write e.g. {moment.isoformat()}T10:00+07:00",
+                )
+                ok = False
+                continue
+            if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+                d.problem(moment_path, f"year {moment.year} is outside the supported range")
+                ok = False
+                continue
+            times.append((key, moment))
+    elif parsed.every is not None:
+        try:
+            rules = parse_every(parsed.every)
+        except ScheduleError as exc:
+            d.problem((*path, "every"), str(exc))
+            ok = False
+    elif parsed.rrule is not None:
+        try:
+            rule, count = check_rrule(parsed.rrule)
+            rules = (rule,)
+        except ScheduleError as exc:
+            d.problem((*path, "rrule"), str(exc))
+            ok = False
+    if not ok:
+        return None
+    return Schedule(
+        zone=d.zone,
+        start=d.window_start,
+        end=d.window_end,
+        times=tuple(times),
+        rules=rules,
+        count=count,
+        quiet=quiet,
+    )

@@ -1,0 +1,692 @@
+"""Planning: a campaign definition and the reference data become a list of posts.
+
+One :class:`PlannedPost` per (campaign, community, channel account, occurrence), with its
+content rendered and checked against the channel's limits
+(``channels.registry.limits_for(kind).content_problems``), a deterministic idempotency key,
+and a content hash.  Planning reads the database (communities, accounts, highlights,
+subscribers, and the campaign's existing posts) and writes nothing; :mod:`campaigns.lifecycle`
+stores the plan.
+
+Rules worth knowing (``docs/campaigns.md`` has them for staff):
+
+* Rotation: the schedule's occurrences are slots; slot *i* goes to the next ``per_slot``
+  communities in order (the order listed, or by slug for ``all`` and tag selections), round
+  and round (``once``: a single round).  Assignment is computed over the whole window, so it
+  does not shift as time passes.
+* Past occurrences: an occurrence already past when planning is not planned anew; one that
+  already has posts keeps them.
+* Highlights autopilot (``highlights: next``): each (community, occurrence) features the
+  community's next highlight that is eligible -- ``people_consent`` true, or tagged
+  ``no-people`` -- and not yet posted (``last_posted_at`` empty), in ``position`` order.  An
+  occurrence that already has posts keeps its highlight (re-planning never reshuffles), and no
+  highlight is given twice in one plan.  When a community has none left, that occurrence is
+  not planned for it.
+* Email goes only to communities with at least one consenting subscriber in the audience.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns.formatting import tracked_url
+from campaigns.loader import MEDIA_KEYS, CampaignDefinition, ChannelBlock
+from campaigns.schedule import Occurrence
+from campaigns.templates import (
+    SUBSCRIBER,
+    UNSUBSCRIBE_URL,
+    AccountView,
+    CampaignView,
+    CommunityView,
+    HighlightView,
+    OccurrenceView,
+    RenderFailure,
+)
+from channels.email import valid_address
+from channels.registry import limits_for
+from marketing.models import (
+    Campaign,
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    Highlight,
+    Post,
+    PostState,
+    Subscriber,
+)
+from marketing.problems import InvalidInput, Path_, Problem, problem_at
+
+NO_PEOPLE_TAG = "no-people"
+"""A highlight tagged so shows no person, so it may be posted without ``people_consent``."""
+
+EDITABLE = (PostState.SCHEDULED, PostState.QUEUED)
+"""Post states that re-planning may change or cancel; every other state is left alone."""
+
+# Content keys that must be present even when empty, so the limits report them.
+_REQUIRED_KEYS = {"message", "title", "video", "subject", "html"}
+
+
+def idempotency_key(campaign: str, community: str, account: str, occurrence: str) -> str:
+    """The post's key: 32 hex characters of sha256 over its four coordinates."""
+    text = "\x1f".join((campaign, community, account, occurrence))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    """sha256 (hex) of ``content`` in a canonical JSON form."""
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def highlight_eligible(highlight: Highlight) -> bool:
+    """May ``highlight`` be posted at all: consent given, or tagged as showing no people."""
+    return highlight.people_consent or NO_PEOPLE_TAG in (highlight.tags or [])
+
+
+@dataclass(frozen=True)
+class PlannedPost:
+    """One post a campaign will make."""
+
+    idempotency_key: str
+    occurrence_key: str
+    scheduled_at: datetime
+    channel: ChannelKind
+    community_id: int
+    community_slug: str
+    account_id: int
+    account_slug: str
+    highlight_id: int | None
+    content: dict[str, Any]
+    content_hash: str
+
+
+@dataclass
+class Plan:
+    """What a campaign will publish, and what planning had to leave out (``notes``)."""
+
+    definition: CampaignDefinition
+    posts: list[PlannedPost]
+    notes: list[str]
+    source_hash: str
+    communities: list[str]  # slugs covered
+
+    @property
+    def slug(self) -> str:
+        return self.definition.slug
+
+
+@dataclass
+class _Tally:
+    """Problems that repeat for many communities, reported once with a count."""
+
+    found: dict[tuple[Any, ...], tuple[Problem, list[str]]] = field(default_factory=dict)
+
+    def add(self, problem: Problem, community: str) -> None:
+        # "is 143 characters" and "is 151 characters" are the same problem of one field.
+        shape = re.sub(r"\d[\d,.]*", "#", problem.message)
+        key = (problem.file, problem.line, problem.column, problem.field, shape)
+        self.found.setdefault(key, (problem, []))[1].append(community)
+
+    def problems(self) -> list[Problem]:
+        out = []
+        for problem, communities in self.found.values():
+            names = list(dict.fromkeys(communities))
+            where = f"for community {names[0]}"
+            if len(names) > 1:
+                where += f" and {len(names) - 1} more"
+            out.append(
+                Problem(
+                    problem.file,
+                    problem.line,
+                    problem.column,
+                    problem.field,
+                    f"{problem.message} ({where})",
+                    problem.hint,
+                )
+            )
+        return out
+
+
+@dataclass
+class _Existing:
+    key: str
+    community_id: int
+    occurrence_key: str
+    highlight_id: int | None
+    state: PostState
+
+
+def plan_campaign(
+    *, session: Session, definition: CampaignDefinition, now: datetime | None = None
+) -> Plan:
+    """The posts ``definition`` makes; InvalidInput with every problem (the definition's own
+    and those found against the database and by rendering) if there is any."""
+    return _Planner(session, definition, now or datetime.now(UTC)).plan()
+
+
+class _Planner:
+    def __init__(self, session: Session, definition: CampaignDefinition, now: datetime):
+        self.session = session
+        self.d = definition
+        self.now = now
+        self.problems: list[Problem] = list(definition.problems)
+        self.tally = _Tally()
+        self.notes: list[str] = []
+
+    def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
+        self.problems.append(problem_at(self.d.file, self.d.positions, path, message, hint))
+        self.d.reported.add(path)
+
+    # -- reading the database -----------------------------------------------------------------
+
+    def communities(self) -> list[Community]:
+        selection = self.d.selection
+        if selection.kind == "slugs":
+            wanted = [slug for slug, _path in selection.slugs]
+            found = {
+                c.slug: c
+                for c in self.session.scalars(select(Community).where(Community.slug.in_(wanted)))
+            }
+            missing = [(slug, path) for slug, path in selection.slugs if slug not in found]
+            if missing:
+                known = list(self.session.scalars(select(Community.slug)))
+                for slug, path in missing:
+                    close = difflib.get_close_matches(slug, known, n=1)
+                    self.problem(
+                        path,
+                        f"unknown community {slug!r}",
+                        f"did you mean {close[0]}?"
+                        if close
+                        else "see `marketing communities list`, or import the community first",
+                    )
+            return [found[slug] for slug in wanted if slug in found]
+        everyone = list(self.session.scalars(select(Community).order_by(Community.slug)))
+        if selection.kind == "tags":
+            tags = set(selection.tags)
+            chosen = [c for c in everyone if tags & set(c.tags or [])]
+            if not chosen:
+                self.problem(
+                    ("communities", "tags"),
+                    f"no community has any of the tags {', '.join(selection.tags)}",
+                    "check the spelling against `marketing communities list`",
+                )
+            return chosen
+        if not everyone:
+            self.problem(
+                ("communities",),
+                "there are no communities yet",
+                "import them first: marketing communities import FILE",
+            )
+        return everyone
+
+    def accounts_for(
+        self,
+        channel: ChannelBlock,
+        communities: Sequence[Community],
+        accounts: list[ChannelAccount],
+    ) -> dict[int, ChannelAccount]:
+        """community id -> the account that channel posts on for it."""
+        path: Path_ = (*channel.path, "account")
+        kind = ChannelKind(channel.kind)
+        if channel.account == "community":
+            own = {
+                a.community_id: a for a in accounts if a.kind == kind and a.community_id is not None
+            }
+            lacking = [c.slug for c in communities if c.id not in own]
+            if kind == ChannelKind.EMAIL:
+                self.problem(
+                    path,
+                    "email goes out from a programme-wide sender account",
+                    "name it, e.g. account: glo-email",
+                )
+                return {}
+            if lacking:
+                shown = ", ".join(lacking[:5]) + (
+                    f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+                )
+                self.problem(
+                    path,
+                    f"{len(lacking)} of the communities have no {channel.kind} account of their "
+                    f"own: {shown}",
+                    f"import their accounts, post on a programme-wide account "
+                    f"(account: glo-{channel.kind}), or leave those communities out",
+                )
+            return {c.id: own[c.id] for c in communities if c.id in own}
+        by_slug = {a.slug: a for a in accounts}
+        account = by_slug.get(channel.account)
+        if account is None:
+            close = difflib.get_close_matches(channel.account, list(by_slug), n=1)
+            self.problem(
+                path,
+                f"unknown channel account {channel.account!r}",
+                f"did you mean {close[0]}?"
+                if close
+                else "write community for each community's own account, or an account slug",
+            )
+            return {}
+        if account.kind != kind:
+            self.problem(
+                path,
+                f"{account.slug!r} is a {account.kind.value} account, not {channel.kind}",
+            )
+            return {}
+        if account.community_id is not None and any(
+            c.id != account.community_id for c in communities
+        ):
+            self.problem(
+                path,
+                f"{account.slug!r} belongs to one community, but the campaign covers others",
+                "write community to post on each community's own account, or use a "
+                "programme-wide account",
+            )
+            return {}
+        if kind == ChannelKind.EMAIL and (why := valid_address(account.external_id)):
+            self.problem(path, f"the sender address {account.external_id!r} is not valid: {why}")
+            return {}
+        return {c.id: account for c in communities}
+
+    def audience(self, channel: ChannelBlock, communities: Sequence[Community]) -> set[int]:
+        """Ids of the communities with at least one consenting subscriber in the audience."""
+        rows = self.session.execute(
+            select(Subscriber.community_id, Subscriber.tags).where(
+                Subscriber.community_id.in_([c.id for c in communities]),
+                Subscriber.unsubscribed_at.is_(None),
+            )
+        )
+        wanted = set(channel.audience_tags or [])
+        reached: set[int] = set()
+        for community_id, tags in rows:
+            if not wanted or wanted & set(tags or []):
+                reached.add(community_id)
+        if wanted and not reached and communities:
+            self.problem(
+                (*channel.path, "audience", "tags"),
+                f"no consenting subscriber has any of the tags {', '.join(sorted(wanted))}",
+                "check the spelling of the tags against the subscriber lists",
+            )
+        return reached
+
+    def existing(self) -> list[_Existing]:
+        rows = self.session.execute(
+            select(
+                Post.idempotency_key,
+                Post.community_id,
+                Post.occurrence_key,
+                Post.highlight_id,
+                Post.state,
+            )
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(Campaign.slug == self.d.slug)
+        )
+        return [_Existing(*row) for row in rows]
+
+    # -- assigning ----------------------------------------------------------------------------
+
+    def slots(self, communities: Sequence[Community]) -> dict[int, list[Occurrence]]:
+        """community id -> its occurrences (all of them, or its rotation turns)."""
+        occurrences = self.d.occurrences
+        rotation = self.d.rotation
+        if rotation is None or not communities:
+            return {c.id: list(occurrences) for c in communities}
+        per_slot = min(rotation.per_slot, len(communities))
+        turns: dict[int, list[Occurrence]] = {c.id: [] for c in communities}
+        for slot, occurrence in enumerate(occurrences):
+            first = slot * per_slot
+            if rotation.once and first >= len(communities):
+                break
+            for j in range(per_slot):
+                position = first + j
+                if rotation.once and position >= len(communities):
+                    break
+                turns[communities[position % len(communities)].id].append(occurrence)
+        return turns
+
+    def highlight_picks(
+        self,
+        communities: Sequence[Community],
+        wanted: dict[int, list[Occurrence]],
+        existing: list[_Existing],
+    ) -> dict[tuple[int, str], Highlight | None]:
+        """(community id, occurrence key) -> its highlight (None: none left)."""
+        ids = [c.id for c in communities]
+        by_community: dict[int, list[Highlight]] = {i: [] for i in ids}
+        for h in self.session.scalars(
+            select(Highlight)
+            .where(Highlight.community_id.in_(ids))
+            .order_by(Highlight.community_id, Highlight.position, Highlight.id)
+        ):
+            by_community[h.community_id].append(h)
+        by_id = {h.id: h for hs in by_community.values() for h in hs}
+        settled: dict[tuple[int, str], int] = {}  # kept from existing posts
+        fixed_ids: set[int] = set()  # highlights of posts re-planning cannot change
+        for row in existing:
+            if row.highlight_id is None or row.state == PostState.CANCELLED:
+                continue
+            settled.setdefault((row.community_id, row.occurrence_key), row.highlight_id)
+            if row.state not in EDITABLE:
+                fixed_ids.add(row.highlight_id)
+        picks: dict[tuple[int, str], Highlight | None] = {}
+        for community_id, occurrences in wanted.items():
+            used: set[int] = set()
+            for occurrence in occurrences:
+                kept = by_id.get(settled.get((community_id, occurrence.key), -1))
+                if (
+                    kept is not None
+                    and highlight_eligible(kept)
+                    and (kept.last_posted_at is None or kept.id in fixed_ids)
+                    and kept.id not in used
+                ):
+                    picks[(community_id, occurrence.key)] = kept
+                    used.add(kept.id)
+            for occurrence in occurrences:
+                if (community_id, occurrence.key) in picks:
+                    continue
+                choice = next(
+                    (
+                        h
+                        for h in by_community[community_id]
+                        if h.id not in used and h.last_posted_at is None and highlight_eligible(h)
+                    ),
+                    None,
+                )
+                picks[(community_id, occurrence.key)] = choice
+                if choice is not None:
+                    used.add(choice.id)
+        return picks
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render(
+        self, channel: ChannelBlock, context: dict[str, Any], community: str
+    ) -> tuple[dict[str, Any], set[str]]:
+        """The channel's content for one context, and the content keys that failed to render
+        (their problems recorded)."""
+        book = self.d.book
+        content: dict[str, Any] = {}
+        failed: set[str] = set()
+        for key, compiled in channel.templates.items():
+            try:
+                value = book.render(compiled, context)
+            except RenderFailure as exc:
+                self.tally.add(exc.problem, community)
+                failed.add(key)
+                continue
+            if value or key in _REQUIRED_KEYS:
+                content[key] = value
+        if channel.kind == "youtube":
+            tags = []
+            for compiled in channel.tag_templates:
+                try:
+                    tag = book.render(compiled, context)
+                except RenderFailure as exc:
+                    self.tally.add(exc.problem, community)
+                    failed.add("tags")
+                    continue
+                if tag:
+                    tags.append(tag)
+            content["tags"] = tags
+        for key in MEDIA_KEYS[channel.kind]:
+            if content.get(key):
+                content[key] = str((self.d.base_dir / Path(content[key])).resolve())
+        if channel.kind == "facebook" and content.get("link"):
+            content["link"] = tracked_url(
+                content["link"],
+                channel="facebook",
+                campaign=self.d.slug,
+                community=context["community"].slug,
+            )
+        content.update(channel.fixed)
+        return content, failed
+
+    def content_for(
+        self,
+        channel: ChannelBlock,
+        context: dict[str, Any],
+        community: str,
+        occurrence: Occurrence,
+    ) -> dict[str, Any] | None:
+        """Rendered content within the channel's limits; None after recording problems."""
+        content, failed = self.render(channel, context, community)
+        ok = not failed
+        for found in limits_for(channel.kind).content_problems(
+            _with_time(channel, content, occurrence)
+        ):
+            ok = False
+            path = channel.fields.get(found.field, channel.path)
+            if found.field in failed or path in self.d.reported:
+                continue  # already reported: its template failed, or the loader said so
+            self.tally.add(
+                problem_at(self.d.file, self.d.positions, path, found.message), community
+            )
+        return content if ok else None
+
+    # -- the plan -----------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        d = self.d
+        communities = self.communities()
+        accounts = list(self.session.scalars(select(ChannelAccount)))
+        channels: list[tuple[ChannelBlock, dict[int, ChannelAccount], set[int] | None]] = []
+        for channel in d.channels:
+            on = self.accounts_for(channel, communities, accounts)
+            reached = self.audience(channel, communities) if channel.kind == "email" else None
+            channels.append((channel, on, reached))
+        existing = self.existing()
+        have = {(row.community_id, row.occurrence_key) for row in existing}
+        turns = self.slots(communities)
+        past = 0
+        wanted: dict[int, list[Occurrence]] = {}
+        for community in communities:
+            mine = []
+            for occurrence in turns[community.id]:
+                if (
+                    d.schedule_ok
+                    and occurrence.at < self.now
+                    and (community.id, occurrence.key) not in have
+                ):
+                    past += 1
+                    continue
+                mine.append(occurrence)
+            wanted[community.id] = mine
+        picks = self.highlight_picks(communities, wanted, existing) if d.highlights else {}
+
+        campaign_view = CampaignView(d.slug, d.name, d.description, d.timezone)
+        zone = d.zone
+        posts: list[PlannedPost] = []
+        cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        rendered: set[tuple[int, str]] = set()
+        no_highlight = 0
+        no_audience: list[str] = []
+        for community in communities:
+            community_view = _community_view(community)
+            highlights_seen: dict[int | None, HighlightView | None] = {}
+            for occurrence in wanted[community.id]:
+                highlight = picks.get((community.id, occurrence.key)) if d.highlights else None
+                if d.highlights and highlight is None:
+                    no_highlight += 1
+                    continue
+                local = occurrence.at.astimezone(zone)
+                occurrence_view = OccurrenceView(
+                    occurrence.key, local, local.date(), occurrence.index
+                )
+                hid = highlight.id if highlight is not None else None
+                if hid not in highlights_seen:
+                    highlights_seen[hid] = _highlight_view(highlight) if highlight else None
+                for channel, on, reached in channels:
+                    account = on.get(community.id)
+                    if reached is not None and community.id not in reached:
+                        if (community.slug not in no_audience) and account is not None:
+                            no_audience.append(community.slug)
+                        continue
+                    reads = channel.reads
+                    cache_key = (
+                        channel.kind,
+                        community.id,
+                        account.id if account else None,
+                        hid,
+                        occurrence.key if reads is None or "occurrence" in reads else None,
+                    )
+                    if cache_key not in cache:
+                        context = _context(
+                            channel,
+                            community_view,
+                            campaign_view,
+                            occurrence_view,
+                            account,
+                            highlights_seen[hid],
+                        )
+                        cache[cache_key] = self.content_for(
+                            channel, context, community.slug, occurrence
+                        )
+                        rendered.add((community.id, channel.kind))
+                    content = cache[cache_key]
+                    if content is None or account is None:
+                        continue
+                    content = _with_time(channel, content, occurrence)
+                    scheduled_at = occurrence.at
+                    if channel.publish_at_occurrence:
+                        scheduled_at = occurrence.at - channel.upload_ahead
+                    posts.append(
+                        PlannedPost(
+                            idempotency_key=idempotency_key(
+                                d.slug, community.slug, account.slug, occurrence.key
+                            ),
+                            occurrence_key=occurrence.key,
+                            scheduled_at=scheduled_at,
+                            channel=ChannelKind(channel.kind),
+                            community_id=community.id,
+                            community_slug=community.slug,
+                            account_id=account.id,
+                            account_slug=account.slug,
+                            highlight_id=hid,
+                            content=content,
+                            content_hash=content_hash(content),
+                        )
+                    )
+        self.check_unrendered(communities, channels, rendered, campaign_view)
+        self.problems.extend(self.tally.problems())
+        if self.problems:
+            raise InvalidInput(self.problems)
+        self.note_left_out(past, no_highlight, no_audience)
+        return Plan(d, posts, self.notes, d.source_hash(), [c.slug for c in communities])
+
+    def check_unrendered(
+        self,
+        communities: Iterable[Community],
+        channels: list[tuple[ChannelBlock, dict[int, ChannelAccount], set[int] | None]],
+        rendered: set[tuple[int, str]],
+        campaign_view: CampaignView,
+    ) -> None:
+        """Render each community x channel not yet rendered once, to find template problems
+        that the plan itself did not reach (past occurrences, rotation, no highlight left)."""
+        if not self.d.occurrences:
+            return
+        occurrence = self.d.occurrences[0]
+        local = occurrence.at.astimezone(self.d.zone)
+        occurrence_view = OccurrenceView(occurrence.key, local, local.date(), occurrence.index)
+        for community in communities:
+            highlight_view = None
+            if self.d.highlights:
+                first = next(iter(community.highlights), None)
+                if first is None:
+                    continue  # nothing to show the templates
+                highlight_view = _highlight_view(first)
+            for channel, on, _reached in channels:
+                if (community.id, channel.kind) in rendered:
+                    continue
+                context = _context(
+                    channel,
+                    _community_view(community),
+                    campaign_view,
+                    occurrence_view,
+                    on.get(community.id),
+                    highlight_view,
+                )
+                self.content_for(channel, context, community.slug, occurrence)
+
+    def note_left_out(self, past: int, no_highlight: int, no_audience: list[str]) -> None:
+        d = self.d
+        if past:
+            self.notes.append(
+                f"{past} community occurrence(s) already past when planned: not planned"
+            )
+        if no_highlight:
+            self.notes.append(
+                f"{no_highlight} community occurrence(s) have no eligible unposted highlight "
+                f"left (people_consent: true or tag {NO_PEOPLE_TAG}): not planned"
+            )
+        if no_audience:
+            shown = ", ".join(no_audience[:5]) + (" ..." if len(no_audience) > 5 else "")
+            self.notes.append(
+                f"{len(no_audience)} communities have no consenting subscriber in the email "
+                f"audience, so get no email: {shown}"
+            )
+        if d.quiet_skipped:
+            self.notes.append(f"{d.quiet_skipped} occurrence(s) dropped by quiet hours")
+
+
+def _with_time(
+    channel: ChannelBlock, content: dict[str, Any], occurrence: Occurrence
+) -> dict[str, Any]:
+    if not channel.publish_at_occurrence:
+        return content
+    return {**content, "publish_at": occurrence.at.astimezone(UTC).isoformat()}
+
+
+def _community_view(community: Community) -> CommunityView:
+    return CommunityView(
+        slug=community.slug,
+        name_th=community.name_th,
+        name_en=community.name_en,
+        province=community.province,
+        description=community.description,
+        tags=tuple(community.tags or ()),
+        website=community.website,
+        timezone=community.timezone,
+    )
+
+
+def _highlight_view(highlight: Highlight) -> HighlightView:
+    return HighlightView(
+        key=highlight.key,
+        title=highlight.title,
+        body=highlight.body,
+        media=tuple(highlight.media or ()),
+        tags=tuple(highlight.tags or ()),
+        link=highlight.link,
+    )
+
+
+def _context(
+    channel: ChannelBlock,
+    community: CommunityView,
+    campaign: CampaignView,
+    occurrence: OccurrenceView,
+    account: ChannelAccount | None,
+    highlight: HighlightView | None,
+) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "community": community,
+        "campaign": campaign,
+        "occurrence": occurrence,
+        "channel": channel.kind,
+        "account": AccountView(account.slug, account.display_name)
+        if account is not None
+        else AccountView("(none)", "(none)"),
+    }
+    if highlight is not None:
+        context["highlight"] = highlight
+    if channel.kind == "email":
+        context["subscriber"] = SUBSCRIBER
+        context["unsubscribe_url"] = UNSUBSCRIBE_URL
+    return context

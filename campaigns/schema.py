@@ -1,0 +1,258 @@
+"""The campaign file format as pydantic models, one per section.
+
+Sections are validated one at a time (see :mod:`campaigns.loader`), so a mistake in one
+section does not hide the mistakes in the others.  Values people write often in more than
+one way have their own validators with messages that say what to write instead:
+:data:`TemplateField` (inline text or ``{file: ...}``), :data:`Moment` (a date or an aware
+date-time; a date-time without an offset is refused), and clock times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+)
+from pydantic_core import PydanticCustomError
+
+from campaigns.schedule import ScheduleError, parse_clock, parse_duration
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- values with their own rules ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """A template: inline ``text`` or a ``file`` next to the campaign file."""
+
+    text: str | None = None
+    file: str | None = None
+
+
+def _template_ref(value: Any) -> TemplateRef:
+    if isinstance(value, bool):
+        raise PydanticCustomError("template", "write text here, not true/false")
+    if isinstance(value, str | int | float):
+        return TemplateRef(text=str(value))
+    if isinstance(value, dict):
+        extra = sorted(set(value) - {"file"})
+        if extra or not isinstance(value.get("file"), str) or not value["file"].strip():
+            raise PydanticCustomError(
+                "template",
+                "a template in a file is written {file: path/next/to/the/campaign.j2}",
+            )
+        return TemplateRef(file=value["file"].strip())
+    raise PydanticCustomError(
+        "template", "write the text here, or {file: path/next/to/the/campaign.j2}"
+    )
+
+
+TemplateField = Annotated[TemplateRef, PlainValidator(_template_ref)]
+
+
+def _moment(value: Any) -> date | datetime:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = (
+                datetime.fromisoformat(text)
+                if "T" in text or " " in text or ":" in text
+                else date.fromisoformat(text)
+            )
+        except ValueError:
+            raise PydanticCustomError(
+                "moment",
+                "{value!r} is not a date or time; write 2027-04-13 or 2027-04-13T10:00+07:00",
+                {"value": value},
+            ) from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError(
+                "naive_datetime",
+                "{value} has no time zone offset; write it with one, e.g. "
+                "{example}+07:00 for Bangkok time",
+                {"value": value.isoformat(), "example": value.strftime("%Y-%m-%dT%H:%M")},
+            )
+        return value
+    if isinstance(value, date):
+        return value
+    raise PydanticCustomError(
+        "moment",
+        "write a date (2027-04-13) or a date and time with offset (2027-04-13T10:00+07:00)",
+    )
+
+
+Moment = Annotated[date | datetime, PlainValidator(_moment)]
+"""A date, or an aware date-time; a date-time without a UTC offset is refused."""
+
+
+def _clock(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    try:
+        return parse_clock(str(value))
+    except ScheduleError as exc:
+        raise PydanticCustomError("clock", str(exc)) from None
+
+
+Clock = Annotated[time, PlainValidator(_clock)]
+
+
+def _duration(value: Any) -> str:
+    try:
+        parse_duration(str(value))
+    except ScheduleError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+    return str(value)
+
+
+Duration = Annotated[str, PlainValidator(_duration)]
+
+
+def _zone(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str) else None
+    try:
+        if not text:
+            raise ValueError
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise PydanticCustomError(
+            "timezone",
+            "unknown time zone {value!r}; use an IANA name such as Asia/Bangkok",
+            {"value": value},
+        ) from None
+    return text
+
+
+Zone = Annotated[str, PlainValidator(_zone)]
+
+
+def _category(value: Any) -> str:
+    if isinstance(value, bool) or not str(value).strip().isdigit():
+        raise PydanticCustomError(
+            "category",
+            "{value!r} is not a YouTube category id (a number such as 19)",
+            {"value": value},
+        )
+    return str(value).strip()
+
+
+CategoryId = Annotated[str, PlainValidator(_category)]
+
+
+def _as_list(value: Any) -> Any:
+    return value if isinstance(value, list) else [value]
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+class WindowIn(_Strict):
+    start: Moment
+    end: Moment
+
+
+class CommunityTagsIn(_Strict):
+    tags: Annotated[list[Text], Field(min_length=1)]
+
+
+class FacebookIn(_Strict):
+    account: Text = "community"
+    message: TemplateField
+    link: TemplateField | None = None
+    photo: TemplateField | None = None
+    video: TemplateField | None = None
+    video_title: TemplateField | None = None
+
+
+class YouTubeIn(_Strict):
+    account: Text = "community"
+    title: TemplateField
+    description: TemplateField | None = None
+    tags: list[TemplateField] = []
+    video: TemplateField
+    privacy: Literal["public", "unlisted", "private"] = "private"
+    publish_at: Literal["occurrence"] | None = None
+    upload_ahead: Duration = "2h"
+    category: CategoryId = "19"
+    made_for_kids: bool = False
+    language: Text = "th"
+
+
+class AudienceIn(_Strict):
+    tags: Annotated[list[Text], Field(min_length=1)]
+
+
+class EmailIn(_Strict):
+    account: Text
+    subject: TemplateField
+    preheader: TemplateField | None = None
+    html: TemplateField
+    text: TemplateField | None = None
+    sender_name: TemplateField | None = None
+    reply_to: TemplateField | None = None
+    audience: AudienceIn | None = None
+
+
+CHANNEL_MODELS: dict[str, type[_Strict]] = {
+    "facebook": FacebookIn,
+    "youtube": YouTubeIn,
+    "email": EmailIn,
+}
+
+
+class AtIn(_Strict):
+    """A one-off time with a key of its own (``{key: launch, time: ...}``); a plain value in
+    the ``at`` list is a :data:`Moment` without a key."""
+
+    key: Slug
+    time: Moment
+
+
+class RotationIn(_Strict):
+    per_slot: Annotated[int, Field(ge=1, le=10_000)] = 1
+    once: bool = False
+
+
+class QuietHoursIn(_Strict):
+    start: Clock
+    end: Clock
+    then: Literal["postpone", "skip"] = "postpone"
+
+
+class ScheduleIn(_Strict):
+    at: Annotated[list[Any], BeforeValidator(_as_list)] | None = None
+    every: Text | None = None
+    rrule: Text | None = None
+    rotation: RotationIn | None = None
+    quiet_hours: QuietHoursIn | None = None
+
+
+TOP_LEVEL = (
+    "slug",
+    "name",
+    "description",
+    "timezone",
+    "window",
+    "communities",
+    "highlights",
+    "channels",
+    "schedule",
+)
+REQUIRED = ("slug", "name", "window", "communities", "channels", "schedule")

@@ -1,0 +1,314 @@
+"""``marketing campaign``: validate, plan and apply campaign files; approve, pause, resume,
+cancel, list and show campaigns.  The format is in docs/campaigns.md."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from rich.table import Table
+from sqlalchemy import select
+
+from campaigns import (
+    CampaignStateError,
+    apply_campaign,
+    approve_campaign,
+    campaign_report,
+    cancel_campaign,
+    list_campaigns,
+    pause_campaign,
+    plan_file,
+    resume_campaign,
+)
+from campaigns.lifecycle import post_changes
+from campaigns.planning import Plan
+from marketing.cli.base import console, err_console, friendly_errors
+from marketing.db import session_scope
+from marketing.models import Campaign, PostState
+from marketing.problems import InvalidInput
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _state_errors(func: F) -> F:
+    """A refused status change: its reason and what to do, exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CampaignStateError as exc:
+            err_console.print(f"[bold red]Refused:[/] {exc.message}", highlight=False)
+            if exc.hint:
+                err_console.print(f"  {exc.hint}", highlight=False)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _local(moment: datetime | None, zone: str) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_problems(error: InvalidInput) -> None:
+    count = len(error.problems)
+    err_console.print(f"[bold red]{count} problem{'s' if count != 1 else ''}:[/]")
+    for problem in error.problems:
+        err_console.print("  [red]•[/] ", end="")
+        err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+
+
+@click.group()
+def campaign() -> None:
+    """Campaign files and the campaigns applied from them (format: docs/campaigns.md)."""
+
+
+@campaign.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@friendly_errors
+def validate(files: tuple[Path, ...]) -> None:
+    """Check FILES against the schema, the reference data and every channel's limits,
+    rendering every post; list every problem with its file, line and field."""
+    failed = 0
+    with session_scope() as session:
+        for path in files:
+            try:
+                plan = plan_file(session=session, path=path)
+            except InvalidInput as exc:
+                failed += 1
+                err_console.print(f"[bold red]✗ {path}[/]", highlight=False)
+                _print_problems(exc)
+                continue
+            console.print(
+                f"[green]✓[/] {path}: {len(plan.posts):,} posts for "
+                f"{len(plan.communities)} communities",
+                highlight=False,
+            )
+            _print_notes(plan.notes)
+    if failed:
+        err_console.print(f"[bold red]{failed} of {len(files)} file(s) have problems.[/]")
+        sys.exit(2)
+
+
+def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> Table:
+    zone = plan.definition.timezone
+    table = Table(title=f"{plan.definition.name} ({plan.slug}) -- times in {zone}")
+    for column in ("time", "community", "channel", "account", "occurrence", "on apply"):
+        table.add_column(column)
+    posts = sorted(plan.posts, key=lambda p: (p.scheduled_at, p.community_slug, p.channel))
+    for post in posts[:limit] if limit else posts:
+        table.add_row(
+            _local(post.scheduled_at, zone),
+            post.community_slug,
+            post.channel.value,
+            post.account_slug,
+            post.occurrence_key,
+            outcome.get(post.idempotency_key, "new"),
+        )
+    return table
+
+
+@campaign.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--preview", is_flag=True, help="Show each rendered post.")
+@click.option(
+    "--limit", default=100, show_default=True, help="Show at most this many posts (0: all)."
+)
+@friendly_errors
+def plan(file: Path, preview: bool, limit: int) -> None:
+    """Show the posts FILE would make (local times, community, channel), and what applying
+    it would change.  Writes nothing."""
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        result = plan_file(session=session, path=file, now=now)
+        stored = session.scalars(
+            select(Campaign.id).where(Campaign.slug == result.slug)
+        ).one_or_none()
+        changes = post_changes(session=session, campaign_id=stored, posts=result.posts, now=now)
+        session.rollback()
+    console.print(_plan_table(result, changes.outcome, limit))
+    shown = min(limit, len(result.posts)) if limit else len(result.posts)
+    if shown < len(result.posts):
+        console.print(f"... and {len(result.posts) - shown:,} more (--limit 0 shows all)")
+    console.print(
+        f"{len(result.posts):,} posts; applying would add {len(changes.inserts):,}, update "
+        f"{len(changes.updates):,}, cancel {len(changes.cancels):,}, leave {changes.unchanged:,} "
+        f"as they are and {changes.kept:,} alone (already publishing or done)."
+    )
+    _print_notes(result.notes)
+    if preview:
+        zone = result.definition.timezone
+        posts = sorted(result.posts, key=lambda p: (p.scheduled_at, p.community_slug, p.channel))
+        for post in posts[:shown]:
+            console.rule(
+                f"{_local(post.scheduled_at, zone)} · {post.community_slug} · "
+                f"{post.channel.value} · {post.account_slug}",
+                style="cyan",
+            )
+            for key, value in post.content.items():
+                console.print(f"[bold]{key}:[/]", end=" ")
+                console.print(str(value), markup=False, highlight=False, soft_wrap=True)
+
+
+@campaign.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--by", "actor", default=None, help="Who applies it (default: your user name).")
+@friendly_errors
+@_state_errors
+def apply(file: Path, actor: str | None) -> None:
+    """Store FILE as a draft campaign and its posts; re-applying an edited file updates the
+    posts not yet handed to a channel and cancels those it no longer has."""
+    with session_scope() as session:
+        summary = apply_campaign(session=session, path=file, actor=actor or _actor())
+    if not summary.changed:
+        console.print(f"[green]Nothing changed:[/] {summary.slug} is already as {file} says.")
+    else:
+        verb = "Created" if summary.created else "Updated"
+        console.print(
+            f"[green]{verb}[/] campaign {summary.slug} ({summary.status.value}): "
+            f"{summary.added:,} posts added, {summary.updated:,} updated, "
+            f"{summary.cancelled:,} cancelled, {summary.unchanged:,} unchanged, "
+            f"{summary.kept:,} left alone (already publishing or done).",
+            highlight=False,
+        )
+    _print_notes(summary.notes)
+    if summary.back_to_draft:
+        console.print(
+            "[bold yellow]The campaign changed, so it is a draft again and nothing more of it "
+            f"is published until it is approved again:[/] marketing campaign approve "
+            f"{summary.slug}",
+            highlight=False,
+        )
+    elif summary.status.value == "draft":
+        console.print(
+            f"Drafts are not published. When the plan is right: marketing campaign approve "
+            f"{summary.slug}",
+            highlight=False,
+        )
+
+
+@campaign.command()
+@click.argument("slug")
+@click.option("--by", "actor", default=None, help="Who approves it (default: your user name).")
+@friendly_errors
+@_state_errors
+def approve(slug: str, actor: str | None) -> None:
+    """Approve draft SLUG for publishing (it is checked again first)."""
+    with session_scope() as session:
+        approved = approve_campaign(session=session, slug=slug, actor=actor or _actor())
+        by, at, zone = approved.approved_by, approved.approved_at, approved.timezone
+    console.print(
+        f"[green]Approved[/] {slug} (by {by}, {_local(at, zone)} {zone}); its posts go out "
+        "at their times.",
+        highlight=False,
+    )
+
+
+@campaign.command()
+@click.argument("slug")
+@friendly_errors
+@_state_errors
+def pause(slug: str) -> None:
+    """Stop publishing SLUG until it is resumed."""
+    with session_scope() as session:
+        moved = pause_campaign(session=session, slug=slug)
+    if not moved:
+        console.print(f"{slug} is paused already.")
+        return
+    console.print(f"[yellow]Paused[/] {slug}: nothing more is published until you resume it.")
+
+
+@campaign.command()
+@click.argument("slug")
+@friendly_errors
+@_state_errors
+def resume(slug: str) -> None:
+    """Publish paused SLUG again; posts whose time passed meanwhile go out now."""
+    with session_scope() as session:
+        moved = resume_campaign(session=session, slug=slug)
+    console.print(f"[green]Resumed[/] {slug}." if moved else f"{slug} is approved already.")
+
+
+@campaign.command()
+@click.argument("slug")
+@friendly_errors
+@_state_errors
+def cancel(slug: str) -> None:
+    """Cancel SLUG and every post of it not yet handed to a channel (cannot be undone)."""
+    with session_scope() as session:
+        count = cancel_campaign(session=session, slug=slug)
+    console.print(f"[red]Cancelled[/] {slug}: {count:,} posts will not be published.")
+
+
+@campaign.command("list")
+@friendly_errors
+def list_() -> None:
+    """Every campaign with its status, window and posts by state."""
+    with session_scope() as session:
+        rows = list_campaigns(session=session)
+        table = Table(title="Campaigns")
+        for column in ("slug", "name", "status", "window", "posts"):
+            table.add_column(column)
+        for c, counts in rows:
+            table.add_row(
+                c.slug,
+                c.name,
+                c.status.value,
+                f"{_local(c.window_start, c.timezone)} - {_local(c.window_end, c.timezone)}",
+                ", ".join(f"{state.value} {n:,}" for state, n in sorted(counts.items())) or "-",
+            )
+    console.print(table)
+
+
+@campaign.command()
+@click.argument("slug")
+@friendly_errors
+@_state_errors
+def status(slug: str) -> None:
+    """SLUG's status, its posts by channel and state, and its next posts."""
+    with session_scope() as session:
+        report = campaign_report(session=session, slug=slug)
+        c = report.campaign
+        console.print(f"[bold]{c.name}[/] ({c.slug})", highlight=False)
+        console.print(f"status: {c.status.value}")
+        if c.approved_by:
+            console.print(f"approved by {c.approved_by} at {_local(c.approved_at, c.timezone)}")
+        console.print(
+            f"window: {_local(c.window_start, c.timezone)} - "
+            f"{_local(c.window_end, c.timezone)} ({c.timezone})"
+        )
+        console.print(f"source: {c.source_path}", highlight=False)
+        console.print(f"communities: {report.communities}")
+        states = [s for s in PostState if report.states.get(s)]
+        table = Table(title="Posts")
+        table.add_column("channel")
+        for state in states:
+            table.add_column(state.value, justify="right")
+        for channel, counts in sorted(report.by_channel.items()):
+            table.add_row(channel.value, *(f"{counts.get(s, 0):,}" for s in states))
+        console.print(table)
+        if report.next_posts:
+            console.print("next:")
+            for when, community, channel in report.next_posts:
+                console.print(f"  {_local(when, c.timezone)}  {community}  {channel.value}")
