@@ -706,4 +706,8 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
 
 def youtube_adapter_from_settings(settings: Settings, ledger: QuotaLedger) -> YouTubeAdapter:
     """The YouTube adapter the pipeline uses: ``settings.youtube_root_url``, ``ledger``."""
-    return YouTubeAdapter(root_url=settings.youtube_root_url, ledger=ledger)
+    return YouTubeAdapter(
+        root_url=settings.youtube_root_url,
+        ledger=ledger,
+        quota_project=settings.youtube_quota_project or None,
+    )

@@ -85,7 +85,7 @@ class Policy:
     attempt_stale_after: float = 60.0
     queue_lease: float = 120.0
     reconcile_max_tries: int = 5
-    reconcile_delay: float = 5.0
+    reconcile_delay: float = 60.0
     dispatch_batch: int = 500
     rate_limit_default: float = 60.0
 
@@ -99,6 +99,7 @@ class Policy:
             attempt_stale_after=s.attempt_stale_after,
             queue_lease=s.queue_lease,
             reconcile_max_tries=s.reconcile_max_tries,
+            reconcile_delay=s.reconcile_delay,
             dispatch_batch=s.dispatch_batch,
         )
 
@@ -361,9 +362,10 @@ def record_error(
         post.last_error = str(error)[:2000]
         post.last_error_code = error.code
         if isinstance(error, OutcomeUnknown):
-            # Leave the attempt unknown; let the sweeper reconcile it shortly.
-            attempt.heartbeat_at = now - timedelta(
-                seconds=max(policy.attempt_stale_after - policy.reconcile_delay, 0)
+            # Leave the attempt unknown: the sweeper reconciles it once reconcile_delay has
+            # passed (a listing may lag behind a publication that did go through).
+            attempt.heartbeat_at = now + timedelta(
+                seconds=policy.reconcile_delay - policy.attempt_stale_after
             )
             post.action_hint = "The channel may have the post; it is being checked."
             return post.state

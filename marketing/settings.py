@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis for shared rate limits and quota ledgers; default: the broker "
-        "URL when it is Redis, else limits are kept in the database.",
+        description="Redis for rate limits and quota ledgers shared by all workers; default: "
+        "the broker URL when it is Redis, else each worker process keeps its own.",
     )
     timezone: str = Field(DEFAULT_TIMEZONE, description="Zone for times shown to people.")
 
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         60.0,
         description="Seconds without a heartbeat after which a publishing attempt counts as "
         "abandoned (its worker died) and is reconciled with the channel.",
+    )
+    reconcile_delay: float = Field(
+        60.0,
+        description="Seconds to wait after an ambiguous publish (timeout, dropped connection) "
+        "before asking the channel whether it has the post (listings can lag).",
     )
     reconcile_max_tries: int = Field(
         5, description="Checks of an abandoned attempt before it is left to a person."
@@ -85,6 +90,11 @@ class Settings(BaseSettings):
     )
     youtube_root_url: str = Field(
         "https://youtube.googleapis.com/", description="YouTube Data API root URL."
+    )
+    youtube_quota_project: str | None = Field(
+        "default",
+        description="Name under which YouTube quota is counted: Google counts it per Cloud "
+        "project, so every channel of one project shares it. Empty: count per channel.",
     )
 
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")

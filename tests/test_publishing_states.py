@@ -56,6 +56,7 @@ POLICY = Policy(
     attempt_stale_after=30,
     queue_lease=60,
     reconcile_max_tries=2,
+    reconcile_delay=5,
     dispatch_batch=50,
 )
 
@@ -316,7 +317,9 @@ def test_outcome_unknown_is_reconciled_not_retried(engine: Engine, session: Sess
     )
     assert state(session, post_id) == PostState.PUBLISHING
     assert claim_due(engine=engine, policy=POLICY, now=NOW + timedelta(hours=1)).queued == []
-    # Soon after, the sweeper takes it (once, even with two sweepers).
+    # Not at once (a listing may lag), but after reconcile_delay the sweeper takes it (once,
+    # even with two sweepers).
+    assert abandoned_attempts(engine=engine, policy=POLICY, now=NOW + timedelta(seconds=4)) == []
     later = NOW + timedelta(seconds=POLICY.reconcile_delay + 1)
     taken = abandoned_attempts(engine=engine, policy=POLICY, now=later)
     assert [c.post_id for c in taken] == [post_id]
