@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Float, Select, and_, case, cast, distinct, func, select
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Subquery
 
 from marketing.models import (
@@ -43,6 +43,7 @@ from marketing.reports.rows import (
     ALL,
     CHANNELS,
     NEEDS_PERSON,
+    RAW_FIELDS,
     CampaignCommunityLine,
     CampaignRef,
     CampaignReport,
@@ -119,68 +120,84 @@ def sort_rows(rows: Iterable[OverviewRow], key: str, *, reverse: bool = False) -
 # -- expressions over CommunityPerformance ---------------------------------------------------
 
 _CP = CommunityPerformance
-_IS_EMAIL = _CP.channel == ChannelKind.EMAIL
-_CP_INTERACTIONS = case(
-    (_IS_EMAIL, _CP.clicks), else_=_CP.reactions + _CP.comments + _CP.shares + _CP.clicks
-)
-_CP_REACH = case((_IS_EMAIL, _CP.emails_sent), else_=_CP.views)
-
-# Metrics field -> SQL expression per performance record.
-_CP_FIELDS: dict[str, ColumnElement[int] | InstrumentedAttribute[int]] = {
-    "posts": _CP.posts,
-    "views": _CP.views,
-    "reactions": _CP.reactions,
-    "comments": _CP.comments,
-    "shares": _CP.shares,
-    "clicks": _CP.clicks,
-    "opens": _CP.opens,
-    "unsubscribes": _CP.unsubscribes,
-    "emails_sent": _CP.emails_sent,
-    "interactions": _CP_INTERACTIONS,
-    "reach": _CP_REACH,
-}
 
 
-def _split_sums(current_from: date) -> list[ColumnElement[Any]]:
-    """``SUM`` of every field for days from ``current_from`` (``cur_*``) and before (``prev_*``)."""
-    in_current = _CP.day >= current_from
-    columns: list[ColumnElement[Any]] = []
-    for name, expr in _CP_FIELDS.items():
-        columns.append(
-            func.coalesce(func.sum(case((in_current, expr), else_=0)), 0).label(f"cur_{name}")
-        )
-        columns.append(
-            func.coalesce(func.sum(case((in_current, 0), else_=expr)), 0).label(f"prev_{name}")
-        )
-    return columns
+def _raw_sums() -> list[ColumnElement[Any]]:
+    """``SUM`` of every raw field of the performance records, labelled with its name."""
+    return [func.sum(getattr(_CP, name)).label(name) for name in RAW_FIELDS]
 
 
-def _metrics(row: RowMapping, prefix: str) -> Metrics:
-    return Metrics(**{name: int(row[f"{prefix}{name}"] or 0) for name in _CP_FIELDS})
+def _sums_now_and_before(period: Period, where: ColumnElement[bool] | None) -> Select[Any]:
+    """Raw sums per community, channel and ``current`` (the period, or the one before).
+
+    Only plain sums: interactions and reach are linear, so they follow per channel from these
+    (:meth:`Metrics.of_channel`) without a ``CASE`` on every row.
+    """
+    previous = period.previous()
+    rows = select(
+        _CP.community_id,
+        _CP.channel,
+        (_CP.day >= period.start).label("current"),
+        *(getattr(_CP, name) for name in RAW_FIELDS),
+    ).where(_CP.day.between(previous.start, period.end))
+    if where is not None:
+        rows = rows.where(where)
+    inner = rows.subquery()
+    return select(
+        inner.c.community_id,
+        inner.c.channel,
+        inner.c.current,
+        *(func.sum(inner.c[name]).label(name) for name in RAW_FIELDS),
+    ).group_by(inner.c.community_id, inner.c.channel, inner.c.current)
+
+
+def _now_and_before(
+    session: Session, period: Period, where: ColumnElement[bool] | None = None
+) -> dict[int, dict[str, tuple[Metrics, Metrics]]]:
+    """community id -> channel -> (metrics of the period, metrics of the one before)."""
+    zero = Metrics()
+    found: dict[int, dict[str, tuple[Metrics, Metrics]]] = {}
+    for row in session.execute(_sums_now_and_before(period, where)).mappings():
+        channel = ChannelKind(row["channel"]).value
+        metrics = Metrics.of_channel(channel, row)
+        per_channel = found.setdefault(row["community_id"], {})
+        now, before = per_channel.get(channel, (zero, zero))
+        per_channel[channel] = (metrics, before) if row["current"] else (now, metrics)
+    return found
 
 
 def _channel_lines(by_channel: Mapping[str, tuple[Metrics, Metrics]]) -> list[ChannelLine]:
     """Lines for facebook, youtube, email (zeros where absent) and their ``all`` total."""
-    zero = Metrics()
-    lines = []
-    current_total, previous_total = zero, zero
-    for channel in CHANNELS:
-        current, previous = by_channel.get(channel.value, (zero, zero))
-        lines.append(ChannelLine(channel=channel.value, current=current, previous=previous))
-        current_total += current
-        previous_total += previous
-    lines.append(ChannelLine(channel=ALL, current=current_total, previous=previous_total))
+    zero = (Metrics(), Metrics())
+    lines = [
+        ChannelLine(channel=c.value, current=now, previous=before)
+        for c in CHANNELS
+        for now, before in (by_channel.get(c.value, zero),)
+    ]
+    lines.append(
+        ChannelLine(
+            channel=ALL,
+            current=Metrics.total(line.current for line in lines),
+            previous=Metrics.total(line.previous for line in lines),
+        )
+    )
     return lines
 
 
 def _ranks(session: Session, period: Period, community_id: int | None = None) -> dict[int, Rank]:
     """Every community's rank by engagement rate and by interactions over ``period``
     (communities without records rank with zeros); only ``community_id``'s if given."""
+    is_email = _CP.channel == ChannelKind.EMAIL
     per_community = (
         select(
             _CP.community_id,
-            func.sum(_CP_INTERACTIONS).label("interactions"),
-            func.sum(_CP_REACH).label("reach"),
+            func.sum(
+                case(
+                    (is_email, _CP.clicks),
+                    else_=_CP.reactions + _CP.comments + _CP.shares + _CP.clicks,
+                )
+            ).label("interactions"),
+            func.sum(case((is_email, _CP.emails_sent), else_=_CP.views)).label("reach"),
         )
         .where(_CP.day.between(period.start, period.end))
         .group_by(_CP.community_id)
@@ -212,33 +229,29 @@ def _ranks(session: Session, period: Period, community_id: int | None = None) ->
 def _daily(session: Session, period: Period, community_id: int | None) -> list[DayPoint]:
     """Views, interactions and reach per day and channel, every day of ``period`` included."""
     query = (
-        select(
-            _CP.day,
-            _CP.channel,
-            func.sum(_CP.views).label("views"),
-            func.sum(_CP_INTERACTIONS).label("interactions"),
-            func.sum(_CP_REACH).label("reach"),
-        )
+        select(_CP.day, _CP.channel, *_raw_sums())
         .where(_CP.day.between(period.start, period.end))
         .group_by(_CP.day, _CP.channel)
     )
     if community_id is not None:
         query = query.where(_CP.community_id == community_id)
-    found = {(row.day, ChannelKind(row.channel).value): row for row in session.execute(query)}
-    points = []
-    for day in period.each_day():
-        for channel in CHANNELS:
-            row = found.get((day, channel.value))
-            points.append(
-                DayPoint(
-                    day=day,
-                    channel=channel.value,
-                    views=int(row.views) if row else 0,
-                    interactions=int(row.interactions) if row else 0,
-                    reach=int(row.reach) if row else 0,
-                )
-            )
-    return points
+    found = {}
+    for row in session.execute(query).mappings():
+        channel = ChannelKind(row["channel"]).value
+        found[(row["day"], channel)] = Metrics.of_channel(channel, row)
+    zero = Metrics()
+    return [
+        DayPoint.model_construct(
+            day=day,
+            channel=channel.value,
+            views=metrics.views,
+            interactions=metrics.interactions,
+            reach=metrics.reach,
+        )
+        for day in period.each_day()
+        for channel in CHANNELS
+        for metrics in (found.get((day, channel.value), zero),)
+    ]
 
 
 def _community_ref(community: Community) -> CommunityRef:
@@ -415,17 +428,9 @@ def community_report(
     previous = period.previous()
     community = _community_by_slug(session, community_slug)
 
-    by_channel: dict[str, tuple[Metrics, Metrics]] = {}
-    sums = (
-        select(_CP.channel, *_split_sums(period.start))
-        .where(_CP.community_id == community.id, _CP.day.between(previous.start, period.end))
-        .group_by(_CP.channel)
+    by_channel = _now_and_before(session, period, _CP.community_id == community.id).get(
+        community.id, {}
     )
-    for row in session.execute(sums).mappings():
-        by_channel[ChannelKind(row["channel"]).value] = (
-            _metrics(row, "cur_"),
-            _metrics(row, "prev_"),
-        )
 
     begin, after = period.utc_bounds(ZoneInfo(community.timezone))
     metrics = _post_metrics(
@@ -463,37 +468,34 @@ def programme_overview(
     if sort not in SORT_KEYS:
         raise ValueError(f"unknown sort key {sort!r}; use one of: {', '.join(SORT_KEYS)}")
 
-    sums = (
-        select(_CP.community_id, _CP.channel, *_split_sums(period.start))
-        .where(_CP.day.between(previous.start, period.end))
-        .group_by(_CP.community_id, _CP.channel)
-    )
-    by_community: dict[int, dict[str, tuple[Metrics, Metrics]]] = {}
-    for row in session.execute(sums).mappings():
-        by_community.setdefault(row["community_id"], {})[ChannelKind(row["channel"]).value] = (
-            _metrics(row, "cur_"),
-            _metrics(row, "prev_"),
-        )
+    by_community = _now_and_before(session, period)
     ranks = _ranks(session, period)
     rows = []
-    for community in session.scalars(select(Community)):
+    communities = select(
+        Community.id, Community.slug, Community.name_th, Community.name_en, Community.province
+    )
+    for community in session.execute(communities):
         lines = _channel_lines(by_community.get(community.id, {}))
         rows.append(
             OverviewRow(
-                community=_community_ref(community),
+                community=CommunityRef(
+                    slug=community.slug,
+                    name_th=community.name_th,
+                    name_en=community.name_en,
+                    province=community.province,
+                ),
                 channels=lines,
                 rank=ranks[community.id],
                 trend=trend_of(lines[-1].current, lines[-1].previous),
             )
         )
-    programme: dict[str, tuple[Metrics, Metrics]] = {}
-    for channel in CHANNELS:
-        current, before = Metrics(), Metrics()
-        for overview_row in rows:
-            line = overview_row.channels[CHANNELS.index(channel)]
-            current += line.current
-            before += line.previous
-        programme[channel.value] = (current, before)
+    programme = {
+        channel.value: (
+            Metrics.total(row.channels[i].current for row in rows),
+            Metrics.total(row.channels[i].previous for row in rows),
+        )
+        for i, channel in enumerate(CHANNELS)
+    }
     return ProgrammeOverview(
         period=period,
         previous_period=previous,

@@ -14,8 +14,10 @@ a difference in points for the rate.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
@@ -41,6 +43,20 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+# What performance records hold; interactions and reach follow from these per channel.
+RAW_FIELDS: tuple[str, ...] = (
+    "posts",
+    "views",
+    "reactions",
+    "comments",
+    "shares",
+    "clicks",
+    "opens",
+    "unsubscribes",
+    "emails_sent",
+)
+
+
 class Metrics(_Frozen):
     """Sums over a set of performance records (zeros when there were none)."""
 
@@ -62,9 +78,33 @@ class Metrics(_Frozen):
         """Interactions per unit of reach (see the module docstring); 0 without reach."""
         return self.interactions / self.reach if self.reach else 0.0
 
+    @classmethod
+    def of_channel(cls, channel: str, sums: Mapping[Any, Any]) -> Metrics:
+        """One channel's sums of :data:`RAW_FIELDS`, with its interactions and reach."""
+        values = {name: int(sums[name] or 0) for name in RAW_FIELDS}
+        if channel == ChannelKind.EMAIL.value:
+            interactions, reach = values["clicks"], values["emails_sent"]
+        else:
+            interactions = (
+                values["reactions"] + values["comments"] + values["shares"] + values["clicks"]
+            )
+            reach = values["views"]
+        # Built from integers the database summed: nothing to validate (and it is hot).
+        return cls.model_construct(None, **values, interactions=interactions, reach=reach)
+
+    @classmethod
+    def total(cls, items: Iterable[Metrics]) -> Metrics:
+        """The sums of ``items`` (zeros for none)."""
+        items = list(items)
+        return cls.model_construct(
+            None, **{name: sum(getattr(m, name) for m in items) for name in _SUMMED}
+        )
+
     def __add__(self, other: Metrics) -> Metrics:
-        fields = type(self).model_fields
-        return Metrics(**{name: getattr(self, name) + getattr(other, name) for name in fields})
+        return Metrics.total((self, other))
+
+
+_SUMMED = (*RAW_FIELDS, "interactions", "reach")
 
 
 def relative_change(current: int, previous: int) -> float | None:
@@ -120,7 +160,7 @@ class ChannelLine(_Frozen):
     previous: Metrics
 
     @computed_field  # type: ignore[prop-decorator]
-    @property
+    @cached_property
     def change(self) -> Change:
         """The change from the previous period."""
         return Change.between(self.current, self.previous)
