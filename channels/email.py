@@ -40,7 +40,7 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -262,7 +262,7 @@ class _Anchors(HTMLParser):
     handle_startendtag = handle_starttag
 
 
-def rewrite_links(html: str, rewrite: Any) -> str:
+def rewrite_links(html: str, rewrite: Callable[[str], str | None]) -> str:
     """``html`` with each ``<a href>`` replaced by ``rewrite(href)`` (None: keep it).
 
     Only the start tags of links change; everything else stays byte for byte.
@@ -448,11 +448,15 @@ class _ThaiSafeAddresses(UniqueAddressHeader, BaseHeader):  # type: ignore[misc]
 
 class _ReusingHeaderRegistry(HeaderRegistry):
     """A HeaderRegistry that makes each header class once (the stock one makes a new class
-    for every header of every message: a tenth of build_message's time)."""
+    for every header of every message: about half of build_message's time)."""
 
     def __init__(self) -> None:
         super().__init__()
         self._classes: dict[str, type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        super().map_to_type(name, cls)
+        self._classes.pop(name.lower(), None)
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
         key = name.lower()
@@ -582,7 +586,7 @@ class EmailAdapter(EmailLimits):
             try:
                 key = dkim.private_key.get_secret_value().encode("ascii")
                 dkimpy.crypto.parse_pem_private_key(key)
-            except (dkimpy.crypto.UnparsableKeyError, UnicodeEncodeError):
+            except (dkimpy.crypto.UnparsableKeyError, ValueError, IndexError):
                 raise ValueError(
                     f"the DKIM private key for {dkim.selector}._domainkey.{dkim.domain} is "
                     "not an RSA key in PEM form (MARKETING_DKIM_PRIVATE_KEY_FILE)"

@@ -367,8 +367,9 @@ def test_configuration_errors_say_what_to_set(tmp_path: Path) -> None:
         adapter(security="tls")
     with pytest.raises(ValueError, match="must be ASCII"):
         adapter(username="u", password=SecretStr("รหัสผ่าน"))
-    with pytest.raises(ValueError, match="not an RSA key in PEM form"):
-        adapter(dkim=DkimKey("example.org", "s", SecretStr("-----BEGIN nothing")))
+    for broken in ("-----BEGIN nothing", "-----BEGIN PRIVATE KEY-----\n!!x\n-----END"):
+        with pytest.raises(ValueError, match="not an RSA key in PEM form"):
+            adapter(dkim=DkimKey("example.org", "s", SecretStr(broken)))
     with pytest.raises(ValueError, match="MARKETING_DKIM_SELECTOR"):
         email_adapter_from_settings(Settings(dkim_domain="example.org"))
     with pytest.raises(ValueError, match="cannot read the DKIM private key"):
