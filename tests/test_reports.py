@@ -467,6 +467,29 @@ def test_overview_csv_equals_sql_sums_for_every_community_and_channel(session: S
     assert data["programme"][-1]["current"]["views"] == int(everything)
 
 
+def test_overview_ranks_agree_with_each_community_report(session: Session) -> None:
+    seed(session)
+    # Give the inactive community a copy of another's records: the two must tie.
+    session.execute(
+        text(
+            f"INSERT INTO community_performance (community_id, channel, day, "
+            f"{', '.join(METRICS)}, engagement_rate, updated_at) "
+            f"SELECT (SELECT id FROM community WHERE slug = :copy), channel, day, "
+            f"{', '.join(METRICS)}, engagement_rate, updated_at FROM community_performance "
+            f"WHERE community_id = (SELECT id FROM community WHERE slug = :source)"
+        ),
+        {"copy": INACTIVE, "source": ACTIVE},
+    )
+    session.commit()
+    overview = programme_overview(session=session, start=START, end=END)
+    by_slug = {row.community.slug: row.rank for row in overview.rows}
+    assert by_slug[INACTIVE] == by_slug[ACTIVE]
+    assert sorted(r.by_rate for r in by_slug.values()).count(by_slug[ACTIVE].by_rate) == 2
+    for slug, rank in by_slug.items():
+        one = community_report(session=session, community_slug=slug, start=START, end=END)
+        assert one.rank == rank, slug
+
+
 @pytest.mark.parametrize("key", ["interactions", "growth", "name"])
 def test_overview_sorts(session: Session, key: str) -> None:
     seed(session)

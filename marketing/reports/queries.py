@@ -15,6 +15,7 @@ Where the figures come from
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -223,6 +224,23 @@ def _ranks(session: Session, period: Period, community_id: int | None = None) ->
     return {
         row.community_id: Rank(by_rate=row.by_rate, by_interactions=row.by_interactions, of=row.of)
         for row in session.execute(query)
+    }
+
+
+def rank_totals(totals: Mapping[int, Metrics]) -> dict[int, Rank]:
+    """Ranks from each community's totals, exactly as :func:`_ranks` computes them in SQL
+    (1 + how many do better; ties share a rank).  Integer division is correctly rounded in
+    both, so equal rates compare equal in both."""
+    rates = sorted(m.engagement_rate for m in totals.values())
+    interactions = sorted(m.interactions for m in totals.values())
+    of = len(totals)
+    return {
+        community_id: Rank(
+            by_rate=1 + of - bisect_right(rates, m.engagement_rate),
+            by_interactions=1 + of - bisect_right(interactions, m.interactions),
+            of=of,
+        )
+        for community_id, m in totals.items()
     }
 
 
@@ -469,26 +487,35 @@ def programme_overview(
         raise ValueError(f"unknown sort key {sort!r}; use one of: {', '.join(SORT_KEYS)}")
 
     by_community = _now_and_before(session, period)
-    ranks = _ranks(session, period)
-    rows = []
-    communities = select(
-        Community.id, Community.slug, Community.name_th, Community.name_en, Community.province
-    )
-    for community in session.execute(communities):
-        lines = _channel_lines(by_community.get(community.id, {}))
-        rows.append(
-            OverviewRow(
-                community=CommunityRef(
-                    slug=community.slug,
-                    name_th=community.name_th,
-                    name_en=community.name_en,
-                    province=community.province,
-                ),
-                channels=lines,
-                rank=ranks[community.id],
-                trend=trend_of(lines[-1].current, lines[-1].previous),
+    communities = [
+        (
+            row.id,
+            CommunityRef(
+                slug=row.slug, name_th=row.name_th, name_en=row.name_en, province=row.province
+            ),
+        )
+        for row in session.execute(
+            select(
+                Community.id,
+                Community.slug,
+                Community.name_th,
+                Community.name_en,
+                Community.province,
             )
         )
+    ]
+    lines_of = {cid: _channel_lines(by_community.get(cid, {})) for cid, _ in communities}
+    # The sums are at hand: rank them here rather than scan the period again in SQL.
+    ranks = rank_totals({cid: lines[-1].current for cid, lines in lines_of.items()})
+    rows = [
+        OverviewRow(
+            community=ref,
+            channels=lines_of[cid],
+            rank=ranks[cid],
+            trend=trend_of(lines_of[cid][-1].current, lines_of[cid][-1].previous),
+        )
+        for cid, ref in communities
+    ]
     programme = {
         channel.value: (
             Metrics.total(row.channels[i].current for row in rows),
