@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.loader import read_campaign, read_campaign_file
@@ -254,7 +254,8 @@ def _store_posts(
     summary.kept, summary.unchanged = changes.kept, changes.unchanged
     table = Post.__table__
     assert isinstance(table, Table)
-    editable = table.c.state.in_(list(EDITABLE))
+    # (no IN: an executemany cannot expand it)
+    editable = or_(*(table.c.state == state for state in EDITABLE))
     for start in range(0, len(inserts), _BATCH):
         session.execute(insert(Post), inserts[start : start + _BATCH])
     summary.added = len(inserts)

@@ -59,7 +59,7 @@ from marketing.problems import (
     Path_,
     Positions,
     Problem,
-    problem_at,
+    format_path,
     problems_from_validation,
 )
 from marketing.settings import DEFAULT_TIMEZONE
@@ -161,10 +161,26 @@ class CampaignDefinition:
                 digest.update(b"(unreadable)")
         return digest.hexdigest()
 
-    def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
-        """Record a problem at ``path`` of the campaign file."""
-        self.problems.append(problem_at(self.file, self.positions, path, message, hint))
+    def problem(
+        self, path: Path_, message: str, hint: str | None = None, *, at_key: bool = False
+    ) -> None:
+        """Record a problem at ``path`` of the campaign file (``at_key``: where its key is
+        written, for a problem with the key itself)."""
+        line, column = where(self.positions, path, at_key=at_key)
+        self.problems.append(Problem(self.file, line, column, format_path(path), message, hint))
         self.reported.add(path)
+
+
+def where(
+    positions: Positions, path: Path_, *, at_key: bool = False
+) -> tuple[int | None, int | None]:
+    """The line and column to report a problem of ``path`` at: its value, or its key when
+    ``at_key`` or when the value is a nested block starting on a later line."""
+    line, column = positions.nearest(path)
+    key_line, key_column = positions.key(path)
+    if at_key or (line is not None and key_line is not None and key_line < line):
+        return key_line, key_column
+    return line, column
 
 
 def read_campaign(text: str, *, file: str, base_dir: Path) -> CampaignDefinition:
@@ -196,6 +212,7 @@ def read_campaign(text: str, *, file: str, base_dir: Path) -> CampaignDefinition
                 (key,),
                 "is not a known field (check its spelling)",
                 f"did you mean {close[0]}?" if close else f"known: {', '.join(TOP_LEVEL)}",
+                at_key=True,
             )
     for key in REQUIRED:
         if key not in data:
@@ -267,6 +284,17 @@ def _check(
         found = problems_from_validation(exc, file=d.file, positions=d.positions, prefix=path)
         d.problems.extend(found)
         d.reported.add(path)
+        errors = exc.errors(include_url=False)
+        if isinstance(adapter, TypeAdapter) or not isinstance(value, dict):
+            return None
+        # Only unknown keys: report them, and go on with the rest so that the block's
+        # templates are still checked.
+        if all(e["type"] == "extra_forbidden" and len(e["loc"]) == 1 for e in errors):
+            known = {k: v for k, v in value.items() if k in adapter.model_fields}
+            try:
+                return adapter.model_validate(known)
+            except ValidationError:
+                return None
         return None
 
 
@@ -391,6 +419,7 @@ def _read_channels(d: CampaignDefinition, value: Any) -> None:
                 path,
                 f"{kind!r} is not a channel",
                 f"did you mean {close[0]}?" if close else "channels: facebook, youtube, email",
+                at_key=True,
             )
             continue
         parsed = _check(d, model, block, path)

@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.formatting import tracked_url
-from campaigns.loader import MEDIA_KEYS, CampaignDefinition, ChannelBlock
+from campaigns.loader import MEDIA_KEYS, CampaignDefinition, ChannelBlock, where
 from campaigns.schedule import Occurrence
 from campaigns.templates import (
     SUBSCRIBER,
@@ -64,7 +64,7 @@ from marketing.models import (
     PostState,
     Subscriber,
 )
-from marketing.problems import InvalidInput, Path_, Problem, problem_at
+from marketing.problems import InvalidInput, Path_, Problem, format_path, problem_at
 
 NO_PEOPLE_TAG = "no-people"
 """A highlight tagged so shows no person, so it may be posted without ``people_consent``."""
@@ -184,7 +184,8 @@ class _Planner:
         self.notes: list[str] = []
 
     def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
-        self.problems.append(problem_at(self.d.file, self.d.positions, path, message, hint))
+        line, column = where(self.d.positions, path)
+        self.problems.append(Problem(self.d.file, line, column, format_path(path), message, hint))
         self.d.reported.add(path)
 
     # -- reading the database -----------------------------------------------------------------

@@ -163,7 +163,7 @@ def check_rrule(text: str) -> tuple[str, int | None]:
     freq = None
     for part in body.split(";"):
         name, _, value = part.partition("=")
-        name = name.strip().upper()
+        name = name.partition(":")[0].strip().upper()  # DTSTART:2027... is written with ':'
         if name in _FORBIDDEN_RRULE_PARTS:
             raise ScheduleError(_FORBIDDEN_RRULE_PARTS[name])
         if name == "COUNT":

@@ -78,8 +78,8 @@ def _moment(value: Any) -> date | datetime:
         except ValueError:
             raise PydanticCustomError(
                 "moment",
-                "{value!r} is not a date or time; write 2027-04-13 or 2027-04-13T10:00+07:00",
-                {"value": value},
+                "{value} is not a date or time; write 2027-04-13 or 2027-04-13T10:00+07:00",
+                {"value": repr(value)},
             ) from None
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
@@ -134,8 +134,8 @@ def _zone(value: Any) -> str:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise PydanticCustomError(
             "timezone",
-            "unknown time zone {value!r}; use an IANA name such as Asia/Bangkok",
-            {"value": value},
+            "unknown time zone {value}; use an IANA name such as Asia/Bangkok",
+            {"value": repr(value)},
         ) from None
     return text
 
@@ -147,8 +147,8 @@ def _category(value: Any) -> str:
     if isinstance(value, bool) or not str(value).strip().isdigit():
         raise PydanticCustomError(
             "category",
-            "{value!r} is not a YouTube category id (a number such as 19)",
-            {"value": value},
+            "{value} is not a YouTube category id (a number such as 19)",
+            {"value": repr(value)},
         )
     return str(value).strip()
 

@@ -64,6 +64,7 @@ class Positions(Mapping[Path_, tuple[int, int]]):
 
     def __init__(self, data: dict[Path_, tuple[int, int]] | None = None):
         self._data = data or {}
+        self._keys: dict[Path_, tuple[int, int]] = {}
 
     def __getitem__(self, key: Path_) -> tuple[int, int]:
         return self._data[key]
@@ -76,6 +77,15 @@ class Positions(Mapping[Path_, tuple[int, int]]):
 
     def set(self, path: Path_, line: int, column: int) -> None:
         self._data[path] = (line, column)
+
+    def set_key(self, path: Path_, line: int, column: int) -> None:
+        """Record where the key of mapping entry ``path`` is written."""
+        self._keys[path] = (line, column)
+
+    def key(self, path: Path_) -> tuple[int | None, int | None]:
+        """Where the key of ``path`` is written (a nested block's value starts on the next
+        line), else :meth:`nearest`."""
+        return self._keys.get(tuple(path)) or self.nearest(path)
 
     def nearest(self, path: Path_) -> tuple[int | None, int | None]:
         """The position of ``path`` or of its closest ancestor that has one."""
@@ -111,6 +121,9 @@ def problems_from_validation(
             message = "is required but missing"
         elif item["type"] == "extra_forbidden":
             message = "is not a known field (check its spelling)"
+            line, column = positions.key(loc)
+            found.append(Problem(file, line, column, format_path(loc), message))
+            continue
         found.append(problem_at(file, positions, loc, message))
     return found
 

@@ -59,6 +59,8 @@ class _Builder:
                     "keep one of them",
                 )
                 continue
+            mark = key_node.start_mark
+            self.positions.set_key((*path, key), mark.line + 1, mark.column + 1)
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
 
@@ -69,6 +71,10 @@ class _Builder:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             self._problem(node, path, f"cannot read value {node.value!r}: {exc}")
+            return None
+        except AttributeError:
+            # PyYAML resolves e.g. "00:00:00-04:19:18" as a timestamp its constructor cannot read.
+            self._problem(node, path, f"cannot read {node.value!r} as a date and time")
             return None
 
     def _problem(self, node: yaml.Node, path: Path_, message: str, hint: str | None = None) -> None:
