@@ -41,20 +41,26 @@ class Bar:
     text: str
 
 
+# Tops of the value axis (times a power of ten) whose quarters are short numbers.
+_NICE_TOPS = (1.0, 1.2, 1.6, 2.0, 2.4, 3.0, 4.0, 5.0, 6.0, 8.0)
+
+
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^n that is at least ``value`` (1 for nothing)."""
+    """The smallest round number (see ``_NICE_TOPS``) at least ``value``; 1 for nothing."""
     if value <= 0:
         return 1.0
     power = 10.0 ** math.floor(math.log10(value))
-    for step in (1.0, 2.0, 2.5, 5.0):
-        if step * power >= value:
-            return step * power
+    for top in _NICE_TOPS:
+        if top * power >= value * (1 - 1e-12):
+            return top * power
     return 10.0 * power
 
 
 def thousands(value: float) -> str:
-    """``12345`` as ``12,345``; fractions keep one decimal."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    """``12345`` as ``12,345``; fractions keep up to two decimals (``7.5``, ``1.25``)."""
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def _open(width: int, height: int, title: str, chart_id: str, kind: str) -> list[str]:
@@ -80,7 +86,8 @@ def line_chart(
     chart_id = f"chart-{next(_ids)}"
     left, right, top, bottom = 64, 16, 56, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = nice_ceiling(max((v for s in series for v in s.values), default=0))
+    # Counts: at least 4 at the top, so the quarter gridlines fall on whole numbers.
+    top_value = max(nice_ceiling(max((v for s in series for v in s.values), default=0)), 4.0)
     out = _open(width, height, title, chart_id, "line")
 
     # Legend under the title.
