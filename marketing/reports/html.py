@@ -36,6 +36,8 @@ Report = CommunityReport | ProgrammeOverview | CampaignReport
 
 # The overview's rate chart shows at most this many communities (the table shows them all).
 RATE_CHART_ROWS = 30
+# A campaign's list of posts that need a person stops here (CSV and JSON have them all).
+LIST_LIMIT = 200
 
 
 # Rows of the metric tables, in reading order.
@@ -91,6 +93,7 @@ def _environment() -> Environment:
         state_th=labels.STATE_TH,
         needs_help=labels.NEEDS_HELP,
         campaign_status_th=labels.CAMPAIGN_STATUS_TH,
+        list_limit=LIST_LIMIT,
         rate_definition=labels.RATE_DEFINITION_TH,
         metric_rows=METRIC_ROWS,
         key_metrics=("interactions", "reach", "engagement_rate"),
