@@ -400,13 +400,14 @@ def test_community_json_has_rank_trend_and_best_posts(session: Session) -> None:
     assert fb["interactions"] == 58 and fb["label"] == "ผ้าซิ่นลายน้ำไหลรุ่นใหม่"
     assert fb["permalink"] == f"https://example.org/{ACTIVE}/fb"
     mail = best[ids["mail"]]
+    # Opens count subscribers (one opened twice); clicks count events, as the rollup does.
     assert (mail["emails_sent"], mail["opens"], mail["clicks"], mail["unsubscribes"]) == (
         3,
         2,
-        1,
+        2,
         1,
     )
-    assert mail["engagement_rate"] == pytest.approx(1 / 3)
+    assert mail["engagement_rate"] == pytest.approx(2 / 3)
 
 
 def test_inactive_community_reports_zeros(session: Session) -> None:
@@ -551,7 +552,7 @@ def test_campaign_json_counts_states_and_lists_what_needs_a_person(session: Sess
     assert achieved["facebook"]["posts"] == 3
     assert achieved["youtube"]["views"] == 1200
     assert achieved["email"]["emails_sent"] == 3 and achieved["email"]["opens"] == 2
-    assert achieved["email"]["clicks"] == 1 and achieved["email"]["unsubscribes"] == 1
+    assert achieved["email"]["clicks"] == 2 and achieved["email"]["unsubscribes"] == 1
     assert achieved["all"]["reach"] == 500 + 50 + 9000 + 1200 + 3
     lines = {(c["community"]["slug"], c["channel"]): c for c in data["communities"]}
     assert lines[("phrae-ban-thung-khram", "facebook")]["needs_person"] == 1

@@ -9,8 +9,10 @@ Where the figures come from
     Community and overview reports: ``CommunityPerformance`` (community x channel x local day).
     Posts (best posts, campaign reports): a post's newest ``MetricSnapshot`` for views,
     reactions, comments, shares and clicks; for email posts, ``Delivery`` rows in state
-    ``sent`` (emails sent) and ``EmailEvent`` rows (distinct subscribers who opened, clicked
-    or unsubscribed -- clicks of an email post are these unique clickers).
+    ``sent`` (emails sent) and ``EmailEvent`` rows, counted as the performance rollup
+    (:mod:`marketing.performance`) counts them: opens are subscribers who opened (first
+    opens), clicks and unsubscribes are events -- so a post's figures add up to its
+    community's.
 """
 
 from __future__ import annotations
@@ -306,12 +308,15 @@ def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
     def unique_subscribers(kind: EmailEventKind) -> ColumnElement[int]:
         return func.count(distinct(case((EmailEvent.kind == kind, EmailEvent.subscriber_id))))
 
+    def event_count(kind: EmailEventKind) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((EmailEvent.kind == kind, 1), else_=0)), 0)
+
     events = (
         select(
             EmailEvent.post_id,
             unique_subscribers(EmailEventKind.OPEN).label("opens"),
-            unique_subscribers(EmailEventKind.CLICK).label("clicks"),
-            unique_subscribers(EmailEventKind.UNSUBSCRIBE).label("unsubscribes"),
+            event_count(EmailEventKind.CLICK).label("clicks"),
+            event_count(EmailEventKind.UNSUBSCRIBE).label("unsubscribes"),
         )
         .where(EmailEvent.post_id.in_(post_ids))
         .group_by(EmailEvent.post_id)
