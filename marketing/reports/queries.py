@@ -66,6 +66,7 @@ from marketing.reports.rows import (
 )
 
 BEST_POSTS = 5
+_CHANNEL_ORDER = {c.value: i for i, c in enumerate(CHANNELS)}
 WAITING: tuple[PostState, ...] = (PostState.SCHEDULED, PostState.QUEUED, PostState.PUBLISHING)
 
 
@@ -645,7 +646,9 @@ def campaign_report(
         ),
         states=states,
         achieved=achieved,
-        communities=lines,
+        communities=sorted(
+            lines, key=lambda line: (line.community.slug, _CHANNEL_ORDER[line.channel])
+        ),
         needs_person=_post_results(
             session,
             select(metrics)
