@@ -61,6 +61,11 @@ beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    "rollup-recent": {
+        "task": "marketing.rollup_recent",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "collect-metrics": {
         "task": "marketing.collect_metrics",
         "schedule": _settings.metrics_interval,

@@ -199,6 +199,25 @@ def keys_for_post(*, session: Session, post_id: int) -> set[Key]:
     return {(row.community_id, row.channel, local_day(row.published_at, row.timezone))}
 
 
+def recent_keys(*, session: Session, since: datetime) -> set[Key]:
+    """Keys of posts published (or email posts still sending) since ``since``: what a
+    periodic rollup refreshes so post and email counts appear without waiting for metrics."""
+    rows = session.execute(
+        select(Post.community_id, Post.channel, Post.published_at, Community.timezone)
+        .join(Community, Community.id == Post.community_id)
+        .where(Post.published_at >= since)
+    ).all()
+    keys = {(r.community_id, r.channel, local_day(r.published_at, r.timezone)) for r in rows}
+    sending = session.execute(
+        select(Post.community_id, Community.timezone)
+        .join(Community, Community.id == Post.community_id)
+        .where(Post.channel == ChannelKind.EMAIL, Post.state == PostState.PUBLISHING)
+    ).all()
+    today = utcnow()
+    keys |= {(r.community_id, ChannelKind.EMAIL, local_day(today, r.timezone)) for r in sending}
+    return keys
+
+
 def rollup(*, session: Session, keys: Iterable[Key]) -> int:
     """Recompute the performance rows for ``keys`` from the source records; return how many.
 
@@ -440,6 +459,7 @@ __all__ = [
     "engagement_rate",
     "keys_for_post",
     "rebuild",
+    "recent_keys",
     "record_email_event",
     "rollup",
     "store_snapshots",

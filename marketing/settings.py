@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     youtube_root_url: str = Field(
         "https://youtube.googleapis.com/", description="YouTube Data API root URL."
     )
+    youtube_daily_uploads: int = Field(
+        100, description="videos.insert calls a day the Google project may make (its quota)."
+    )
+    youtube_daily_units: int = Field(
+        10_000, description="Other YouTube API units a day the Google project may spend."
+    )
     youtube_quota_project: str | None = Field(
         "default",
         description="Name under which YouTube quota is counted: Google counts it per Cloud "

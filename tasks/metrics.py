@@ -66,6 +66,18 @@ def _note_account_problem(account_id: int, error: Exception) -> None:
     log.warning("metrics for account %s failed: %s", account_id, error)
 
 
+@app.task(name="marketing.rollup_recent", time_limit=300, soft_time_limit=280)
+def rollup_recent(minutes: float = 15.0) -> int:
+    """Refresh the performance rows of posts published in the last ``minutes``."""
+    from datetime import timedelta
+
+    from marketing.performance import recent_keys
+
+    with session_scope() as session:
+        keys = recent_keys(session=session, since=utcnow() - timedelta(minutes=minutes))
+        return rollup(session=session, keys=keys)
+
+
 @app.task(name="marketing.rollup_all", time_limit=1800, soft_time_limit=1700)
 def rollup_all() -> int:
     """Recompute every community-performance row from the source records."""

@@ -9,8 +9,9 @@ from functools import cache
 import redis
 
 from channels.base import Account, Publisher
+from channels.email import EmailAdapter
 from channels.errors import AuthExpired
-from channels.quota import InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
+from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
 from channels.ratelimit import (
     MemoryTokenBucket,
     MemoryUsageStore,
@@ -38,8 +39,10 @@ def usage_store() -> UsageStore:
 
 @cache
 def quota_ledger() -> QuotaLedger:
+    settings = get_settings()
+    limits = {UPLOADS: settings.youtube_daily_uploads, UNITS: settings.youtube_daily_units}
     client = redis_client()
-    return RedisQuotaLedger(client) if client else InMemoryQuotaLedger()
+    return RedisQuotaLedger(client, limits=limits) if client else InMemoryQuotaLedger(limits=limits)
 
 
 @cache
@@ -67,6 +70,14 @@ def publisher(kind: ChannelKind) -> Publisher:
     raise ValueError(f"{kind} posts are not published by a Publisher")
 
 
+@cache
+def email_adapter() -> EmailAdapter:
+    """The adapter that builds and sends campaign email."""
+    from channels.email import email_adapter_from_settings
+
+    return email_adapter_from_settings(get_settings())
+
+
 def account_for(claim: Claim) -> Account:
     """The claimed post's account with its token; a missing secret is an auth problem a
     person must fix, so it is raised as :class:`AuthExpired`."""
@@ -86,5 +97,5 @@ def account_for(claim: Claim) -> Account:
 
 def reset() -> None:
     """Forget every built adapter and store (tests change the settings between runs)."""
-    for func in (redis_client, usage_store, quota_ledger, publish_bucket, publisher):
+    for func in (redis_client, usage_store, quota_ledger, publish_bucket, publisher, email_adapter):
         func.cache_clear()

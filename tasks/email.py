@@ -1,0 +1,115 @@
+"""Sending an email post: its deliveries in batches over one SMTP connection."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Engine
+
+from channels.base import Account, Receipt
+from channels.errors import ChannelError, OutcomeUnknown, PermanentError
+from marketing.db import utcnow
+from marketing.email_delivery import (
+    BatchResult,
+    abandon_sending,
+    delivery_counts,
+    finish_batch,
+    is_finished,
+    prepare_deliveries,
+    take_batch,
+)
+from marketing.publishing import Claim, Policy, record_receipt, record_reconciliation
+from marketing.settings import get_settings
+from tasks import wiring
+
+log = logging.getLogger(__name__)
+
+# When this many refusals come in a row before anything was sent, the problem is the post
+# (sender, content, relay policy), not its recipients: stop and fail the post.
+REFUSALS_BEFORE_STOPPING = 10
+
+
+def send_email_post(*, engine: Engine, claim: Claim, account: Account, policy: Policy) -> str:
+    """Send every pending delivery of an email post; mark the post published when all have
+    ended.  Channel errors that concern the whole post propagate to the caller."""
+    adapter = wiring.email_adapter()
+    problems = adapter.content_problems(claim.content)
+    if problems:
+        listed = "; ".join(f"{p.field} {p.message}" for p in problems)
+        raise PermanentError(f"the email cannot be sent: {listed}", code="invalid-content")
+    prepare_deliveries(
+        engine=engine,
+        post_id=claim.post_id,
+        community_id=claim.community_id,
+        content=claim.content,
+    )
+    size = get_settings().email_batch_size
+    sent_any, refusals = False, 0
+    with adapter.connect() as smtp:
+        while batch := take_batch(engine=engine, post_id=claim.post_id, size=size):
+            result = BatchResult(sent=[], failed=[], unconfirmed=[], returned=[])
+            stop: ChannelError | None = None
+            for index, outgoing in enumerate(batch):
+                try:
+                    message = adapter.build_message(
+                        claim.content,
+                        outgoing.recipient,
+                        post_id=claim.post_id,
+                        marker=claim.marker,
+                        sender_address=account.external_id,
+                    )
+                    smtp.send(message)
+                except PermanentError as error:  # this recipient (or address) was refused
+                    result.failed.append((outgoing.delivery_id, str(error)))
+                    refusals += 1
+                    if not sent_any and refusals >= REFUSALS_BEFORE_STOPPING:
+                        stop = error
+                except OutcomeUnknown as error:  # the relay may have it: never resend
+                    result.unconfirmed.append((outgoing.delivery_id, str(error)))
+                except ChannelError as error:  # transient, rate limited, auth: whole post
+                    stop = error
+                    result.returned = [o.delivery_id for o in batch[index:]]
+                else:
+                    result.sent.append((outgoing.delivery_id, str(message["Message-ID"])))
+                    sent_any, refusals = True, 0
+                if stop is not None:
+                    if not result.returned:
+                        result.returned = [o.delivery_id for o in batch[index + 1 :]]
+                    break
+            finish_batch(engine=engine, result=result)
+            if stop is not None:
+                raise stop
+    counts = delivery_counts(engine=engine, post_id=claim.post_id)
+    if not is_finished(counts):  # another worker's batch is still out; it will finish
+        return "publishing"
+    if not counts.get("sent") and not counts.get("unconfirmed"):
+        raise PermanentError(
+            "no email was sent: the community has no consenting subscriber in this audience"
+            if not counts
+            else f"every recipient was refused ({counts.get('failed', 0)})",
+            code="no-recipients",
+            hint="Import subscribers with their consent (`marketing communities import`), "
+            "or change the campaign's audience, then retry the post.",
+        )
+    record_receipt(
+        engine=engine,
+        claim=claim,
+        receipt=Receipt(
+            external_id=f"email:{claim.marker}",
+            permalink=None,
+            published_at=utcnow(),
+            raw=dict(counts),
+        ),
+    )
+    return "published"
+
+
+def reconcile_email_post(*, engine: Engine, claim: Claim, policy: Policy) -> None:
+    """A worker died while sending: its in-flight batch becomes unconfirmed (a relay cannot
+    be asked), and the post is rescheduled to send what is still pending."""
+    doubtful = abandon_sending(engine=engine, post_id=claim.post_id)
+    if doubtful:
+        log.warning(
+            "post %s: %s email(s) left unconfirmed by a stopped worker", claim.post_id, doubtful
+        )
+    record_reconciliation(engine=engine, claim=claim, found=None, error=None, policy=policy)

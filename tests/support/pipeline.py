@@ -1,0 +1,230 @@
+"""The whole pipeline for end-to-end tests: sandboxes for the three channels, a private
+Redis, a database, the sample communities with their accounts, and the environment that
+makes real Celery worker processes use all of it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from channels.facebook import marker_tag
+from channels.sandbox.graph import GraphSandbox
+from channels.sandbox.smtp import SmtpSandbox
+from channels.sandbox.youtube import YouTubeSandbox
+from marketing.cli.communities import SAMPLE
+from marketing.db import get_engine, session_scope, utcnow
+from marketing.models import (
+    Campaign,
+    CampaignStatus,
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    Post,
+    PostState,
+)
+from marketing.reference import import_reference
+from tests.support.services import CeleryWorker, RedisServer, wait_until
+
+FINAL = {
+    PostState.PUBLISHED,
+    PostState.FAILED,
+    PostState.CANCELLED,
+    PostState.UNCONFIRMED,
+    PostState.NEEDS_RECONNECT,
+}
+
+
+def token_for(secret_name: str) -> str:
+    return f"sandbox-token-{secret_name.lower()}"
+
+
+class PipelineStack:
+    """Everything a publishing run needs except the workers, which tests start."""
+
+    def __init__(self, *, db_url: str, redis: RedisServer, tmp_path: Path, **settings: Any) -> None:
+        self.db_url = db_url
+        self.engine: Engine = get_engine(db_url)
+        self.redis = redis
+        self.tmp_path = tmp_path
+        self.graph = GraphSandbox(page_call_limit=1_000_000, app_call_limit=10_000_000).start()
+        self.youtube = YouTubeSandbox(quota_limits={"videos.insert": 1000}).start()
+        self.smtp = SmtpSandbox().start()
+        self.video = tmp_path / "clip.mp4"
+        self.video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+        self.env: dict[str, str] = {
+            "MARKETING_DATABASE_URL": db_url,
+            "MARKETING_BROKER_URL": redis.url,
+            "MARKETING_DATA_DIR": str(tmp_path / "data"),
+            "MARKETING_GRAPH_API_URL": self.graph.url,
+            "MARKETING_YOUTUBE_ROOT_URL": self.youtube.url + "/",
+            "MARKETING_SMTP_HOST": "127.0.0.1",
+            "MARKETING_SMTP_PORT": str(self.smtp.port),
+            "MARKETING_DISPATCH_INTERVAL": "0.5",
+            "MARKETING_QUEUE_LEASE": "5",
+            "MARKETING_ATTEMPT_STALE_AFTER": "3",
+            "MARKETING_RECONCILE_DELAY": "1",
+            "MARKETING_BACKOFF_BASE": "0.5",
+            "MARKETING_BACKOFF_CAP": "4",
+            "MARKETING_MAX_TRANSIENT_FAILURES": "8",
+            "MARKETING_PUBLISH_RATE_PER_MINUTE": "6000",
+            "MARKETING_PUBLISH_BURST": "200",
+            "MARKETING_YOUTUBE_DAILY_UPLOADS": "1000",
+            **{f"MARKETING_{k.upper()}": str(v) for k, v in settings.items()},
+        }
+        with session_scope(self.engine) as session:
+            import_reference(session=session, path=SAMPLE)
+        with session_scope(self.engine) as session:
+            for account in session.scalars(select(ChannelAccount)):
+                if account.secret_name:
+                    token = token_for(account.secret_name)
+                    self.env[f"MARKETING_SECRET_{account.secret_name}"] = token
+                    if account.kind == ChannelKind.FACEBOOK:
+                        self.graph.register_page(account.external_id, token)
+                    elif account.kind == ChannelKind.YOUTUBE:
+                        self.youtube.register_channel(account.external_id, token)
+        self.workers: list[CeleryWorker] = []
+
+    def worker(self, name: str, *, beat: bool = True, concurrency: int = 2) -> CeleryWorker:
+        worker = CeleryWorker(
+            self.env,
+            name=name,
+            concurrency=concurrency,
+            beat=beat,
+            log_dir=self.tmp_path,
+            queues="default,publish.facebook,publish.youtube,publish.email",
+        )
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.graph.stop()
+        self.youtube.stop()
+        self.smtp.stop()
+
+    # -- posts ---------------------------------------------------------------------------
+
+    def make_posts(self, per_channel: int, *, slug: str = "e2e") -> list[int]:
+        """``per_channel`` due posts on each channel, spread over the ten communities, in an
+        approved campaign."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            campaign = Campaign(
+                slug=slug,
+                name="ทดสอบทั้งระบบ",
+                source_text="-",
+                source_hash="-",
+                status=CampaignStatus.APPROVED,
+            )
+            session.add(campaign)
+            communities = session.scalars(select(Community).order_by(Community.id)).all()
+            accounts = {
+                (a.community_id, a.kind): a for a in session.scalars(select(ChannelAccount))
+            }
+            email_account = next(a for a in accounts.values() if a.kind == ChannelKind.EMAIL)
+            posts = []
+            for channel in (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL):
+                for i in range(per_channel):
+                    community = communities[i % len(communities)]
+                    account = (
+                        email_account
+                        if channel == ChannelKind.EMAIL
+                        else accounts[(community.id, channel)]
+                    )
+                    post = Post(
+                        campaign=campaign,
+                        community_id=community.id,
+                        channel_account_id=account.id,
+                        channel=channel,
+                        idempotency_key=f"{slug}-{channel.value}-{i:04d}",
+                        occurrence_key=str(i),
+                        scheduled_at=now,
+                        next_try_at=now,
+                        content=self.content(channel, community, i),
+                        content_hash="-",
+                    )
+                    session.add(post)
+                    posts.append(post)
+            session.flush()
+            return [p.id for p in posts]
+
+    def content(self, channel: ChannelKind, community: Community, i: int) -> dict[str, Any]:
+        if channel == ChannelKind.FACEBOOK:
+            return {
+                "message": f"เที่ยว{community.name_th} ตอนที่ {i} #สลากสร้างสรรค์",
+                "link": "https://example.org/glo",
+            }
+        if channel == ChannelKind.YOUTUBE:
+            return {
+                "title": f"{community.name_th} ตอนที่ {i}",
+                "description": f"เรื่องเล่าจาก{community.province}",
+                "tags": ["ชุมชน"],
+                "video": str(self.video),
+                "privacy": "public",
+            }
+        return {
+            "subject": f"ข่าว{community.name_th} ฉบับที่ {i}",
+            "html": f"<p>สวัสดีค่ะ เรื่องเล่าจาก{community.province}</p>",
+            "sender_name": "สลากสร้างสรรค์เพื่อชุมชน",
+        }
+
+    def send(self, task: str, **kwargs: Any) -> None:
+        """Send a task to the workers through the broker, as beat would."""
+        from celery import Celery
+
+        client = Celery(broker=self.redis.url)
+        client.conf.task_serializer = "json"
+        client.send_task(task, kwargs=kwargs, queue="default")
+        client.close()
+
+    # -- observing -----------------------------------------------------------------------
+
+    def states(self) -> Counter[PostState]:
+        with session_scope(self.engine) as session:
+            return Counter(
+                dict(session.execute(select(Post.state, func.count()).group_by(Post.state)).all())
+            )
+
+    def wait_all_final(self, total: int, *, timeout: float) -> Counter[PostState]:
+        def done() -> bool:
+            states = self.states()
+            return sum(n for s, n in states.items() if s in FINAL) == total
+
+        try:
+            wait_until(done, timeout=timeout, interval=0.5, what="every post to finish")
+        except TimeoutError as exc:
+            with session_scope(self.engine) as session:
+                waiting = [
+                    f"post {p.id} {p.channel.value} {p.state.value} next {p.next_try_at:%H:%M:%S}"
+                    f" attempts {p.attempt_count}: {p.last_error}"
+                    for p in session.scalars(select(Post).where(Post.state.not_in(FINAL)))
+                ][:15]
+            raise TimeoutError(
+                f"{exc}; states now {dict(self.states())}; unfinished:\n"
+                + "\n".join(waiting)
+                + "\nworker log tail:\n"
+                + "\n".join(w.log()[-1500:] for w in self.workers)
+            ) from exc
+        return self.states()
+
+    def publications(self) -> dict[str, int]:
+        """How many times each post went out, counted on the sandboxes (email: per post and
+        recipient, so one post sent to three people counts 1 for each)."""
+        with session_scope(self.engine) as session:
+            posts = session.execute(select(Post.idempotency_key, Post.channel)).all()
+        facebook = self.graph.count_by_marker()
+        smtp = Counter((m.marker, m.subscriber_id) for m in self.smtp.messages)
+        counts: dict[str, int] = {}
+        for key, channel in posts:
+            if channel == ChannelKind.FACEBOOK:
+                counts[key] = facebook.get(marker_tag(key), 0)
+            elif channel == ChannelKind.YOUTUBE:
+                counts[key] = len(self.youtube.uploads_for(key))
+            else:
+                per_recipient = [n for (marker, _s), n in smtp.items() if marker == key]
+                counts[key] = max(per_recipient, default=0)
+        return counts
