@@ -14,7 +14,9 @@ broker_url = _settings.effective_broker_url
 broker_connection_retry_on_startup = True
 # Redis: messages not acknowledged within this time are delivered again.  Our tasks are short
 # and idempotent (they claim database rows), and nothing is scheduled with a long ETA.
-broker_transport_options = {"visibility_timeout": 3600}
+# (Only for Redis: kombu's SQLAlchemy transport passes its options on to create_engine.)
+if broker_url.startswith(("redis://", "rediss://")):
+    broker_transport_options = {"visibility_timeout": 3600}
 
 task_serializer = "json"
 result_serializer = "json"

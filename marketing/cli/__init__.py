@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketing.cli import campaign, communities, db, pipeline, posts, report
+from marketing.cli import campaign, communities, db, demo, pipeline, posts, report
 from marketing.cli.base import main
 
 main.add_command(db.db)
@@ -13,5 +13,7 @@ main.add_command(posts.accounts)
 main.add_command(pipeline.worker)
 main.add_command(pipeline.status)
 main.add_command(report.report)
+main.add_command(demo.demo)
+main.add_command(demo.sandbox)
 
 __all__ = ["main"]

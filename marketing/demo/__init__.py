@@ -1,0 +1,365 @@
+"""``marketing demo``: the whole job on embedded defaults, in under a minute.
+
+A fresh SQLite database and embedded broker in ``<data>/demo/``, the ten sample communities,
+the three sandboxes started in this process, a Thai campaign across Facebook, YouTube and
+email applied and approved, a real Celery worker (with its beat) publishing everything,
+engagement collected over a few compressed rounds (the sandboxes' clock jumps ahead; email
+readers are simulated), then the programme overview on screen and HTML reports on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+
+from channels.sandbox.suite import SandboxAccount, SandboxSuite, sandbox_token
+from marketing import migrate
+from marketing.db import dispose_engines, get_engine, session_scope, utcnow
+from marketing.models import (
+    ChannelAccount,
+    Delivery,
+    DeliveryState,
+    EmailEventKind,
+    Post,
+    PostState,
+)
+from marketing.settings import get_settings, reset_settings
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parent / "sample" / "communities.yaml"
+QUEUES = "default,publish.facebook,publish.youtube,publish.email"
+FINAL = (
+    PostState.PUBLISHED,
+    PostState.FAILED,
+    PostState.CANCELLED,
+    PostState.UNCONFIRMED,
+    PostState.NEEDS_RECONNECT,
+)
+ROUNDS = (timedelta(hours=1), timedelta(hours=6), timedelta(hours=24), timedelta(days=3))
+
+
+@dataclass
+class DemoResult:
+    """What the demo made and where it put it."""
+
+    folder: Path
+    posts: dict[str, int] = field(default_factory=dict)
+    reports: list[Path] = field(default_factory=list)
+
+
+def _fresh_folder(base: Path) -> Path:
+    folder = (base / "demo").resolve()
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _settings_env(folder: Path, suite: SandboxSuite) -> dict[str, str]:
+    return {
+        "MARKETING_DATA_DIR": str(folder),
+        "MARKETING_DATABASE_URL": f"sqlite:///{folder / 'marketing.sqlite3'}",
+        "MARKETING_BROKER_URL": f"sqla+sqlite:///{folder / 'broker.sqlite3'}",
+        "MARKETING_REDIS_URL": "",
+        "MARKETING_DISPATCH_INTERVAL": "0.5",
+        "MARKETING_QUEUE_LEASE": "10",
+        "MARKETING_ATTEMPT_STALE_AFTER": "10",
+        "MARKETING_RECONCILE_DELAY": "5",
+        "MARKETING_BACKOFF_BASE": "1",
+        "MARKETING_PUBLISH_RATE_PER_MINUTE": "600",
+        "MARKETING_PUBLISH_BURST": "50",
+        "MARKETING_PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+        **suite.settings_env(),
+    }
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Run with ``values`` in the environment (and fresh settings), then put things back."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    reset_settings()
+    dispose_engines(close=True)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        reset_settings()
+        dispose_engines(close=True)
+
+
+def _write_campaign(folder: Path) -> Path:
+    """The demo campaign with its one occurrence a few seconds from now."""
+    zone = get_settings().zone
+    now = utcnow().astimezone(zone)
+    at = (now + timedelta(seconds=3)).replace(microsecond=0)
+    text = (HERE / "campaign.yaml").read_text(encoding="utf-8")
+    text = (
+        text.replace("__START__", now.date().isoformat())
+        .replace("__END__", (now + timedelta(days=1)).date().isoformat())
+        .replace("__AT__", at.isoformat())
+    )
+    target = folder / "campaign"
+    (target / "media").mkdir(parents=True)
+    shutil.copy(HERE / "poster.png", target / "media" / "poster.png")
+    shutil.copy(HERE / "clip.mp4", target / "media" / "clip.mp4")
+    path = target / "demo-campaign.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _post_states() -> dict[PostState, int]:
+    with session_scope() as session:
+        return dict(session.execute(select(Post.state, func.count()).group_by(Post.state)).all())
+
+
+def _simulate_readers() -> int:
+    """Email engagement the sandboxes cannot make: some recipients open (and a few click)
+    each email, decided by a hash so every run gives the same numbers."""
+    from marketing.performance import record_email_event, rollup
+
+    events = 0
+    with session_scope() as session:
+        sent = session.execute(
+            select(Delivery.post_id, Delivery.subscriber_id).where(
+                Delivery.state == DeliveryState.SENT
+            )
+        ).all()
+        keys = set()
+        for post_id, subscriber_id in sent:
+            roll = hashlib.sha256(f"{post_id}:{subscriber_id}".encode()).digest()[0] / 255
+            if roll < 0.6:
+                keys |= record_email_event(
+                    session=session,
+                    post_id=post_id,
+                    subscriber_id=subscriber_id,
+                    kind=EmailEventKind.OPEN,
+                )
+                events += 1
+            if roll < 0.25:
+                keys |= record_email_event(
+                    session=session,
+                    post_id=post_id,
+                    subscriber_id=subscriber_id,
+                    kind=EmailEventKind.CLICK,
+                    url="https://community.example.org/",
+                )
+                events += 1
+        rollup(session=session, keys=keys)
+    return events
+
+
+def run_demo(*, base: Path, console: Console, worker_timeout: float = 45.0) -> DemoResult:
+    """Run the whole job once, on embedded defaults, and return what it made."""
+    folder = _fresh_folder(base)
+    result = DemoResult(folder=folder)
+    with SandboxSuite() as suite:
+        env = _settings_env(folder, suite)
+        with _environment(env):
+            console.print(f"[bold]1/6[/] Database and sample data in {folder}")
+            migrate.upgrade(get_engine())
+            from marketing.reference import import_reference
+
+            with session_scope() as session:
+                import_reference(session=session, path=SAMPLE)
+            with session_scope() as session:
+                accounts = session.scalars(select(ChannelAccount)).all()
+                secrets = {
+                    f"MARKETING_SECRET_{a.secret_name}": sandbox_token(a.secret_name)
+                    for a in accounts
+                    if a.secret_name
+                }
+                suite.register(
+                    SandboxAccount(
+                        a.kind.value, a.external_id, sandbox_token(a.secret_name), a.display_name
+                    )
+                    for a in accounts
+                    if a.secret_name
+                )
+            os.environ.update(secrets)
+            env.update(secrets)
+            try:
+                _run_pipeline(folder, env, console, result, suite, worker_timeout)
+            finally:
+                for key in secrets:
+                    os.environ.pop(key, None)
+    return result
+
+
+def _run_pipeline(
+    folder: Path,
+    env: dict[str, str],
+    console: Console,
+    result: DemoResult,
+    suite: SandboxSuite,
+    worker_timeout: float,
+) -> None:
+    from campaigns.lifecycle import apply_campaign, approve_campaign
+
+    console.print(
+        "[bold]2/6[/] Sandboxes for the Graph API, YouTube and SMTP on 127.0.0.1 "
+        f"(ports {suite.graph.port}, {suite.youtube.port}, {suite.smtp.port})"
+    )
+    path = _write_campaign(folder)
+    with session_scope() as session:
+        summary = apply_campaign(session=session, path=path, actor="demo")
+        slug = summary.slug
+    with session_scope() as session:
+        approve_campaign(session=session, slug=slug, actor="demo-approver")
+    total = sum(_post_states().values())
+    console.print(
+        f"[bold]3/6[/] Campaign applied and approved: {total} posts "
+        f"({path.relative_to(folder.parent)})"
+    )
+
+    log = (folder / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "-B",
+            "-c",
+            "2",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            QUEUES,
+            "-s",
+            str(folder / "celerybeat-schedule"),
+            "--without-mingle",
+            "--without-gossip",
+        ],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _watch_publishing(console, total, worker, folder, worker_timeout)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+    states = _post_states()
+    result.posts = {state.value: n for state, n in states.items()}
+
+    from tasks import wiring
+    from tasks.metrics import collect_metrics, rollup_recent
+
+    wiring.reset()
+    with Progress(
+        TextColumn("[bold]5/6[/] Engagement, compressed"),
+        BarColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=len(ROUNDS) + 1)
+        elapsed = timedelta(0)
+        for age in ROUNDS:
+            suite.advance(age - elapsed)
+            elapsed = age
+            collected = collect_metrics(force=True)
+            progress.update(
+                task,
+                advance=1,
+                description=f"{_age(age)} after posting: {collected['collected']} posts measured",
+            )
+        readers = _simulate_readers()
+        rollup_recent(minutes=60)
+        progress.update(task, advance=1, description=f"{readers} simulated email opens/clicks")
+    _report(console, result, slug)
+
+
+def _age(age: timedelta) -> str:
+    hours = age.total_seconds() / 3600
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.0f} days"
+
+
+def _watch_publishing(
+    console: Console,
+    total: int,
+    worker: subprocess.Popen[bytes],
+    folder: Path,
+    timeout: float,
+) -> None:
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("[bold]4/6[/] Publishing"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("starting the worker", total=total)
+        while True:
+            states = _post_states()
+            done = sum(states.get(s, 0) for s in FINAL)
+            busy = states.get(PostState.PUBLISHING, 0) + states.get(PostState.QUEUED, 0)
+            progress.update(task, completed=done, description=f"({busy} in flight)" if busy else "")
+            if done >= total:
+                return
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker stopped; see {folder / 'worker.log'}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"publishing did not finish within {timeout:.0f} s ({states}); "
+                    f"see {folder / 'worker.log'}"
+                )
+            time.sleep(0.3)
+
+
+def _report(console: Console, result: DemoResult, slug: str) -> None:
+    from marketing.reports import campaign_report, community_report, programme_overview
+    from marketing.reports.html import render_html
+    from marketing.reports.period import last_days, today_in
+    from marketing.reports.terminal import renderables
+
+    settings = get_settings()
+    period = last_days(today=today_in(settings.zone), days=7)
+    out = result.folder / "reports"
+    out.mkdir(exist_ok=True)
+    with session_scope() as session:
+        overview = programme_overview(session=session, start=period.start, end=period.end)
+        reports = {
+            "overview.html": overview,
+            f"campaign-{slug}.html": campaign_report(session=session, campaign_slug=slug),
+        }
+        for row in overview.rows:
+            reports[f"community-{row.community.slug}.html"] = community_report(
+                session=session,
+                community_slug=row.community.slug,
+                start=period.start,
+                end=period.end,
+            )
+    console.print("[bold]6/6[/] Programme overview, last 7 days")
+    console.print(renderables(overview, buddhist_era=True, zone=settings.zone))
+    for name, report in reports.items():
+        path = out / name
+        path.write_text(
+            render_html(report, buddhist_era=True, zone=settings.zone), encoding="utf-8"
+        )
+        result.reports.append(path)
