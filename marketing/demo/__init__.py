@@ -334,6 +334,7 @@ def _watch_publishing(
 
 def _report(console: Console, result: DemoResult, slug: str) -> None:
     from marketing.reports import campaign_report, community_report, programme_overview
+    from marketing.reports.exports import Report
     from marketing.reports.html import render_html
     from marketing.reports.period import last_days, today_in
     from marketing.reports.terminal import renderables
@@ -344,7 +345,7 @@ def _report(console: Console, result: DemoResult, slug: str) -> None:
     out.mkdir(exist_ok=True)
     with session_scope() as session:
         overview = programme_overview(session=session, start=period.start, end=period.end)
-        reports = {
+        reports: dict[str, Report] = {
             "overview.html": overview,
             f"campaign-{slug}.html": campaign_report(session=session, campaign_slug=slug),
         }
