@@ -22,6 +22,11 @@ Results
     CommunityPerformance -- per community, channel and local day: what the reports read
     Heartbeat -- when each pipeline component was last seen alive
 
+People (the web app)
+    User -- a member of staff who signs in, with a role (viewer < editor < approver < admin)
+    ApiToken -- a bearer token for scripts; only its SHA-256 is kept
+    AuditLog -- every change made through the web app: who, what, when, to which object
+
 All times are aware UTC (:class:`marketing.db.UTCDateTime`); zones are shown, not stored.
 """
 
@@ -405,4 +410,66 @@ class Heartbeat(Base):
 
     component: Mapped[str] = mapped_column(String(100), primary_key=True)
     beat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Role(StrEnum):
+    """What a member of staff may do; each role may do everything of the roles before it."""
+
+    VIEWER = "viewer"  # read every page, report and API answer
+    EDITOR = "editor"  # apply campaigns, import subscribers, act on problem posts
+    APPROVER = "approver"  # approve, resume and cancel campaigns (never one they applied)
+    ADMIN = "admin"  # manage users, read the audit log
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        """True if this role may do what ``needed`` may."""
+        return self.rank >= needed.rank
+
+
+class User(TimestampMixin, Base):
+    __tablename__ = "app_user"  # "user" is a reserved word in PostgreSQL
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    # argon2id, in the PHC string format argon2-cffi writes (parameters and salt included).
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.VIEWER)
+    language: Mapped[str] = mapped_column(String(8), default="th")
+    buddhist_era: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_login_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # SHA-256 of the token in hex: the token itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_object", "object_type", "object_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # The username is kept as written, so the entry stays readable after a user is removed.
+    actor: Mapped[str] = mapped_column(String(80))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(80))  # e.g. campaign.approve, post.retry
+    object_type: Mapped[str] = mapped_column(String(40))  # campaign, post, community, user, ...
+    object_id: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -20,6 +20,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TIMEZONE = "Asia/Bangkok"
+DEVELOPMENT_TRACKING_SECRET = "change-me-tracking-secret"
+DEVELOPMENT_WEB_SECRET = "change-me-web-secret"
 
 
 class SmtpSecurity(StrEnum):
@@ -120,8 +122,13 @@ class Settings(BaseSettings):
         description="Base URL of the web app, used in tracking and unsubscribe links.",
     )
     tracking_secret: SecretStr = Field(
-        SecretStr("change-me-tracking-secret"),
+        SecretStr(DEVELOPMENT_TRACKING_SECRET),
         description="HMAC key that signs tracking and unsubscribe tokens.",
+    )
+    web_secret: SecretStr = Field(
+        SecretStr(DEVELOPMENT_WEB_SECRET),
+        description="Key that signs the web app's session cookies (marketing serve refuses the "
+        "development value unless public_base_url is on this machine).",
     )
     dkim_domain: str | None = Field(None, description="d= of DKIM signatures (optional).")
     dkim_selector: str | None = Field(None, description="s= of DKIM signatures.")
