@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -52,6 +53,7 @@ UTM_BY_CHANNEL = {
 }
 
 
+@lru_cache(maxsize=4096)
 def thai_date(
     value: date | datetime,
     style: str = "long",
@@ -98,6 +100,7 @@ def number(
     return text.translate(_THAI_DIGITS) if thai_digits else text
 
 
+@lru_cache(maxsize=65536)
 def tracked_url(url: str, *, channel: str, campaign: str, community: str) -> str:
     """``url`` with the UTM parameters of ``channel`` (replacing any it had); links that are not
     http(s) -- mailto:, tel: -- come back unchanged."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,6 +49,7 @@ from campaigns.templates import (
     AccountView,
     CampaignView,
     CommunityView,
+    CompiledTemplate,
     HighlightView,
     OccurrenceView,
     RenderFailure,
@@ -182,6 +184,9 @@ class _Planner:
         self.problems: list[Problem] = list(definition.problems)
         self.tally = _Tally()
         self.notes: list[str] = []
+        self._depends: dict[int, tuple[str, ...]] = {}
+        self._rendered: dict[tuple[Any, ...], str | Problem] = {}
+        self._media: dict[str, str] = {}
 
     def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
         line, column = where(self.d.positions, path)
@@ -407,38 +412,61 @@ class _Planner:
 
     # -- rendering ----------------------------------------------------------------------------
 
+    def render_template(
+        self,
+        compiled: CompiledTemplate,
+        context: dict[str, Any],
+        coordinates: dict[str, Any],
+        community: str,
+    ) -> str | None:
+        """One template rendered, or None after recording its problem.  A template is
+        rendered once per distinct value of what it reads (a Facebook link that reads only
+        ``community`` renders once per community, not once per post)."""
+        depends = self._depends.get(id(compiled))
+        if depends is None:
+            depends = self._depends[id(compiled)] = _depends_on(compiled)
+        key = (id(compiled), *(coordinates[name] for name in depends))
+        found = self._rendered.get(key)
+        if found is None:
+            try:
+                found = self.d.book.render(compiled, context)
+            except RenderFailure as exc:
+                found = exc.problem
+            self._rendered[key] = found
+        if isinstance(found, Problem):
+            self.tally.add(found, community)
+            return None
+        return found
+
     def render(
-        self, channel: ChannelBlock, context: dict[str, Any], community: str
+        self,
+        channel: ChannelBlock,
+        context: dict[str, Any],
+        coordinates: dict[str, Any],
+        community: str,
     ) -> tuple[dict[str, Any], set[str]]:
         """The channel's content for one context, and the content keys that failed to render
         (their problems recorded)."""
-        book = self.d.book
         content: dict[str, Any] = {}
         failed: set[str] = set()
         for key, compiled in channel.templates.items():
-            try:
-                value = book.render(compiled, context)
-            except RenderFailure as exc:
-                self.tally.add(exc.problem, community)
+            value = self.render_template(compiled, context, coordinates, community)
+            if value is None:
                 failed.add(key)
-                continue
-            if value or key in _REQUIRED_KEYS:
+            elif value or key in _REQUIRED_KEYS:
                 content[key] = value
         if channel.kind == "youtube":
             tags = []
             for compiled in channel.tag_templates:
-                try:
-                    tag = book.render(compiled, context)
-                except RenderFailure as exc:
-                    self.tally.add(exc.problem, community)
+                tag = self.render_template(compiled, context, coordinates, community)
+                if tag is None:
                     failed.add("tags")
-                    continue
-                if tag:
+                elif tag:
                     tags.append(tag)
             content["tags"] = tags
         for key in MEDIA_KEYS[channel.kind]:
             if content.get(key):
-                content[key] = str((self.d.base_dir / Path(content[key])).resolve())
+                content[key] = self.media_path(content[key])
         if channel.kind == "facebook" and content.get("link"):
             content["link"] = tracked_url(
                 content["link"],
@@ -449,15 +477,23 @@ class _Planner:
         content.update(channel.fixed)
         return content, failed
 
+    def media_path(self, written: str) -> str:
+        """The absolute path of a media file named relative to the campaign file."""
+        resolved = self._media.get(written)
+        if resolved is None:
+            resolved = self._media[written] = str((self.d.base_dir / Path(written)).resolve())
+        return resolved
+
     def content_for(
         self,
         channel: ChannelBlock,
         context: dict[str, Any],
-        community: str,
+        coordinates: dict[str, Any],
         occurrence: Occurrence,
     ) -> dict[str, Any] | None:
         """Rendered content within the channel's limits; None after recording problems."""
-        content, failed = self.render(channel, context, community)
+        community = context["community"].slug
+        content, failed = self.render(channel, context, coordinates, community)
         ok = not failed
         for found in limits_for(channel.kind).content_problems(
             _with_time(channel, content, occurrence)
@@ -508,6 +544,7 @@ class _Planner:
         rendered: set[tuple[int, str]] = set()
         no_highlight = 0
         no_audience: list[str] = []
+        views: dict[str, OccurrenceView] = {}
         for community in communities:
             community_view = _community_view(community)
             highlights_seen: dict[int | None, HighlightView | None] = {}
@@ -516,10 +553,9 @@ class _Planner:
                 if d.highlights and highlight is None:
                     no_highlight += 1
                     continue
-                local = occurrence.at.astimezone(zone)
-                occurrence_view = OccurrenceView(
-                    occurrence.key, local, local.date(), occurrence.index
-                )
+                occurrence_view = views.get(occurrence.key)
+                if occurrence_view is None:
+                    occurrence_view = views[occurrence.key] = _occurrence_view(occurrence, zone)
                 hid = highlight.id if highlight is not None else None
                 if hid not in highlights_seen:
                     highlights_seen[hid] = _highlight_view(highlight) if highlight else None
@@ -546,8 +582,14 @@ class _Planner:
                             account,
                             highlights_seen[hid],
                         )
+                        coordinates = {
+                            "community": community.id,
+                            "occurrence": occurrence.key,
+                            "highlight": hid,
+                            "account": account.id if account else None,
+                        }
                         cache[cache_key] = self.content_for(
-                            channel, context, community.slug, occurrence
+                            channel, context, coordinates, occurrence
                         )
                         rendered.add((community.id, channel.kind))
                     content = cache[cache_key]
@@ -593,27 +635,33 @@ class _Planner:
         if not self.d.occurrences:
             return
         occurrence = self.d.occurrences[0]
-        local = occurrence.at.astimezone(self.d.zone)
-        occurrence_view = OccurrenceView(occurrence.key, local, local.date(), occurrence.index)
+        occurrence_view = _occurrence_view(occurrence, self.d.zone)
         for community in communities:
-            highlight_view = None
+            highlight_view, highlight_id = None, None
             if self.d.highlights:
                 first = next(iter(community.highlights), None)
                 if first is None:
                     continue  # nothing to show the templates
-                highlight_view = _highlight_view(first)
+                highlight_view, highlight_id = _highlight_view(first), first.id
             for channel, on, _reached in channels:
                 if (community.id, channel.kind) in rendered:
                     continue
+                account = on.get(community.id)
                 context = _context(
                     channel,
                     _community_view(community),
                     campaign_view,
                     occurrence_view,
-                    on.get(community.id),
+                    account,
                     highlight_view,
                 )
-                self.content_for(channel, context, community.slug, occurrence)
+                coordinates = {
+                    "community": community.id,
+                    "occurrence": occurrence.key,
+                    "highlight": highlight_id,
+                    "account": account.id if account else None,
+                }
+                self.content_for(channel, context, coordinates, occurrence)
 
     def note_left_out(self, past: int, no_highlight: int, no_audience: list[str]) -> None:
         d = self.d
@@ -642,6 +690,24 @@ def _with_time(
     if not channel.publish_at_occurrence:
         return content
     return {**content, "publish_at": occurrence.at.astimezone(UTC).isoformat()}
+
+
+_DIMENSIONS = ("community", "occurrence", "highlight", "account")
+
+
+def _depends_on(compiled: CompiledTemplate) -> tuple[str, ...]:
+    """Which of the post's coordinates a template's output can depend on."""
+    reads = compiled.reads
+    if reads is None:
+        return _DIMENSIONS
+    # tracked() reads the community from the context without naming it.
+    named = reads | ({"community"} if "tracked" in reads else set())
+    return tuple(name for name in _DIMENSIONS if name in named)
+
+
+def _occurrence_view(occurrence: Occurrence, zone: ZoneInfo) -> OccurrenceView:
+    local = occurrence.at.astimezone(zone)
+    return OccurrenceView(occurrence.key, local, local.date(), occurrence.index)
 
 
 def _community_view(community: Community) -> CommunityView:

@@ -233,6 +233,19 @@ class _FileLoader(FileSystemLoader):
 
 
 _INLINE_PREFIX = "<inline "
+_VIEW_FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _VIEWS.values()}
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, reading the fields of the context's own view objects (plain data, see
+    above) without the per-access safety checks -- they dominate rendering time otherwise.
+    Everything else, including any attribute *of* those fields, is checked as usual."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        known = _VIEW_FIELDS.get(type(obj))
+        if known is not None and attribute in known:
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
 
 
 class TemplateBook:
@@ -250,7 +263,7 @@ class TemplateBook:
 
     @staticmethod
     def _environment(loader: BaseLoader, *, autoescape: bool) -> ImmutableSandboxedEnvironment:
-        env = ImmutableSandboxedEnvironment(
+        env = _Sandbox(
             loader=loader, undefined=StrictUndefined, autoescape=autoescape, auto_reload=False
         )
         env.globals.update(tracked=_tracked, thai_date=_thai_date, number=_number)
@@ -301,6 +314,9 @@ class TemplateBook:
         if per_recipient is not None:
             for line, message in _per_recipient_misuse(tree, printing=per_recipient):
                 self.problems.append(self._located(source, name, line, message))
+        # Jinja keeps globals as a ChainMap over the environment's, which every render copies
+        # key by key; nothing changes them after this, so a plain dict renders faster.
+        template.globals = dict(template.globals)
         includes = any(True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.Extends)))
         includes = includes or any(True for _ in tree.find_all(nodes.FromImport))
         reads = None if includes else frozenset(meta.find_undeclared_variables(tree))

@@ -263,19 +263,19 @@ def _loads_or_invalid(text: str) -> None:
     assert all(o.at.tzinfo is not None for o in definition.occurrences)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=200))
 def test_any_text_gives_a_campaign_or_invalid_input(text: str) -> None:
     _loads_or_invalid(text)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents)
 def test_any_yaml_document_gives_a_campaign_or_invalid_input(document: dict[str, object]) -> None:
     _loads_or_invalid(yaml.safe_dump(document, allow_unicode=True))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edited_examples())
 def test_any_edit_of_an_example_gives_a_campaign_or_invalid_input(text: str) -> None:
     _loads_or_invalid(text)
