@@ -63,6 +63,11 @@ beat_schedule = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    "check-accounts": {
+        "task": "marketing.check_accounts",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
     "rollup-recent": {
         "task": "marketing.rollup_recent",
         "schedule": 60.0,

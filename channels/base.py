@@ -108,6 +108,11 @@ class Publisher(Adapter):
         """
 
     @abstractmethod
+    def check_account(self, account: Account) -> None:
+        """Return if ``account``'s token works and acts for it; raise
+        :class:`channels.errors.AuthExpired` if a person must reconnect it (a cheap read)."""
+
+    @abstractmethod
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[Metrics]:
         """Current metrics for the given publications of ``account`` (batched as the channel
         allows); publications the channel no longer knows are left out."""

@@ -789,6 +789,10 @@ class FacebookAdapter(FacebookLimits, Publisher):
 
     # -- metrics --------------------------------------------------------------------------
 
+    def check_account(self, account: Account) -> None:
+        """Read the Page with its token (one call): AuthExpired if the token no longer works."""
+        self._call(account, "GET", (account.external_id,), {"fields": "id,name"})
+
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[Metrics]:
         ids = list(dict.fromkeys(external_ids))
         metrics: list[Metrics] = []

@@ -605,12 +605,14 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         with self._connection(token) as service:
             return self._find_upload(service, post, since, token)
 
-    def _find_upload(
-        self, service: Any, post: OutgoingPost, since: datetime, token: str
-    ) -> Receipt | None:
-        account = post.account
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)  # the service keeps UTC
+    def check_account(self, account: Account) -> None:
+        """Ask which channel the token acts for (1 unit): AuthExpired unless it is this one."""
+        token = self._token(account)
+        with self._connection(token) as service:
+            self._own_channel(service, account, token)
+
+    def _own_channel(self, service: Any, account: Account, token: str) -> dict[str, Any]:
+        """The ``channels.list(mine=true)`` item of the token, checked to be ``account``."""
         channels = self._execute(
             service.channels().list(part="contentDetails", mine=True),
             account,
@@ -632,7 +634,16 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
                 code="wrong_channel",
                 hint="reconnect the channel with the Google account that owns it",
             )
-        uploads = items[0]["contentDetails"]["relatedPlaylists"]["uploads"]
+        return dict(items[0])
+
+    def _find_upload(
+        self, service: Any, post: OutgoingPost, since: datetime, token: str
+    ) -> Receipt | None:
+        account = post.account
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # the service keeps UTC
+        channel = self._own_channel(service, account, token)
+        uploads = channel["contentDetails"]["relatedPlaylists"]["uploads"]
         tag = marker_tag(post.marker)
         horizon = since - self.clock_skew  # the two clocks may disagree a little
         page_token: str | None = None

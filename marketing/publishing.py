@@ -617,3 +617,73 @@ def account_reconnected(*, session: Session, slug: str, now: datetime | None = N
         .values(state=PostState.SCHEDULED, state_changed_at=now, next_try_at=now, action_hint=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- account health -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountToCheck:
+    """A healthy account with posts coming up, and what its check needs."""
+
+    account_id: int
+    slug: str
+    kind: ChannelKind
+    external_id: str
+    display_name: str
+    secret_name: str | None
+
+
+def accounts_to_check(
+    *,
+    engine: Engine,
+    within: timedelta = timedelta(hours=24),
+    every: timedelta = timedelta(minutes=30),
+    now: datetime | None = None,
+) -> list[AccountToCheck]:
+    """Healthy Facebook and YouTube accounts with a post of an approved campaign due within
+    ``within``, not checked in the last ``every``: so an expired token shows before a post
+    for it is due."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        upcoming = (
+            select(Post.channel_account_id)
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(
+                Post.state.in_([PostState.SCHEDULED, PostState.QUEUED]),
+                Post.next_try_at <= now + within,
+                Campaign.status == CampaignStatus.APPROVED,
+            )
+            .distinct()
+        )
+        rows = session.scalars(
+            select(ChannelAccount).where(
+                ChannelAccount.id.in_(upcoming),
+                ChannelAccount.health == AccountHealth.OK,
+                ChannelAccount.kind.in_([ChannelKind.FACEBOOK, ChannelKind.YOUTUBE]),
+                (ChannelAccount.health_checked_at.is_(None))
+                | (ChannelAccount.health_checked_at < now - every),
+            )
+        ).all()
+        return [
+            AccountToCheck(a.id, a.slug, a.kind, a.external_id, a.display_name, a.secret_name)
+            for a in rows
+        ]
+
+
+def record_account_check(
+    *, engine: Engine, account_id: int, error: ChannelError | None, now: datetime | None = None
+) -> AccountHealth:
+    """Record the outcome of a token check; return the account's health.  Only a refusal
+    that needs a person (auth expired or permission lost) makes an account unhealthy."""
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        account = session.get(ChannelAccount, account_id)
+        assert account is not None
+        account.health_checked_at = now
+        if isinstance(error, AuthExpired):
+            account.health = AccountHealth.NEEDS_RECONNECT
+            account.health_message = f"{error}" + (f" -- {error.hint}" if error.hint else "")
+        elif error is None:
+            account.health_message = None
+        return account.health

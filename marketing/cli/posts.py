@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import click
@@ -219,3 +219,24 @@ def reconnected(slug: str) -> None:
         err_console.print(f"[red]Refused:[/] {exc}")
         sys.exit(2)
     console.print(f"Account {slug} is healthy; {count} waiting post(s) rescheduled.")
+
+
+@accounts.command("check")
+@friendly_errors
+def check() -> None:
+    """Check now the tokens of accounts with posts due within a day (the beat does this
+    every few minutes); mark the ones that need reconnecting."""
+    from marketing.db import get_engine
+    from marketing.publishing import accounts_to_check, record_account_check
+    from tasks.health import check_one
+
+    engine = get_engine()
+    due = accounts_to_check(engine=engine, every=timedelta(0))
+    if not due:
+        console.print("No healthy account has a post due within a day.")
+        return
+    for account in due:
+        error = check_one(account)
+        health = record_account_check(engine=engine, account_id=account.account_id, error=error)
+        mark = "[green]ok[/]" if error is None else f"[red]{health.value}[/]: {error}"
+        console.print(f"{account.slug}: {mark}")
