@@ -128,6 +128,24 @@ class Claim:
     community_id: int
     started_at: datetime
 
+    @classmethod
+    def of(cls, post: Post, attempt: Attempt, account: ChannelAccount) -> Claim:
+        """The claim on ``post`` through ``attempt`` (rows read in the claiming transaction)."""
+        return cls(
+            post_id=post.id,
+            attempt_id=attempt.id,
+            attempt_number=attempt.number,
+            channel=post.channel,
+            marker=post.idempotency_key,
+            content=dict(post.content),
+            account_id=account.id,
+            account_external_id=account.external_id,
+            account_display_name=account.display_name,
+            account_secret_name=account.secret_name,
+            community_id=post.community_id,
+            started_at=attempt.started_at,
+        )
+
 
 @dataclass
 class DispatchResult:
@@ -238,20 +256,7 @@ def begin_attempt(
         )
         session.add(attempt)
         session.flush()
-        return Claim(
-            post_id=post.id,
-            attempt_id=attempt.id,
-            attempt_number=attempt.number,
-            channel=post.channel,
-            marker=post.idempotency_key,
-            content=dict(post.content),
-            account_id=account.id,
-            account_external_id=account.external_id,
-            account_display_name=account.display_name,
-            account_secret_name=account.secret_name,
-            community_id=post.community_id,
-            started_at=now,
-        )
+        return Claim.of(post, attempt, account)
 
 
 def _set_state(post: Post, state: PostState, now: datetime) -> None:
@@ -478,22 +483,7 @@ def abandoned_attempts(
         for post, attempt, account in session.execute(query).all():
             attempt.heartbeat_at = now
             attempt.reconcile_tries += 1
-            claims.append(
-                Claim(
-                    post_id=post.id,
-                    attempt_id=attempt.id,
-                    attempt_number=attempt.number,
-                    channel=post.channel,
-                    marker=post.idempotency_key,
-                    content=dict(post.content),
-                    account_id=account.id,
-                    account_external_id=account.external_id,
-                    account_display_name=account.display_name,
-                    account_secret_name=account.secret_name,
-                    community_id=post.community_id,
-                    started_at=attempt.started_at,
-                )
-            )
+            claims.append(Claim.of(post, attempt, account))
     return claims
 
 
