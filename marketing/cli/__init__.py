@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketing.cli import campaign, communities, db, demo, pipeline, posts, report
+from marketing.cli import campaign, communities, db, demo, pipeline, posts, report, serve, users
 from marketing.cli.base import main
 
 main.add_command(db.db)
@@ -15,5 +15,7 @@ main.add_command(pipeline.status)
 main.add_command(report.report)
 main.add_command(demo.demo)
 main.add_command(demo.sandbox)
+main.add_command(serve.serve)
+main.add_command(users.users)
 
 __all__ = ["main"]

@@ -1,0 +1,190 @@
+"""The web app: assembled from its routers, with sessions, security headers and error pages.
+
+:func:`create_app` builds it on the configured database (or a given engine); ``marketing
+serve`` runs it under uvicorn.  Pages are server-rendered HTML without any script; the JSON
+API lives under ``/api/v1`` and describes itself at ``/api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from channels.tracking import TrackingLinks
+from marketing import __version__
+from marketing.db import get_engine
+from marketing.models import User
+from marketing.settings import Settings, get_settings
+from marketing.web import api, campaigns, communities, overview, people, posts, reports, tracking
+from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
+from marketing.web.rendering import gettext_for, render
+
+STATIC = Path(__file__).with_name("static")
+SESSION_COOKIE = "glo_session"
+SESSION_HOURS = 12
+
+# No script anywhere; inline styles only for the email previews and the report documents.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; script-src 'none'; object-src 'none'; "
+    "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode("ascii")),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                names = {name for name, _ in message["headers"]}
+                message["headers"].extend(h for h in SECURITY_HEADERS if h[0] not in names)
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _user(request: Request) -> User | None:
+    user: User | None = getattr(request.state, "user", None)
+    return user
+
+
+def create_app(*, engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
+    """The web app on ``engine`` (default: the configured database)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="GLO creative-community marketing",
+        version=__version__,
+        description="Campaigns, posts, communities and reports of the creative-community "
+        "programme. Send `Authorization: Bearer <token>` (`marketing users token USER`).",
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: not offline
+        redoc_url=None,
+    )
+    app.state.engine = engine or get_engine(settings.effective_database_url)
+    app.state.settings = settings
+    app.state.links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.web_secret.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_HOURS * 3600,
+        same_site="lax",
+        https_only=urlsplit(settings.public_base_url).scheme == "https",
+    )
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (people, overview, campaigns, posts, communities, reports, tracking, api):
+        app.include_router(module.router)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": "sign in first: send Authorization: Bearer <token>"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    @app.exception_handler(NotAllowed)
+    async def _not_allowed(request: Request, exc: NotAllowed) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return render(
+            request,
+            "error.html",
+            user=_user(request),
+            status_code=403,
+            title=gettext_for(_user(request))("Not allowed"),
+            message=exc.reason or exc.needed.value,
+            needed=exc.needed.value,
+        )
+
+    @app.exception_handler(CsrfRejected)
+    async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        message = (
+            "the form was not sent from this site or has expired: reload the page and try again"
+        )
+        if _is_api(request):
+            return JSONResponse({"detail": f"{message} (send X-CSRF-Token)"}, status_code=403)
+        return render(
+            request,
+            "error.html",
+            user=None,
+            status_code=403,
+            title=gettext_for(None)("The form has expired"),
+            message=gettext_for(None)(
+                "The form was not sent from this site or has expired. Reload the page and "
+                "try again."
+            ),
+            needed=None,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or request.url.path.startswith("/e/") and exc.status_code != 404:
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return render(
+            request,
+            "error.html",
+            user=None,
+            public=request.url.path.startswith("/e/"),
+            status_code=exc.status_code,
+            title=gettext_for(None)("Not found")
+            if exc.status_code == 404
+            else str(exc.status_code),
+            message=str(exc.detail),
+            needed=None,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        if _is_api(request):
+            return JSONResponse({"detail": errors}, status_code=422)
+        return render(
+            request,
+            "error.html",
+            user=None,
+            status_code=400,
+            title=gettext_for(None)("The request is not valid"),
+            message="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+            needed=None,
+        )
+
+    return app

@@ -1,0 +1,154 @@
+"""Campaign files given as text (an upload or an edit in the browser, or the JSON API).
+
+A thin adapter over :mod:`campaigns`, which reads files from disk: the text is checked and
+planned with :func:`campaigns.read_campaign` and :func:`campaigns.plan_campaign`, stored with
+:func:`campaigns.lifecycle.store_plan`, and written to the campaign's file so that the web
+and ``marketing campaign apply FILE`` always agree on what a campaign says:
+
+* a campaign that exists already keeps its file (``Campaign.source_path``), and relative paths
+  in it (media, template files) are read next to that file, as the command line does;
+* a new campaign's file is ``<data folder>/campaigns/<slug>.yaml``; put media and template
+  files it names in that folder.
+
+Approval is four-eyes: whoever applied a change since the campaign's last approval (or created
+it, if it was never approved) cannot approve it (:func:`approval_refusal`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from campaigns import CampaignStateError, plan_campaign, read_campaign
+from campaigns.lifecycle import ApplySummary, PostChanges, post_changes, store_plan
+from campaigns.planning import Plan
+from marketing.models import AuditLog, Campaign, User
+from marketing.problems import InvalidInput, Problem
+from marketing.settings import Settings
+
+MAX_CAMPAIGN_BYTES = 2_000_000
+APPLY_ACTION = "campaign.apply"
+APPROVE_ACTION = "campaign.approve"
+
+
+def campaign_folder(settings: Settings) -> Path:
+    """Where campaigns first given through the web are kept."""
+    return settings.data_dir / "campaigns"
+
+
+def decode_upload(data: bytes, name: str) -> str:
+    """The text of an uploaded campaign file; InvalidInput if it is too large or not UTF-8."""
+    if len(data) > MAX_CAMPAIGN_BYTES:
+        raise InvalidInput(
+            [Problem(name, None, None, "", f"is larger than {MAX_CAMPAIGN_BYTES:,} bytes")]
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [Problem(name, None, None, "", "is not UTF-8 text", "save the file as UTF-8")]
+        ) from exc
+
+
+def _target(session: Session, slug: str, settings: Settings) -> Path:
+    stored = session.scalars(select(Campaign.source_path).where(Campaign.slug == slug)).first()
+    if stored and Path(stored).parent.is_dir():
+        return Path(stored)
+    return campaign_folder(settings) / f"{slug}.yaml"
+
+
+@dataclass
+class CheckedCampaign:
+    """A campaign text that has no problem: its plan, its file, and what applying changes."""
+
+    text: str
+    path: Path
+    plan: Plan
+    changes: PostChanges
+    campaign: Campaign | None  # the stored campaign of the same slug, if any
+
+
+def check_campaign_text(
+    *,
+    session: Session,
+    text: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> CheckedCampaign:
+    """Check and plan campaign ``text`` without writing anything; InvalidInput with every
+    problem (each at its line) if it has any."""
+    now = now or datetime.now(UTC)
+    if "\x00" in text:
+        raise InvalidInput(
+            [Problem("campaign.yaml", None, None, "", "contains a NUL character (not text)")]
+        )
+    folder = campaign_folder(settings)
+    first = read_campaign(text, file="campaign.yaml", base_dir=folder)
+    path = _target(session, first.slug, settings)
+    definition = read_campaign(text, file=str(path), base_dir=path.parent)
+    plan = plan_campaign(session=session, definition=definition, now=now)
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == plan.slug)).first()
+    changes = post_changes(
+        session=session,
+        campaign_id=campaign.id if campaign else None,
+        posts=plan.posts,
+        now=now,
+    )
+    return CheckedCampaign(text=text, path=path, plan=plan, changes=changes, campaign=campaign)
+
+
+def apply_campaign_text(
+    *,
+    session: Session,
+    text: str,
+    user: User,
+    settings: Settings,
+    now: datetime | None = None,
+) -> ApplySummary:
+    """Store campaign ``text`` as a draft with its posts and write it to its file, in the
+    caller's transaction; InvalidInput or CampaignStateError (nothing written) if it cannot."""
+    now = now or datetime.now(UTC)
+    checked = check_campaign_text(session=session, text=text, settings=settings, now=now)
+    summary = store_plan(session=session, plan=checked.plan, actor=user.username, now=now)
+    if summary.changed:
+        try:
+            checked.path.parent.mkdir(parents=True, exist_ok=True)
+            checked.path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CampaignStateError(
+                f"cannot write the campaign file {checked.path}: {exc.strerror}",
+                "ask an administrator to make the folder writable by the web app",
+            ) from exc
+    return summary
+
+
+def approval_refusal(*, session: Session, campaign: Campaign, user: User) -> str | None:
+    """Why ``user`` may not approve ``campaign`` (four-eyes), or None if they may."""
+    last_approval = session.scalar(
+        select(func.max(AuditLog.at)).where(
+            AuditLog.object_type == "campaign",
+            AuditLog.object_id == campaign.slug,
+            AuditLog.action == APPROVE_ACTION,
+        )
+    )
+    applied = select(AuditLog.id).where(
+        AuditLog.object_type == "campaign",
+        AuditLog.object_id == campaign.slug,
+        AuditLog.action == APPLY_ACTION,
+        AuditLog.actor == user.username,
+    )
+    if last_approval is not None:
+        applied = applied.where(AuditLog.at > last_approval)
+    if session.scalars(applied.limit(1)).first() is not None:
+        return "you applied a change to this campaign: another approver must approve it"
+    if (
+        campaign.approved_at is None
+        and last_approval is None
+        and campaign.created_by == user.username
+    ):
+        return "you created this campaign: another approver must approve it"
+    return None

@@ -1,0 +1,366 @@
+"""Community pages: the list; one community's performance charts, highlights with their media
+and consent, subscribers (and importing a CSV of them with their consent source), and channel
+accounts with their health."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path as FilePath
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Path, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from marketing.models import ChannelAccount, Community, Subscriber
+from marketing.problems import InvalidInput, Problem
+from marketing.publishing import PostActionRefused, account_reconnected
+from marketing.reference import ImportSummary, import_reference
+from marketing.reports import community_report, resolve_period
+from marketing.reports import labels as report_labels
+from marketing.reports.charts import Bar, Series, bar_chart, line_chart
+from marketing.reports.rows import CHANNELS, CommunityReport
+from marketing.web.deps import DB, Editor, Viewer, settings_of
+from marketing.web.i18n import Clock
+from marketing.web.rendering import clock_for, flash, gettext_for, render
+from marketing.web.staff import audit
+
+router = APIRouter(include_in_schema=False)
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
+MAX_CSV_BYTES = 5_000_000
+
+
+def _community(session: Session, slug: str) -> Community:
+    community = session.scalars(select(Community).where(Community.slug == slug)).first()
+    if community is None:
+        raise HTTPException(404, f"no community {slug}")
+    return community
+
+
+@router.get("/communities")
+def communities_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+) -> Response:
+    communities = session.scalars(select(Community).order_by(Community.province)).all()
+    subscribers = dict(
+        session.execute(
+            select(Subscriber.community_id, func.count())
+            .where(Subscriber.unsubscribed_at.is_(None))
+            .group_by(Subscriber.community_id)
+        ).all()
+    )
+    accounts = session.scalars(select(ChannelAccount).order_by(ChannelAccount.slug)).all()
+    by_community: dict[int | None, list[ChannelAccount]] = {}
+    for account in accounts:
+        by_community.setdefault(account.community_id, []).append(account)
+    return render(
+        request,
+        "communities.html",
+        user=user,
+        communities=communities,
+        subscribers=subscribers,
+        accounts=by_community,
+    )
+
+
+def _share(part: int, whole: int) -> str:
+    """``1,234 (56.7%)``."""
+    return f"{part:,} ({report_labels.percent(part / whole if whole else 0.0, digits=1)})"
+
+
+def performance_charts(
+    report: CommunityReport,
+    *,
+    clock: Clock,
+    gettext: Callable[[str], str],
+) -> list[Markup]:
+    """The community's daily interactions and reach per channel, and its channel mix, drawn
+    with the reports' SVG charts."""
+    _ = gettext
+    days = report.period.each_day()
+    index = {day: i for i, day in enumerate(days)}
+    names = {c.value: _(report_labels.CHANNEL_EN[c.value]) for c in CHANNELS}
+    charts = []
+    for field, title in (
+        ("interactions", _("Interactions per day")),
+        ("reach", _("Reach per day (views and emails sent)")),
+    ):
+        values = {c.value: [0] * len(days) for c in CHANNELS}
+        for point in report.trend:
+            values[point.channel][index[point.day]] = getattr(point, field)
+        charts.append(
+            line_chart(
+                title=title,
+                days=days,
+                series=[
+                    Series(names[c.value], report_labels.CHANNEL_COLOUR[c.value], values[c.value])
+                    for c in CHANNELS
+                ],
+                day_label=lambda d: f"{d.day}/{d.month}/{clock.year(d.year) % 100:02d}",
+            )
+        )
+    lines = [line for line in report.channels if line.channel != "all"]
+    total = sum(line.current.interactions for line in lines)
+    charts.append(
+        bar_chart(
+            title=_("Interactions by channel"),
+            bars=[
+                Bar(
+                    label=names[line.channel],
+                    value=line.current.interactions,
+                    colour=report_labels.CHANNEL_COLOUR[line.channel],
+                    text=_share(line.current.interactions, total),
+                )
+                for line in lines
+            ],
+        )
+    )
+    return charts
+
+
+@router.get("/communities/{slug}")
+def community_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG)],
+) -> Response:
+    community = _community(session, slug)
+    period = resolve_period(start=None, end=None, zone=settings_of(request).zone)
+    report = community_report(
+        session=session, community_slug=slug, start=period.start, end=period.end
+    )
+    clock = clock_for(request, user)
+    subscribers = session.execute(
+        select(
+            func.count(),
+            func.count(Subscriber.unsubscribed_at),
+        ).where(Subscriber.community_id == community.id)
+    ).one()
+    sources = session.execute(
+        select(Subscriber.consent_source, func.count())
+        .where(Subscriber.community_id == community.id, Subscriber.unsubscribed_at.is_(None))
+        .group_by(Subscriber.consent_source)
+        .order_by(func.count().desc())
+        .limit(20)
+    ).all()
+    accounts = session.scalars(
+        select(ChannelAccount)
+        .where(ChannelAccount.community_id == community.id)
+        .order_by(ChannelAccount.kind)
+    ).all()
+    return render(
+        request,
+        "community.html",
+        user=user,
+        community=community,
+        report=report,
+        charts=performance_charts(report, clock=clock, gettext=gettext_for(user)),
+        subscriber_total=subscribers[0],
+        unsubscribed=subscribers[1],
+        sources=sources,
+        accounts=accounts,
+        import_summary=None,
+        import_problems=[],
+    )
+
+
+_ROW = re.compile(r"^subscribers\[(\d+)\]")
+
+
+def subscriber_csv(
+    data: bytes,
+    *,
+    name: str,
+    community: str,
+    consent_source: str,
+    consent_at: datetime,
+) -> tuple[str, list[int]]:
+    """An uploaded subscriber list as the reference importer's CSV, and the line of the
+    upload each row came from.  Every row gets this community and, where its own cells are
+    empty, the consent source and time given in the form."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            [Problem(name, None, None, "", "is not UTF-8 text", "save the CSV as UTF-8")]
+        ) from exc
+    if "\x00" in text:
+        raise InvalidInput([Problem(name, None, None, "", "contains a NUL character (not text)")])
+    reader = csv.DictReader(io.StringIO(text))
+    header = [(h or "").strip() for h in (reader.fieldnames or [])]
+    if "email" not in header:
+        raise InvalidInput(
+            [
+                Problem(
+                    name,
+                    1,
+                    1,
+                    "(header)",
+                    "has no email column",
+                    "the first line names the columns: email,name,consent_source,consent_at,"
+                    "tags (only email is required here)",
+                )
+            ]
+        )
+    reader.fieldnames = header
+    columns = [c for c in header if c and c != "community"]
+    extra = [c for c in ("consent_source", "consent_at") if c not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=["community", *columns, *extra], lineterminator="\n", extrasaction="ignore"
+    )
+    writer.writeheader()
+    lines = []
+    for row in reader:
+        values = {k: (v or "") for k, v in row.items() if isinstance(k, str) and k}
+        values["community"] = community
+        values["consent_source"] = values.get("consent_source") or consent_source
+        values["consent_at"] = values.get("consent_at") or consent_at.isoformat()
+        writer.writerow(values)
+        lines.append(reader.line_num)
+    return out.getvalue(), lines
+
+
+def import_subscribers(
+    *,
+    session: Session,
+    community: Community,
+    data: bytes,
+    name: str,
+    consent_source: str,
+    consent_at: datetime,
+) -> ImportSummary:
+    """Import an uploaded subscriber CSV into ``community`` with the reference importer (all
+    or nothing; an unsubscribe already recorded stands); InvalidInput naming the upload's
+    lines and fields."""
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidInput(
+            [Problem(name, None, None, "", f"is larger than {MAX_CSV_BYTES:,} bytes")]
+        )
+    body, lines = subscriber_csv(
+        data,
+        name=name,
+        community=community.slug,
+        consent_source=consent_source,
+        consent_at=consent_at,
+    )
+    with tempfile.TemporaryDirectory(prefix="mkt-subscribers-") as folder:
+        path = FilePath(folder) / "subscribers.csv"
+        path.write_text(body, encoding="utf-8")
+        try:
+            return import_reference(session=session, path=path)
+        except InvalidInput as exc:
+            problems = []
+            for problem in exc.problems:
+                row = _ROW.match(problem.field)
+                line = lines[int(row[1])] if row and int(row[1]) < len(lines) else problem.line
+                problems.append(replace(problem, file=name, line=line))
+            raise InvalidInput(problems) from None
+
+
+@router.post("/communities/{slug}/subscribers")
+async def subscribers_import(
+    request: Request,
+    user: Editor,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG)],
+    file: UploadFile,
+    consent_source: Annotated[str, Form(min_length=3, max_length=300)],
+    consent_date: Annotated[date, Form()],
+) -> Response:
+    _ = gettext_for(user)
+    community = _community(session, slug)
+    zone = settings_of(request).zone
+    consent_at = datetime.combine(consent_date, datetime.min.time(), tzinfo=zone)
+    data = await file.read(MAX_CSV_BYTES + 1)
+    name = file.filename or "subscribers.csv"
+    try:
+        summary = import_subscribers(
+            session=session,
+            community=community,
+            data=data,
+            name=name,
+            consent_source=consent_source.replace("\x00", "").strip(),
+            consent_at=consent_at,
+        )
+    except InvalidInput as exc:
+        session.rollback()
+        return render(
+            request,
+            "import_problems.html",
+            user=user,
+            community=community,
+            problems=exc.problems,
+            name=name,
+            status_code=422,
+        )
+    counts = {
+        outcome: summary.counts.get("subscribers", Counter()).get(outcome, 0)
+        for outcome in ("created", "updated", "unchanged")
+    }
+    audit(
+        session=session,
+        user=user,
+        action="community.import_subscribers",
+        object_type="community",
+        object_id=slug,
+        file=name,
+        consent_source=consent_source,
+        counts=counts,
+    )
+    session.commit()
+    flash(
+        request,
+        _("Subscribers imported: %(created)s new, %(updated)s updated, %(unchanged)s unchanged.")
+        % counts,
+    )
+    return RedirectResponse(f"/communities/{slug}", status_code=303)
+
+
+@router.post("/accounts/{slug}/reconnected")
+def reconnected(
+    request: Request,
+    user: Editor,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG)],
+) -> Response:
+    _ = gettext_for(user)
+    account = session.scalars(select(ChannelAccount).where(ChannelAccount.slug == slug)).first()
+    back = "/communities"
+    if account is not None and account.community_id is not None:
+        community = session.get(Community, account.community_id)
+        back = f"/communities/{community.slug}" if community else back
+    try:
+        count = account_reconnected(session=session, slug=slug)
+    except PostActionRefused as exc:
+        session.rollback()
+        flash(request, str(exc), "error")
+        return RedirectResponse(back, status_code=303)
+    audit(
+        session=session,
+        user=user,
+        action="account.reconnected",
+        object_type="account",
+        object_id=slug,
+        posts_rescheduled=count,
+    )
+    session.commit()
+    flash(
+        request,
+        _("Account %(slug)s is marked healthy; %(count)s waiting posts go out again.")
+        % {"slug": slug, "count": count},
+    )
+    return RedirectResponse(back, status_code=303)

@@ -1,0 +1,276 @@
+"""The pages that show what is going on: the dashboard, the calendar and the problems list."""
+
+from __future__ import annotations
+
+import calendar as calendar_module
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from marketing.db import utcnow
+from marketing.models import (
+    AccountHealth,
+    Campaign,
+    CampaignStatus,
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    Heartbeat,
+    Post,
+    PostState,
+)
+from marketing.publishing import PROBLEM_STATES
+from marketing.web.deps import DB, Viewer, settings_of
+from marketing.web.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+COMPONENTS = ("dispatcher", "recovery", "worker", "metrics")
+CELL_LIMIT = 12  # posts shown in one calendar day before "and N more"
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+@dataclass(frozen=True)
+class PostLine:
+    """One post as the calendar and lists show it."""
+
+    id: int
+    when: datetime
+    state: PostState
+    channel: ChannelKind
+    community_slug: str
+    community_name: str
+    campaign_slug: str
+    campaign_name: str
+    permalink: str | None
+    title: str
+
+
+def post_title(content: dict[str, Any], limit: int = 60) -> str:
+    """A short label for a post: its title, subject or the start of its message."""
+    for key in ("title", "subject", "message", "caption", "description"):
+        value = content.get(key)
+        if isinstance(value, str) and value.strip():
+            text = " ".join(value.split())
+            return text if len(text) <= limit else text[: limit - 1] + "…"
+    return ""
+
+
+def post_lines_query() -> Select[Any]:
+    """Posts with what a list shows about them (filter and order it further)."""
+    return (
+        select(
+            Post.id,
+            Post.scheduled_at,
+            Post.state,
+            Post.channel,
+            Post.permalink,
+            Post.content,
+            Community.slug,
+            Community.name_th,
+            Campaign.slug,
+            Campaign.name,
+        )
+        .join(Community, Community.id == Post.community_id)
+        .join(Campaign, Campaign.id == Post.campaign_id)
+    )
+
+
+def post_lines(session: Session, query: Select[Any]) -> list[PostLine]:
+    """The rows of :func:`post_lines_query` as PostLines."""
+    return [
+        PostLine(
+            id=row[0],
+            when=row[1],
+            state=row[2],
+            channel=row[3],
+            permalink=row[4],
+            title=post_title(row[5] or {}),
+            community_slug=row[6],
+            community_name=row[7],
+            campaign_slug=row[8],
+            campaign_name=row[9],
+        )
+        for row in session.execute(query)
+    ]
+
+
+def _local_bounds(first: date, last: date, request: Request) -> tuple[datetime, datetime]:
+    zone = settings_of(request).zone
+    return (
+        datetime.combine(first, time.min, tzinfo=zone),
+        datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone),
+    )
+
+
+@router.get("/")
+def dashboard(
+    request: Request,
+    user: Viewer,
+    session: DB,
+) -> Response:
+    zone = settings_of(request).zone
+    now = utcnow()
+    today = now.astimezone(zone).date()
+    week_start = today - timedelta(days=today.weekday())
+    week_end = week_start + timedelta(days=6)
+    start, end = _local_bounds(today, today, request)
+    today_posts = post_lines(
+        session,
+        post_lines_query()
+        .where(Post.scheduled_at >= start, Post.scheduled_at < end)
+        .order_by(Post.scheduled_at, Post.id)
+        .limit(200),
+    )
+    start, end = _local_bounds(week_start, week_end, request)
+    week: dict[date, Counter[str]] = {week_start + timedelta(days=n): Counter() for n in range(7)}
+    for scheduled_at, state in session.execute(
+        select(Post.scheduled_at, Post.state).where(
+            Post.scheduled_at >= start, Post.scheduled_at < end
+        )
+    ):
+        week[scheduled_at.astimezone(zone).date()][state.value] += 1
+    problems = session.scalar(
+        select(func.count()).select_from(Post).where(Post.state.in_(PROBLEM_STATES))
+    )
+    accounts = session.execute(
+        select(ChannelAccount, Community.slug)
+        .outerjoin(Community, Community.id == ChannelAccount.community_id)
+        .where(ChannelAccount.health != AccountHealth.OK)
+        .order_by(ChannelAccount.slug)
+    ).all()
+    account_total = session.scalar(select(func.count()).select_from(ChannelAccount)) or 0
+    states = dict(session.execute(select(Post.state, func.count()).group_by(Post.state)).all())
+    due = session.scalar(
+        select(func.count())
+        .select_from(Post)
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .where(
+            Post.state == PostState.SCHEDULED,
+            Post.next_try_at <= now,
+            Campaign.status == CampaignStatus.APPROVED,
+        )
+    )
+    beats = {b.component: b.beat_at for b in session.scalars(select(Heartbeat))}
+    stale_after = timedelta(seconds=max(settings_of(request).dispatch_interval * 6, 60))
+    pipeline = [
+        (
+            name,
+            beats.get(name),
+            name in ("dispatcher", "recovery")
+            and (beats.get(name) is None or now - beats[name] > stale_after),
+        )
+        for name in COMPONENTS
+    ]
+    drafts = session.scalar(
+        select(func.count()).select_from(Campaign).where(Campaign.status == CampaignStatus.DRAFT)
+    )
+    return render(
+        request,
+        "dashboard.html",
+        user=user,
+        today=today,
+        today_posts=today_posts,
+        week=week,
+        problems=problems or 0,
+        unhealthy=accounts,
+        account_total=account_total,
+        states={s.value: states.get(s, 0) for s in PostState},
+        due=due or 0,
+        pipeline=pipeline,
+        drafts=drafts or 0,
+    )
+
+
+def _parse_day(text: str | None, today: date) -> date:
+    if not text:
+        return today
+    try:
+        value = date.fromisoformat(text)
+    except ValueError:
+        return today
+    return min(max(value, EARLIEST), LATEST)
+
+
+@router.get("/calendar")
+def calendar_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+    view: Annotated[str, Query(pattern="^(month|week)$")] = "month",
+    day: Annotated[str | None, Query(max_length=10)] = None,
+    community: Annotated[str | None, Query(max_length=80)] = None,
+    channel: Annotated[ChannelKind | None, Query()] = None,
+) -> Response:
+    zone = settings_of(request).zone
+    today = utcnow().astimezone(zone).date()
+    anchor = _parse_day(day, today)
+    if view == "week":
+        first = anchor - timedelta(days=anchor.weekday())
+        last = first + timedelta(days=6)
+        previous, following = first - timedelta(days=7), first + timedelta(days=7)
+        weeks = [[first + timedelta(days=n) for n in range(7)]]
+    else:
+        first = anchor.replace(day=1)
+        last = first.replace(day=calendar_module.monthrange(first.year, first.month)[1])
+        previous = (first - timedelta(days=1)).replace(day=1)
+        following = last + timedelta(days=1)
+        grid_start = first - timedelta(days=first.weekday())
+        grid_end = last + timedelta(days=6 - last.weekday())
+        days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days + 1)]
+        weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
+    start, end = _local_bounds(weeks[0][0], weeks[-1][-1], request)
+    query = post_lines_query().where(Post.scheduled_at >= start, Post.scheduled_at < end)
+    if community:
+        query = query.where(Community.slug == community)
+    if channel:
+        query = query.where(Post.channel == channel)
+    by_day: dict[date, list[PostLine]] = defaultdict(list)
+    for line in post_lines(session, query.order_by(Post.scheduled_at, Community.slug, Post.id)):
+        by_day[line.when.astimezone(zone).date()].append(line)
+    communities = session.execute(
+        select(Community.slug, Community.name_th).order_by(Community.name_th)
+    ).all()
+    return render(
+        request,
+        "calendar.html",
+        user=user,
+        view=view,
+        anchor=anchor,
+        first=first,
+        last=last,
+        today=today,
+        previous=previous,
+        following=following,
+        weeks=weeks,
+        by_day=by_day,
+        cell_limit=CELL_LIMIT if view == "month" else 200,
+        communities=communities,
+        community=community or "",
+        channel=channel.value if channel else "",
+        channels=[c.value for c in ChannelKind],
+    )
+
+
+@router.get("/problems")
+def problems_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+) -> Response:
+    rows = session.execute(
+        select(Post, Community.slug, Community.name_th, ChannelAccount.slug, Campaign.slug)
+        .join(Community, Community.id == Post.community_id)
+        .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .where(Post.state.in_(PROBLEM_STATES))
+        .order_by(Post.state, Post.scheduled_at, Post.id)
+        .limit(500)
+    ).all()
+    return render(request, "problems.html", user=user, rows=rows)

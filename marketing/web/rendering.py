@@ -1,0 +1,150 @@
+"""Server-rendered pages: one Jinja2 environment per interface language, and flash messages.
+
+Templates live in ``templates/``; they are autoescaped and strict (a missing variable is an
+error, not an empty string).  Each language has its own environment with its gettext catalog
+installed (``{% trans %}`` and ``_()``), so rendering never switches a shared environment's
+language under another request.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from marketing.models import Role, User
+from marketing.reports import labels
+from marketing.web.deps import csrf_token, settings_of
+from marketing.web.i18n import LANGUAGES, Clock, language_of, translations
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+CHANNEL_LABELS = {
+    "th": {"facebook": "เฟซบุ๊ก", "youtube": "ยูทูบ", "email": "อีเมล"},
+    "en": {"facebook": "Facebook", "youtube": "YouTube", "email": "Email"},
+}
+STATE_LABELS = {
+    "th": labels.STATE_TH,
+    "en": {
+        "scheduled": "scheduled",
+        "queued": "queued",
+        "publishing": "publishing",
+        "published": "published",
+        "failed": "failed",
+        "unconfirmed": "unconfirmed",
+        "needs_reconnect": "needs reconnect",
+        "cancelled": "cancelled",
+    },
+}
+CAMPAIGN_STATUS_LABELS = {
+    "th": labels.CAMPAIGN_STATUS_TH,
+    "en": {
+        "draft": "draft (awaiting approval)",
+        "approved": "approved",
+        "paused": "paused",
+        "cancelled": "cancelled",
+        "completed": "completed",
+    },
+}
+ROLE_LABELS = {
+    "th": {
+        "viewer": "ผู้ดู",
+        "editor": "ผู้แก้ไข",
+        "approver": "ผู้อนุมัติ",
+        "admin": "ผู้ดูแลระบบ",
+    },
+    "en": {r.value: r.value for r in Role},
+}
+HEALTH_LABELS = {
+    "th": {
+        "ok": "ปกติ",
+        "needs_reconnect": "ต้องเชื่อมต่อใหม่",
+        "permission_lost": "สิทธิ์ถูกถอน",
+        "unknown": "ไม่ทราบ",
+    },
+    "en": {
+        "ok": "ok",
+        "needs_reconnect": "needs reconnecting",
+        "permission_lost": "permission lost",
+        "unknown": "unknown",
+    },
+}
+
+
+@cache
+def environment(language: str) -> Environment:
+    """The template environment of ``language``."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(
+        channel_label=CHANNEL_LABELS[language],
+        state_label=STATE_LABELS[language],
+        campaign_status_label=CAMPAIGN_STATUS_LABELS[language],
+        role_label=ROLE_LABELS[language],
+        health_label=HEALTH_LABELS[language],
+        languages=LANGUAGES,
+        integer=labels.integer,
+        percent=labels.percent,
+    )
+    return env
+
+
+def clock_for(request: Request, user: User | None) -> Clock:
+    """How ``user`` reads dates (Thai and Buddhist era for a visitor)."""
+    return Clock(
+        language=language_of(user.language if user else None),
+        buddhist_era=user.buddhist_era if user else True,
+        zone=settings_of(request).zone,
+    )
+
+
+def gettext_for(user: User | None) -> Any:
+    """The gettext function of ``user``'s language, for messages made in Python."""
+    return translations(language_of(user.language if user else None)).gettext
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    """Show ``message`` on the next page this browser opens."""
+    request.session.setdefault("flash", []).append([kind, message])
+
+
+def render(
+    request: Request,
+    template: str,
+    *,
+    user: User | None,
+    status_code: int = 200,
+    public: bool = False,
+    **context: Any,
+) -> HTMLResponse:
+    """``template`` rendered for ``user`` in their language.  ``public`` pages (the email
+    endpoints') leave the session alone, so they set no cookie."""
+    language = language_of(user.language if user else None)
+    messages = [] if public else request.session.pop("flash", [])
+    html = (
+        environment(language)
+        .get_template(template)
+        .render(
+            request=request,
+            user=user,
+            lang=language,
+            clock=clock_for(request, user),
+            csrf="" if public else csrf_token(request),
+            flashes=messages,
+            path=request.url.path,
+            Role=Role,
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code=status_code)

@@ -1,0 +1,155 @@
+"""Reports in the browser: the same reports as ``marketing report``, as the same self-contained
+HTML documents, and downloadable as CSV (with a byte-order mark, so spreadsheets read Thai)
+and HTML."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from marketing.cli.report import CSV_FILE_ENCODING
+from marketing.models import Campaign, Community, User
+from marketing.reports import (
+    SORT_KEYS,
+    ReportSubjectNotFound,
+    campaign_report,
+    community_report,
+    programme_overview,
+    resolve_period,
+)
+from marketing.reports.exports import Report, to_csv, to_json
+from marketing.reports.html import render_html
+from marketing.reports.period import Period
+from marketing.web.deps import DB, Viewer, settings_of
+from marketing.web.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
+FORMAT = r"^(html|csv|json)$"
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+MAX_DAYS = 3660
+
+Day = Annotated[date | None, Query(ge=EARLIEST, le=LATEST)]
+
+
+def report_period(request: Request, start: date | None, end: date | None, days: int) -> Period:
+    """The period asked for (default: the last ``days`` days); 400 if it is not one."""
+    try:
+        period = resolve_period(start=start, end=end, zone=settings_of(request).zone, days=days)
+    except ValidationError as exc:
+        raise HTTPException(400, "the period ends before it starts") from exc
+    if period.days > MAX_DAYS or period.start < EARLIEST or period.end > LATEST:
+        raise HTTPException(400, f"a period covers at most {MAX_DAYS} days within 2000-2100")
+    return period
+
+
+def deliver(
+    request: Request,
+    report: Report,
+    *,
+    format_: str,
+    name: str,
+    user: User,
+    download: bool,
+) -> Response:
+    """``report`` as an HTML document, CSV or JSON."""
+    if format_ == "csv":
+        return Response(
+            to_csv(report).encode(CSV_FILE_ENCODING),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format_ == "json":
+        return Response(to_json(report), media_type="application/json")
+    html = render_html(report, buddhist_era=user.buddhist_era, zone=settings_of(request).zone)
+    headers = {"Content-Disposition": f'attachment; filename="{name}.html"'} if download else {}
+    return HTMLResponse(html, headers=headers)
+
+
+@router.get("/reports")
+def reports_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+) -> Response:
+    period = report_period(request, None, None, 28)
+    return render(
+        request,
+        "reports.html",
+        user=user,
+        period=period,
+        sorts=list(SORT_KEYS),
+        communities=session.execute(
+            select(Community.slug, Community.name_th).order_by(Community.name_th)
+        ).all(),
+        campaigns=session.execute(
+            select(Campaign.slug, Campaign.name).order_by(Campaign.window_start.desc())
+        ).all(),
+    )
+
+
+@router.get("/reports/overview")
+def overview_report(
+    request: Request,
+    user: Viewer,
+    session: DB,
+    start: Annotated[Day, Query(alias="from")] = None,
+    end: Annotated[Day, Query(alias="to")] = None,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 28,
+    sort: Annotated[str, Query(pattern="^(" + "|".join(SORT_KEYS) + ")$")] = "rate",
+    reverse: bool = False,
+    format_: Annotated[str, Query(alias="format", pattern=FORMAT)] = "html",
+    download: bool = False,
+) -> Response:
+    period = report_period(request, start, end, days)
+    report = programme_overview(
+        session=session, start=period.start, end=period.end, sort=sort, reverse=reverse
+    )
+    name = f"overview-{period.start}_{period.end}"
+    return deliver(request, report, format_=format_, name=name, user=user, download=download)
+
+
+@router.get("/reports/community/{slug}")
+def community_report_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG)],
+    start: Annotated[Day, Query(alias="from")] = None,
+    end: Annotated[Day, Query(alias="to")] = None,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 28,
+    format_: Annotated[str, Query(alias="format", pattern=FORMAT)] = "html",
+    download: bool = False,
+) -> Response:
+    period = report_period(request, start, end, days)
+    try:
+        report = community_report(
+            session=session, community_slug=slug, start=period.start, end=period.end
+        )
+    except ReportSubjectNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    name = f"community-{slug}-{period.start}_{period.end}"
+    return deliver(request, report, format_=format_, name=name, user=user, download=download)
+
+
+@router.get("/reports/campaign/{slug}")
+def campaign_report_page(
+    request: Request,
+    user: Viewer,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG)],
+    format_: Annotated[str, Query(alias="format", pattern=FORMAT)] = "html",
+    download: bool = False,
+) -> Response:
+    try:
+        report = campaign_report(session=session, campaign_slug=slug)
+    except ReportSubjectNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    name = f"campaign-{slug}"
+    return deliver(request, report, format_=format_, name=name, user=user, download=download)

@@ -1,0 +1,133 @@
+"""The email endpoints, open to anyone holding a link: the open pixel, click redirects and
+one-click unsubscribe (RFC 8058).
+
+Each verifies the token the email adapter signed (:class:`channels.tracking.TrackingLinks`)
+for its own kind; a forged, tampered or misplaced token -- or one for a post or subscriber
+that no longer exists -- gets 404 and records nothing.  What is recorded goes through
+:func:`marketing.performance.record_email_event` and is rolled up at once, so reports show it.
+
+Unsubscribing
+    GET shows a confirmation page with a button and changes nothing (mail scanners and link
+    previews fetch GETs).  POST -- a mail client's one-click ``List-Unsubscribe=One-Click``
+    or the page's button -- withdraws consent and answers 200 with a page, never a redirect
+    (RFC 8058 section 3.2), needing no cookie.  Unsubscribing twice records it once.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from channels.tracking import TokenKind, TrackingLinks, TrackingToken
+from marketing.models import Community, EmailEventKind, Post, Subscriber
+from marketing.performance import record_email_event, rollup
+from marketing.web.deps import DB
+from marketing.web.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+# The smallest transparent GIF (43 bytes).
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_CACHE = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+    "Pragma": "no-cache",
+    "Expires": "0",
+}
+Token = Annotated[str, Path(max_length=4096)]
+
+
+def _verified(
+    request: Request,
+    session: Session,
+    token: str,
+    kind: TokenKind,
+) -> tuple[TrackingToken, Post, Subscriber]:
+    links: TrackingLinks = request.app.state.links
+    found = links.verify(token, kind=kind)
+    if found is None:
+        raise HTTPException(404, "this link is not valid")
+    post = session.get(Post, found.post_id) if found.post_id < 2**31 else None
+    subscriber = (
+        session.get(Subscriber, found.subscriber_id) if found.subscriber_id < 2**31 else None
+    )
+    if post is None or subscriber is None:
+        raise HTTPException(404, "this link is no longer valid")
+    return found, post, subscriber
+
+
+def _record(
+    session: Session,
+    post: Post,
+    subscriber: Subscriber,
+    kind: EmailEventKind,
+    url: str | None = None,
+) -> None:
+    keys = record_email_event(
+        session=session, post_id=post.id, subscriber_id=subscriber.id, kind=kind, url=url
+    )
+    rollup(session=session, keys=keys)
+    session.commit()
+
+
+@router.get("/e/open/{token}")
+def email_open(token: Token, request: Request, session: DB) -> Response:
+    _found, post, subscriber = _verified(request, session, token, "open")
+    _record(session, post, subscriber, EmailEventKind.OPEN)
+    return Response(PIXEL, media_type="image/gif", headers=NO_CACHE)
+
+
+@router.get("/e/click/{token}")
+def email_click(token: Token, request: Request, session: DB) -> Response:
+    found, post, subscriber = _verified(request, session, token, "click")
+    target = found.url or ""
+    if not target.startswith(("https://", "http://")):
+        raise HTTPException(404, "this link is not valid")
+    _record(session, post, subscriber, EmailEventKind.CLICK, url=target)
+    return RedirectResponse(target, status_code=302, headers=NO_CACHE)
+
+
+def _page(
+    request: Request,
+    post: Post,
+    subscriber: Subscriber,
+    session: Session,
+    *,
+    done: bool,
+    token: str,
+) -> Response:
+    community = session.get(Community, post.community_id)
+    return render(
+        request,
+        "unsubscribe.html",
+        user=None,
+        public=True,
+        community=community,
+        email=subscriber.email,
+        done=done,
+        action=f"/e/unsubscribe/{token}",
+    )
+
+
+@router.get("/e/unsubscribe/{token}")
+def unsubscribe_page(token: Token, request: Request, session: DB) -> Response:
+    _found, post, subscriber = _verified(request, session, token, "unsubscribe")
+    response = _page(
+        request, post, subscriber, session, done=subscriber.unsubscribed_at is not None, token=token
+    )
+    response.headers.update(NO_CACHE)
+    return response
+
+
+@router.post("/e/unsubscribe/{token}")
+def unsubscribe(token: Token, request: Request, session: DB) -> Response:
+    # Any body is accepted: RFC 8058's "List-Unsubscribe=One-Click" or the page's own form.
+    _found, post, subscriber = _verified(request, session, token, "unsubscribe")
+    if subscriber.unsubscribed_at is None:
+        _record(session, post, subscriber, EmailEventKind.UNSUBSCRIBE)
+    response = _page(request, post, subscriber, session, done=True, token=token)
+    response.headers.update(NO_CACHE)
+    return response
