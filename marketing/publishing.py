@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from channels.base import Receipt
@@ -225,38 +225,81 @@ def begin_attempt(
     """
     now = now or utcnow()
     with write_session(engine) as session:
-        query = select(Post).where(Post.id == post_id)
-        if _locking(session):
-            query = query.with_for_update(skip_locked=True)
-        post = session.scalars(query).one_or_none()
-        if post is None or post.state != PostState.QUEUED:
-            return None
-        campaign = session.get(Campaign, post.campaign_id)
-        assert campaign is not None
-        if campaign.status == CampaignStatus.CANCELLED:
-            _set_state(post, PostState.CANCELLED, now)
-            return None
-        if campaign.status != CampaignStatus.APPROVED:
-            _set_state(post, PostState.SCHEDULED, now)  # paused: dispatch takes it on resume
-            return None
-        account = session.get(ChannelAccount, post.channel_account_id)
-        assert account is not None
-        if account.health != AccountHealth.OK:
-            _needs_reconnect(session, post.id, account.health_message, now)
-            return None
-        post.attempt_count += 1
-        _set_state(post, PostState.PUBLISHING, now)
-        attempt = Attempt(
-            post_id=post.id,
-            number=post.attempt_count,
-            started_at=now,
-            heartbeat_at=now,
-            outcome=AttemptOutcome.UNKNOWN,
-            worker=worker,
+        # One read for the post, its campaign and its account (only the post row is locked):
+        # the claim is on the hot path of every publication, so it makes few round trips.
+        query = (
+            select(
+                Post.id,
+                Post.state,
+                Post.attempt_count,
+                Post.channel,
+                Post.idempotency_key,
+                Post.content,
+                Post.community_id,
+                Campaign.status.label("campaign_status"),
+                ChannelAccount.id.label("account_id"),
+                ChannelAccount.external_id.label("account_external_id"),
+                ChannelAccount.display_name.label("account_display_name"),
+                ChannelAccount.secret_name.label("account_secret_name"),
+                ChannelAccount.health.label("account_health"),
+                ChannelAccount.health_message.label("account_health_message"),
+            )
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+            .where(Post.id == post_id)
         )
-        session.add(attempt)
-        session.flush()
-        return Claim.of(post, attempt, account)
+        if _locking(session):
+            query = query.with_for_update(of=Post, skip_locked=True)
+        row = session.execute(query).one_or_none()
+        if row is None or row.state != PostState.QUEUED:
+            return None
+        if row.campaign_status == CampaignStatus.CANCELLED:
+            _move(session, post_id, PostState.CANCELLED, now)
+            return None
+        if row.campaign_status != CampaignStatus.APPROVED:
+            _move(session, post_id, PostState.SCHEDULED, now)  # paused: taken again on resume
+            return None
+        if row.account_health != AccountHealth.OK:
+            _needs_reconnect(session, post_id, row.account_health_message, now)
+            return None
+        number = row.attempt_count + 1
+        session.execute(
+            update(Post)
+            .where(Post.id == post_id)
+            .values(attempt_count=number, state=PostState.PUBLISHING, state_changed_at=now)
+        )
+        attempt_id = session.execute(
+            insert(Attempt)
+            .values(
+                post_id=post_id,
+                number=number,
+                started_at=now,
+                heartbeat_at=now,
+                outcome=AttemptOutcome.UNKNOWN,
+                worker=worker,
+            )
+            .returning(Attempt.id)
+        ).scalar_one()
+        return Claim(
+            post_id=post_id,
+            attempt_id=attempt_id,
+            attempt_number=number,
+            channel=row.channel,
+            marker=row.idempotency_key,
+            content=dict(row.content),
+            account_id=row.account_id,
+            account_external_id=row.account_external_id,
+            account_display_name=row.account_display_name,
+            account_secret_name=row.account_secret_name,
+            community_id=row.community_id,
+            started_at=now,
+        )
+
+
+def _move(session: Session, post_id: int, state: PostState, now: datetime) -> None:
+    session.execute(
+        update(Post).where(Post.id == post_id).values(state=state, state_changed_at=now)
+    )
 
 
 def _set_state(post: Post, state: PostState, now: datetime) -> None:
@@ -327,20 +370,44 @@ def record_receipt(
     """The channel has the post: mark it published and close the attempt."""
     now = now or utcnow()
     with write_session(engine) as session:
-        post, attempt = _locked_attempt(session, claim.post_id, claim.attempt_id)
-        attempt.outcome = outcome
-        attempt.finished_at = now
-        if post.state == PostState.PUBLISHED:
+        # The post row is locked first (by the UPDATE), then the attempt, as everywhere else.
+        marked = session.execute(
+            update(Post)
+            .where(Post.id == claim.post_id, Post.state != PostState.PUBLISHED)
+            .values(
+                external_id=receipt.external_id,
+                permalink=receipt.permalink,
+                published_at=receipt.published_at,
+                last_error=None,
+                last_error_code=None,
+                action_hint=None,
+                metrics_due_at=next_metrics_due(receipt.published_at, now),
+                state=PostState.PUBLISHED,
+                state_changed_at=now,
+            )
+            .returning(Post.highlight_id)
+        ).one_or_none()
+        session.execute(
+            update(Attempt)
+            .where(Attempt.id == claim.attempt_id)
+            .values(outcome=outcome, finished_at=now)
+        )
+        if marked is None:
             # Already settled (e.g. reconciled while our answer was slow): same publication.
-            if post.external_id != receipt.external_id:
+            existing = session.scalar(select(Post.external_id).where(Post.id == claim.post_id))
+            if existing != receipt.external_id:
                 log.error(
                     "post %s published twice? %s and %s",
-                    post.id,
-                    post.external_id,
+                    claim.post_id,
+                    existing,
                     receipt.external_id,
                 )
-            return
-        _mark_published(session, post, receipt, now)
+        elif marked.highlight_id is not None:
+            session.execute(
+                update(Highlight)
+                .where(Highlight.id == marked.highlight_id)
+                .values(last_posted_at=receipt.published_at)
+            )
 
 
 def record_error(
