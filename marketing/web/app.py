@@ -29,6 +29,10 @@ from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
 from marketing.web.rendering import gettext_for, render
 
 STATIC = Path(__file__).with_name("static")
+# Every router of the app, in the order they are matched.
+ROUTERS = tuple(
+    m.router for m in (people, overview, campaigns, posts, communities, reports, tracking, api)
+)
 SESSION_COOKIE = "glo_session"
 SESSION_HOURS = 12
 
@@ -102,8 +106,8 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (people, overview, campaigns, posts, communities, reports, tracking, api):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> Response:
@@ -120,12 +124,13 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     async def _not_allowed(request: Request, exc: NotAllowed) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=403)
+        _ = gettext_for(_user(request))
         return render(
             request,
             "error.html",
             user=_user(request),
             status_code=403,
-            title=gettext_for(_user(request))("Not allowed"),
+            title=_("Not allowed"),
             message=exc.reason or exc.needed.value,
             needed=exc.needed.value,
         )
@@ -137,13 +142,14 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         )
         if _is_api(request):
             return JSONResponse({"detail": f"{message} (send X-CSRF-Token)"}, status_code=403)
+        _ = gettext_for(_user(request))
         return render(
             request,
             "error.html",
-            user=None,
+            user=_user(request),
             status_code=403,
-            title=gettext_for(None)("The form has expired"),
-            message=gettext_for(None)(
+            title=_("The form has expired"),
+            message=_(
                 "The form was not sent from this site or has expired. Reload the page and "
                 "try again."
             ),
@@ -156,15 +162,14 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
+        _ = gettext_for(_user(request))
         return render(
             request,
             "error.html",
-            user=None,
+            user=_user(request),
             public=request.url.path.startswith("/e/"),
             status_code=exc.status_code,
-            title=gettext_for(None)("Not found")
-            if exc.status_code == 404
-            else str(exc.status_code),
+            title=_("Not found") if exc.status_code == 404 else str(exc.status_code),
             message=str(exc.detail),
             needed=None,
         )
@@ -177,12 +182,13 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         ]
         if _is_api(request):
             return JSONResponse({"detail": errors}, status_code=422)
+        _ = gettext_for(_user(request))
         return render(
             request,
             "error.html",
-            user=None,
+            user=_user(request),
             status_code=400,
-            title=gettext_for(None)("The request is not valid"),
+            title=_("The request is not valid"),
             message="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
             needed=None,
         )

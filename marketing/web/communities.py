@@ -31,7 +31,7 @@ from marketing.reports.charts import Bar, Series, bar_chart, line_chart
 from marketing.reports.rows import CHANNELS, CommunityReport
 from marketing.web.deps import DB, Editor, Viewer, settings_of
 from marketing.web.i18n import Clock
-from marketing.web.rendering import clock_for, flash, gettext_for, render
+from marketing.web.rendering import CHANNEL_LABELS, clock_for, flash, gettext_for, render
 from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
@@ -91,7 +91,7 @@ def performance_charts(
     _ = gettext
     days = report.period.each_day()
     index = {day: i for i, day in enumerate(days)}
-    names = {c.value: _(report_labels.CHANNEL_EN[c.value]) for c in CHANNELS}
+    names = CHANNEL_LABELS[clock.language]
     charts = []
     for field, title in (
         ("interactions", _("Interactions per day")),

@@ -61,13 +61,14 @@ async def login(request: Request, session: DB) -> Response:
     user = authenticate(session=session, username=username, password=password)
     if user is None:
         session.rollback()
+        _ = gettext_for(None)
         return render(
             request,
             "login.html",
             user=None,
             status_code=401,
             next=target,
-            error=gettext_for(None)("Wrong user name or password."),
+            error=_("Wrong user name or password."),
         )
     audit(session=session, user=user, action="user.sign_in", object_type="user", object_id=user.id)
     session.commit()
@@ -111,7 +112,8 @@ def account_save(
         buddhist_era=me.buddhist_era,
     )
     session.commit()
-    flash(request, gettext_for(me)("Your settings were saved."))
+    _ = gettext_for(me)
+    flash(request, _("Your settings were saved."))
     return RedirectResponse("/account", status_code=303)
 
 
@@ -202,7 +204,8 @@ def users_add(
         role=created.role.value,
     )
     session.commit()
-    flash(request, gettext_for(user)("User %(name)s was created.") % {"name": created.username})
+    _ = gettext_for(user)
+    flash(request, _("User %(name)s was created.") % {"name": created.username})
     return RedirectResponse("/admin/users", status_code=303)
 
 
