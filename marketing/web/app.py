@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -106,6 +106,12 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def _favicon() -> Response:
+        # Browsers ask for it on pages without an icon of their own (the report documents).
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     for router in ROUTERS:
         app.include_router(router)
 
