@@ -45,6 +45,9 @@ task_queues = {
 }
 task_create_missing_queues = True
 
+# A scheduler that reconnects after a failed send (see tasks/beat.py).
+beat_scheduler = "tasks.beat:ResilientScheduler"
+
 # The beat only rings; the database says what is due.  `expires` drops a ring that waited
 # longer than its interval (e.g. while every worker was down), so rings never pile up.
 beat_schedule = {

@@ -47,7 +47,18 @@ def publish_queue(channel: ChannelKind | str) -> str:
 
 
 def ring(post_id: int, channel: ChannelKind) -> None:
-    publish_post.apply_async((post_id,), queue=publish_queue(channel))
+    """Send the doorbell message for a queued post.  After a broker restart a pooled
+    producer can be left on a dead channel (see tasks/beat.py): renew the pools and try once
+    more.  If that fails too, the post stays queued and recover() rings again later."""
+    try:
+        publish_post.apply_async((post_id,), queue=publish_queue(channel))
+    except Exception:
+        log.warning(
+            "could not ring for post %s; renewing broker connections", post_id, exc_info=True
+        )
+        app.producer_pool.force_close_all()
+        app.pool.force_close_all()
+        publish_post.apply_async((post_id,), queue=publish_queue(channel))
 
 
 @app.task(name="marketing.dispatch_due", time_limit=120, soft_time_limit=100)
