@@ -270,23 +270,45 @@ class _Anchors(HTMLParser):
     handle_startendtag = handle_starttag
 
 
-def rewrite_links(html: str, rewrite: Callable[[str], str | None]) -> str:
-    """``html`` with each ``<a href>`` replaced by ``rewrite(href)`` (None: keep it).
+_Anchor = tuple[int, str, list[tuple[str, str | None]]]
 
-    Only the start tags of links change; everything else stays byte for byte.
-    """
+
+@functools.lru_cache(maxsize=16)
+def _anchors(html: str) -> tuple[_Anchor, ...]:
+    """Each ``<a>`` start tag of ``html``: (offset, source text, attributes), parsed once
+    per distinct HTML (a campaign email is rewritten once per recipient)."""
     parser = _Anchors()
     parser.feed(html)
     parser.close()
     line_starts = [0]
     for line in html.split("\n")[:-1]:
         line_starts.append(line_starts[-1] + len(line) + 1)
-    pieces: list[str] = []
-    done = 0
+    found = []
     for (lineno, column), source, attrs in parser.found:
         start = line_starts[lineno - 1] + column
-        if html[start : start + len(source)] != source:
-            continue  # never rewrite what we cannot place exactly
+        if html[start : start + len(source)] == source:  # never rewrite what we cannot place
+            found.append((start, source, attrs))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=16)
+def _links_hold_slots(html: str) -> bool:
+    """Whether any link address of ``html`` holds a merge slot."""
+    return any(
+        name == "href" and value is not None and SLOT_PATTERN.search(value)
+        for _start, _source, attrs in _anchors(html)
+        for name, value in attrs
+    )
+
+
+def rewrite_links(html: str, rewrite: Callable[[str], str | None]) -> str:
+    """``html`` with each ``<a href>`` replaced by ``rewrite(href)`` (None: keep it).
+
+    Only the start tags of links change; everything else stays byte for byte.
+    """
+    pieces: list[str] = []
+    done = 0
+    for start, source, attrs in _anchors(html):
         new_attrs = []
         changed = False
         for name, value in attrs:
@@ -512,6 +534,12 @@ def _validated(address: str) -> ValidatedEmail:
     return validate_email(address, check_deliverability=False)
 
 
+@functools.lru_cache(maxsize=64)
+def _validated_sender(address: str) -> ValidatedEmail:
+    """:func:`_validated` for the few sender addresses, each checked once."""
+    return _validated(address)
+
+
 def _wire_address(found: ValidatedEmail) -> str:
     """The address as sent: an IDN domain in its ASCII form; a non-ASCII local part stays
     UTF-8 (and needs SMTPUTF8)."""
@@ -717,7 +745,7 @@ class EmailAdapter(EmailLimits):
                 "again, or remove the subscriber",
             ) from None
         try:
-            from_found = _validated(sender_address)
+            from_found = _validated_sender(sender_address)
         except EmailNotValidError as exc:
             raise PermanentError(
                 f"the sender address {sender_address!r} is not valid: {exc}",
@@ -749,7 +777,6 @@ class EmailAdapter(EmailLimits):
         else:
             text = text_from_html(html)
         text = fill(text, values)
-        html = fill(html, escaped)
 
         def track(url: str) -> str | None:
             if urlsplit(url).scheme.lower() not in ("http", "https"):
@@ -758,7 +785,12 @@ class EmailAdapter(EmailLimits):
                 return None
             return self.links.click_url(url=url, **ids)
 
-        html = rewrite_links(html, track)
+        if _links_hold_slots(html):
+            html = rewrite_links(fill(html, escaped), track)
+        else:
+            # No link address depends on the recipient, so the links of the template are
+            # found once (rewrite_links caches them) and the slots are filled afterwards.
+            html = fill(rewrite_links(html, track), escaped)
         preheader = _one_line(fill(str(content.get("preheader") or ""), escaped))
         if preheader:
             html = _after_body_open(html, _PREHEADER_HTML.format(preheader))
