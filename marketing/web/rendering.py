@@ -116,7 +116,8 @@ def gettext_for(user: User | None) -> Any:
 
 def flash(request: Request, message: str, kind: str = "ok") -> None:
     """Show ``message`` on the next page this browser opens."""
-    request.session.setdefault("flash", []).append([kind, message])
+    # Assigned, not appended: the session is saved only when one of its keys is set.
+    request.session["flash"] = [*request.session.get("flash", []), [kind, message]]
 
 
 def render(
