@@ -124,6 +124,8 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
                 headers={"WWW-Authenticate": "Bearer"},
             )
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            target = "/"  # a form sent after the session ended is not sent again
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
     @app.exception_handler(NotAllowed)

@@ -46,7 +46,7 @@ from marketing.web.staff import audit
 router = APIRouter(include_in_schema=False)
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
-PREVIEW_PER_CHANNEL = 50
+PREVIEW_PER_CHANNEL = 200  # rendered posts shown per channel; the counts are always whole
 DETAIL_PER_CHANNEL = 100
 CHANNEL_ORDER = [c for c in ChannelKind]
 
