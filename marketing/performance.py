@@ -18,6 +18,7 @@ What a row counts (engagement rate is defined once, in :func:`engagement_rate`):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -102,25 +103,42 @@ def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -
     """
     if not items:
         return set()
-    info = _post_info(session, (post_id for post_id, _ in items))
-    # The newest stored snapshot of each post: (collected_at, cumulative values).
-    latest: dict[int, tuple[datetime, dict[str, int | None]]] = {}
-    newest = (
-        select(MetricSnapshot.post_id, func.max(MetricSnapshot.collected_at).label("at"))
-        .where(MetricSnapshot.post_id.in_(list(info)))
-        .group_by(MetricSnapshot.post_id)
+    ids = {post_id for post_id, _ in items}
+    # Each post's snapshots ranked newest first, found through the (post_id, collected_at)
+    # index: the batch's posts have at most a few dozen each, whatever the table's size.
+    ranked = (
+        select(
+            MetricSnapshot.post_id,
+            MetricSnapshot.collected_at,
+            *(getattr(MetricSnapshot, m) for m in _METRICS),
+            func.row_number()
+            .over(partition_by=MetricSnapshot.post_id, order_by=MetricSnapshot.collected_at.desc())
+            .label("newest"),
+        )
+        .where(MetricSnapshot.post_id.in_(ids))
         .subquery()
     )
-    for snap in session.scalars(
-        select(MetricSnapshot).join(
-            newest,
-            and_(
-                MetricSnapshot.post_id == newest.c.post_id,
-                MetricSnapshot.collected_at == newest.c.at,
-            ),
+    # One query for each post's community, channel and zone, and its newest stored snapshot
+    # (only the columns needed, not the raw JSON): this runs for every collected batch.
+    info: dict[int, _PostInfo] = {}
+    # The newest stored snapshot of each post: (collected_at, cumulative values).
+    latest: dict[int, tuple[datetime, dict[str, int | None]]] = {}
+    for found in session.execute(
+        select(
+            Post.id,
+            Post.community_id,
+            Post.channel,
+            Community.timezone,
+            ranked.c.collected_at,
+            *(ranked.c[m] for m in _METRICS),
         )
+        .join(Community, Community.id == Post.community_id)
+        .outerjoin(ranked, and_(ranked.c.post_id == Post.id, ranked.c.newest == 1))
+        .where(Post.id.in_(ids))
     ):
-        latest[snap.post_id] = (snap.collected_at, {m: getattr(snap, m) for m in _METRICS})
+        info[found.id] = _PostInfo(found.community_id, found.channel, found.timezone)
+        if found.collected_at is not None:
+            latest[found.id] = (found.collected_at, {m: getattr(found, m) for m in _METRICS})
     rows: list[dict[str, Any]] = []
     keys: set[Key] = set()
     for post_id, metrics in sorted(items, key=lambda item: (item[0], item[1].collected_at)):
@@ -144,11 +162,59 @@ def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -
             latest[post_id] = (metrics.collected_at, values)
         rows.append(row)
         keys.add((post.community_id, post.channel, row["day"]))
-    stmt = _insert(session, MetricSnapshot).on_conflict_do_nothing(
-        index_elements=["post_id", "collected_at"]
-    )
-    session.execute(stmt, rows)
+    if not rows:
+        return keys
+    if session.get_bind().dialect.name == "postgresql":
+        _copy_snapshots(session, rows)
+    else:
+        stmt = _insert(session, MetricSnapshot).on_conflict_do_nothing(
+            index_elements=["post_id", "collected_at"]
+        )
+        session.execute(stmt, rows)
     return keys
+
+
+_SNAPSHOT_COLUMNS = (
+    "post_id",
+    "collected_at",
+    "day",
+    *_METRICS,
+    *(f"d_{m}" for m in _METRICS),
+    "raw",
+)
+
+
+def _copy_snapshots(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert snapshot rows on PostgreSQL through ``COPY`` into a temporary table and one
+    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` -- the same rows and the same
+    idempotency as a plain INSERT, without SQLAlchemy's per-row work (a million snapshots
+    a month is the expected volume)."""
+    columns = ", ".join(_SNAPSHOT_COLUMNS)
+    pooled = session.connection().connection
+    driver = pooled.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    with cursor:
+        if not pooled.info.get("metric_snapshot_incoming"):
+            # One per connection, emptied at every commit; same column types as the table.
+            cursor.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS metric_snapshot_incoming ON COMMIT "
+                f"DELETE ROWS AS SELECT {columns} FROM metric_snapshot WITH NO DATA"
+            )
+            pooled.info["metric_snapshot_incoming"] = True
+        with cursor.copy(f"COPY metric_snapshot_incoming ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        json.dumps(row["raw"]) if name == "raw" else row[name]
+                        for name in _SNAPSHOT_COLUMNS
+                    ]
+                )
+        cursor.execute(
+            f"WITH incoming AS (DELETE FROM metric_snapshot_incoming RETURNING {columns}) "
+            f"INSERT INTO metric_snapshot ({columns}) SELECT {columns} FROM incoming "
+            "ON CONFLICT (post_id, collected_at) DO NOTHING"
+        )
 
 
 def record_email_event(

@@ -8,7 +8,13 @@ from channels.base import Account
 from channels.errors import AuthExpired, ChannelError
 from marketing.db import get_engine, session_scope, utcnow
 from marketing.models import AccountHealth, ChannelAccount
-from marketing.performance import advance_schedule, due_for_metrics, rollup, store_snapshots
+from marketing.performance import (
+    Key,
+    advance_schedule,
+    due_for_metrics,
+    rollup,
+    store_snapshots,
+)
 from marketing.settings import MissingSecret, get_secret
 from tasks import wiring
 from tasks.app import app
@@ -23,33 +29,42 @@ def collect_metrics(force: bool = False) -> dict[str, int]:
     that are still collected), store snapshots and roll them up; return counts."""
     engine = get_engine()
     collected = accounts_failed = 0
-    for due in due_for_metrics(engine=engine, force=force):
-        with session_scope(engine) as session:
-            account_row = session.get(ChannelAccount, due.account_id)
-            assert account_row is not None
-            if account_row.health != AccountHealth.OK:
+    touched: set[Key] = set()
+    try:
+        for due in due_for_metrics(engine=engine, force=force):
+            with session_scope(engine) as session:
+                account_row = session.get(ChannelAccount, due.account_id)
+                assert account_row is not None
+                if account_row.health != AccountHealth.OK:
+                    continue
+                secret_name = account_row.secret_name
+                account_values = (
+                    account_row.kind.value,
+                    account_row.external_id,
+                    account_row.display_name,
+                )
+            try:
+                token = get_secret(secret_name) if secret_name else None
+                account = Account(*account_values, token=token)
+                metrics = wiring.publisher(due.channel).fetch_metrics(account, list(due.posts))
+            except (ChannelError, MissingSecret) as error:
+                accounts_failed += 1
+                _note_account_problem(due.account_id, error)
                 continue
-            secret_name = account_row.secret_name
-            account_values = (
-                account_row.kind.value,
-                account_row.external_id,
-                account_row.display_name,
-            )
-        try:
-            token = get_secret(secret_name) if secret_name else None
-            account = Account(*account_values, token=token)
-            metrics = wiring.publisher(due.channel).fetch_metrics(account, list(due.posts))
-        except (ChannelError, MissingSecret) as error:
-            accounts_failed += 1
-            _note_account_problem(due.account_id, error)
-            continue
-        now = utcnow()
-        with session_scope(engine) as session:
-            items = [(due.posts[m.external_id], m) for m in metrics if m.external_id in due.posts]
-            keys = store_snapshots(session=session, items=items)
-            rollup(session=session, keys=keys)
-            advance_schedule(session=session, post_ids=due.posts.values(), now=now)
-        collected += len(items)
+            now = utcnow()
+            with session_scope(engine) as session:
+                items = [
+                    (due.posts[m.external_id], m) for m in metrics if m.external_id in due.posts
+                ]
+                touched |= store_snapshots(session=session, items=items)
+                advance_schedule(session=session, post_ids=due.posts.values(), now=now)
+            collected += len(items)
+    finally:
+        # One rollup for the whole pass: it recomputes whole rows, so rolling up after every
+        # account redid the same community days once per account.
+        if touched:
+            with session_scope(engine) as session:
+                rollup(session=session, keys=touched)
     record_heartbeat("metrics", collected=collected, accounts_failed=accounts_failed)
     return {"collected": collected, "accounts_failed": accounts_failed}
 
