@@ -224,6 +224,10 @@ def test_a_whole_day_in_the_browser(
         assert facebook.count() == 4 and email.count() == 4  # 2 communities x 2 days each
         assert "มาเที่ยวชุมชนผ้าทอบ้านดอยเงิน จังหวัดน่าน กันนะคะ" in tab.text("#channel-facebook")
         assert "ข่าวจากชุมชนหม้อห้อมบ้านทุ่งคราม" in tab.text("#channel-email")
+        # Each email is shown as it will look, in a sandboxed frame.
+        emails = [f for f in tab.page.frames if f.url == "about:srcdoc"]
+        assert len(emails) == 4
+        assert "เรื่องเล่าใหม่จากจังหวัดน่าน" in emails[0].inner_text("body")
         tab.page.click("form[action='/campaigns/apply'] button[type=submit]")
         tab.page.wait_for_load_state("load")
         assert tab.page.url.endswith("/campaigns/village-stories")
