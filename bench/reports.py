@@ -1,0 +1,239 @@
+"""Reports at scale: the programme overview and one community's report over a year of
+performance records of 1,000 communities, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy.orm import Session
+
+from bench.base import Benchmark
+from bench.results import Figure, Target
+from bench.services import PostgresDatabase
+from marketing import migrate
+from marketing.db import get_engine, session_factory
+from marketing.models import ChannelKind, Community, CommunityPerformance
+from marketing.reports.queries import community_report, programme_overview
+from marketing.reports.rows import RAW_FIELDS
+
+LAST_DAY = date(2026, 10, 31)
+CHANNELS = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL)
+COLUMNS = (
+    "community_id",
+    "channel",
+    "day",
+    *("posts", "views", "reactions", "comments", "shares", "clicks"),
+    *("opens", "unsubscribes", "emails_sent", "engagement_rate", "updated_at"),
+)
+
+
+def records(communities: list[int], days: int) -> Iterator[tuple[Any, ...]]:
+    """One performance record per community, channel and day, with varied figures."""
+    now = datetime.now(UTC)
+    for index, community_id in enumerate(communities):
+        for offset in range(days):
+            day = LAST_DAY - timedelta(days=offset)
+            for channel in CHANNELS:
+                seed = (index * 7919 + offset * 104729 + len(channel.value)) % 1000
+                email = channel == ChannelKind.EMAIL
+                views = 0 if email else 50 + seed
+                sent = 200 + seed if email else 0
+                clicks = seed % 23
+                yield (
+                    community_id,
+                    channel.value,
+                    day,
+                    seed % 3,
+                    views,
+                    0 if email else seed % 41,
+                    0 if email else seed % 13,
+                    0 if email else seed % 7,
+                    clicks,
+                    seed % 97 if email else 0,
+                    seed % 3 if email else 0,
+                    sent,
+                    round(clicks / sent if email else (clicks + seed % 61) / views, 6),
+                    now,
+                )
+
+
+class ReportsAtScale(Benchmark):
+    name = "reports"
+    note = """\
+**Reports at scale.** 1,000 communities x 365 days x 3 channels = 1,095,000 performance
+records (quick: 50 x 60 x 3), loaded once into a PostgreSQL database of its own and into a
+SQLite file, then analysed (`ANALYZE`). Timed: `programme_overview` and `community_report`
+(the functions behind `marketing report overview` and `marketing report community`, with
+their ranks, previous-period comparison and daily trend), each called on a fresh session,
+for the default period (the last 28 days) and for the whole year. Baseline: the single
+`GROUP BY` a report cannot do without -- the period's and the previous period's sums per
+community and channel (overview) or for the one community (community report) -- as plain SQL
+on the same connection. The targets (overview under 1 s, a community under 100 ms) are for
+PostgreSQL; they are applied to both periods."""
+
+    def __init__(self, *, quick: bool) -> None:
+        super().__init__(quick=quick)
+        self.communities, self.days = (50, 60) if quick else (1000, 365)
+        self.dir = Path(tempfile.mkdtemp(prefix="mkt-bench-reports-"))
+        self.database: PostgresDatabase | None = None
+        self.engines: dict[str, Engine] = {}
+        self.figures_by_key: dict[tuple[str, str, int], Figure] = {}
+        for backend in ("PostgreSQL", "SQLite"):
+            for period in (28, self.days):
+                for kind in ("overview", "community"):
+                    target = None
+                    if backend == "PostgreSQL":
+                        target = (
+                            Target("at_most", 1.0, "< 1 s")
+                            if kind == "overview"
+                            else Target("at_most", 0.1, "< 100 ms")
+                        )
+                    what = (
+                        f"{self.communities:,} communities"
+                        if kind == "overview"
+                        else "one community"
+                    )
+                    self.figures_by_key[(backend, kind, period)] = Figure(
+                        "reports",
+                        f"{kind}, {what}, {period} days, {backend}",
+                        "s",
+                        higher_is_better=False,
+                        baseline_name="plain GROUP BY",
+                        target=target,
+                    )
+
+    def figures(self) -> list[Figure]:
+        return list(self.figures_by_key.values())
+
+    def setup(self) -> None:
+        self.database = PostgresDatabase(prefix="mkt_bench").create()
+        self.engines["PostgreSQL"] = get_engine(self.database.url)
+        self.engines["SQLite"] = get_engine(f"sqlite:///{self.dir / 'reports.sqlite3'}")
+        for backend, engine in self.engines.items():
+            migrate.upgrade(engine)
+            ids = self.load_communities(engine)
+            if backend == "PostgreSQL":
+                self.copy_records(ids)
+            else:
+                self.insert_records(engine, ids)
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+
+    def load_communities(self, engine: Engine) -> list[int]:
+        with session_factory(engine)() as session, session.begin():
+            session.execute(
+                insert(Community),
+                [
+                    {
+                        "slug": f"community-{i:04d}",
+                        "name_th": f"ชุมชนที่ {i}",
+                        "name_en": f"Community {i}",
+                        "province": "น่าน",
+                    }
+                    for i in range(self.communities)
+                ],
+            )
+            return list(session.scalars(select(Community.id).order_by(Community.id)))
+
+    def copy_records(self, ids: list[int]) -> None:
+        assert self.database is not None
+        import psycopg
+
+        with psycopg.connect(self.database.libpq_url) as conn, conn.cursor() as cursor:
+            statement = f"COPY community_performance ({', '.join(COLUMNS)}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                for record in records(ids, self.days):
+                    copy.write_row(record)
+
+    def insert_records(self, engine: Engine, ids: list[int]) -> None:
+        names = ", ".join(COLUMNS)
+        marks = ", ".join("?" for _ in COLUMNS)
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN")
+            cursor.executemany(
+                f"INSERT INTO community_performance ({names}) VALUES ({marks})",
+                [
+                    (*r[:2], r[2].isoformat(), *r[3:-1], r[-1].replace(tzinfo=None).isoformat())
+                    for r in records(ids, self.days)
+                ],
+            )
+            cursor.execute("COMMIT")
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+        if self.database is not None:
+            self.database.drop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run_once(self, run: int) -> None:
+        slug = f"community-{self.communities // 2:04d}"
+        for backend, engine in self.engines.items():
+            with session_factory(engine)() as session:
+                community_id = session.scalar(select(Community.id).where(Community.slug == slug))
+            for period in (28, self.days):
+                start = LAST_DAY - timedelta(days=period - 1)
+
+                def overview(session: Session, start: date = start) -> object:
+                    return programme_overview(session=session, start=start, end=LAST_DAY)
+
+                def community(session: Session, start: date = start) -> object:
+                    return community_report(
+                        session=session, community_slug=slug, start=start, end=LAST_DAY
+                    )
+
+                for kind, report, only in (
+                    ("overview", overview, None),
+                    ("community", community, community_id),
+                ):
+
+                    def floor(session: Session, p: int = period, c: int | None = only) -> object:
+                        return plain_sums(session, p, c)
+
+                    if run == 0:  # warm the caches (PostgreSQL's and SQLAlchemy's) first
+                        timed(engine, report)
+                        timed(engine, floor)
+                    ours, baseline = timed(engine, report), timed(engine, floor)
+                    self.figures_by_key[(backend, kind, period)].add(ours, baseline)
+
+
+def timed(engine: Engine, call: Callable[[Session], object]) -> float:
+    """Seconds ``call`` takes on a fresh session (the pool's connection is warm)."""
+    with session_factory(engine)() as session:
+        started = time.perf_counter()
+        call(session)
+        return time.perf_counter() - started
+
+
+def plain_sums(session: Session, period: int, community_id: int | None) -> object:
+    """The period's and the previous period's raw sums per community and channel."""
+    start = LAST_DAY - timedelta(days=period - 1)
+    before = start - timedelta(days=period)
+    cp = CommunityPerformance
+    rows = select(
+        cp.community_id,
+        cp.channel,
+        (cp.day >= start).label("current"),
+        *(getattr(cp, name) for name in RAW_FIELDS),
+    ).where(cp.day.between(before, LAST_DAY))
+    if community_id is not None:
+        rows = rows.where(cp.community_id == community_id)
+    inner = rows.subquery()  # so GROUP BY names the comparison once
+    query = select(
+        inner.c.community_id,
+        inner.c.channel,
+        inner.c.current,
+        *(func.sum(inner.c[name]) for name in RAW_FIELDS),
+    ).group_by(inner.c.community_id, inner.c.channel, inner.c.current)
+    return session.execute(query).all()
