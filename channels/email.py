@@ -31,6 +31,7 @@ subscriber id (:func:`message_id_for`), so a message can be recognised later.
 from __future__ import annotations
 
 import base64
+import binascii
 import email.utils
 import functools
 import hashlib
@@ -38,10 +39,12 @@ import html as html_lib
 import io
 import ipaddress
 import logging
+import random
 import re
 import smtplib
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -58,6 +61,7 @@ from email.headerregistry import (
     UnstructuredHeader,
 )
 from email.message import EmailMessage
+from email.parser import BytesParser, Parser
 from email.policy import Policy
 from html.parser import HTMLParser
 from pathlib import Path
@@ -422,16 +426,21 @@ class _VerbatimHeader(UnstructuredHeader, BaseHeader):
     the DKIM signature -- folded only at its own spaces (RFC 5322 section 2.2.3)."""
 
     def fold(self, *, policy: Policy) -> str:
-        lines: list[str] = []
-        line, has_word = f"{self.name}:", False
-        for word in str(self).split(" "):
-            if has_word and len(line) + 1 + len(word) > 78:
-                lines.append(line)
-                line = ""
-            line += " " + word
-            has_word = True
-        lines.append(line)
-        return policy.linesep.join(lines) + policy.linesep
+        return _fold_at_spaces(self.name, str(self), policy.linesep)
+
+
+def _fold_at_spaces(name: str, value: str, linesep: str) -> str:
+    """``name: value`` folded only at the value's own spaces, at 78 characters a line."""
+    lines: list[str] = []
+    line, has_word = f"{name}:", False
+    for word in value.split(" "):
+        if has_word and len(line) + 1 + len(word) > 78:
+            lines.append(line)
+            line = ""
+        line += " " + word
+        has_word = True
+    lines.append(line)
+    return linesep.join(lines) + linesep
 
 
 def _encoded_words(text: str, *, header_name: str, policy: Policy) -> str:
@@ -519,6 +528,49 @@ class CampaignEmail(EmailMessage):
     wire: bytes = b""
     envelope_sender: str = ""
     envelope_recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """A message as it goes to the relay: its exact bytes (what DKIM signed) and envelope."""
+
+    wire: bytes
+    envelope_sender: str
+    envelope_recipients: tuple[str, ...]
+    message_id: str
+    smtputf8: bool = False  # an address is not ASCII: the relay must offer SMTPUTF8
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(policy: Policy, name: str, value: str) -> bytes:
+    """``name: value`` as the header classes above fold it (the same sender, subject or
+    name comes again and again in a campaign, so each is folded once)."""
+    header = policy.header_factory(name, value)  # type: ignore[attr-defined]
+    folded: str = header.fold(policy=policy)
+    return folded.encode("utf-8" if getattr(policy, "utf8", False) else "ascii")
+
+
+def _boundary() -> str:
+    """A multipart boundary like the email package's; it cannot occur in base64 text."""
+    return f"{'=' * 15}{random.randrange(sys.maxsize):019d}=="
+
+
+def _text_part(boundary: str, subtype: str, text: str) -> bytes:
+    """One part of the alternative: UTF-8 text with CRLF line ends, in base64 lines of 76."""
+    data = b"".join(line + b"\r\n" for line in text.encode("utf-8").splitlines())
+    encoded = b"".join(
+        binascii.b2a_base64(data[i : i + 57]).replace(b"\n", b"\r\n")
+        for i in range(0, len(data), 57)
+    )
+    return (
+        (
+            f"--{boundary}\r\n"
+            f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        + encoded
+        + b"\r\n"
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -720,11 +772,47 @@ class EmailAdapter(EmailLimits):
         sender_address: str,
         now: datetime | None = None,
     ) -> CampaignEmail:
-        """The message of this post for ``recipient``, ready for :meth:`EmailSession.send`.
+        """The message of this post for ``recipient``, ready for :meth:`EmailSession.send`,
+        as an :class:`~email.message.EmailMessage` parsed from the bytes :meth:`render`
+        makes (to read its headers and parts).  Pure: no I/O; raises as :meth:`render`."""
+        outgoing = self.render(
+            content,
+            recipient,
+            post_id=post_id,
+            marker=marker,
+            sender_address=sender_address,
+            now=now,
+        )
+        policy = _POLICY_UTF8 if outgoing.smtputf8 else _POLICY
+        if outgoing.smtputf8:  # RFC 6532: header text is UTF-8, not only ASCII
+            text = outgoing.wire.decode("utf-8")
+            message = Parser(_class=CampaignEmail, policy=policy).parsestr(text)
+        else:
+            message = BytesParser(_class=CampaignEmail, policy=policy).parsebytes(outgoing.wire)
+        assert isinstance(message, CampaignEmail)
+        message.wire = outgoing.wire
+        message.envelope_sender = outgoing.envelope_sender
+        message.envelope_recipients = outgoing.envelope_recipients
+        return message
+
+    def render(
+        self,
+        content: Mapping[str, Any],
+        recipient: Recipient,
+        *,
+        post_id: int,
+        marker: str,
+        sender_address: str,
+        now: datetime | None = None,
+    ) -> OutgoingEmail:
+        """The exact bytes and envelope of this post's message for ``recipient``.
 
         Pure: no I/O.  Raises :class:`PermanentError` for content that breaks the channel's
         rules, an invalid recipient address (naming the address's problem) or an invalid
-        sender address.
+        sender address.  The headers are folded by the same header classes as
+        :class:`CampaignEmail`'s, but the MIME structure is written directly (multipart/
+        alternative, both parts UTF-8 in base64): building an ``EmailMessage`` for every
+        recipient was most of a campaign's sending time.
         """
         problems = self.content_problems(content)
         if problems:
@@ -799,37 +887,58 @@ class EmailAdapter(EmailLimits):
         )
 
         needs_utf8 = not (to_address.isascii() and from_address.isascii())
-        message = CampaignEmail(policy=_POLICY_UTF8 if needs_utf8 else _POLICY)
-        message["Subject"] = _one_line(fill(str(content["subject"]), values))
-        message["From"] = _address(_one_line(str(content.get("sender_name") or "")), from_found)
-        message["To"] = _address(_one_line(recipient.name), to_found)
-        if content.get("reply_to"):
-            message["Reply-To"] = str(content["reply_to"])
-        message["Date"] = email.utils.format_datetime(now or datetime.now(UTC))
+        policy = _POLICY_UTF8 if needs_utf8 else _POLICY
         domain = from_found.ascii_domain or from_found.domain
-        message["Message-ID"] = message_id_for(marker, recipient.subscriber_id, domain)
+        message_id = message_id_for(marker, recipient.subscriber_id, domain)
         # RFC 8058: an https URI for the one-click POST, and a mailto as a fallback.
         token = unsubscribe_url.rsplit("/", 1)[-1]
         mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{token}"
-        message["List-Unsubscribe"] = f"<{unsubscribe_url}>, <{mailto}>"
-        message["List-Unsubscribe-Post"] = LIST_UNSUBSCRIBE_POST
-        message.set_content(text, subtype="plain", charset="utf-8")
-        message.add_alternative(html, subtype="html", charset="utf-8")
-
-        wire = message.as_bytes()
+        boundary = _boundary()
+        headers = [
+            _folded(policy, "Subject", _one_line(fill(str(content["subject"]), values))),
+            _folded(
+                policy,
+                "From",
+                str(_address(_one_line(str(content.get("sender_name") or "")), from_found)),
+            ),
+            _folded(policy, "To", str(_address(_one_line(recipient.name), to_found))),
+        ]
+        if content.get("reply_to"):
+            headers.append(_folded(policy, "Reply-To", str(content["reply_to"])))
+        headers += [
+            f"Date: {email.utils.format_datetime(now or datetime.now(UTC))}\r\n".encode(),
+            f"Message-ID: {message_id}\r\n".encode(),
+            _fold_at_spaces("List-Unsubscribe", f"<{unsubscribe_url}>, <{mailto}>", "\r\n").encode(
+                "ascii"
+            ),
+            f"List-Unsubscribe-Post: {LIST_UNSUBSCRIBE_POST}\r\n".encode(),
+            b"MIME-Version: 1.0\r\n",
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode(),
+        ]
+        wire = b"".join(
+            [
+                *headers,
+                b"\r\n",
+                _text_part(boundary, "plain", text),
+                _text_part(boundary, "html", html),
+                f"--{boundary}--\r\n".encode(),
+            ]
+        )
         if self.dkim is not None:
             # The signature goes last in the header block, so the signed bytes stay as they
             # are; verifiers find it anywhere (RFC 6376 section 6.1).
             signature = self._dkim_signature(wire)
             name, _, value = signature.decode("ascii").partition(":")
-            message[name] = " ".join(value.split())
             end_of_headers = wire.index(b"\r\n\r\n") + 2
-            folded = message["DKIM-Signature"].fold(policy=message.policy).encode("ascii")
+            folded = _fold_at_spaces(name, " ".join(value.split()), "\r\n").encode("ascii")
             wire = wire[:end_of_headers] + folded + wire[end_of_headers:]
-        message.wire = wire
-        message.envelope_sender = from_address
-        message.envelope_recipients = (to_address,)
-        return message
+        return OutgoingEmail(
+            wire=wire,
+            envelope_sender=from_address,
+            envelope_recipients=(to_address,),
+            message_id=message_id,
+            smtputf8=needs_utf8,
+        )
 
     def _dkim_signature(self, wire: bytes) -> bytes:
         """The ``DKIM-Signature`` header line (CRLF-terminated) for the message ``wire``."""
@@ -986,7 +1095,7 @@ class EmailSession:
         smtp, self._smtp = self._smtp, None
         self._close_quietly(smtp)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage | OutgoingEmail) -> None:
         """Hand ``message`` to the relay; return when it accepted it.
 
         Raises :class:`TransientError` (4xx, or the connection failed before the data went
@@ -995,12 +1104,16 @@ class EmailSession:
         :class:`OutcomeUnknown` (the connection dropped or timed out after the data went
         out: the message may have been accepted -- do not send it again blindly).
         """
-        if isinstance(message, CampaignEmail) and message.envelope_recipients:
+        if isinstance(message, OutgoingEmail):
             sender, recipients = message.envelope_sender, list(message.envelope_recipients)
+            data = _dot_stuffed(message.wire)
         else:
-            sender = message["From"].addresses[0].addr_spec
-            recipients = [address.addr_spec for address in message["To"].addresses]
-        data = _dot_stuffed(wire_bytes(message))
+            if isinstance(message, CampaignEmail) and message.envelope_recipients:
+                sender, recipients = message.envelope_sender, list(message.envelope_recipients)
+            else:
+                sender = message["From"].addresses[0].addr_spec
+                recipients = [address.addr_spec for address in message["To"].addresses]
+            data = _dot_stuffed(wire_bytes(message))
         utf8 = not (sender.isascii() and all(address.isascii() for address in recipients))
         for attempt in (1, 2):
             self.open()

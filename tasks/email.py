@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import Engine
 
 from channels.base import Account, Receipt
-from channels.email import CampaignEmail
+from channels.email import OutgoingEmail
 from channels.errors import ChannelError, OutcomeUnknown, PermanentError
 from marketing.db import utcnow
 from marketing.email_delivery import (
@@ -51,8 +51,8 @@ def send_email_post(*, engine: Engine, claim: Claim, account: Account, policy: P
     )
     size = get_settings().email_batch_size
 
-    def build(outgoing: Outgoing) -> CampaignEmail:
-        return adapter.build_message(
+    def build(outgoing: Outgoing) -> OutgoingEmail:
+        return adapter.render(
             claim.content,
             outgoing.recipient,
             post_id=claim.post_id,
@@ -89,7 +89,7 @@ def send_email_post(*, engine: Engine, claim: Claim, account: Account, policy: P
                     stop = error
                     result.returned = [o.delivery_id for o in batch[index:]]
                 else:
-                    result.sent.append((outgoing.delivery_id, str(message["Message-ID"])))
+                    result.sent.append((outgoing.delivery_id, message.message_id))
                     sent_any, refusals = True, 0
                 if stop is not None:
                     if not result.returned:
