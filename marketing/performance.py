@@ -18,6 +18,7 @@ What a row counts (engagement rate is defined once, in :func:`engagement_rate`):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,9 +27,21 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    and_,
+    bindparam,
+    func,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import FromClause
+from sqlalchemy.sql.elements import BindParameter
 
 from channels.base import Metrics
 from marketing.db import session_scope, utcnow, write_session
@@ -95,6 +108,59 @@ def _post_info(session: Session, post_ids: Iterable[int]) -> dict[int, _PostInfo
     return {r.id: _PostInfo(r.community_id, r.channel, r.timezone) for r in rows}
 
 
+@functools.cache
+def _posts_with_newest_snapshot(dialect: str) -> Select[Any]:
+    """Each post of the ``ids`` parameter with its community, channel and zone, and the
+    values of its newest snapshot (NULLs if it has none); made once per dialect.
+
+    The newest snapshot is found through the (post_id, collected_at) index, one probe per
+    post, whatever the table's size: on PostgreSQL a LATERAL ``ORDER BY ... LIMIT 1`` (the
+    planner, whose statistics lag behind a fast-growing table, otherwise scans the table
+    once per batch), on SQLite by ranking the posts' own snapshots.
+    """
+    columns = (MetricSnapshot.collected_at, *(getattr(MetricSnapshot, m) for m in _METRICS))
+    newest: FromClause
+    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
+    if dialect == "postgresql":
+        newest = (
+            select(*columns)
+            .where(MetricSnapshot.post_id == Post.id)
+            .order_by(MetricSnapshot.collected_at.desc())
+            .limit(1)
+            .lateral()
+        )
+        joined: ColumnElement[bool] = true()
+    else:
+        newest = (
+            select(
+                MetricSnapshot.post_id,
+                *columns,
+                func.row_number()
+                .over(
+                    partition_by=MetricSnapshot.post_id,
+                    order_by=MetricSnapshot.collected_at.desc(),
+                )
+                .label("newest"),
+            )
+            .where(MetricSnapshot.post_id.in_(ids))
+            .subquery()
+        )
+        joined = and_(newest.c.post_id == Post.id, newest.c.newest == 1)
+    return (
+        select(
+            Post.id,
+            Post.community_id,
+            Post.channel,
+            Community.timezone,
+            newest.c.collected_at,
+            *(newest.c[m] for m in _METRICS),
+        )
+        .join(Community, Community.id == Post.community_id)
+        .outerjoin(newest, joined)
+        .where(Post.id.in_(ids))
+    )
+
+
 def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -> set[Key]:
     """Store metrics as snapshots (skipping ones already stored); return the keys to roll up.
 
@@ -104,38 +170,13 @@ def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -
     if not items:
         return set()
     ids = {post_id for post_id, _ in items}
-    # Each post's snapshots ranked newest first, found through the (post_id, collected_at)
-    # index: the batch's posts have at most a few dozen each, whatever the table's size.
-    ranked = (
-        select(
-            MetricSnapshot.post_id,
-            MetricSnapshot.collected_at,
-            *(getattr(MetricSnapshot, m) for m in _METRICS),
-            func.row_number()
-            .over(partition_by=MetricSnapshot.post_id, order_by=MetricSnapshot.collected_at.desc())
-            .label("newest"),
-        )
-        .where(MetricSnapshot.post_id.in_(ids))
-        .subquery()
-    )
     # One query for each post's community, channel and zone, and its newest stored snapshot
     # (only the columns needed, not the raw JSON): this runs for every collected batch.
     info: dict[int, _PostInfo] = {}
     # The newest stored snapshot of each post: (collected_at, cumulative values).
     latest: dict[int, tuple[datetime, dict[str, int | None]]] = {}
-    for found in session.execute(
-        select(
-            Post.id,
-            Post.community_id,
-            Post.channel,
-            Community.timezone,
-            ranked.c.collected_at,
-            *(ranked.c[m] for m in _METRICS),
-        )
-        .join(Community, Community.id == Post.community_id)
-        .outerjoin(ranked, and_(ranked.c.post_id == Post.id, ranked.c.newest == 1))
-        .where(Post.id.in_(ids))
-    ):
+    statement = _posts_with_newest_snapshot(session.get_bind().dialect.name)
+    for found in session.execute(statement, {"ids": list(ids)}):
         info[found.id] = _PostInfo(found.community_id, found.channel, found.timezone)
         if found.collected_at is not None:
             latest[found.id] = (found.collected_at, {m: getattr(found, m) for m in _METRICS})
