@@ -59,7 +59,9 @@ def table(figures: Sequence[Figure], title: str) -> Table:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one run, no doc")
-    parser.add_argument("--runs", type=int, default=None, help="runs of each (full: 3)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs of each (full: 3, email and metrics 2)"
+    )
     parser.add_argument(
         "--only", default="", help="comma-separated benchmark names (the doc is not written)"
     )
@@ -70,7 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--json", type=Path, default=None, help="also write every figure to this JSON file"
     )
     args = parser.parse_args(argv)
-    runs = args.runs or (1 if args.quick else 3)
     chosen = [c for c in benchmarks() if not args.only or c.name in args.only.split(",")]
     if not chosen:
         names = ", ".join(c.name for c in benchmarks())
@@ -82,8 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: list[Figure] = []
     notes: list[str] = []
     failed: list[str] = []
+    runs_of: dict[str, int] = {}
     for cls in chosen:
         bench = cls(quick=args.quick)
+        runs = runs_of[bench.name] = args.runs or (1 if args.quick else cls.full_runs)
         console.print(f"[bold]{bench.name}[/bold]: setting up")
         try:
             bench.setup()
@@ -100,11 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.close()
         done = [f for f in bench.figures() if f.values]
         figures += done
-        notes.append(bench.note)
+        notes.append(bench.note + ("\n\n" + bench.findings if bench.findings else ""))
         if done:
             console.print(table(done, bench.name))
     seconds = time.monotonic() - clock
-    console.print(table(figures, f"All figures ({runs} run{'s' if runs > 1 else ''} each)"))
+    console.print(table(figures, "All figures"))
     if args.json:
         args.json.write_text(json.dumps([as_json(f) for f in figures], indent=2), encoding="utf-8")
     if failed:
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.output.write_text(
             markdown(
                 figures,
-                runs=runs,
+                runs=runs_of,
                 started=started,
                 seconds=seconds,
                 loads=(load_before, load_average()),

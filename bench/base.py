@@ -15,6 +15,10 @@ class Benchmark(ABC):
     name: ClassVar[str]
     #: What it measures and how, for docs/benchmarks.md (Markdown).
     note: ClassVar[str]
+    #: What was profiled, what was fixed and what remains (Markdown; empty: nothing to say).
+    findings: ClassVar[str] = ""
+    #: Runs in a full run (the long ones run fewer times).
+    full_runs: ClassVar[int] = 3
 
     def __init__(self, *, quick: bool) -> None:
         self.quick = quick

@@ -105,6 +105,11 @@ class BareTemplates:
 
 class CampaignPlanning(Benchmark):
     name = "planning"
+    findings = """\
+No target. Not changed here: planning was optimised when it was written (templates rendered
+once per distinct value of what they read, cached Thai dates and tracked links). What a
+planned post costs beyond rendering: the sandboxed environment, the channel limits checked
+on every post, schedule expansion and reading the audiences."""
     note = """\
 **Campaign planning.** The shipped `songkran-2027.yaml` example (Facebook with a photo,
 YouTube with a video and scheduled publication, email with an HTML template file; Thai

@@ -187,6 +187,19 @@ def _memory() -> str:
     return "?"
 
 
+def _postgres_version() -> str:
+    import psycopg
+
+    from bench.services import PG_ADMIN_URL
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=5) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+    except psycopg.Error:
+        return "?"
+    return f"{row[0]} (server)" if row else "?"
+
+
 def machine() -> dict[str, str]:
     """What the numbers were measured on."""
     return {
@@ -194,7 +207,7 @@ def machine() -> dict[str, str]:
         "memory": _memory(),
         "OS": f"{platform.system()} {platform.release()}",
         "Python": platform.python_version(),
-        "PostgreSQL": _command("psql", "--version"),
+        "PostgreSQL": _postgres_version(),
         "SQLite": sqlite3.sqlite_version,
         "Redis": _command("redis-server", "--version"),
         "packages": ", ".join(
@@ -215,7 +228,7 @@ def load_average() -> str:
 def markdown(
     figures: Sequence[Figure],
     *,
-    runs: int,
+    runs: dict[str, int],
     started: datetime,
     seconds: float,
     loads: tuple[str, str],
@@ -232,8 +245,10 @@ def markdown(
         "",
         "## The run",
         "",
-        f"- when: {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} minutes, "
-        f"{runs} runs of each benchmark (median, min-max in brackets)",
+        f"- when: {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC, {seconds / 60:.1f} minutes; "
+        "runs of each benchmark: "
+        + ", ".join(f"{name} {n}" for name, n in runs.items())
+        + " (each figure: median, min-max in brackets)",
         "- the machine was **shared** with other engineers running their tests during the run "
         f"(load average at start {loads[0]}, at the end {loads[1]}); a ratio is taken within "
         "one run, so both sides of it saw the same load",
