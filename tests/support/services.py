@@ -1,225 +1,30 @@
 """Real services for tests: a private Redis server, a private PostgreSQL database, and Celery
 worker processes.  Each is started for the test that needs it and always stopped afterwards;
 the machine's shared services are never restarted.
+
+The code lives in :mod:`bench.services`, which the benchmarks share.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from bench.services import (
+    PG_ADMIN_URL,
+    ROOT,
+    CeleryWorker,
+    PostgresDatabase,
+    RedisServer,
+    free_port,
+    running,
+    wait_until,
+)
 
-import psycopg
-import redis as redis_lib
-
-ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN_URL = os.environ.get("MARKETING_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(
-    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.05, what: str = ""
-) -> None:
-    """Poll ``predicate`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"gave up after {timeout:.0f}s waiting for {what or predicate}")
-
-
-class RedisServer:
-    """A private ``redis-server`` on a free port, with no persistence (like production's)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="mkt-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis_lib.Redis.from_url(self.url)
-        wait_until(lambda: _redis_up(client), timeout=10, what="redis-server to start")
-        return self
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
-
-    def restart(self, pause: float = 0.5) -> None:
-        """Kill the server (losing every message, as Redis without persistence does) and
-        start it again on the same port."""
-        self.stop()
-        time.sleep(pause)
-        self.start()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _redis_up(client: redis_lib.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis_lib.ConnectionError:
-        return False
-
-
-class PostgresDatabase:
-    """A database of its own on the machine's PostgreSQL, dropped at the end."""
-
-    def __init__(self) -> None:
-        self.name = f"mkt_test_{uuid.uuid4().hex[:10]}"
-
-    @property
-    def url(self) -> str:
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        return f"{base}/{self.name}"
-
-    def create(self) -> PostgresDatabase:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE \"{self.name}\" ENCODING 'UTF8' TEMPLATE template0")
-        return self
-
-    def drop(self) -> None:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-class CeleryWorker:
-    """``celery -A tasks worker`` as a real child process with its own environment."""
-
-    def __init__(
-        self,
-        env: dict[str, str],
-        *,
-        name: str = "w1",
-        concurrency: int = 1,
-        queues: str | None = None,
-        beat: bool = False,
-        log_dir: Path | None = None,
-    ) -> None:
-        self.env = {**os.environ, **env}
-        self.name = name
-        self.concurrency = concurrency
-        self.queues = queues
-        self.beat = beat
-        self.log_path = (log_dir or Path(tempfile.mkdtemp())) / f"worker-{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, *, wait: bool = True) -> CeleryWorker:
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "-n",
-            f"{self.name}@%h",
-            "-c",
-            str(self.concurrency),
-            "-P",
-            "prefork",
-            "--loglevel",
-            "INFO",
-            "--without-mingle",
-            "--without-gossip",
-        ]
-        if self.queues:
-            cmd += ["-Q", self.queues]
-        if self.beat:
-            cmd += ["-B", "-s", str(self.log_path.with_suffix(".schedule"))]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        if wait:
-            wait_until(self._ready, timeout=60, interval=0.1, what=f"worker {self.name} ready")
-        return self
-
-    def _ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"worker {self.name} exited:\n{self.log()[-3000:]}")
-        return " ready." in self.log()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the worker and its children (the whole process group)."""
-        if self.proc and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.proc = None
-
-
-@contextlib.contextmanager
-def running(*workers: CeleryWorker) -> Iterator[tuple[CeleryWorker, ...]]:
-    """Start workers and always stop them, even when the test fails."""
-    try:
-        for worker in workers:
-            worker.start()
-        yield workers
-    finally:
-        for worker in workers:
-            worker.stop()
+__all__ = [
+    "PG_ADMIN_URL",
+    "ROOT",
+    "CeleryWorker",
+    "PostgresDatabase",
+    "RedisServer",
+    "free_port",
+    "running",
+    "wait_until",
+]
