@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from channels.base import Receipt
@@ -46,7 +46,7 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
-from marketing.db import session_scope, utcnow, write_session
+from marketing.db import UTCDateTime, session_scope, utcnow, write_session
 from marketing.models import (
     AccountHealth,
     Attempt,
@@ -214,6 +214,68 @@ def _needs_reconnect(session: Session, post_id: int, message: str | None, now: d
     )
 
 
+# The statements of every publication, built once: they run for each post, and building a
+# statement costs more Python time than PostgreSQL takes to run it.
+# One read for the post, its campaign and its account (only the post row is locked).
+_CLAIM = (
+    select(
+        Post.id,
+        Post.state,
+        Post.attempt_count,
+        Post.channel,
+        Post.idempotency_key,
+        Post.content,
+        Post.community_id,
+        Campaign.status.label("campaign_status"),
+        ChannelAccount.id.label("account_id"),
+        ChannelAccount.external_id.label("account_external_id"),
+        ChannelAccount.display_name.label("account_display_name"),
+        ChannelAccount.secret_name.label("account_secret_name"),
+        ChannelAccount.health.label("account_health"),
+        ChannelAccount.health_message.label("account_health_message"),
+    )
+    .join(Campaign, Campaign.id == Post.campaign_id)
+    .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+    .where(Post.id == bindparam("claim_post"))
+)
+_CLAIM_LOCKING = _CLAIM.with_for_update(of=Post, skip_locked=True)
+_START = (
+    update(Post)
+    .where(Post.id == bindparam("claim_post"))
+    .values(
+        attempt_count=bindparam("claim_number"),
+        state=PostState.PUBLISHING,
+        state_changed_at=bindparam("claim_now", type_=UTCDateTime()),
+    )
+)
+_OPEN_ATTEMPT = insert(Attempt).returning(Attempt.id)
+# The receipt: the post row is locked first (by the UPDATE), then the attempt, as everywhere.
+_MARK_PUBLISHED = (
+    update(Post)
+    .where(Post.id == bindparam("receipt_post"), Post.state != PostState.PUBLISHED)
+    .values(
+        external_id=bindparam("receipt_external_id"),
+        permalink=bindparam("receipt_permalink"),
+        published_at=bindparam("receipt_published_at", type_=UTCDateTime()),
+        last_error=None,
+        last_error_code=None,
+        action_hint=None,
+        metrics_due_at=bindparam("receipt_metrics_due_at", type_=UTCDateTime()),
+        state=PostState.PUBLISHED,
+        state_changed_at=bindparam("receipt_now", type_=UTCDateTime()),
+    )
+    .returning(Post.highlight_id)
+)
+_CLOSE_ATTEMPT = (
+    update(Attempt)
+    .where(Attempt.id == bindparam("receipt_attempt"))
+    .values(
+        outcome=bindparam("receipt_outcome"),
+        finished_at=bindparam("receipt_now", type_=UTCDateTime()),
+    )
+)
+
+
 def begin_attempt(
     *, engine: Engine, post_id: int, worker: str, now: datetime | None = None
 ) -> Claim | None:
@@ -225,32 +287,11 @@ def begin_attempt(
     """
     now = now or utcnow()
     with write_session(engine) as session:
-        # One read for the post, its campaign and its account (only the post row is locked):
-        # the claim is on the hot path of every publication, so it makes few round trips.
-        query = (
-            select(
-                Post.id,
-                Post.state,
-                Post.attempt_count,
-                Post.channel,
-                Post.idempotency_key,
-                Post.content,
-                Post.community_id,
-                Campaign.status.label("campaign_status"),
-                ChannelAccount.id.label("account_id"),
-                ChannelAccount.external_id.label("account_external_id"),
-                ChannelAccount.display_name.label("account_display_name"),
-                ChannelAccount.secret_name.label("account_secret_name"),
-                ChannelAccount.health.label("account_health"),
-                ChannelAccount.health_message.label("account_health_message"),
-            )
-            .join(Campaign, Campaign.id == Post.campaign_id)
-            .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
-            .where(Post.id == post_id)
-        )
-        if _locking(session):
-            query = query.with_for_update(of=Post, skip_locked=True)
-        row = session.execute(query).one_or_none()
+        # Core statements on the session's connection: the ORM's execution path costs more
+        # than the statements themselves.
+        connection = session.connection()
+        query = _CLAIM_LOCKING if _locking(session) else _CLAIM
+        row = connection.execute(query, {"claim_post": post_id}).one_or_none()
         if row is None or row.state != PostState.QUEUED:
             return None
         if row.campaign_status == CampaignStatus.CANCELLED:
@@ -263,22 +304,19 @@ def begin_attempt(
             _needs_reconnect(session, post_id, row.account_health_message, now)
             return None
         number = row.attempt_count + 1
-        session.execute(
-            update(Post)
-            .where(Post.id == post_id)
-            .values(attempt_count=number, state=PostState.PUBLISHING, state_changed_at=now)
+        connection.execute(
+            _START, {"claim_post": post_id, "claim_number": number, "claim_now": now}
         )
-        attempt_id = session.execute(
-            insert(Attempt)
-            .values(
-                post_id=post_id,
-                number=number,
-                started_at=now,
-                heartbeat_at=now,
-                outcome=AttemptOutcome.UNKNOWN,
-                worker=worker,
-            )
-            .returning(Attempt.id)
+        attempt_id = connection.execute(
+            _OPEN_ATTEMPT,
+            {
+                "post_id": post_id,
+                "number": number,
+                "started_at": now,
+                "heartbeat_at": now,
+                "outcome": AttemptOutcome.UNKNOWN,
+                "worker": worker,
+            },
         ).scalar_one()
         return Claim(
             post_id=post_id,
@@ -370,28 +408,19 @@ def record_receipt(
     """The channel has the post: mark it published and close the attempt."""
     now = now or utcnow()
     with write_session(engine) as session:
-        # The post row is locked first (by the UPDATE), then the attempt, as everywhere else.
-        marked = session.execute(
-            update(Post)
-            .where(Post.id == claim.post_id, Post.state != PostState.PUBLISHED)
-            .values(
-                external_id=receipt.external_id,
-                permalink=receipt.permalink,
-                published_at=receipt.published_at,
-                last_error=None,
-                last_error_code=None,
-                action_hint=None,
-                metrics_due_at=next_metrics_due(receipt.published_at, now),
-                state=PostState.PUBLISHED,
-                state_changed_at=now,
-            )
-            .returning(Post.highlight_id)
-        ).one_or_none()
-        session.execute(
-            update(Attempt)
-            .where(Attempt.id == claim.attempt_id)
-            .values(outcome=outcome, finished_at=now)
-        )
+        values = {
+            "receipt_post": claim.post_id,
+            "receipt_attempt": claim.attempt_id,
+            "receipt_external_id": receipt.external_id,
+            "receipt_permalink": receipt.permalink,
+            "receipt_published_at": receipt.published_at,
+            "receipt_metrics_due_at": next_metrics_due(receipt.published_at, now),
+            "receipt_outcome": outcome,
+            "receipt_now": now,
+        }
+        connection = session.connection()  # Core statements: see begin_attempt
+        marked = connection.execute(_MARK_PUBLISHED, values).one_or_none()
+        connection.execute(_CLOSE_ATTEMPT, values)
         if marked is None:
             # Already settled (e.g. reconciled while our answer was slow): same publication.
             existing = session.scalar(select(Post.external_id).where(Post.id == claim.post_id))
