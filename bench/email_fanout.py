@@ -129,10 +129,11 @@ once, the sender validated once; (4) `EmailAdapter.render` writes the MIME messa
 (headers folded by the same header classes, cached per distinct value) instead of building
 an `EmailMessage` per recipient -- `build_message` now parses `render`'s bytes, so the tests
 read exactly what is sent: render with DKIM 151 -> 330 messages/s. Together: ratio 0.10 ->
-0.36-0.46 over two full runs (it moves with the machine's load). *Remains*: per message, DKIM (about 1.7 ms of RSA-2048 and dkimpy's
-canonicalisation) and the Thai subject and name as RFC 2047 words, on one core beside the
-relay's; the batch bookkeeping (two transactions per 100 messages). Memory is flat:
-subscribers are streamed in chunks of 5,000 ids and deliveries taken 100 at a time."""
+0.36-0.46 over two full runs (it moves with the machine's load). *Remains*: per message,
+DKIM (about 1.7 ms of RSA-2048 and dkimpy's canonicalisation) and the Thai subject and name
+as RFC 2047 words, on one core beside the relay's; the batch bookkeeping (two transactions
+per 100 messages). Memory is flat: subscribers are streamed in chunks of 5,000 ids and
+deliveries taken 100 at a time."""
     full_runs = 2  # about 2.5 minutes each, and the 100,000-subscriber run once
     note = """\
 **Email fan-out.** One email post (Thai subject with the subscriber's name, an HTML body of
