@@ -14,25 +14,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, computed_field, model_validator
 
+from marketing.thai import BUDDHIST_ERA_OFFSET
+from marketing.thai import MONTHS_SHORT as THAI_MONTHS
+
 DEFAULT_DAYS = 28
-BUDDHIST_ERA_OFFSET = 543  # 2026 CE is 2569 BE
 # A year this large can only be a Buddhist-era year typed by a person (2400 BE = 1857 CE).
 _BUDDHIST_YEAR_FLOOR = 2400
-
-THAI_MONTHS = (
-    "ม.ค.",
-    "ก.พ.",
-    "มี.ค.",
-    "เม.ย.",
-    "พ.ค.",
-    "มิ.ย.",
-    "ก.ค.",
-    "ส.ค.",
-    "ก.ย.",
-    "ต.ค.",
-    "พ.ย.",
-    "ธ.ค.",
-)
 
 
 class Period(BaseModel):

@@ -23,7 +23,10 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from marketing.reports.period import BUDDHIST_ERA_OFFSET, THAI_MONTHS
+from marketing.thai import BUDDHIST_ERA_OFFSET
+from marketing.thai import MONTHS as THAI_MONTHS_LONG
+from marketing.thai import MONTHS_SHORT as THAI_MONTHS
+from marketing.thai import WEEKDAYS_SHORT as THAI_WEEKDAYS
 
 DEFAULT_LANGUAGE = "th"
 LANGUAGES = {"th": "ไทย", "en": "English"}
@@ -42,22 +45,7 @@ ENGLISH_MONTHS = (
     "Nov",
     "Dec",
 )
-THAI_WEEKDAYS = ("จ.", "อ.", "พ.", "พฤ.", "ศ.", "ส.", "อา.")
 ENGLISH_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-THAI_MONTHS_LONG = (
-    "มกราคม",
-    "กุมภาพันธ์",
-    "มีนาคม",
-    "เมษายน",
-    "พฤษภาคม",
-    "มิถุนายน",
-    "กรกฎาคม",
-    "สิงหาคม",
-    "กันยายน",
-    "ตุลาคม",
-    "พฤศจิกายน",
-    "ธันวาคม",
-)
 ENGLISH_MONTHS_LONG = (
     "January",
     "February",
