@@ -22,6 +22,7 @@ from marketing.reports.charts import Bar, Series, bar_chart, line_chart
 from marketing.reports.period import Period, short_date, thai_date
 from marketing.reports.rows import (
     CHANNELS,
+    METRIC_ROWS,
     CampaignReport,
     ChannelLine,
     ChannelSum,
@@ -38,29 +39,6 @@ Report = CommunityReport | ProgrammeOverview | CampaignReport
 RATE_CHART_ROWS = 30
 # A campaign's list of posts that need a person stops here (CSV and JSON have them all).
 LIST_LIMIT = 200
-
-
-# Rows of the metric tables, in reading order.
-METRIC_ROWS = (
-    "posts",
-    "views",
-    "reactions",
-    "comments",
-    "shares",
-    "clicks",
-    "emails_sent",
-    "opens",
-    "unsubscribes",
-    "interactions",
-    "reach",
-    "engagement_rate",
-)
-
-
-def _metric_value(name: str, metrics: Metrics) -> str:
-    if name == "engagement_rate":
-        return labels.percent(metrics.engagement_rate)
-    return labels.integer(getattr(metrics, name))
 
 
 def _metric_delta(name: str, current: Metrics, previous: Metrics) -> str:
@@ -97,7 +75,7 @@ def _environment() -> Environment:
         rate_definition=labels.RATE_DEFINITION_TH,
         metric_rows=METRIC_ROWS,
         key_metrics=("interactions", "reach", "engagement_rate"),
-        metric_value=_metric_value,
+        metric_value=labels.metric_text,
         metric_delta=_metric_delta,
         line_columns=_line_columns,
         sum_columns=_sum_columns,

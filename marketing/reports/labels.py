@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from marketing.reports.period import thai_date
@@ -127,3 +128,11 @@ def local_time(value: datetime | None, *, zone: ZoneInfo, buddhist_era: bool) ->
         return ""
     local = value.astimezone(zone)
     return f"{thai_date(local.date(), buddhist_era=buddhist_era)} {local:%H:%M}"
+
+
+def metric_text(name: str, metrics: Any) -> str:
+    """One figure of ``metrics`` as shown in a table: the rate as a percentage, counts with
+    thousands separators."""
+    if name == "engagement_rate":
+        return percent(metrics.engagement_rate)
+    return integer(getattr(metrics, name))

@@ -106,6 +106,22 @@ class Metrics(_Frozen):
 
 _SUMMED = (*RAW_FIELDS, "interactions", "reach")
 
+# The rows of every metric table (terminal and HTML), in reading order.
+METRIC_ROWS: tuple[str, ...] = (
+    "posts",
+    "views",
+    "reactions",
+    "comments",
+    "shares",
+    "clicks",
+    "emails_sent",
+    "opens",
+    "unsubscribes",
+    "interactions",
+    "reach",
+    "engagement_rate",
+)
+
 
 def relative_change(current: int, previous: int) -> float | None:
     """``(current - previous) / previous``; None when there was nothing before."""

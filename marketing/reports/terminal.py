@@ -13,6 +13,7 @@ from rich.text import Text
 from marketing.reports import labels
 from marketing.reports.period import Period, short_date
 from marketing.reports.rows import (
+    METRIC_ROWS,
     CampaignReport,
     ChannelLine,
     CommunityReport,
@@ -33,28 +34,6 @@ def _period(period: Period, previous: Period, buddhist_era: bool) -> str:
         )
 
     return f"{show(period)} ({period.days} days), compared with {show(previous)}"
-
-
-METRIC_NAMES = (
-    "posts",
-    "views",
-    "reactions",
-    "comments",
-    "shares",
-    "clicks",
-    "emails_sent",
-    "opens",
-    "unsubscribes",
-    "interactions",
-    "reach",
-    "engagement_rate",
-)
-
-
-def _metric_cell(name: str, metrics: Metrics) -> str:
-    if name == "engagement_rate":
-        return labels.percent(metrics.engagement_rate)
-    return labels.integer(getattr(metrics, name))
 
 
 METRIC_HEADINGS = (
@@ -86,10 +65,10 @@ def _metric_table(
         table.add_column("All before", justify="right")
         table.add_column("Change", justify="right")
     total = columns[-1][1]
-    for name, heading in zip(METRIC_NAMES, METRIC_HEADINGS, strict=True):
-        cells = [_metric_cell(name, metrics) for _, metrics in columns]
+    for name, heading in zip(METRIC_ROWS, METRIC_HEADINGS, strict=True):
+        cells = [labels.metric_text(name, metrics) for _, metrics in columns]
         if previous is not None:
-            cells.append(_metric_cell(name, previous))
+            cells.append(labels.metric_text(name, previous))
             if name == "engagement_rate":
                 cells.append(labels.points(total.engagement_rate - previous.engagement_rate))
             else:
