@@ -382,21 +382,6 @@ def _locked_attempt(session: Session, claim_post_id: int, attempt_id: int) -> tu
     return post, attempt
 
 
-def _mark_published(session: Session, post: Post, receipt: Receipt, now: datetime) -> None:
-    post.external_id = receipt.external_id
-    post.permalink = receipt.permalink
-    post.published_at = receipt.published_at
-    post.last_error = post.last_error_code = post.action_hint = None
-    post.metrics_due_at = next_metrics_due(receipt.published_at, now)
-    _set_state(post, PostState.PUBLISHED, now)
-    if post.highlight_id is not None:
-        session.execute(
-            update(Highlight)
-            .where(Highlight.id == post.highlight_id)
-            .values(last_posted_at=receipt.published_at)
-        )
-
-
 def record_receipt(
     *,
     engine: Engine,
@@ -408,35 +393,43 @@ def record_receipt(
     """The channel has the post: mark it published and close the attempt."""
     now = now or utcnow()
     with write_session(engine) as session:
-        values = {
-            "receipt_post": claim.post_id,
-            "receipt_attempt": claim.attempt_id,
-            "receipt_external_id": receipt.external_id,
-            "receipt_permalink": receipt.permalink,
-            "receipt_published_at": receipt.published_at,
-            "receipt_metrics_due_at": next_metrics_due(receipt.published_at, now),
-            "receipt_outcome": outcome,
-            "receipt_now": now,
-        }
-        connection = session.connection()  # Core statements: see begin_attempt
-        marked = connection.execute(_MARK_PUBLISHED, values).one_or_none()
-        connection.execute(_CLOSE_ATTEMPT, values)
-        if marked is None:
-            # Already settled (e.g. reconciled while our answer was slow): same publication.
-            existing = session.scalar(select(Post.external_id).where(Post.id == claim.post_id))
-            if existing != receipt.external_id:
-                log.error(
-                    "post %s published twice? %s and %s",
-                    claim.post_id,
-                    existing,
-                    receipt.external_id,
-                )
-        elif marked.highlight_id is not None:
-            session.execute(
-                update(Highlight)
-                .where(Highlight.id == marked.highlight_id)
-                .values(last_posted_at=receipt.published_at)
+        _publish(session, claim, receipt, outcome, now)
+
+
+def _publish(
+    session: Session, claim: Claim, receipt: Receipt, outcome: AttemptOutcome, now: datetime
+) -> None:
+    """Mark the claimed post published and close its attempt with ``outcome``, in the
+    caller's write transaction (the one place a post becomes published by a channel)."""
+    values = {
+        "receipt_post": claim.post_id,
+        "receipt_attempt": claim.attempt_id,
+        "receipt_external_id": receipt.external_id,
+        "receipt_permalink": receipt.permalink,
+        "receipt_published_at": receipt.published_at,
+        "receipt_metrics_due_at": next_metrics_due(receipt.published_at, now),
+        "receipt_outcome": outcome,
+        "receipt_now": now,
+    }
+    connection = session.connection()  # Core statements: see begin_attempt
+    marked = connection.execute(_MARK_PUBLISHED, values).one_or_none()
+    connection.execute(_CLOSE_ATTEMPT, values)
+    if marked is None:
+        # Already settled (e.g. reconciled while our answer was slow): same publication.
+        existing = session.scalar(select(Post.external_id).where(Post.id == claim.post_id))
+        if existing != receipt.external_id:
+            log.error(
+                "post %s published twice? %s and %s",
+                claim.post_id,
+                existing,
+                receipt.external_id,
             )
+    elif marked.highlight_id is not None:
+        session.execute(
+            update(Highlight)
+            .where(Highlight.id == marked.highlight_id)
+            .values(last_posted_at=receipt.published_at)
+        )
 
 
 def record_error(
@@ -604,10 +597,9 @@ def record_reconciliation(
         if post.state != PostState.PUBLISHING or attempt.outcome != AttemptOutcome.UNKNOWN:
             return post.state  # settled meanwhile by the original worker
         if found is not None:
-            attempt.outcome = AttemptOutcome.RECONCILED_FOUND
-            attempt.finished_at = now
-            _mark_published(session, post, found, now)
-        elif error is None:
+            _publish(session, claim, found, AttemptOutcome.RECONCILED_FOUND, now)
+            return PostState.PUBLISHED
+        if error is None:
             attempt.outcome = AttemptOutcome.RECONCILED_ABSENT
             attempt.finished_at = now
             _reschedule(post, now, now)
