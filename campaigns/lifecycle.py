@@ -294,10 +294,16 @@ def _store_posts(
 
 
 def approve_campaign(
-    *, session: Session, slug: str, actor: str, now: datetime | None = None
+    *,
+    session: Session,
+    slug: str,
+    actor: str,
+    now: datetime | None = None,
+    media_root: Path | None = None,
 ) -> Campaign:
-    """Approve draft ``slug`` after checking it again; raise InvalidInput if it has problems
-    now, CampaignStateError if it is not a draft or changed since it was applied."""
+    """Approve draft ``slug`` after checking it again (media in ``media_root``, by default
+    the settings'); raise InvalidInput if it has problems now, CampaignStateError if it is
+    not a draft or changed since it was applied."""
     now = now or datetime.now(UTC)
     campaign = _get(session, slug)
     if campaign.status == CampaignStatus.APPROVED:
@@ -306,7 +312,9 @@ def approve_campaign(
         hint = "resume it instead" if campaign.status == CampaignStatus.PAUSED else None
         raise CampaignStateError(f"campaign {slug!r} is {campaign.status.value}", hint)
     file = campaign.source_path or f"{slug}.yaml"
-    definition = read_campaign(campaign.source_text, file=file, base_dir=Path(file).parent)
+    definition = read_campaign(
+        campaign.source_text, file=file, base_dir=Path(file).parent, media_root=media_root
+    )
     plan = plan_campaign(session=session, definition=definition, now=now)
     if plan.source_hash != campaign.source_hash:
         raise CampaignStateError(

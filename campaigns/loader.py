@@ -54,6 +54,7 @@ from campaigns.schema import (
     Zone,
 )
 from campaigns.templates import CompiledTemplate, TemplateBook, TemplateSource
+from marketing.media import MediaRefused, resolve_media
 from marketing.problems import (
     InvalidInput,
     Path_,
@@ -62,7 +63,7 @@ from marketing.problems import (
     format_path,
     problems_from_validation,
 )
-from marketing.settings import DEFAULT_TIMEZONE
+from marketing.settings import DEFAULT_TIMEZONE, get_settings
 from marketing.yamlsource import load_yaml
 
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100
@@ -74,7 +75,8 @@ _ZONE = TypeAdapter(Zone)
 _MOMENT: TypeAdapter[date | datetime] = TypeAdapter(Moment)
 _STR = TypeAdapter(str)
 
-# Content keys whose rendered value is a media file path (resolved next to the campaign file).
+# Content keys whose rendered value is a media file path, relative to the media root
+# (MARKETING_MEDIA_DIR; see marketing.media).
 MEDIA_KEYS = {"facebook": ("photo", "video"), "youtube": ("video",), "email": ()}
 # Email fields in which {{ subscriber.name }} and friends may be printed.
 _PER_RECIPIENT_FIELDS = {"subject", "preheader", "html", "text"}
@@ -123,10 +125,11 @@ class CampaignDefinition:
     """A campaign file, read and checked as far as it can be without the database."""
 
     file: str
-    base_dir: Path
+    base_dir: Path  # template files named by the campaign are read here
     text: str
     positions: Positions
     book: TemplateBook
+    media_root: Path = field(default_factory=lambda: get_settings().media_root)
     slug: str = "campaign"
     name: str = ""
     description: str = ""
@@ -183,15 +186,21 @@ def where(
     return line, column
 
 
-def read_campaign(text: str, *, file: str, base_dir: Path) -> CampaignDefinition:
-    """Read campaign ``text`` (named ``file`` in messages; relative paths are looked up in
-    ``base_dir``); every problem found is in the result's ``problems``."""
+def read_campaign(
+    text: str, *, file: str, base_dir: Path, media_root: Path | None = None
+) -> CampaignDefinition:
+    """Read campaign ``text`` (named ``file`` in messages; template files are looked up in
+    ``base_dir``, media files in ``media_root``, by default the settings' media root); every
+    problem found is in the result's ``problems``."""
     book = TemplateBook(base_dir)
+    root = media_root if media_root is not None else get_settings().media_root
     try:
         data, positions = load_yaml(text, file)
     except InvalidInput as exc:
-        return CampaignDefinition(file, base_dir, text, Positions(), book, problems=exc.problems)
-    d = CampaignDefinition(file, base_dir, text, positions, book)
+        return CampaignDefinition(
+            file, base_dir, text, Positions(), book, root, problems=exc.problems
+        )
+    d = CampaignDefinition(file, base_dir, text, positions, book, root)
     if not isinstance(data, dict):
         d.problems.append(
             Problem(
@@ -238,9 +247,11 @@ def read_campaign(text: str, *, file: str, base_dir: Path) -> CampaignDefinition
     return d
 
 
-def load_campaign_text(text: str, *, file: str, base_dir: Path) -> CampaignDefinition:
+def load_campaign_text(
+    text: str, *, file: str, base_dir: Path, media_root: Path | None = None
+) -> CampaignDefinition:
     """A campaign from ``text``, or InvalidInput with every problem found without a database."""
-    definition = read_campaign(text, file=file, base_dir=base_dir)
+    definition = read_campaign(text, file=file, base_dir=base_dir, media_root=media_root)
     if definition.problems:
         raise InvalidInput(definition.problems)
     return definition
@@ -390,17 +401,15 @@ def _template_source(
     return TemplateSource(path, d.file, line, column, text=ref.text, block=block, html=html)
 
 
-def _media_file_missing(d: CampaignDefinition, ref: TemplateRef, path: Path_) -> None:
-    """A media path written without template syntax is checked now, at its own line."""
+def _check_media(d: CampaignDefinition, ref: TemplateRef, path: Path_) -> None:
+    """A media path written without template syntax is checked now, at its own line: inside
+    the media root, and a file there (its type is the channel's check, when planning)."""
     if ref.text is None or "{" in ref.text:
         return
-    target = d.base_dir / ref.text.strip()
-    if not target.is_file():
-        d.problem(
-            path,
-            f"media file {ref.text.strip()!r} not found next to the campaign file",
-            f"looked for {target}",
-        )
+    try:
+        resolve_media(ref.text, root=d.media_root)
+    except MediaRefused as exc:
+        d.problem(path, exc.message, exc.hint)
 
 
 def _read_channels(d: CampaignDefinition, value: Any) -> None:
@@ -469,7 +478,7 @@ def _compile_channel(d: CampaignDefinition, kind: str, parsed: Any) -> ChannelBl
         path = (*base, name)
         channel.fields[key] = path
         if key in MEDIA_KEYS[kind]:
-            _media_file_missing(d, ref, path)
+            _check_media(d, ref, path)
         per_recipient = (key in _PER_RECIPIENT_FIELDS) if kind == "email" else None
         source = _template_source(d, ref, path, html=(kind == "email" and key == "html"))
         compiled = d.book.add(source, per_recipient=per_recipient)

@@ -33,7 +33,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,6 +55,7 @@ from campaigns.templates import (
 )
 from channels.email import valid_address
 from channels.registry import limits_for
+from marketing.media import MediaRefused, resolve_media
 from marketing.models import (
     Campaign,
     ChannelAccount,
@@ -186,7 +186,7 @@ class _Planner:
         self.notes: list[str] = []
         self._depends: dict[int, tuple[str, ...]] = {}
         self._rendered: dict[tuple[Any, ...], str | Problem] = {}
-        self._media: dict[str, str] = {}
+        self._media: dict[str, str | MediaRefused] = {}
 
     def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
         line, column = where(self.d.positions, path)
@@ -466,7 +466,24 @@ class _Planner:
             content["tags"] = tags
         for key in MEDIA_KEYS[channel.kind]:
             if content.get(key):
-                content[key] = self.media_path(content[key])
+                resolved = self.media_path(content[key])
+                if isinstance(resolved, MediaRefused):
+                    failed.add(key)
+                    path = channel.fields.get(key, channel.path)
+                    if path not in self.d.reported:  # a literal path: the loader said so
+                        self.tally.add(
+                            problem_at(
+                                self.d.file,
+                                self.d.positions,
+                                path,
+                                resolved.message,
+                                resolved.hint,
+                            ),
+                            community,
+                        )
+                    del content[key]
+                else:
+                    content[key] = resolved
         if channel.kind == "facebook" and content.get("link"):
             content["link"] = tracked_url(
                 content["link"],
@@ -477,11 +494,16 @@ class _Planner:
         content.update(channel.fixed)
         return content, failed
 
-    def media_path(self, written: str) -> str:
-        """The absolute path of a media file named relative to the campaign file."""
+    def media_path(self, written: str) -> str | MediaRefused:
+        """The real path of a media file named relative to the media root, or why it may
+        not be used (outside the root, not there: see :func:`marketing.media.resolve_media`)."""
         resolved = self._media.get(written)
         if resolved is None:
-            resolved = self._media[written] = str((self.d.base_dir / Path(written)).resolve())
+            try:
+                resolved = str(resolve_media(written, root=self.d.media_root))
+            except MediaRefused as exc:
+                resolved = exc
+            self._media[written] = resolved
         return resolved
 
     def content_for(

@@ -80,6 +80,7 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
+from channels.media import IMAGE_TYPES, VIDEO_TYPES, publish_refusal, type_problem
 from channels.ratelimit import MemoryUsageStore, RedisUsageStore, Usage, UsageStore
 
 if TYPE_CHECKING:
@@ -118,9 +119,8 @@ class FacebookLimits(Adapter):
     photo_max_bytes: ClassVar[int] = 10 * 1024 * 1024
     video_max_bytes: ClassVar[int] = 1024 * 1024 * 1024
     video_title_max_chars: ClassVar[int] = 255
-    photo_suffixes: ClassVar[frozenset[str]] = frozenset(
-        {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tiff"}
-    )
+    photo_types: ClassVar[Mapping[str, str]] = IMAGE_TYPES
+    video_types: ClassVar[Mapping[str, str]] = VIDEO_TYPES
 
     @classmethod
     def content_problems(cls, content: Mapping[str, Any]) -> list[ContentProblem]:
@@ -152,8 +152,10 @@ class FacebookLimits(Adapter):
                 problems.append(
                     ContentProblem(key, f"file is {path.stat().st_size:,} bytes; limit {limit:,}")
                 )
-            elif key == "photo" and path.suffix.lower() not in cls.photo_suffixes:
-                problems.append(ContentProblem(key, f"{path.suffix} is not an image type"))
+            elif found := type_problem(
+                path, cls.photo_types if key == "photo" else cls.video_types
+            ):
+                problems.append(ContentProblem(key, found))
         title = content.get("video_title")
         if title is not None and len(str(title)) > cls.video_title_max_chars:
             problems.append(
@@ -520,7 +522,9 @@ class FacebookAdapter(FacebookLimits, Publisher):
         usage: UsageStore | None = None,
         timeout: float = 30,
         insight_metrics: Mapping[str, str] = INSIGHT_METRICS,
+        media_root: Path | None = None,
     ) -> None:
+        """``media_root``: when given, a photo or video outside it is never uploaded."""
         if not re.fullmatch(r"v\d+\.\d+", api_version):
             raise ValueError(f"Graph API version {api_version!r} should look like 'v25.0'")
         if not _is_http_url(graph_url):
@@ -531,6 +535,7 @@ class FacebookAdapter(FacebookLimits, Publisher):
         self.usage = usage if usage is not None else MemoryUsageStore()
         self.timeout = timeout
         self.insight_metrics = dict(insight_metrics)
+        self.media_root = media_root
         self._apis: dict[str, tuple[FacebookAdsApi, tuple[str, ...]]] = {}
         self._refused_metrics: set[str] = set()
         self._lock = threading.Lock()
@@ -687,6 +692,14 @@ class FacebookAdapter(FacebookLimits, Publisher):
         if payload.file is None:
             body = self._call(account, "POST", path, payload.params, publishing=True)
         else:
+            allowed = self.photo_types if payload.edge == "photos" else self.video_types
+            refusal = publish_refusal(payload.file, allowed, root=self.media_root)
+            if refusal is not None:
+                raise PermanentError(
+                    f"will not upload {payload.edge[:-1]}: {refusal}",
+                    code="facebook:media-refused",
+                    hint="Put the file in the media folder, fix the campaign and apply it again.",
+                )
             try:
                 upload = payload.file.open("rb")
             except OSError as exc:
@@ -915,4 +928,5 @@ def facebook_adapter_from_settings(
         api_version=settings.graph_api_version,
         app_secret=settings.facebook_app_secret,
         usage=usage,
+        media_root=settings.media_root,
     )

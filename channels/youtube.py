@@ -72,6 +72,7 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
+from channels.media import VIDEO_TYPES, publish_refusal, type_problem
 from channels.quota import QuotaLedger, cost_of, next_reset, seconds_until_reset
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class YouTubeLimits(Adapter):
     forbidden_chars: ClassVar[str] = "<>"
     privacy_values: ClassVar[frozenset[str]] = frozenset({"public", "unlisted", "private"})
     video_max_bytes: ClassVar[int] = 256 * 1024**3
+    video_types: ClassVar[Mapping[str, str]] = VIDEO_TYPES
 
     @classmethod
     def content_problems(cls, content: Mapping[str, Any]) -> list[ContentProblem]:
@@ -154,6 +156,8 @@ class YouTubeLimits(Adapter):
             problems.append(ContentProblem("video", "is required"))
         elif not Path(str(video)).is_file():
             problems.append(ContentProblem("video", f"file {video} not found"))
+        elif found := type_problem(Path(str(video)), cls.video_types):
+            problems.append(ContentProblem("video", found))
         privacy = content.get("privacy", "private")
         if privacy not in cls.privacy_values:
             problems.append(
@@ -403,7 +407,9 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         quota_project: str | None = None,
         reconcile_pages: int = 20,
         clock_skew: timedelta = timedelta(minutes=15),
+        media_root: Path | None = None,
     ) -> None:
+        """``media_root``: when given, a video outside it is never uploaded."""
         if chunk_size <= 0 or chunk_size % self.upload_chunk_multiple:
             raise ValueError(
                 f"chunk_size {chunk_size} must be a positive multiple of 256 KiB "
@@ -418,6 +424,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         self.quota_project = quota_project
         self.reconcile_pages = reconcile_pages
         self.clock_skew = clock_skew
+        self.media_root = media_root
         self._document = discovery_document(root_url)
 
     # -- plumbing
@@ -504,8 +511,15 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
                 code="invalid_content",
                 hint="fix the campaign's YouTube content, then plan it again",
             )
-        token = self._token(post.account)
         path = Path(str(post.content["video"]))
+        refusal = publish_refusal(path, self.video_types, root=self.media_root)
+        if refusal is not None:
+            raise PermanentError(
+                f"will not upload video: {refusal}",
+                code="youtube:media-refused",
+                hint="put the file in the media folder, fix the campaign and apply it again",
+            )
+        token = self._token(post.account)
         size = path.stat().st_size
         if size == 0:
             raise PermanentError(
@@ -721,4 +735,5 @@ def youtube_adapter_from_settings(settings: Settings, ledger: QuotaLedger) -> Yo
         root_url=settings.youtube_root_url,
         ledger=ledger,
         quota_project=settings.youtube_quota_project or None,
+        media_root=settings.media_root,
     )

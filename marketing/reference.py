@@ -30,6 +30,8 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from channels.media import IMAGE_TYPES, VIDEO_TYPES, type_problem
+from marketing.media import MediaRefused, resolve_media
 from marketing.models import ChannelAccount, ChannelKind, Community, Highlight, Subscriber
 from marketing.problems import (
     InvalidInput,
@@ -39,7 +41,7 @@ from marketing.problems import (
     problem_at,
     problems_from_validation,
 )
-from marketing.settings import DEFAULT_TIMEZONE
+from marketing.settings import DEFAULT_TIMEZONE, get_settings
 from marketing.yamlsource import load_yaml
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
@@ -307,18 +309,28 @@ def _duplicates(
     return problems
 
 
-def _media_problems(flat: _Flat, base_dir: Path, file: str, positions: Positions) -> list[Problem]:
+def _media_problems(flat: _Flat, root: Path, file: str, positions: Positions) -> list[Problem]:
+    """Every highlight's media: a file inside the media ``root``, an image or a video by
+    its suffix and its content."""
     problems = []
     for path, _slug, h in flat.highlights:
         for k, media in enumerate(h.media):
-            if not (base_dir / media).is_file():
+            where = (*path, "media", k)
+            try:
+                real = resolve_media(media, root=root)
+            except MediaRefused as exc:
+                problems.append(problem_at(file, positions, where, exc.message, exc.hint))
+                continue
+            table = VIDEO_TYPES if real.suffix.lower() in VIDEO_TYPES else IMAGE_TYPES
+            found = type_problem(real, table)
+            if found is not None:
                 problems.append(
                     problem_at(
                         file,
                         positions,
-                        (*path, "media", k),
-                        f"media file {media!r} not found next to the file",
-                        f"looked for {base_dir / media}",
+                        where,
+                        f"{media!r}: {found}",
+                        "highlight media are photos or videos",
                     )
                 )
     return problems
@@ -353,8 +365,12 @@ def _upsert(
     return existing
 
 
-def import_reference(*, session: Session, path: Path) -> ImportSummary:
-    """Import ``path`` in the caller's transaction; raise InvalidInput before writing anything."""
+def import_reference(
+    *, session: Session, path: Path, media_root: Path | None = None
+) -> ImportSummary:
+    """Import ``path`` in the caller's transaction; raise InvalidInput before writing anything.
+    Highlight media are named relative to ``media_root`` (default: the settings')."""
+    root = media_root if media_root is not None else get_settings().media_root
     ref, positions, file = read_reference(path)
     flat, problems = _flatten(ref, file, positions)
     problems += _duplicates(
@@ -384,7 +400,7 @@ def import_reference(*, session: Session, path: Path) -> ImportSummary:
     problems += _duplicates(
         [(p, (slug, h.key)) for p, slug, h in flat.highlights], file, positions, "highlight", "key"
     )
-    problems += _media_problems(flat, path.parent, file, positions)
+    problems += _media_problems(flat, root, file, positions)
 
     in_file = {c.slug for _p, c in flat.communities}
     referenced = {slug for _p, slug, _a in flat.accounts if slug} | {
@@ -480,7 +496,9 @@ def import_reference(*, session: Session, path: Path) -> ImportSummary:
     for hpath, slug, h in flat.highlights:
         community_id = by_slug[slug].id
         values = h.model_dump(exclude={"media"})
-        values["media"] = [str((path.parent / m).resolve()) for m in h.media]
+        # As written (relative to the media root), where templates, pages and the media
+        # route look them up again; never an absolute path.
+        values["media"] = [m.strip() for m in h.media]
         values["community_id"] = community_id
         values["position"] = hpath[-1]  # order within its community, as written
         _upsert(

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), description="Folder for the SQLite files and reports.")
+    media_dir: Path | None = Field(
+        None,
+        description="The one folder every media file (campaign photos and videos, highlight "
+        "media) must be in; paths are written relative to it. Default: media in the data folder.",
+    )
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: a SQLite file in the data folder."
     )
@@ -161,6 +166,11 @@ class Settings(BaseSettings):
             return self.redis_url
         broker = self.effective_broker_url
         return broker if broker.startswith(("redis://", "rediss://")) else None
+
+    @property
+    def media_root(self) -> Path:
+        """The folder every media file is read from (see :mod:`marketing.media`)."""
+        return self.media_dir or self.data_dir / "media"
 
     @property
     def zone(self) -> ZoneInfo:

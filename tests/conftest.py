@@ -20,6 +20,7 @@ from marketing import migrate
 from marketing.db import dispose_engines, get_engine, session_factory
 from marketing.models import Base
 from marketing.settings import reset_settings
+from tests.support.media import install_shipped_media
 from tests.support.services import PostgresDatabase, RedisServer
 
 # No test reaches another machine: see tests/support/socket_guard.py.
@@ -30,11 +31,13 @@ BACKENDS = ["sqlite", "postgresql"]
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own data folder and no stray MARKETING_* settings."""
+    """Every test gets its own data folder (with the shipped media in its media folder) and
+    no stray MARKETING_* settings."""
     for name in list(os.environ):
         if name.startswith("MARKETING_") and not name.startswith("MARKETING_TEST_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MARKETING_DATA_DIR", str(tmp_path / "data"))
+    install_shipped_media(tmp_path / "data" / "media")
     reset_settings()
     yield
     reset_settings()

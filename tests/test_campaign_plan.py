@@ -3,7 +3,6 @@ a file with ten mistakes, channel limits, selections, rotation, highlights and a
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from marketing.cli.communities import SAMPLE
 from marketing.models import Campaign, ChannelKind, Community, Highlight, Post, PostState
 from marketing.problems import InvalidInput
 from marketing.reference import import_reference
+from marketing.settings import get_settings
 
 EXAMPLES = Path(campaigns.__file__).parent / "examples"
 FIXTURES = Path(__file__).parent / "campaign_fixtures"
@@ -38,10 +38,6 @@ def _count(session: Session, model: type[object]) -> int:
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
-    media = tmp_path / "media"
-    media.mkdir(exist_ok=True)
-    for f in (EXAMPLES / "media").iterdir():
-        shutil.copy(f, media / f.name)
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return path
@@ -107,7 +103,8 @@ def test_songkran_content_in_detail(sample: Session) -> None:
         "https://community.example.org/nan-ban-doi-ngoen/songkran?utm_source=facebook"
         "&utm_medium=social&utm_campaign=songkran-2027&utm_content=nan-ban-doi-ngoen"
     )
-    assert facebook.content["photo"] == str(EXAMPLES / "media" / "songkran-poster.png")
+    poster = get_settings().media_root.resolve() / "examples" / "songkran-poster.png"
+    assert facebook.content["photo"] == str(poster)
     assert facebook.idempotency_key == idempotency_key(
         "songkran-2027", "nan-ban-doi-ngoen", "nan-ban-doi-ngoen-facebook", "festival"
     )
@@ -188,7 +185,7 @@ def test_channel_limits_are_checked_after_rendering(sample: Session, tmp_path: P
   youtube:
     title: "{{ community.name_th }} {{ 'ยาว' * 40 }}"
     description: "<b>{{ community.province }}</b>"
-    video: media/songkran-clip.mp4
+    video: examples/songkran-clip.mp4
     tags: ["{{ 'แท็ก' * 130 }}"]
   facebook:
     message: "{{ 'ก' * 63207 }}"
@@ -222,7 +219,7 @@ def test_accounts_must_exist_have_the_right_kind_and_cover_every_community(
   youtube:
     account: nan-ban-doi-ngoen-youtube
     title: สวัสดี
-    video: media/songkran-clip.mp4
+    video: examples/songkran-clip.mp4
   email:
     account: community
     subject: สวัสดี

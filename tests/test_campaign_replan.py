@@ -5,7 +5,6 @@ cancelled, new ones are added, and posts in any other state are never touched.""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from marketing.models import (
 )
 from marketing.problems import InvalidInput
 from marketing.reference import import_reference
+from marketing.settings import get_settings
 
 EXAMPLES = Path(campaigns.__file__).parent / "examples"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ communities: [nan-ban-doi-ngoen, phrae-ban-thung-khram, lampang-ban-din-daeng]
 channels:
   facebook:
     message: "สวัสดี {{ community.name_th }} วันที่ {{ thai_date(occurrence.at) }}"
-    photo: media/songkran-poster.png
+    photo: examples/songkran-poster.png
   email:
     account: glo-email
     subject: "ข่าว{{ community.name_th }}"
@@ -72,8 +72,6 @@ def sample(session: Session) -> Session:
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "media").mkdir()
-    shutil.copy(EXAMPLES / "media" / "songkran-poster.png", tmp_path / "media")
     (tmp_path / "letter.html.j2").write_text(
         "<p>เรียน {{ subscriber.name }}</p><p>{{ community.description }}</p>", encoding="utf-8"
     )
@@ -243,7 +241,7 @@ def test_approve_checks_the_campaign_again(sample: Session, folder: Path) -> Non
     with pytest.raises(CampaignStateError, match="template file of 'replan' changed"):
         approve_campaign(session=sample, slug="replan", actor="x", now=NOW)
     _apply(sample, folder, BASE)
-    (folder / "media" / "songkran-poster.png").unlink()
+    (get_settings().media_root / "examples" / "songkran-poster.png").unlink()
     with pytest.raises(InvalidInput) as caught:
         approve_campaign(session=sample, slug="replan", actor="x", now=NOW)
     assert [p.field for p in caught.value.problems] == ["channels.facebook.photo"]

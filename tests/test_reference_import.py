@@ -13,6 +13,7 @@ from marketing.cli.communities import SAMPLE
 from marketing.models import ChannelAccount, ChannelKind, Community, Highlight, Subscriber
 from marketing.problems import InvalidInput
 from marketing.reference import import_reference
+from marketing.settings import get_settings
 
 GOOD = """\
 communities:
@@ -55,7 +56,8 @@ def test_sample_imports_and_second_import_changes_nothing(session: Session) -> N
         )
     } == {ChannelKind.FACEBOOK, ChannelKind.YOUTUBE}
     highlight = session.scalars(select(Highlight).where(Highlight.community_id == nan.id)).first()
-    assert highlight is not None and Path(highlight.media[0]).is_file()
+    assert highlight is not None and highlight.media[0] == "sample/nan-ban-doi-ngoen.png"
+    assert (get_settings().media_root / highlight.media[0]).is_file()
 
     second = import_reference(session=session, path=SAMPLE)
     session.commit()

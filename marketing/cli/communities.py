@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 
 from marketing.cli.base import console, friendly_errors
 from marketing.db import session_scope
+from marketing.media import install_media
 from marketing.models import ChannelAccount, Community, Highlight, Subscriber
 from marketing.reference import import_reference
+from marketing.settings import get_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "communities.yaml"
 
@@ -23,7 +25,11 @@ def communities() -> None:
 
 @communities.command("import")
 @click.argument("file", type=click.Path(path_type=Path), required=False)
-@click.option("--sample", is_flag=True, help="Import the shipped sample of ten communities.")
+@click.option(
+    "--sample",
+    is_flag=True,
+    help="Import the shipped sample of ten communities (its pictures go to <media folder>/sample).",
+)
 @friendly_errors
 def import_(file: Path | None, sample: bool) -> None:
     """Import FILE (YAML or CSV). Idempotent; all-or-nothing on any problem."""
@@ -31,6 +37,9 @@ def import_(file: Path | None, sample: bool) -> None:
         raise click.UsageError("give a FILE or --sample (not both)")
     path = SAMPLE if sample else file
     assert path is not None
+    if sample:
+        root = get_settings().media_root
+        install_media(SAMPLE.parent / "media", root=root, folder="sample")
     with session_scope() as session:
         summary = import_reference(session=session, path=path)
     if not summary.changed:

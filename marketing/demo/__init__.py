@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from channels.sandbox.suite import SandboxAccount, SandboxSuite, sandbox_token
 from marketing import migrate
 from marketing.db import dispose_engines, get_engine, session_scope, utcnow
+from marketing.media import install_media
 from marketing.models import (
     ChannelAccount,
     Delivery,
@@ -71,6 +72,7 @@ def _fresh_folder(base: Path) -> Path:
 def _settings_env(folder: Path, suite: SandboxSuite) -> dict[str, str]:
     return {
         "MARKETING_DATA_DIR": str(folder),
+        "MARKETING_MEDIA_DIR": str(folder / "media"),
         "MARKETING_DATABASE_URL": f"sqlite:///{folder / 'marketing.sqlite3'}",
         "MARKETING_BROKER_URL": f"sqla+sqlite:///{folder / 'broker.sqlite3'}",
         "MARKETING_REDIS_URL": "",
@@ -117,9 +119,11 @@ def _write_campaign(folder: Path) -> Path:
         .replace("__AT__", at.isoformat())
     )
     target = folder / "campaign"
-    (target / "media").mkdir(parents=True)
-    shutil.copy(HERE / "poster.png", target / "media" / "poster.png")
-    shutil.copy(HERE / "clip.mp4", target / "media" / "clip.mp4")
+    target.mkdir(parents=True)
+    media = get_settings().media_root / "demo"
+    media.mkdir(parents=True, exist_ok=True)
+    shutil.copy(HERE / "poster.png", media / "poster.png")
+    shutil.copy(HERE / "clip.mp4", media / "clip.mp4")
     path = target / "demo-campaign.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -177,6 +181,7 @@ def run_demo(*, base: Path, console: Console, worker_timeout: float = 45.0) -> D
             migrate.upgrade(get_engine())
             from marketing.reference import import_reference
 
+            install_media(SAMPLE.parent / "media", root=get_settings().media_root, folder="sample")
             with session_scope() as session:
                 import_reference(session=session, path=SAMPLE)
             with session_scope() as session:

@@ -5,10 +5,12 @@ planned with :func:`campaigns.read_campaign` and :func:`campaigns.plan_campaign`
 :func:`campaigns.lifecycle.store_plan`, and written to the campaign's file so that the web
 and ``marketing campaign apply FILE`` always agree on what a campaign says:
 
-* a campaign that exists already keeps its file (``Campaign.source_path``), and relative paths
-  in it (media, template files) are read next to that file, as the command line does;
-* a new campaign's file is ``<data folder>/campaigns/<slug>.yaml``; put media and template
-  files it names in that folder.
+* the web app writes only inside the data folder: a campaign given or edited in the browser
+  (or through the API) is kept in ``<data folder>/campaigns/<slug>.yaml``, and template files
+  it names are read from that folder.  A campaign applied from the command line keeps its
+  own file untouched: an edit in the browser is written to the data folder instead, and
+  becomes the campaign's source (``Campaign.source_path``) until the file is applied again;
+* media are always relative to the media folder (``MARKETING_MEDIA_DIR``).
 
 Approval is four-eyes: whoever applied a change since the campaign's last approval (or created
 it, if it was never approved) cannot approve it (:func:`approval_refusal`).
@@ -54,11 +56,18 @@ def decode_upload(data: bytes, name: str) -> str:
         ) from exc
 
 
-def _target(session: Session, slug: str, settings: Settings) -> Path:
-    stored = session.scalars(select(Campaign.source_path).where(Campaign.slug == slug)).first()
-    if stored and Path(stored).parent.is_dir():
-        return Path(stored)
+def _target(slug: str, settings: Settings) -> Path:
+    """The file a web edit of campaign ``slug`` is written to: always in the data folder
+    (``slug`` is a checked slug, so it names a file directly in that folder)."""
     return campaign_folder(settings) / f"{slug}.yaml"
+
+
+def _differs(path: Path, text: str) -> bool:
+    """Whether file ``path`` is missing or holds something other than ``text``."""
+    try:
+        return path.is_symlink() or path.read_text(encoding="utf-8") != text
+    except (OSError, UnicodeDecodeError):
+        return True
 
 
 @dataclass
@@ -87,9 +96,10 @@ def check_campaign_text(
             [Problem("campaign.yaml", None, None, "", "contains a NUL character (not text)")]
         )
     folder = campaign_folder(settings)
-    first = read_campaign(text, file="campaign.yaml", base_dir=folder)
-    path = _target(session, first.slug, settings)
-    definition = read_campaign(text, file=str(path), base_dir=path.parent)
+    root = settings.media_root
+    first = read_campaign(text, file="campaign.yaml", base_dir=folder, media_root=root)
+    path = _target(first.slug, settings)
+    definition = read_campaign(text, file=str(path), base_dir=path.parent, media_root=root)
     plan = plan_campaign(session=session, definition=definition, now=now)
     campaign = session.scalars(select(Campaign).where(Campaign.slug == plan.slug)).first()
     changes = post_changes(
@@ -114,9 +124,11 @@ def apply_campaign_text(
     now = now or datetime.now(UTC)
     checked = check_campaign_text(session=session, text=text, settings=settings, now=now)
     summary = store_plan(session=session, plan=checked.plan, actor=user.username, now=now)
-    if summary.changed:
+    if summary.changed or _differs(checked.path, text):
         try:
             checked.path.parent.mkdir(parents=True, exist_ok=True)
+            if checked.path.is_symlink():  # never write through a link out of the folder
+                checked.path.unlink()
             checked.path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise CampaignStateError(

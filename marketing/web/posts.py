@@ -3,8 +3,6 @@ post (retry, cancel, mark published), and the media files of posts and highlight
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
@@ -13,6 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.loader import MEDIA_KEYS
+from channels.media import is_image, sniff
+from marketing.media import contained
 from marketing.models import (
     Attempt,
     Campaign,
@@ -25,7 +25,7 @@ from marketing.models import (
     User,
 )
 from marketing.publishing import PostActionRefused, cancel_post, resolve_published, retry_post
-from marketing.web.deps import DB, Editor, Viewer
+from marketing.web.deps import DB, Editor, Viewer, settings_of
 from marketing.web.overview import post_lines, post_lines_query
 from marketing.web.rendering import flash, gettext_for, render
 from marketing.web.staff import audit
@@ -169,16 +169,34 @@ def resolve(
     return _act(request, session, user, post_id, "resolve")
 
 
-def _file(path: str) -> Response:
-    file = FilePath(path)
-    if not file.is_file():
-        raise HTTPException(404, "the media file is not on this server")
-    media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    return FileResponse(file, media_type=media_type)
+def _file(request: Request, path: str) -> Response:
+    """Media file ``path`` if it is a file inside the media root (checked again here: a
+    stored path may predate that rule or have been changed in the database).  Only an
+    image (by suffix and by content) is shown inline; anything else is a download, and the
+    browser is told not to guess types."""
+    root = settings_of(request).media_root
+    real = contained(path, root=root)
+    if real is None:
+        raise HTTPException(404, "the media file is not in the media folder of this server")
+    headers = {"X-Content-Type-Options": "nosniff"}
+    image = is_image(real)
+    if image is not None:
+        return FileResponse(real, media_type=image, headers=headers)
+    media_type = sniff(real)
+    if media_type is None or not media_type.startswith("video/"):
+        media_type = "application/octet-stream"
+    return FileResponse(
+        real,
+        media_type=media_type,
+        headers=headers,
+        filename=real.name,
+        content_disposition_type="attachment",
+    )
 
 
 @router.get("/media/post/{post_id}/{key}")
 def post_media(
+    request: Request,
     user: Viewer,
     session: DB,
     post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -189,11 +207,12 @@ def post_media(
     value = post.content.get(key)
     if key not in MEDIA_KEYS.get(post.channel.value, ()) or not isinstance(value, str):
         raise HTTPException(404, "this post has no such media")
-    return _file(value)
+    return _file(request, value)
 
 
 @router.get("/media/highlight/{highlight_id}/{index}")
 def highlight_media(
+    request: Request,
     user: Viewer,
     session: DB,
     highlight_id: Annotated[int, Path(ge=1, le=MAX_ID)],
@@ -202,4 +221,4 @@ def highlight_media(
     highlight = session.get(Highlight, highlight_id)
     if highlight is None or index >= len(highlight.media or []):
         raise HTTPException(404, "no such media")
-    return _file(highlight.media[index])
+    return _file(request, highlight.media[index])
