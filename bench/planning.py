@@ -22,6 +22,7 @@ from campaigns.lifecycle import plan_file
 from campaigns.templates import SUBSCRIBER, UNSUBSCRIBE_URL
 from marketing import migrate
 from marketing.db import get_engine, session_factory
+from marketing.media import install_media
 from marketing.models import ChannelAccount, ChannelKind, Community, Subscriber
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "campaigns" / "examples"
@@ -40,7 +41,7 @@ def campaign_file(folder: Path, weeks: int) -> Path:
         "end": (FIRST_MONDAY + timedelta(weeks=weeks - 1)).isoformat(),
     }
     data["schedule"] = {"every": "weekly on monday 10:00"}
-    shutil.copytree(EXAMPLES / "media", folder / "media", dirs_exist_ok=True)
+    install_media(EXAMPLES / "media", root=folder / "media", folder="examples")
     shutil.copytree(EXAMPLES / "templates", folder / "templates", dirs_exist_ok=True)
     path = folder / "bench-weekly.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
@@ -215,7 +216,9 @@ environment and checking it against each channel's limits. Not timed: storing th
         assert self.engine is not None
         started = time.perf_counter()
         with session_factory(self.engine)() as session:
-            plan = plan_file(session=session, path=self.path, now=PLANNED_AT)
+            plan = plan_file(
+                session=session, path=self.path, now=PLANNED_AT, media_root=self.dir / "media"
+            )
         ours = time.perf_counter() - started
         expected = self.communities * self.weeks * 3
         if len(plan.posts) != expected:

@@ -21,6 +21,7 @@ from channels.sandbox.graph import GraphSandbox
 from marketing import migrate
 from marketing.cli.communities import SAMPLE
 from marketing.db import get_engine, session_scope
+from marketing.media import install_media
 from marketing.models import (
     Campaign,
     CampaignStatus,
@@ -60,8 +61,10 @@ class Pipeline:
             "MARKETING_PUBLISH_BURST": "100000",
             **{f"MARKETING_{k.upper()}": str(v) for k, v in settings.items()},
         }
+        media = self.dir / "data" / "media"
+        install_media(SAMPLE.parent / "media", root=media, folder="sample")
         with session_scope(self.engine) as session:
-            import_reference(session=session, path=SAMPLE)
+            import_reference(session=session, path=SAMPLE, media_root=media)
         with session_scope(self.engine) as session:
             for account in session.scalars(select(ChannelAccount)):
                 if account.secret_name:

@@ -70,10 +70,15 @@ class ApplySummary:
         )
 
 
-def plan_file(*, session: Session, path: Path, now: datetime | None = None) -> Plan:
-    """The plan of campaign file ``path``; InvalidInput with every problem if it has any."""
+def plan_file(
+    *, session: Session, path: Path, now: datetime | None = None, media_root: Path | None = None
+) -> Plan:
+    """The plan of campaign file ``path`` (media in ``media_root``, by default the settings');
+    InvalidInput with every problem if it has any."""
     text, file = read_campaign_file(path)
-    definition = read_campaign(text, file=file, base_dir=path.resolve().parent)
+    definition = read_campaign(
+        text, file=file, base_dir=path.resolve().parent, media_root=media_root
+    )
     return plan_campaign(session=session, definition=definition, now=now)
 
 

@@ -102,4 +102,6 @@ def publish_refusal(path: Path, allowed: Mapping[str, str], *, root: Path | None
     stored post may predate the rules or have been changed in the database."""
     if root is not None and inside(path, root) is None:
         return f"{path} is not a file inside the media folder {root}"
+    if not path.is_file():
+        return f"file {path} not found"
     return type_problem(path, allowed)

@@ -104,11 +104,15 @@ def account() -> Account:
     return Account("youtube", CHANNEL, "ชุมชนผ้าทอบ้านดอยเงิน", SecretStr(TOKEN))
 
 
+MP4_HEADER = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"  # an ISO media file's start
+
+
 @pytest.fixture
 def video_file(tmp_path: Path) -> Path:
-    """About 1 MB of bytes that are not all alike: four chunks of 256 KiB (the last short)."""
+    """About 1 MB of bytes that are not all alike: four chunks of 256 KiB (the last short),
+    behind an MP4 header (the adapter checks the content is a video)."""
     path = tmp_path / "ban-doi-ngoen.mp4"
-    path.write_bytes(random.Random(4).randbytes(1_000_000))
+    path.write_bytes(MP4_HEADER + random.Random(4).randbytes(1_000_000 - len(MP4_HEADER)))
     return path
 
 
@@ -377,7 +381,7 @@ def test_statistics_come_in_batches_of_50(
     adapter: YouTubeAdapter, sandbox: YouTubeSandbox, account: Account, tmp_path: Path
 ) -> None:
     small = tmp_path / "short.mp4"
-    small.write_bytes(bytes(2000))
+    small.write_bytes(MP4_HEADER + bytes(2000))
     real = [
         adapter.publish(make_post(account, small, marker=f"m-{n}")).external_id for n in range(3)
     ]
@@ -631,7 +635,7 @@ def test_marker_tag_is_short_stable_and_distinct() -> None:
 
 def test_tags_check_keeps_room_for_the_marker_tag(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
-    video.write_bytes(b"x")
+    video.write_bytes(MP4_HEADER)
     # 475 characters of tags + comma + 24-character marker tag = 500: just fits
     fits = {"title": "t", "video": str(video), "tags": ["ก" * 475]}
     assert YouTubeLimits.content_problems(fits) == []

@@ -52,7 +52,8 @@ class PipelineStack:
         self.graph = GraphSandbox(page_call_limit=1_000_000, app_call_limit=10_000_000).start()
         self.youtube = YouTubeSandbox(quota_limits={"videos.insert": 1000}).start()
         self.smtp = SmtpSandbox().start()
-        self.video = tmp_path / "clip.mp4"
+        self.video = tmp_path / "data" / "media" / "clip.mp4"  # inside the media root
+        self.video.parent.mkdir(parents=True, exist_ok=True)
         self.video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
         self.env: dict[str, str] = {
             "MARKETING_DATABASE_URL": db_url,
