@@ -2,10 +2,10 @@
 
 Every text field of a channel block is a template, written inline in the campaign file or in a
 file next to it (``{file: templates/letter.html.j2}``).  Templates render in an
-:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` with :class:`~jinja2.StrictUndefined`,
-so a misspelt name is an error, never an empty string; the email HTML body renders with
-autoescape on.  Each template is compiled once and rendered once per (community, channel,
-occurrence) in a loop.
+:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` with limits on what a template may
+compute (:mod:`campaigns.sandbox`) and :class:`~jinja2.StrictUndefined`, so a misspelt name
+is an error, never an empty string; the email HTML body renders with autoescape on.  Each
+template is compiled once and rendered once per (community, channel, occurrence) in a loop.
 
 Context (see ``docs/campaigns.md``): ``community``, ``campaign``, ``occurrence``, ``channel``,
 ``account``, ``highlight`` (highlights autopilot only), and in email ``subscriber.name``,
@@ -45,9 +45,9 @@ from jinja2 import (
     pass_context,
 )
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from campaigns.formatting import number, thai_date, tracked_url
+from campaigns.sandbox import LimitedSandbox, TemplateLimitError, render_bounded
 from channels.email import merge_slot
 from marketing.problems import Path_, Problem, format_path
 
@@ -236,10 +236,11 @@ _INLINE_PREFIX = "<inline "
 _VIEW_FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _VIEWS.values()}
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, reading the fields of the context's own view objects (plain data, see
-    above) without the per-access safety checks -- they dominate rendering time otherwise.
-    Everything else, including any attribute *of* those fields, is checked as usual."""
+class _Sandbox(LimitedSandbox):
+    """The sandbox (with its limits, see :mod:`campaigns.sandbox`), reading the fields of the
+    context's own view objects (plain data, see above) without the per-access safety checks
+    -- they dominate rendering time otherwise.  Everything else, including any attribute *of*
+    those fields, is checked as usual."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         known = _VIEW_FIELDS.get(type(obj))
@@ -262,7 +263,7 @@ class TemplateBook:
         self.problems: list[Problem] = []
 
     @staticmethod
-    def _environment(loader: BaseLoader, *, autoescape: bool) -> ImmutableSandboxedEnvironment:
+    def _environment(loader: BaseLoader, *, autoescape: bool) -> LimitedSandbox:
         env = _Sandbox(
             loader=loader, undefined=StrictUndefined, autoescape=autoescape, auto_reload=False
         )
@@ -325,7 +326,7 @@ class TemplateBook:
     def render(self, compiled: CompiledTemplate, context: Mapping[str, Any]) -> str:
         """The rendered text, stripped; raise RenderFailure with the template's line."""
         try:
-            return compiled.template.render(context).strip()
+            return render_bounded(compiled.template, dict(context)).strip()
         except Exception as exc:  # user template code: any failure is the template's problem
             raise RenderFailure(self._render_problem(compiled.source, exc)) from exc
 
@@ -375,7 +376,10 @@ class TemplateBook:
             if frame.filename in known:
                 filename, lineno = frame.filename, frame.lineno
         hint = None
-        if isinstance(exc, UndefinedError):
+        if isinstance(exc, TemplateLimitError):
+            filename, lineno = exc.filename or filename, exc.lineno or lineno
+            message, hint = exc.message or "", exc.hint
+        elif isinstance(exc, UndefinedError):
             message = _friendly_undefined(str(exc))
             hint = None if "has no field" in message else CONTEXT_HINT
             name = re.match(r"'(\w+)' is undefined", str(exc))

@@ -7,6 +7,12 @@ validation error can name the file, line and column of the offending value.  It 
 * a key written twice in one mapping is an error (PyYAML silently keeps the last one);
 * ``10:00`` stays the string ``"10:00"`` (YAML 1.1 would read the number 600);
 * any failure becomes :class:`~marketing.problems.InvalidInput`, never a bare YAML exception.
+
+It is also bounded, so a small file cannot take minutes and gigabytes (a "billion laughs": a
+few aliases each repeating the one before, 440 bytes that expand to a billion values): the
+text may have at most :data:`MAX_YAML_CHARS` characters, and aliases (``*name``) may repeat at
+most :data:`MAX_ALIAS_VALUES` values in all -- enough to reuse a block of settings, refused
+long before an expansion costs anything.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ from marketing.problems import InvalidInput, Path_, Positions, Problem, format_p
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _MAX_DEPTH = 64
+MAX_YAML_CHARS = 50_000_000  # a reference file of 100,000 subscribers is about 15 MB
+MAX_ALIAS_VALUES = 10_000
+
+
+class _AliasBomb(Exception):
+    """Aliases expanded to more than MAX_ALIAS_VALUES values."""
+
+    def __init__(self, path: Path_):
+        self.path = path  # where the outermost alias being expanded is used
 
 
 class _Builder:
@@ -27,9 +42,26 @@ class _Builder:
         self.positions = Positions()
         self.problems: list[Problem] = []
         self._scalars = yaml.SafeLoader("")
+        self._built: set[int] = set()  # ids of the collections built once already
+        self._repeats = 0  # values built again because an alias names them
+        self._alias_at: Path_ | None = None
 
     def build(self, node: yaml.Node, path: Path_, depth: int = 0) -> Any:
         self.positions.set(path, node.start_mark.line + 1, node.start_mark.column + 1)
+        # An alias is the very node object it names: a collection met a second time is an
+        # alias, and everything under it is counted against MAX_ALIAS_VALUES.
+        if self._alias_at is not None:
+            self._repeats += 1
+            if self._repeats > MAX_ALIAS_VALUES:
+                raise _AliasBomb(self._alias_at)
+        elif isinstance(node, yaml.CollectionNode):
+            if id(node) in self._built:
+                self._alias_at = path
+                try:
+                    return self.build(node, path, depth)
+                finally:
+                    self._alias_at = None
+            self._built.add(id(node))
         if depth > _MAX_DEPTH:
             self._problem(node, path, f"nested deeper than {_MAX_DEPTH} levels")
             return None
@@ -107,6 +139,19 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:
 
 def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
     """Parse ``text`` (named ``file`` in messages); raise InvalidInput on any problem."""
+    if len(text) > MAX_YAML_CHARS:
+        raise InvalidInput(
+            [
+                Problem(
+                    file,
+                    None,
+                    None,
+                    "",
+                    f"ไฟล์ยาวเกินไป ({len(text):,} ตัวอักษร; ไม่เกิน {MAX_YAML_CHARS:,})",
+                    "แบ่งไฟล์เป็นหลายไฟล์แล้วนำเข้าทีละไฟล์",
+                )
+            ]
+        )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -120,6 +165,26 @@ def load_yaml(text: str, file: str) -> tuple[Any, Positions]:
         data = builder.build(node, ())
     except RecursionError as exc:
         raise InvalidInput([Problem(file, None, None, "", "nested too deeply")]) from exc
+    except _AliasBomb as exc:
+        # An alias's node carries the position of its anchor; the key it is used under is
+        # where the person should look.
+        keyed = exc.path
+        while keyed and not isinstance(keyed[-1], str):
+            keyed = keyed[:-1]
+        line, column = builder.positions.key(keyed)
+        raise InvalidInput(
+            [
+                Problem(
+                    file,
+                    line,
+                    column,
+                    format_path(exc.path),
+                    f"alias (*ชื่อ) ขยายเป็นข้อมูลมากเกินไป (เกิน {MAX_ALIAS_VALUES:,} ค่า) "
+                    "อาจเป็นไฟล์ที่ตั้งใจทำให้ระบบช้า",
+                    "เขียนค่าที่ต้องการออกมาตรง ๆ แทนการใช้ alias ซ้อนกันหลายชั้น",
+                )
+            ]
+        ) from None
     if builder.problems:
         raise InvalidInput(builder.problems)
     return data, builder.positions
