@@ -49,6 +49,7 @@ from jinja2.runtime import Context
 from campaigns.formatting import number, thai_date, tracked_url
 from campaigns.sandbox import LimitedSandbox, TemplateLimitError, render_bounded
 from channels.email import merge_slot
+from marketing.bounded import TimeUp
 from marketing.problems import Path_, Problem, format_path
 
 # --- what templates see ----------------------------------------------------------------------
@@ -327,6 +328,16 @@ class TemplateBook:
         """The rendered text, stripped; raise RenderFailure with the template's line."""
         try:
             return render_bounded(compiled.template, dict(context)).strip()
+        except TimeUp as exc:  # a check's time bound (marketing.bounded): say where it was
+            if exc.problem is None:
+                exc.problem = self._located(
+                    compiled.source,
+                    exc.template,
+                    exc.line,
+                    "เทมเพลตใช้เวลาคำนวณนานเกินไป จึงหยุดตรวจ",
+                    "ตรวจคำสั่งวนซ้ำ (for) ที่ซ้อนกันหลายชั้นหรือวนหลายรอบเกินไป",
+                )
+            raise
         except Exception as exc:  # user template code: any failure is the template's problem
             raise RenderFailure(self._render_problem(compiled.source, exc)) from exc
 
@@ -389,6 +400,9 @@ class TemplateBook:
                 hint = f"{name[1]} exists only in email templates"
         elif isinstance(exc, TemplateError):
             message = exc.message or type(exc).__name__
+        elif isinstance(exc, MemoryError):
+            message = "เทมเพลตใช้หน่วยความจำมากเกินไป จึงหยุดตรวจ"
+            hint = "ลดขนาดข้อความหรือรายการที่เทมเพลตสร้าง แล้วตรวจแคมเปญอีกครั้ง"
         else:
             message = f"{type(exc).__name__}: {exc}"
         return self._located(source, filename, lineno, message, hint)

@@ -473,3 +473,28 @@ class AuditLog(Base):
     object_type: Mapped[str] = mapped_column(String(40))  # campaign, post, community, user, ...
     object_id: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ImportState(StrEnum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # nothing was imported; ``result["problems"]`` says why
+
+
+class ImportJob(Base):
+    """A subscriber list uploaded through the web, imported in the background
+    (``marketing.web.imports``); its page shows progress and then the outcome."""
+
+    __tablename__ = "import_job"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)  # random: the page's address
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    file_name: Mapped[str] = mapped_column(String(300))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    state: Mapped[ImportState] = mapped_column(_enum(ImportState), default=ImportState.WAITING)
+    # {"counts": {"created": n, ...}} when done; {"problems": [...], "more": n} when failed.
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +44,8 @@ from marketing.problems import (
 )
 from marketing.settings import DEFAULT_TIMEZONE, get_settings
 from marketing.yamlsource import load_yaml
+
+PROGRESS_EVERY = 500  # subscribers saved between two progress reports
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
 SecretName = Annotated[
@@ -366,10 +369,15 @@ def _upsert(
 
 
 def import_reference(
-    *, session: Session, path: Path, media_root: Path | None = None
+    *,
+    session: Session,
+    path: Path,
+    media_root: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
     """Import ``path`` in the caller's transaction; raise InvalidInput before writing anything.
-    Highlight media are named relative to ``media_root`` (default: the settings')."""
+    Highlight media are named relative to ``media_root`` (default: the settings').
+    ``progress(saved, total)`` is told how many subscribers are saved, every few hundred."""
     root = media_root if media_root is not None else get_settings().media_root
     ref, positions, file = read_reference(path)
     flat, problems = _flatten(ref, file, positions)
@@ -471,7 +479,10 @@ def import_reference(
             select(Subscriber).where(Subscriber.community_id.in_(community_ids))
         ):
             existing_subs[(sub.community_id, sub.email.lower())] = sub
-    for _p, slug, s in flat.subscribers:
+    total = len(flat.subscribers)
+    for done, (_p, slug, s) in enumerate(flat.subscribers):
+        if progress is not None and done % PROGRESS_EVERY == 0:
+            progress(done, total)
         community_id = by_slug[slug].id
         found = existing_subs.get((community_id, s.email.lower()))
         values = {
@@ -505,4 +516,6 @@ def import_reference(
             session, summary, "highlights", highlights.get((community_id, h.key)), Highlight, values
         )
     session.flush()
+    if progress is not None:
+        progress(total, total)
     return summary

@@ -12,12 +12,20 @@ and ``marketing campaign apply FILE`` always agree on what a campaign says:
   becomes the campaign's source (``Campaign.source_path``) until the file is applied again;
 * media are always relative to the media folder (``MARKETING_MEDIA_DIR``).
 
+Checking runs templates that people write, so it is bounded: the text is checked first in a
+worker process (:func:`marketing.bounded.run_bounded`) with :data:`CHECK_SECONDS` and
+:data:`CHECK_MEMORY_BYTES`, at most :data:`CONCURRENT_CHECKS` at a time, and only a text that
+passes there is checked again here to build the plan.  A check that passes a bound is a
+problem for the person who wrote it, never a frozen or exhausted server.
+
 Approval is four-eyes: whoever applied a change since the campaign's last approval (or created
 it, if it was never approved) cannot approve it (:func:`approval_refusal`).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +36,20 @@ from sqlalchemy.orm import Session
 from campaigns import CampaignStateError, plan_campaign, read_campaign
 from campaigns.lifecycle import ApplySummary, PostChanges, post_changes, store_plan
 from campaigns.planning import Plan
+from marketing.bounded import BoundExceeded, TimeUp, run_bounded
+from marketing.db import make_engine
 from marketing.models import AuditLog, Campaign, User
 from marketing.problems import InvalidInput, Problem
 from marketing.settings import Settings
 
 MAX_CAMPAIGN_BYTES = 2_000_000
+CHECK_SECONDS = 30.0  # a campaign of a year of daily posts to every community checks in ~2 s
+CHECK_MEMORY_BYTES = 512 * 1024 * 1024
+CONCURRENT_CHECKS = 2  # bounded checks at once in one web process (one per core)
+_checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
+# Called in the waiting thread once a bounded check's worker runs: lets a test or a
+# measurement know that a check is in progress.
+check_started: list[Callable[[], None]] = []
 APPLY_ACTION = "campaign.apply"
 APPROVE_ACTION = "campaign.approve"
 
@@ -81,20 +98,100 @@ class CheckedCampaign:
     campaign: Campaign | None  # the stored campaign of the same slug, if any
 
 
+def _bound_problem(message: str, hint: str) -> InvalidInput:
+    return InvalidInput([Problem("campaign.yaml", None, None, "", message, hint)])
+
+
+def _problems_in_worker(url: str, text: str, settings: Settings, now: datetime) -> list[Problem]:
+    """In the worker process: the problems of campaign ``text`` (empty if none)."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            try:
+                check_campaign_text(
+                    session=session, text=text, settings=settings, now=now, bounded=False
+                )
+            except InvalidInput as exc:
+                return list(exc.problems)
+            except TimeUp as exc:
+                if exc.problem is not None:
+                    return [exc.problem]
+                raise
+            finally:
+                session.rollback()
+        return []
+    finally:
+        engine.dispose()
+
+
+def _started() -> None:
+    for hook in check_started:
+        hook()
+
+
+def check_within_bounds(*, session: Session, text: str, settings: Settings, now: datetime) -> None:
+    """Check ``text`` in a worker process bounded in time and memory; InvalidInput with its
+    problems, or with the bound it passed."""
+    url = session.get_bind().engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return  # a private in-memory database cannot be opened by another process
+    if not _checks.acquire(timeout=CHECK_SECONDS):
+        raise _bound_problem(
+            "ระบบกำลังตรวจแคมเปญอื่นอยู่หลายรายการ จึงยังตรวจแคมเปญนี้ไม่ได้",
+            "รอสักครู่แล้วกดตรวจอีกครั้ง",
+        )
+    try:
+        problems = run_bounded(
+            _problems_in_worker,
+            url.render_as_string(hide_password=False),
+            text,
+            settings,
+            now,
+            seconds=CHECK_SECONDS,
+            memory_bytes=CHECK_MEMORY_BYTES,
+            on_start=_started,
+        )
+    except BoundExceeded as exc:
+        if exc.kind == "time":
+            if exc.problem is not None:
+                raise InvalidInput([exc.problem]) from None
+            raise _bound_problem(
+                f"การตรวจแคมเปญใช้เวลาเกิน {CHECK_SECONDS:.0f} วินาที จึงหยุดตรวจ",
+                "ตรวจคำสั่งวนซ้ำ (for) ในเทมเพลตที่ซ้อนกันหลายชั้น หรือลดจำนวนโพสต์ แล้วตรวจอีกครั้ง",
+            ) from None
+        if exc.kind == "memory":
+            raise _bound_problem(
+                f"การตรวจแคมเปญใช้หน่วยความจำเกิน {CHECK_MEMORY_BYTES // 2**20:,} MB จึงหยุดตรวจ",
+                "ลดขนาดข้อความหรือรายการที่เทมเพลตสร้าง หรือลดจำนวนโพสต์ แล้วตรวจอีกครั้ง",
+            ) from None
+        raise _bound_problem(
+            "ตรวจแคมเปญไม่สำเร็จเพราะข้อผิดพลาดภายในระบบ",
+            "ลองอีกครั้ง ถ้ายังไม่ได้ให้แจ้งผู้ดูแลระบบ",
+        ) from exc
+    finally:
+        _checks.release()
+    if problems:
+        raise InvalidInput(problems)
+
+
 def check_campaign_text(
     *,
     session: Session,
     text: str,
     settings: Settings,
     now: datetime | None = None,
+    bounded: bool = True,
 ) -> CheckedCampaign:
     """Check and plan campaign ``text`` without writing anything; InvalidInput with every
-    problem (each at its line) if it has any."""
+    problem (each at its line) if it has any.  ``bounded``: check in a worker process first
+    (see the module)."""
     now = now or datetime.now(UTC)
     if "\x00" in text:
         raise InvalidInput(
             [Problem("campaign.yaml", None, None, "", "contains a NUL character (not text)")]
         )
+    if bounded:
+        check_within_bounds(session=session, text=text, settings=settings, now=now)
     folder = campaign_folder(settings)
     root = settings.media_root
     first = read_campaign(text, file="campaign.yaml", base_dir=folder, media_root=root)

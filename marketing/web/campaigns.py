@@ -113,9 +113,9 @@ def new_campaign(request: Request, user: Editor) -> Response:
     return _editor_page(request, user, text="")
 
 
-async def _submitted_text(yaml: str, file: UploadFile | None) -> str:
+def _submitted_text(yaml: str, file: UploadFile | None) -> str:
     if file is not None and file.filename:
-        data = await file.read(MAX_CAMPAIGN_BYTES + 1)
+        data = file.file.read(MAX_CAMPAIGN_BYTES + 1)
         return decode_upload(data, file.filename)
     return yaml.replace("\r\n", "\n")
 
@@ -127,8 +127,11 @@ def _grouped(posts: list[Any], channel_of: Any) -> dict[ChannelKind, list[Any]]:
     return {c: groups[c] for c in CHANNEL_ORDER if c in groups}
 
 
+# Handlers are plain ``def``: FastAPI runs them in its thread pool, so a slow check never holds
+# the event loop (and other people's requests) -- checks are bounded besides, see
+# marketing.web.campaign_files.
 @router.post("/campaigns/check")
-async def check_campaign(
+def check_campaign(
     request: Request,
     user: Editor,
     session: DB,
@@ -137,7 +140,7 @@ async def check_campaign(
 ) -> Response:
     text = yaml
     try:
-        text = await _submitted_text(yaml, file)
+        text = _submitted_text(yaml, file)
         checked = check_campaign_text(session=session, text=text, settings=settings_of(request))
     except InvalidInput as exc:
         return _editor_page(request, user, text=text, problems=exc.problems, status_code=422)

@@ -4,15 +4,8 @@ accounts with their health."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-import tempfile
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request, UploadFile
@@ -21,23 +14,22 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketing.models import ChannelAccount, Community, Subscriber
-from marketing.problems import InvalidInput, Problem
+from marketing.models import ChannelAccount, Community, ImportJob, ImportState, Subscriber
+from marketing.problems import Problem
 from marketing.publishing import PostActionRefused, account_reconnected
-from marketing.reference import ImportSummary, import_reference
 from marketing.reports import community_report, resolve_period
 from marketing.reports import labels as report_labels
 from marketing.reports.charts import Bar, Series, bar_chart, line_chart
 from marketing.reports.rows import CHANNELS, CommunityReport
-from marketing.web.deps import DB, Editor, Viewer, settings_of
+from marketing.web.deps import DB, Editor, Viewer, engine_of, settings_of
 from marketing.web.i18n import Clock
+from marketing.web.imports import MAX_CSV_BYTES, job_problems, progress_of, start_import
 from marketing.web.rendering import CHANNEL_LABELS, clock_for, flash, gettext_for, render
 from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
 
 SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
-MAX_CSV_BYTES = 5_000_000
 
 
 def _community(session: Session, slug: str) -> Community:
@@ -177,102 +169,8 @@ def community_page(
     )
 
 
-_ROW = re.compile(r"^subscribers\[(\d+)\]")
-
-
-def subscriber_csv(
-    data: bytes,
-    *,
-    name: str,
-    community: str,
-    consent_source: str,
-    consent_at: datetime,
-) -> tuple[str, list[int]]:
-    """An uploaded subscriber list as the reference importer's CSV, and the line of the
-    upload each row came from.  Every row gets this community and, where its own cells are
-    empty, the consent source and time given in the form."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            [Problem(name, None, None, "", "is not UTF-8 text", "save the CSV as UTF-8")]
-        ) from exc
-    if "\x00" in text:
-        raise InvalidInput([Problem(name, None, None, "", "contains a NUL character (not text)")])
-    reader = csv.DictReader(io.StringIO(text))
-    header = [(h or "").strip() for h in (reader.fieldnames or [])]
-    if "email" not in header:
-        raise InvalidInput(
-            [
-                Problem(
-                    name,
-                    1,
-                    1,
-                    "(header)",
-                    "has no email column",
-                    "the first line names the columns: email,name,consent_source,consent_at,"
-                    "tags (only email is required here)",
-                )
-            ]
-        )
-    reader.fieldnames = header
-    columns = [c for c in header if c and c != "community"]
-    extra = [c for c in ("consent_source", "consent_at") if c not in columns]
-    out = io.StringIO()
-    writer = csv.DictWriter(
-        out, fieldnames=["community", *columns, *extra], lineterminator="\n", extrasaction="ignore"
-    )
-    writer.writeheader()
-    lines = []
-    for row in reader:
-        values = {k: (v or "") for k, v in row.items() if isinstance(k, str) and k}
-        values["community"] = community
-        values["consent_source"] = values.get("consent_source") or consent_source
-        values["consent_at"] = values.get("consent_at") or consent_at.isoformat()
-        writer.writerow(values)
-        lines.append(reader.line_num)
-    return out.getvalue(), lines
-
-
-def import_subscribers(
-    *,
-    session: Session,
-    community: Community,
-    data: bytes,
-    name: str,
-    consent_source: str,
-    consent_at: datetime,
-) -> ImportSummary:
-    """Import an uploaded subscriber CSV into ``community`` with the reference importer (all
-    or nothing; an unsubscribe already recorded stands); InvalidInput naming the upload's
-    lines and fields."""
-    if len(data) > MAX_CSV_BYTES:
-        raise InvalidInput(
-            [Problem(name, None, None, "", f"is larger than {MAX_CSV_BYTES:,} bytes")]
-        )
-    body, lines = subscriber_csv(
-        data,
-        name=name,
-        community=community.slug,
-        consent_source=consent_source,
-        consent_at=consent_at,
-    )
-    with tempfile.TemporaryDirectory(prefix="mkt-subscribers-") as folder:
-        path = FilePath(folder) / "subscribers.csv"
-        path.write_text(body, encoding="utf-8")
-        try:
-            return import_reference(session=session, path=path)
-        except InvalidInput as exc:
-            problems = []
-            for problem in exc.problems:
-                row = _ROW.match(problem.field)
-                line = lines[int(row[1])] if row and int(row[1]) < len(lines) else problem.line
-                problems.append(replace(problem, file=name, line=line))
-            raise InvalidInput(problems) from None
-
-
 @router.post("/communities/{slug}/subscribers")
-async def subscribers_import(
+def subscribers_import(
     request: Request,
     user: Editor,
     session: DB,
@@ -281,53 +179,62 @@ async def subscribers_import(
     consent_source: Annotated[str, Form(min_length=3, max_length=300)],
     consent_date: Annotated[date, Form()],
 ) -> Response:
-    _ = gettext_for(user)
+    """Start importing the uploaded list in the background; its job page shows progress."""
     community = _community(session, slug)
     zone = settings_of(request).zone
     consent_at = datetime.combine(consent_date, datetime.min.time(), tzinfo=zone)
-    data = await file.read(MAX_CSV_BYTES + 1)
+    data = file.file.read(MAX_CSV_BYTES + 1)
     name = file.filename or "subscribers.csv"
-    try:
-        summary = import_subscribers(
-            session=session,
-            community=community,
-            data=data,
-            name=name,
-            consent_source=consent_source.replace("\x00", "").strip(),
-            consent_at=consent_at,
-        )
-    except InvalidInput as exc:
-        session.rollback()
+    if len(data) > MAX_CSV_BYTES:
+        problem = Problem(name, None, None, "", f"is larger than {MAX_CSV_BYTES:,} bytes")
         return render(
             request,
             "import_problems.html",
             user=user,
             community=community,
-            problems=exc.problems,
+            problems=[problem],
             name=name,
             status_code=422,
         )
-    counts = {
-        outcome: summary.counts.get("subscribers", Counter()).get(outcome, 0)
-        for outcome in ("created", "updated", "unchanged")
-    }
-    audit(
+    key = start_import(
+        engine=engine_of(request),
         session=session,
+        community=community,
         user=user,
-        action="community.import_subscribers",
-        object_type="community",
-        object_id=slug,
-        file=name,
-        consent_source=consent_source,
-        counts=counts,
+        data=data,
+        name=name,
+        consent_source=consent_source.replace("\x00", "").strip(),
+        consent_at=consent_at,
     )
-    session.commit()
-    flash(
+    return RedirectResponse(f"/imports/{key}", status_code=303)
+
+
+@router.get("/imports/{key}")
+def import_job_page(
+    request: Request,
+    user: Editor,
+    session: DB,
+    key: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")],
+) -> Response:
+    """An import's progress (the page refreshes itself until it ends), then its outcome."""
+    job = session.scalars(select(ImportJob).where(ImportJob.key == key)).first()
+    if job is None:
+        raise HTTPException(404, "no such import")
+    community = session.get(Community, job.community_id)
+    finished = job.state in (ImportState.DONE, ImportState.FAILED)
+    return render(
         request,
-        _("Subscribers imported: %(created)s new, %(updated)s updated, %(unchanged)s unchanged.")
-        % counts,
+        "import_job.html",
+        user=user,
+        job=job,
+        community=community,
+        finished=finished,
+        progress=None if finished else progress_of(key),
+        counts=job.result.get("counts", {}),
+        problems=job_problems(job),
+        more=job.result.get("more", 0),
+        name=job.file_name,
     )
-    return RedirectResponse(f"/communities/{slug}", status_code=303)
 
 
 @router.post("/accounts/{slug}/reconnected")

@@ -140,6 +140,19 @@ class WebClient:
         return self.http.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
 
 
+def imported(client: WebClient, answer: Any) -> Any:
+    """The job page of the subscriber import that ``answer`` started, once it has ended."""
+    from marketing.web.imports import wait_for
+
+    assert answer.status_code == 303, answer.text[:800]
+    location = answer.headers["location"]
+    assert location.startswith("/imports/"), location
+    assert wait_for(location.removeprefix("/imports/"), timeout=120), "the import did not end"
+    page = client.get(location)
+    assert page.status_code == 200, page.text[:800]
+    return page
+
+
 class ServerThread:
     """The app under a real uvicorn server on a free port, in a thread of this process."""
 
