@@ -17,6 +17,10 @@ and single-threaded, so forking it is safe however many threads the web app runs
 costs a fork and a database connection, not a new interpreter.  On systems without
 ``fork`` (not Linux), ``spawn`` is used.
 
+The function may call :func:`report` to send the parent a progress message; the child waits
+until the parent has handled it (``on_message``), so a parent that watches progress also sees
+the child stand still while it looks.
+
 The caller gets the function's return value, or :class:`BoundExceeded` saying which bound was
 passed.  Exceptions raised in the child come back as :class:`BoundExceeded` with kind
 ``"failed"``: the function should return its expected failures as values.
@@ -30,6 +34,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from types import FrameType
@@ -92,6 +97,17 @@ def _address_space() -> int:
         return 0
 
 
+_parent: Connection | None = None  # in a child: the connection to the parent
+
+
+def report(message: Any) -> None:
+    """In a child of :func:`run_bounded`: send ``message`` (picklable) to the parent and wait
+    until it has been handled; elsewhere: nothing."""
+    if _parent is not None:
+        _parent.send(("message", message))
+        _parent.recv()
+
+
 def _raise_time_up(signum: int, frame: FrameType | None) -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
     raise TimeUp.at(frame)
@@ -105,6 +121,8 @@ def _child(
     seconds: float,
     memory_bytes: int,
 ) -> None:
+    global _parent
+    _parent = answer
     try:
         current = _address_space()
         if current:
@@ -137,6 +155,7 @@ def run_bounded(
     seconds: float,
     memory_bytes: int,
     on_start: Callable[[], None] | None = None,
+    on_message: Callable[[Any], None] | None = None,
     **kwargs: Any,
 ) -> T:
     """``function(*args, **kwargs)`` run in a child process within ``seconds`` and
@@ -145,9 +164,10 @@ def run_bounded(
     ``function`` and its arguments must be picklable (a module-level function).  A
     :class:`TimeUp` that the function lets out with a ``problem`` comes back as
     ``BoundExceeded("time")`` whose ``detail`` is empty and whose ``problem`` is that
-    problem.  ``on_start`` is called in the waiting thread once the child runs."""
+    problem.  ``on_start`` is called in the waiting thread once the child runs, and
+    ``on_message`` with each message the function :func:`report`s."""
     context = _context()
-    receive, send = context.Pipe(duplex=False)
+    receive, send = context.Pipe(duplex=True)
     child = context.Process(
         target=_child,
         args=(send, function, args, kwargs, seconds, memory_bytes),
@@ -159,13 +179,22 @@ def run_bounded(
     try:
         if on_start is not None:
             on_start()
-        if not receive.poll(seconds + GRACE_SECONDS):
-            raise BoundExceeded("time", "the worker process did not answer")
-        try:
-            kind, value = receive.recv()
-        except EOFError:
-            # Died without a word: killed for memory by the system, or crashed.
-            raise BoundExceeded("memory", "the worker process ended without an answer") from None
+        deadline = time.monotonic() + seconds + GRACE_SECONDS
+        while True:
+            if not receive.poll(max(0.0, deadline - time.monotonic())):
+                raise BoundExceeded("time", "the worker process did not answer")
+            try:
+                kind, value = receive.recv()
+            except EOFError:
+                # Died without a word: killed for memory by the system, or crashed.
+                raise BoundExceeded(
+                    "memory", "the worker process ended without an answer"
+                ) from None
+            if kind != "message":
+                break
+            if on_message is not None:
+                on_message(value)
+            receive.send("go on")
     finally:
         receive.close()
         if child.is_alive():
