@@ -1,6 +1,6 @@
 """import jobs: subscriber lists uploaded through the web, imported in the background (#12)
 
-Revision ID: import_jobs_h3
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-01 08:10:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "import_jobs_h3"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
