@@ -334,6 +334,35 @@ def rewrite_links(html: str, rewrite: Callable[[str], str | None]) -> str:
     return "".join(pieces)
 
 
+def _is_web_link(url: str) -> bool:
+    try:
+        return urlsplit(url).scheme.lower() in ("http", "https")
+    except ValueError:
+        return False
+
+
+def click_targets(
+    content: Mapping[str, Any], recipient: Recipient, *, unsubscribe_url: str
+) -> frozenset[str]:
+    """Every address a click link in this post's email to ``recipient`` can lead to: the
+    http(s) links of its HTML with the recipient's merge fields filled in, as
+    :meth:`EmailAdapter.render` signs them.  The click endpoint redirects only to these, so
+    even a forged token cannot send a reader to a site the post never linked to."""
+    try:
+        email = _validated(recipient.email).normalized
+    except EmailNotValidError:
+        return frozenset()  # no email could have been sent to this address
+    values = {"name": recipient.name, "email": email, "unsubscribe_url": unsubscribe_url}
+    found = set()
+    for _start, _source, attrs in _anchors(str(content.get("html") or "")):
+        for name, value in attrs:
+            if name == "href" and value is not None:
+                url = SLOT_PATTERN.sub(lambda slot: values[slot.group(1)], value).strip()
+                if _is_web_link(url) and url != unsubscribe_url:
+                    found.add(url)
+    return frozenset(found)
+
+
 _BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 

@@ -9,11 +9,15 @@ secrets file (TOML, ``NAME = "value"``) named by ``MARKETING_SECRETS_FILE``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
+from collections.abc import Iterable
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
@@ -128,12 +132,14 @@ class Settings(BaseSettings):
     )
     tracking_secret: SecretStr = Field(
         SecretStr(DEVELOPMENT_TRACKING_SECRET),
-        description="HMAC key that signs tracking and unsubscribe tokens.",
+        description="HMAC key that signs tracking and unsubscribe tokens (the development "
+        "value is refused unless public_base_url and the listening address are on this "
+        "machine).",
     )
     web_secret: SecretStr = Field(
         SecretStr(DEVELOPMENT_WEB_SECRET),
-        description="Key that signs the web app's session cookies (marketing serve refuses the "
-        "development value unless public_base_url is on this machine).",
+        description="Key that signs the web app's session cookies (the development value is "
+        "refused unless public_base_url and the listening address are on this machine).",
     )
     dkim_domain: str | None = Field(None, description="d= of DKIM signatures (optional).")
     dkim_selector: str | None = Field(None, description="s= of DKIM signatures.")
@@ -191,6 +197,100 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings (tests and the demo change the environment)."""
     get_settings.cache_clear()
+
+
+# --- development secrets -----------------------------------------------------------------
+#
+# The tracking and web secrets have development values so that `marketing demo` and a local
+# `marketing serve` work with no setup.  Anyone can read them here, so with them anyone can
+# forge tracking links (clicks, unsubscribes) and session cookies.  They are accepted only
+# when nothing outside this machine can reach the app or receive its links: the public URL
+# *and* the address the server listens on are loopback.  Every entry point asks the one
+# function below: the web factory, the worker's start-up, the e-mail adapter, the CLI.
+
+SecretUse = Literal["web", "tracking"]
+SECRET_VARIABLES: dict[SecretUse, str] = {
+    "web": "MARKETING_WEB_SECRET",
+    "tracking": "MARKETING_TRACKING_SECRET",
+}
+# A worker signs the links of campaign e-mail and never sees a session cookie.
+WORKER_SECRETS: tuple[SecretUse, ...] = ("tracking",)
+_DEVELOPMENT_VALUES: dict[SecretUse, str] = {
+    "web": DEVELOPMENT_WEB_SECRET,
+    "tracking": DEVELOPMENT_TRACKING_SECRET,
+}
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True if ``host`` is this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    host = (host or "").strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack socket
+    return address.is_loopback
+
+
+def is_loopback_url(url: str) -> bool:
+    """True if ``url``'s host is this machine (see :func:`is_loopback_host`)."""
+    try:
+        return is_loopback_host(urlsplit(url).hostname)
+    except ValueError:  # an unparsable URL is not this machine
+        return False
+
+
+class DevelopmentSecretRefused(RuntimeError):
+    """A secret still has its development value while the app can be reached from, or sends
+    links to, other machines.  ``code`` and ``variables`` let a caller translate it."""
+
+    code = "development-secret"
+
+    def __init__(self, *, variables: list[str], reason: str) -> None:
+        self.variables = variables
+        self.reason = reason
+        super().__init__(
+            f"{', '.join(variables)} still has its development value while {reason}. Set each "
+            "to a long random value, e.g. `python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'` (or, for development on this machine only, "
+            "keep MARKETING_PUBLIC_BASE_URL and the listening address on 127.0.0.1)."
+        )
+
+
+def development_secrets(settings: Settings, *, uses: Iterable[SecretUse]) -> list[str]:
+    """The variables among ``uses`` whose secret still has its development value."""
+    current = {"web": settings.web_secret, "tracking": settings.tracking_secret}
+    return [
+        SECRET_VARIABLES[use]
+        for use in ("web", "tracking")
+        if use in set(uses) and current[use].get_secret_value() == _DEVELOPMENT_VALUES[use]
+    ]
+
+
+def check_development_secrets(
+    settings: Settings,
+    *,
+    uses: Iterable[SecretUse] = ("web", "tracking"),
+    bound_host: str | None = None,
+) -> None:
+    """Raise :class:`DevelopmentSecretRefused` if a secret in ``uses`` has its development
+    value while ``public_base_url`` -- or ``bound_host``, the address a server listens on,
+    when the caller has one -- is not this machine; return quietly otherwise."""
+    found = development_secrets(settings, uses=uses)
+    if not found:
+        return
+    if not is_loopback_url(settings.public_base_url):
+        reason = (
+            f"MARKETING_PUBLIC_BASE_URL ({settings.public_base_url}) is not this machine "
+            "(links signed with it reach other people)"
+        )
+        raise DevelopmentSecretRefused(variables=found, reason=reason)
+    if bound_host is not None and not is_loopback_host(bound_host):
+        reason = f"the server listens on {bound_host}, which other machines can reach"
+        raise DevelopmentSecretRefused(variables=found, reason=reason)
 
 
 class MissingSecret(LookupError):

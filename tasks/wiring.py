@@ -10,7 +10,7 @@ import redis
 
 from channels.base import Account, Publisher
 from channels.email import EmailAdapter
-from channels.errors import AuthExpired
+from channels.errors import AuthExpired, PermanentError
 from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
 from channels.ratelimit import (
     MemoryTokenBucket,
@@ -22,7 +22,14 @@ from channels.ratelimit import (
 )
 from marketing.models import ChannelKind
 from marketing.publishing import Claim
-from marketing.settings import MissingSecret, get_secret, get_settings
+from marketing.settings import (
+    WORKER_SECRETS,
+    DevelopmentSecretRefused,
+    MissingSecret,
+    check_development_secrets,
+    get_secret,
+    get_settings,
+)
 
 
 @cache
@@ -72,10 +79,22 @@ def publisher(kind: ChannelKind) -> Publisher:
 
 @cache
 def email_adapter() -> EmailAdapter:
-    """The adapter that builds and sends campaign email."""
+    """The adapter that builds and sends campaign email.  Raises :class:`PermanentError`
+    (``email:development-secret``) instead while its links would be signed with the
+    development tracking secret and lead off this machine: anyone could forge them."""
     from channels.email import email_adapter_from_settings
 
-    return email_adapter_from_settings(get_settings())
+    settings = get_settings()
+    try:
+        check_development_secrets(settings, uses=WORKER_SECRETS)
+    except DevelopmentSecretRefused as refused:
+        raise PermanentError(
+            str(refused),
+            code=f"email:{refused.code}",
+            hint="Set MARKETING_TRACKING_SECRET to a long random value and restart the "
+            "workers, then retry the post: nothing was sent.",
+        ) from None
+    return email_adapter_from_settings(settings)
 
 
 def account_for(claim: Claim) -> Account:

@@ -83,14 +83,16 @@ def test_users_add_list_role_password_and_token(engine: Engine) -> None:
 def test_development_secrets_are_refused_when_the_app_is_public(
     base_url: str, refused: list[str]
 ) -> None:
-    from marketing.cli.serve import unsafe_secrets
+    from marketing.settings import DevelopmentSecretRefused, check_development_secrets
 
-    assert unsafe_secrets(Settings(public_base_url=base_url)) == refused
-    assert (
-        unsafe_secrets(
-            Settings(public_base_url=base_url, web_secret="x" * 40, tracking_secret="y" * 40)  # type: ignore[arg-type]
-        )
-        == []
+    if refused:
+        with pytest.raises(DevelopmentSecretRefused) as found:
+            check_development_secrets(Settings(public_base_url=base_url))
+        assert found.value.variables == refused
+    else:
+        check_development_secrets(Settings(public_base_url=base_url))
+    check_development_secrets(
+        Settings(public_base_url=base_url, web_secret="x" * 40, tracking_secret="y" * 40)  # type: ignore[arg-type]
     )
 
 

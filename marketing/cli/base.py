@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from marketing import __version__
 from marketing.problems import InvalidInput
-from marketing.settings import MissingSecret
+from marketing.settings import DevelopmentSecretRefused, MissingSecret
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,6 +40,10 @@ def friendly_errors(func: F) -> F:
             sys.exit(2)
         except MissingSecret as exc:
             err_console.print(f"[bold red]Missing secret:[/] {exc}")
+            sys.exit(2)
+        except DevelopmentSecretRefused as exc:
+            err_console.print("[bold red]Refused:[/] ", end="")
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
         except OperationalError as exc:
             err_console.print(

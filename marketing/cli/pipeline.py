@@ -14,7 +14,7 @@ from marketing.cli.posts import local
 from marketing.db import session_scope, utcnow
 from marketing.models import Campaign, CampaignStatus, Heartbeat, Post, PostState
 from marketing.publishing import PROBLEM_STATES
-from marketing.settings import get_settings
+from marketing.settings import WORKER_SECRETS, check_development_secrets, get_settings
 
 QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
 
@@ -23,12 +23,16 @@ QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
 @click.option("--no-beat", is_flag=True, help="Do not run the scheduler in this process.")
 @click.option("--loglevel", default="INFO", show_default=True)
+@friendly_errors
 def worker(concurrency: int, no_beat: bool, loglevel: str) -> None:
     """Run a Celery worker and the scheduler (beat) in one process: the whole pipeline on one
     machine. In production run `celery -A tasks worker` and `celery -A tasks beat` instead."""
     from tasks import app
 
     settings = get_settings()
+    # The worker signs the links of campaign e-mail (and refuses again at its own start-up,
+    # for `celery -A tasks worker`); said here first, without a traceback.
+    check_development_secrets(settings, uses=WORKER_SECRETS)
     settings.ensure_data_dir()
     argv = ["worker", "-c", str(concurrency), "--loglevel", loglevel, "-Q", ",".join(QUEUES)]
     if not no_beat:

@@ -2,42 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
-import sys
-from urllib.parse import urlsplit
-
 import click
 
-from marketing.cli.base import err_console, friendly_errors
-from marketing.settings import (
-    DEVELOPMENT_TRACKING_SECRET,
-    DEVELOPMENT_WEB_SECRET,
-    Settings,
-    get_settings,
-)
-
-
-def is_loopback(url: str) -> bool:
-    """True if ``url``'s host is this machine (localhost, 127.0.0.0/8 or ::1)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def unsafe_secrets(settings: Settings) -> list[str]:
-    """The settings still at their development value while the app is public."""
-    if is_loopback(settings.public_base_url):
-        return []
-    found = []
-    if settings.web_secret.get_secret_value() == DEVELOPMENT_WEB_SECRET:
-        found.append("MARKETING_WEB_SECRET")
-    if settings.tracking_secret.get_secret_value() == DEVELOPMENT_TRACKING_SECRET:
-        found.append("MARKETING_TRACKING_SECRET")
-    return found
+from marketing.cli.base import friendly_errors
+from marketing.settings import check_development_secrets, get_settings
 
 
 @click.command()
@@ -51,16 +19,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
     settings = get_settings()
-    unsafe = unsafe_secrets(settings)
-    if unsafe:
-        err_console.print(
-            f"[bold red]Refused:[/] {', '.join(unsafe)} still has its development value while "
-            f"MARKETING_PUBLIC_BASE_URL ({settings.public_base_url}) is not this machine. Set "
-            "each to a long random value, e.g. `python3 -c 'import secrets; "
-            "print(secrets.token_urlsafe(48))'`.",
-            highlight=False,
-        )
-        sys.exit(2)
+    check_development_secrets(settings, bound_host=host)
     settings.ensure_data_dir()
     uvicorn.run(
         "marketing.web:create_app",

@@ -7,12 +7,19 @@ API lives under ``/api/v1`` and describes itself at ``/api/openapi.json``.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,7 +30,13 @@ from channels.tracking import TrackingLinks
 from marketing import __version__
 from marketing.db import get_engine
 from marketing.models import User
-from marketing.settings import Settings, get_settings
+from marketing.settings import (
+    Settings,
+    check_development_secrets,
+    development_secrets,
+    get_settings,
+    is_loopback_host,
+)
 from marketing.web import api, campaigns, communities, overview, people, posts, reports, tracking
 from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
 from marketing.web.rendering import gettext_for, render
@@ -71,6 +84,44 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+def reached_from_elsewhere(server: tuple[str, int | None] | None) -> bool:
+    """Whether a connection that arrived on the local address ``server`` (the ASGI scope's
+    ``server``) may have come from another machine: any address but loopback, and a Unix
+    socket (whatever proxy serves it may be public).  In-process test transports name a
+    host instead of an address; nothing reaches them over a network."""
+    if server is None or server[1] is None:
+        return True
+    host = server[0]
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not is_loopback_host(host)
+
+
+class LoopbackOnly:
+    """While the development secrets are in use, answers 503 to any request that arrived
+    other than through loopback (``uvicorn --factory --host 0.0.0.0`` with a loopback
+    public URL): anyone who can reach the app could forge its cookies and links."""
+
+    def __init__(self, app: ASGIApp, *, variables: list[str]) -> None:
+        self.app = app
+        self.variables = variables
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and reached_from_elsewhere(scope.get("server")):
+            _ = gettext_for(None)
+            message = _(
+                "This service still uses the development secrets (%(variables)s), so it "
+                "answers only on this machine (127.0.0.1). The administrator must set each "
+                "to a long random value and restart the service."
+            ) % {"variables": ", ".join(self.variables)}
+            response = PlainTextResponse(message, status_code=503)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
@@ -81,8 +132,13 @@ def _user(request: Request) -> User | None:
 
 
 def create_app(*, engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
-    """The web app on ``engine`` (default: the configured database)."""
+    """The web app on ``engine`` (default: the configured database).  Raises
+    :class:`marketing.settings.DevelopmentSecretRefused` if a development secret would be
+    used while the public URL is not this machine."""
     settings = settings or get_settings()
+    # The bound address is not known here (uvicorn --factory): LoopbackOnly checks each
+    # request's own local address instead.
+    check_development_secrets(settings)
     app = FastAPI(
         title="GLO creative-community marketing",
         version=__version__,
@@ -104,6 +160,9 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
         same_site="lax",
         https_only=urlsplit(settings.public_base_url).scheme == "https",
     )
+    in_use = development_secrets(settings, uses=("web", "tracking"))
+    if in_use:
+        app.add_middleware(LoopbackOnly, variables=in_use)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

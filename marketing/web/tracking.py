@@ -3,7 +3,12 @@ one-click unsubscribe (RFC 8058).
 
 Each verifies the token the email adapter signed (:class:`channels.tracking.TrackingLinks`)
 for its own kind; a forged, tampered or misplaced token -- or one for a post or subscriber
-that no longer exists -- gets 404 and records nothing.  What is recorded goes through
+that no longer exists -- gets 404 and records nothing.  A signature alone is not enough:
+the subscriber must in fact have been sent the post (its delivery is sending, sent or
+unconfirmed), and a click redirects only to one of the post's own links
+(:func:`channels.email.click_targets`).  So should the tracking secret ever leak, a forged
+token still cannot record events for people who never got the email, unsubscribe them, or
+turn our address into a redirect to any other site.  What is recorded goes through
 :func:`marketing.performance.record_email_event` and is rolled up at once, so reports show it.
 
 Unsubscribing
@@ -20,10 +25,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from channels.email import Recipient, click_targets
 from channels.tracking import TokenKind, TrackingLinks, TrackingToken
-from marketing.models import Community, EmailEventKind, Post, Subscriber
+from marketing.models import (
+    Community,
+    Delivery,
+    DeliveryState,
+    EmailEventKind,
+    Post,
+    Subscriber,
+)
 from marketing.performance import record_email_event, rollup
 from marketing.web.deps import DB
 from marketing.web.rendering import render
@@ -39,6 +53,8 @@ NO_CACHE = {
 }
 Token = Annotated[str, Path()]
 MAX_TOKEN = 4096  # a click token carries its URL; nothing we sign is longer
+# Deliveries whose message went to the relay (or may have): only their links are honoured.
+HANDED_OVER = (DeliveryState.SENDING, DeliveryState.SENT, DeliveryState.UNCONFIRMED)
 
 
 def _verified(
@@ -57,6 +73,15 @@ def _verified(
     )
     if post is None or subscriber is None:
         raise HTTPException(404, "this link is no longer valid")
+    delivered = session.scalar(
+        select(Delivery.id).where(
+            Delivery.post_id == post.id,
+            Delivery.subscriber_id == subscriber.id,
+            Delivery.state.in_(HANDED_OVER),
+        )
+    )
+    if delivered is None:  # signed, but this email was never sent to this person
+        raise HTTPException(404, "this link is not valid")
     return found, post, subscriber
 
 
@@ -85,7 +110,13 @@ def email_open(token: Token, request: Request, session: DB) -> Response:
 def email_click(token: Token, request: Request, session: DB) -> Response:
     found, post, subscriber = _verified(request, session, token, "click")
     target = found.url or ""
-    if not target.startswith(("https://", "http://")):
+    links: TrackingLinks = request.app.state.links
+    sent_links = click_targets(
+        post.content,
+        Recipient(subscriber.id, subscriber.email, subscriber.name),
+        unsubscribe_url=links.unsubscribe_url(post_id=post.id, subscriber_id=subscriber.id),
+    )
+    if not target.startswith(("https://", "http://")) or target not in sent_links:
         raise HTTPException(404, "this link is not valid")
     _record(session, post, subscriber, EmailEventKind.CLICK, url=target)
     return RedirectResponse(target, status_code=302, headers=NO_CACHE)

@@ -24,6 +24,8 @@ from marketing.models import (
     ChannelAccount,
     ChannelKind,
     Community,
+    Delivery,
+    DeliveryState,
     Post,
     Role,
     Subscriber,
@@ -56,8 +58,14 @@ def import_sample(engine: Engine) -> None:
         import_reference(session=session, path=SAMPLE)
 
 
-def email_post(engine: Engine, *, slug: str = "news", community: str = "nan-ban-doi-ngoen") -> int:
-    """An approved campaign with one published email post to ``community``; its id."""
+EMAIL_LINK = "https://example.org/ผ้าทอ?utm_source=email"
+
+
+def email_post(
+    engine: Engine, *, slug: str = "news", community: str = "nan-ban-doi-ngoen", sent: bool = True
+) -> int:
+    """An approved campaign with one email post to ``community`` (linking to EMAIL_LINK);
+    its id.  ``sent``: it went to every subscriber of the community (a delivery each)."""
     now = utcnow()
     with session_scope(engine) as session:
         campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
@@ -85,11 +93,26 @@ def email_post(engine: Engine, *, slug: str = "news", community: str = "nan-ban-
             occurrence_key=str(count),
             scheduled_at=now - timedelta(hours=1),
             next_try_at=now - timedelta(hours=1),
-            content={"subject": "ข่าวจากชุมชน", "html": "<p>สวัสดีค่ะ</p>"},
+            content={
+                "subject": "ข่าวจากชุมชน",
+                "html": f'<p>สวัสดีค่ะ <a href="{EMAIL_LINK}">ผ้าทอ</a></p>',
+            },
             content_hash="-",
         )
         session.add(post)
         session.flush()
+        if sent:
+            for subscriber_id in session.scalars(
+                select(Subscriber.id).where(Subscriber.community_id == found.id)
+            ):
+                session.add(
+                    Delivery(
+                        post_id=post.id,
+                        subscriber_id=subscriber_id,
+                        state=DeliveryState.SENT,
+                        sent_at=now,
+                    )
+                )
         return post.id
 
 
