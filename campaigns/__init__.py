@@ -21,10 +21,12 @@ Pure code: no Celery and no network.  Every problem with a file is reported at o
 
 from campaigns.lifecycle import (
     ApplySummary,
+    ApprovalOutdated,
     CampaignNotFound,
     CampaignReport,
     CampaignStateError,
     apply_campaign,
+    approval_hash,
     approve_campaign,
     campaign_report,
     cancel_campaign,
@@ -38,6 +40,7 @@ from campaigns.planning import Plan, PlannedPost, idempotency_key, plan_campaign
 
 __all__ = [
     "ApplySummary",
+    "ApprovalOutdated",
     "CampaignDefinition",
     "CampaignNotFound",
     "CampaignReport",
@@ -45,6 +48,7 @@ __all__ = [
     "Plan",
     "PlannedPost",
     "apply_campaign",
+    "approval_hash",
     "approve_campaign",
     "campaign_report",
     "cancel_campaign",

@@ -7,7 +7,11 @@
                 └── a changed file ──┘  (approved or paused goes back to draft)
     cancel (from any status): cancelled, and every post not yet publishing is cancelled
 
-Only ``approved`` campaigns are published (the publisher checks).  Applying writes the plan
+Only ``approved`` campaigns are published (the publisher checks).  An approval is bound to
+what the approver was shown: the page (or the CLI, or an API client) shows
+:func:`approval_hash` with the campaign, and :func:`approve_campaign` approves only if the
+campaign still has that hash; if an editor applied a change in between, it raises
+:class:`ApprovalOutdated` and the approver must look again.  Applying writes the plan
 with bulk statements (no per-row ORM flush) and touches only what changed: posts still
 ``scheduled`` or ``queued`` are updated or cancelled; posts in any other state are left
 exactly as they are.  Applying the same file twice updates no row.
@@ -15,6 +19,7 @@ exactly as they are.  Applying the same file twice updates no row.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +50,20 @@ class CampaignStateError(Exception):
 
 class CampaignNotFound(CampaignStateError):
     """No campaign has that slug."""
+
+
+class ApprovalOutdated(CampaignStateError):
+    """The campaign is no longer what the approver was shown (its approval hash changed):
+    nothing was approved.  The caller says who changed what (the audit log knows)."""
+
+    code = "approval-outdated"
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"campaign {slug!r} changed after it was shown to you",
+            "look at it again (its page, `marketing campaign status`), then approve what you saw",
+        )
+        self.slug = slug
 
 
 @dataclass
@@ -298,17 +317,48 @@ def _store_posts(
     summary.cancelled = len(cancels)
 
 
+APPROVAL_HASH_LENGTH = 64  # hex SHA-256
+
+
+def _utc_text(when: datetime) -> str:
+    # SQLite gives naive UTC, PostgreSQL aware: the same instant must hash the same.
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC).replace(tzinfo=None)
+    return when.isoformat()
+
+
+def approval_hash(*, session: Session, slug: str) -> str:
+    """What approving ``slug`` approves, as one SHA-256 (hex): the campaign's source hash and,
+    for every post, its key, time, state and content hash (the rendered text, links and
+    media).  Shown with the campaign to an approver, and required back by
+    :func:`approve_campaign`."""
+    campaign = _get(session, slug)
+    digest = hashlib.sha256(b"glo-campaign-approval-v1\x00")
+    digest.update(campaign.source_hash.encode("utf-8"))
+    rows = session.execute(
+        select(Post.idempotency_key, Post.scheduled_at, Post.state, Post.content_hash)
+        .where(Post.campaign_id == campaign.id)
+        .order_by(Post.idempotency_key)
+    )
+    for key, when, state, content in rows:
+        digest.update(f"\x00{key}\x1f{_utc_text(when)}\x1f{state.value}\x1f{content}".encode())
+    return digest.hexdigest()
+
+
 def approve_campaign(
     *,
     session: Session,
     slug: str,
     actor: str,
+    shown_hash: str,
     now: datetime | None = None,
     media_root: Path | None = None,
 ) -> Campaign:
-    """Approve draft ``slug`` after checking it again (media in ``media_root``, by default
-    the settings'); raise InvalidInput if it has problems now, CampaignStateError if it is
-    not a draft or changed since it was applied."""
+    """Approve draft ``slug`` as the approver saw it (``shown_hash``: its
+    :func:`approval_hash` when it was shown) after checking it again (media in
+    ``media_root``, by default the settings').  Raises :class:`ApprovalOutdated` if it
+    changed since it was shown, InvalidInput if it has problems now, CampaignStateError if it
+    is not a draft or changed since it was applied."""
     now = now or datetime.now(UTC)
     campaign = _get(session, slug)
     if campaign.status == CampaignStatus.APPROVED:
@@ -316,6 +366,8 @@ def approve_campaign(
     if campaign.status != CampaignStatus.DRAFT:
         hint = "resume it instead" if campaign.status == CampaignStatus.PAUSED else None
         raise CampaignStateError(f"campaign {slug!r} is {campaign.status.value}", hint)
+    if shown_hash != approval_hash(session=session, slug=slug):
+        raise ApprovalOutdated(slug)
     file = campaign.source_path or f"{slug}.yaml"
     definition = read_campaign(
         campaign.source_text, file=file, base_dir=Path(file).parent, media_root=media_root

@@ -92,7 +92,7 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert "Nothing changed" in invoke("apply", str(path)).stdout
     assert "same" in invoke("plan", str(path)).stdout
 
-    approved = invoke("approve", "cli-test", "--by", "หัวหน้า")
+    approved = cli.invoke(main, ["campaign", "approve", "cli-test", "--by", "หัวหน้า"], input="y\n")
     assert approved.exit_code == 0 and "Approved cli-test (by หัวหน้า" in approved.stdout
     assert "Paused cli-test" in invoke("pause", "cli-test").stdout
     assert "Resumed cli-test" in invoke("resume", "cli-test").stdout

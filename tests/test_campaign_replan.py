@@ -17,6 +17,7 @@ import campaigns
 from campaigns import (
     CampaignStateError,
     apply_campaign,
+    approval_hash,
     approve_campaign,
     cancel_campaign,
     pause_campaign,
@@ -216,7 +217,13 @@ def test_removed_and_added_posts_are_cancelled_and_created(sample: Session, fold
 
 def test_a_changed_approved_campaign_is_a_draft_again(sample: Session, folder: Path) -> None:
     _apply(sample, folder, BASE)
-    approved = approve_campaign(session=sample, slug="replan", actor="หัวหน้า", now=NOW)
+    approved = approve_campaign(
+        session=sample,
+        slug="replan",
+        shown_hash=approval_hash(session=sample, slug="replan"),
+        actor="หัวหน้า",
+        now=NOW,
+    )
     assert (approved.status, approved.approved_by, approved.approved_at) == (
         CampaignStatus.APPROVED,
         "หัวหน้า",
@@ -239,27 +246,51 @@ def test_approve_checks_the_campaign_again(sample: Session, folder: Path) -> Non
     _apply(sample, folder, BASE)
     (folder / "letter.html.j2").write_text("<p>{{ subscriber.name }} แก้แล้ว</p>", encoding="utf-8")
     with pytest.raises(CampaignStateError, match="template file of 'replan' changed"):
-        approve_campaign(session=sample, slug="replan", actor="x", now=NOW)
+        approve_campaign(
+            session=sample,
+            slug="replan",
+            shown_hash=approval_hash(session=sample, slug="replan"),
+            actor="x",
+            now=NOW,
+        )
     _apply(sample, folder, BASE)
     (get_settings().media_root / "examples" / "songkran-poster.png").unlink()
     with pytest.raises(InvalidInput) as caught:
-        approve_campaign(session=sample, slug="replan", actor="x", now=NOW)
+        approve_campaign(
+            session=sample,
+            slug="replan",
+            shown_hash=approval_hash(session=sample, slug="replan"),
+            actor="x",
+            now=NOW,
+        )
     assert [p.field for p in caught.value.problems] == ["channels.facebook.photo"]
     sample.rollback()
     assert sample.scalars(select(Campaign.status)).one() == CampaignStatus.DRAFT
     with pytest.raises(CampaignStateError, match="no campaign 'nope'"):
-        approve_campaign(session=sample, slug="nope", actor="x")
+        approve_campaign(session=sample, slug="nope", actor="x", shown_hash="-")
 
 
 def test_pause_resume_and_cancel(sample: Session, folder: Path) -> None:
     _apply(sample, folder, BASE)
     with pytest.raises(CampaignStateError, match="is draft"):
         pause_campaign(session=sample, slug="replan")
-    approve_campaign(session=sample, slug="replan", actor="x", now=NOW)
+    approve_campaign(
+        session=sample,
+        slug="replan",
+        shown_hash=approval_hash(session=sample, slug="replan"),
+        actor="x",
+        now=NOW,
+    )
     assert pause_campaign(session=sample, slug="replan") is True
     assert pause_campaign(session=sample, slug="replan") is False
     with pytest.raises(CampaignStateError, match="resume it instead"):
-        approve_campaign(session=sample, slug="replan", actor="x", now=NOW)
+        approve_campaign(
+            session=sample,
+            slug="replan",
+            shown_hash=approval_hash(session=sample, slug="replan"),
+            actor="x",
+            now=NOW,
+        )
     assert resume_campaign(session=sample, slug="replan") is True
     sample.commit()
     states = {
@@ -284,7 +315,12 @@ def test_pause_resume_and_cancel(sample: Session, folder: Path) -> None:
     with pytest.raises(CampaignStateError, match="was cancelled"):
         _apply(sample, folder, BASE)
     with pytest.raises(CampaignStateError, match="is cancelled"):
-        approve_campaign(session=sample, slug="replan", actor="x")
+        approve_campaign(
+            session=sample,
+            slug="replan",
+            shown_hash=approval_hash(session=sample, slug="replan"),
+            actor="x",
+        )
 
 
 HIGHLIGHTS = """\

@@ -243,16 +243,26 @@ def test_roles_four_eyes_and_the_audit_log(app: FastAPI, engine: Engine) -> None
         assert answer.status_code == 200, answer.text
         assert answer.json()["added"] == 1 and answer.json()["status"] == "draft"
         # An editor may not approve at all.
-        answer = api.post("/api/v1/campaigns/songkran-web/approve", headers=bearer("editor"))
+        shown = api.get("/api/v1/campaigns/songkran-web", headers=bearer("editor"))
+        approval = {"approval_hash": shown.json()["approval_hash"]}
+        answer = api.post(
+            "/api/v1/campaigns/songkran-web/approve", json=approval, headers=bearer("editor")
+        )
         assert answer.status_code == 403
         # An approver who applied a change may not approve it.
         changed = CAMPAIGN.replace("สุขสันต์", "สวัสดี")
         answer = api.post("/api/v1/campaigns", json={"yaml": changed}, headers=bearer("approver"))
         assert answer.status_code == 200 and answer.json()["updated"] == 1
-        answer = api.post("/api/v1/campaigns/songkran-web/approve", headers=bearer("approver"))
+        shown = api.get("/api/v1/campaigns/songkran-web", headers=bearer("approver"))
+        approval = {"approval_hash": shown.json()["approval_hash"]}
+        answer = api.post(
+            "/api/v1/campaigns/songkran-web/approve", json=approval, headers=bearer("approver")
+        )
         assert answer.status_code == 409 and "another approver" in answer.json()["detail"]
         # Another approver may.
-        answer = api.post("/api/v1/campaigns/songkran-web/approve", headers=bearer("approver2"))
+        answer = api.post(
+            "/api/v1/campaigns/songkran-web/approve", json=approval, headers=bearer("approver2")
+        )
         assert answer.status_code == 200 and answer.json()["status"] == "approved"
         assert answer.json()["created_by"] == "editor"
         assert answer.json()["approved_by"] == "approver2"

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from campaigns import (
     CampaignStateError,
     apply_campaign,
+    approval_hash,
     approve_campaign,
     campaign_report,
     cancel_campaign,
@@ -31,7 +33,7 @@ from campaigns.lifecycle import post_changes
 from campaigns.planning import Plan
 from marketing.cli.base import console, err_console, friendly_errors
 from marketing.db import session_scope
-from marketing.models import Campaign, PostState
+from marketing.models import Campaign, Community, Post, PostState
 from marketing.problems import InvalidInput
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -211,18 +213,65 @@ def apply(file: Path, actor: str | None) -> None:
 @campaign.command()
 @click.argument("slug")
 @click.option("--by", "actor", default=None, help="Who approves it (default: your user name).")
+@click.option(
+    "--expect-hash",
+    default=None,
+    metavar="HASH",
+    help="Approve only if the campaign still has this approval hash (printed by `marketing "
+    "campaign status SLUG`); no question is asked.",
+)
+@click.option(
+    "--show",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 1000),
+    help="Posts whose text is shown before asking.",
+)
 @friendly_errors
 @_state_errors
-def approve(slug: str, actor: str | None) -> None:
-    """Approve draft SLUG for publishing (it is checked again first)."""
+def approve(slug: str, actor: str | None, expect_hash: str | None, show: int) -> None:
+    """Approve draft SLUG for publishing, exactly as shown: without --expect-hash it shows
+    the campaign and its next posts and asks; if the campaign changes before you answer,
+    nothing is approved (it is checked again first, too)."""
+    if expect_hash is None:
+        with session_scope() as session:
+            _print_status(session, slug)
+            _print_posts(session, slug, show)
+            expect_hash = approval_hash(session=session, slug=slug)
+        console.print(f"approval hash: {expect_hash}", highlight=False)
+        if not click.confirm("Approve exactly this version?", err=True):
+            console.print("Not approved.")
+            sys.exit(1)
     with session_scope() as session:
-        approved = approve_campaign(session=session, slug=slug, actor=actor or _actor())
+        approved = approve_campaign(
+            session=session, slug=slug, actor=actor or _actor(), shown_hash=expect_hash
+        )
         by, at, zone = approved.approved_by, approved.approved_at, approved.timezone
     console.print(
         f"[green]Approved[/] {slug} (by {by}, {_local(at, zone)} {zone}); its posts go out "
         "at their times.",
         highlight=False,
     )
+
+
+def _print_posts(session: Session, slug: str, limit: int) -> None:
+    """The texts of the next ``limit`` posts of ``slug``."""
+    rows = session.execute(
+        select(Post, Community.slug, Campaign.timezone)
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .join(Community, Community.id == Post.community_id)
+        .where(Campaign.slug == slug, Post.state != PostState.CANCELLED)
+        .order_by(Post.scheduled_at, Community.slug, Post.id)
+        .limit(limit)
+    ).all()
+    for post, community, zone in rows:
+        console.rule(
+            f"{_local(post.scheduled_at, zone)} · {community} · {post.channel.value}",
+            style="cyan",
+        )
+        for key, value in post.content.items():
+            console.print(f"[bold]{key}:[/]", end=" ")
+            console.print(str(value), markup=False, highlight=False, soft_wrap=True)
 
 
 @campaign.command()
@@ -286,29 +335,36 @@ def list_() -> None:
 @friendly_errors
 @_state_errors
 def status(slug: str) -> None:
-    """SLUG's status, its posts by channel and state, and its next posts."""
+    """SLUG's status, its posts by channel and state, its next posts, and its approval hash
+    (for `marketing campaign approve SLUG --expect-hash HASH`)."""
     with session_scope() as session:
-        report = campaign_report(session=session, slug=slug)
-        c = report.campaign
-        console.print(f"[bold]{c.name}[/] ({c.slug})", highlight=False)
-        console.print(f"status: {c.status.value}")
-        if c.approved_by:
-            console.print(f"approved by {c.approved_by} at {_local(c.approved_at, c.timezone)}")
-        console.print(
-            f"window: {_local(c.window_start, c.timezone)} - "
-            f"{_local(c.window_end, c.timezone)} ({c.timezone})"
-        )
-        console.print(f"source: {c.source_path}", highlight=False)
-        console.print(f"communities: {report.communities}")
-        states = [s for s in PostState if report.states.get(s)]
-        table = Table(title="Posts")
-        table.add_column("channel")
-        for state in states:
-            table.add_column(state.value, justify="right")
-        for channel, counts in sorted(report.by_channel.items()):
-            table.add_row(channel.value, *(f"{counts.get(s, 0):,}" for s in states))
-        console.print(table)
-        if report.next_posts:
-            console.print("next:")
-            for when, community, channel in report.next_posts:
-                console.print(f"  {_local(when, c.timezone)}  {community}  {channel.value}")
+        _print_status(session, slug)
+        console.print(f"approval hash: {approval_hash(session=session, slug=slug)}")
+
+
+def _print_status(session: Session, slug: str) -> None:
+    """SLUG's status, its posts by channel and state, and its next posts."""
+    report = campaign_report(session=session, slug=slug)
+    c = report.campaign
+    console.print(f"[bold]{c.name}[/] ({c.slug})", highlight=False)
+    console.print(f"status: {c.status.value}")
+    if c.approved_by:
+        console.print(f"approved by {c.approved_by} at {_local(c.approved_at, c.timezone)}")
+    console.print(
+        f"window: {_local(c.window_start, c.timezone)} - "
+        f"{_local(c.window_end, c.timezone)} ({c.timezone})"
+    )
+    console.print(f"source: {c.source_path}", highlight=False)
+    console.print(f"communities: {report.communities}")
+    states = [s for s in PostState if report.states.get(s)]
+    table = Table(title="Posts")
+    table.add_column("channel")
+    for state in states:
+        table.add_column(state.value, justify="right")
+    for channel, counts in sorted(report.by_channel.items()):
+        table.add_row(channel.value, *(f"{counts.get(s, 0):,}" for s in states))
+    console.print(table)
+    if report.next_posts:
+        console.print("next:")
+        for when, community, channel in report.next_posts:
+            console.print(f"  {_local(when, c.timezone)}  {community}  {channel.value}")

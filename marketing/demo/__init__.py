@@ -216,7 +216,7 @@ def _run_pipeline(
     suite: SandboxSuite,
     worker_timeout: float,
 ) -> None:
-    from campaigns.lifecycle import apply_campaign, approve_campaign
+    from campaigns.lifecycle import apply_campaign, approval_hash, approve_campaign
 
     console.print(
         "[bold]2/6[/] Sandboxes for the Graph API, YouTube and SMTP on 127.0.0.1 "
@@ -227,7 +227,8 @@ def _run_pipeline(
         summary = apply_campaign(session=session, path=path, actor="demo")
         slug = summary.slug
     with session_scope() as session:
-        approve_campaign(session=session, slug=slug, actor="demo-approver")
+        shown = approval_hash(session=session, slug=slug)
+        approve_campaign(session=session, slug=slug, actor="demo-approver", shown_hash=shown)
     total = sum(_post_states().values())
     console.print(
         f"[bold]3/6[/] Campaign applied and approved: {total} posts "

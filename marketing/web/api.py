@@ -20,13 +20,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns import (
+    ApprovalOutdated,
     CampaignStateError,
     approve_campaign,
     cancel_campaign,
+    lifecycle,
     list_campaigns,
     pause_campaign,
     resume_campaign,
 )
+from campaigns.lifecycle import APPROVAL_HASH_LENGTH
 from marketing.models import (
     Campaign,
     ChannelAccount,
@@ -58,6 +61,7 @@ from marketing.web.campaign_files import (
     apply_campaign_text,
     approval_refusal,
     check_campaign_text,
+    last_change,
 )
 from marketing.web.deps import (
     DB,
@@ -129,9 +133,15 @@ class CampaignOut(BaseModel):
     approved_by: str | None
     approved_at: datetime | None
     posts: dict[str, int] = Field(description="posts by state")
+    approval_hash: str = Field(
+        description="What approving approves: a hash of the campaign's source and every "
+        "post's time, state and rendered content, as this answer shows them.  Send it back "
+        "to `POST /campaigns/{slug}/approve`; the approval is refused (409) if the campaign "
+        "changed in between."
+    )
 
     @classmethod
-    def of(cls, campaign: Campaign, counts: dict[str, int]) -> CampaignOut:
+    def of(cls, campaign: Campaign, counts: dict[str, int], approval_hash: str) -> CampaignOut:
         return cls(
             slug=campaign.slug,
             name=campaign.name,
@@ -144,7 +154,18 @@ class CampaignOut(BaseModel):
             approved_by=campaign.approved_by,
             approved_at=campaign.approved_at,
             posts=counts,
+            approval_hash=approval_hash,
         )
+
+
+class ApprovalIn(BaseModel):
+    approval_hash: str = Field(
+        min_length=APPROVAL_HASH_LENGTH,
+        max_length=APPROVAL_HASH_LENGTH,
+        pattern="^[0-9a-f]+$",
+        description="The campaign's `approval_hash` from `GET /campaigns/{slug}` when you "
+        "looked at it: only that version is approved.",
+    )
 
 
 class CampaignIn(BaseModel):
@@ -266,7 +287,8 @@ def _campaign_out(session: Session, campaign: Campaign) -> CampaignOut:
             .group_by(Post.state)
         ).all()
     )
-    return CampaignOut.of(campaign, {s.value: n for s, n in counts.items()})
+    shown = lifecycle.approval_hash(session=session, slug=campaign.slug)
+    return CampaignOut.of(campaign, {s.value: n for s, n in counts.items()}, shown)
 
 
 def _campaign(session: Session, slug: str) -> Campaign:
@@ -280,7 +302,11 @@ def _campaign(session: Session, slug: str) -> Campaign:
 def campaigns(user: Viewer, session: DB) -> list[CampaignOut]:
     """Every campaign with its posts by state."""
     return [
-        CampaignOut.of(c, {s.value: n for s, n in counts.items()})
+        CampaignOut.of(
+            c,
+            {s.value: n for s, n in counts.items()},
+            lifecycle.approval_hash(session=session, slug=c.slug),
+        )
         for c, counts in list_campaigns(session=session)
     ]
 
@@ -401,14 +427,33 @@ def _moved(session: Session, user: User, slug: str, action: str, **detail: Any) 
 
 
 @router.post("/campaigns/{slug}/approve", response_model=CampaignOut, responses=REFUSED)
-def approve(slug: Slug, user: Approver, session: DB) -> Any:
-    """Approve a draft (checked again first; never by whoever applied it)."""
+def approve(slug: Slug, body: ApprovalIn, user: Approver, session: DB) -> Any:
+    """Approve a draft as you saw it: send the `approval_hash` of `GET /campaigns/{slug}`.
+    Refused (409) if the campaign changed since (say who changed it and look again), if it
+    has problems now, or if you applied a change to it yourself (four-eyes)."""
     found = _campaign(session, slug)
     refusal = approval_refusal(session=session, campaign=found, user=user)
     if refusal:
         return _refused(session, 409, refusal)
     try:
-        approve_campaign(session=session, slug=slug, actor=user.username)
+        approve_campaign(
+            session=session, slug=slug, actor=user.username, shown_hash=body.approval_hash
+        )
+    except ApprovalOutdated as exc:
+        change = last_change(session=session, slug=slug)
+        what = (
+            f": {change.actor} applied a new version at {change.at.isoformat()} "
+            f"({change.added} posts added, {change.updated} changed, {change.cancelled} "
+            "cancelled)"
+            if change
+            else ""
+        )
+        return _refused(
+            session,
+            409,
+            f"{exc.message}{what}; GET /api/v1/campaigns/{slug}, check it, then approve "
+            "with its new approval_hash",
+        )
     except InvalidInput as exc:
         return _refused(session, 409, "; ".join(str(p) for p in exc.problems[:10]))
     except CampaignStateError as exc:

@@ -19,7 +19,9 @@ passes there is checked again here to build the plan.  A check that passes a bou
 problem for the person who wrote it, never a frozen or exhausted server.
 
 Approval is four-eyes: whoever applied a change since the campaign's last approval (or created
-it, if it was never approved) cannot approve it (:func:`approval_refusal`).
+it, if it was never approved) cannot approve it (:func:`approval_refusal`).  And it approves
+only what the approver was shown (:func:`campaigns.approval_hash`); when an approval comes too
+late, :func:`last_change` says who changed the campaign, when and how much.
 """
 
 from __future__ import annotations
@@ -233,6 +235,36 @@ def apply_campaign_text(
                 "ask an administrator to make the folder writable by the web app",
             ) from exc
     return summary
+
+
+@dataclass(frozen=True)
+class CampaignChange:
+    """One change applied to a campaign through the web app or the API (from the audit log)."""
+
+    actor: str
+    at: datetime
+    added: int
+    updated: int
+    cancelled: int
+
+
+def last_change(*, session: Session, slug: str) -> CampaignChange | None:
+    """The latest change applied to ``slug`` through the web app or the API, if any."""
+    entry = session.scalars(
+        select(AuditLog)
+        .where(
+            AuditLog.object_type == "campaign",
+            AuditLog.object_id == slug,
+            AuditLog.action == APPLY_ACTION,
+        )
+        .order_by(AuditLog.id.desc())
+        .limit(1)
+    ).first()
+    if entry is None:
+        return None
+    at = entry.at if entry.at.tzinfo else entry.at.replace(tzinfo=UTC)
+    counts = {k: int(entry.detail.get(k) or 0) for k in ("added", "updated", "cancelled")}
+    return CampaignChange(actor=entry.actor, at=at, **counts)
 
 
 def approval_refusal(*, session: Session, campaign: Campaign, user: User) -> str | None:

@@ -13,14 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns import (
+    ApprovalOutdated,
     CampaignStateError,
     approve_campaign,
     campaign_report,
     cancel_campaign,
+    lifecycle,
     list_campaigns,
     pause_campaign,
     resume_campaign,
 )
+from campaigns.lifecycle import APPROVAL_HASH_LENGTH
 from marketing.models import Campaign, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem
 from marketing.web.campaign_files import (
@@ -32,6 +35,7 @@ from marketing.web.campaign_files import (
     approval_refusal,
     check_campaign_text,
     decode_upload,
+    last_change,
 )
 from marketing.web.deps import (
     DB,
@@ -40,7 +44,7 @@ from marketing.web.deps import (
     Viewer,
     settings_of,
 )
-from marketing.web.rendering import flash, gettext_for, render
+from marketing.web.rendering import clock_for, flash, gettext_for, render
 from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
@@ -238,6 +242,8 @@ def campaign_page(
         if user.role.allows(Role.APPROVER)
         else None
     )
+    # The approve form carries what this page shows; the approval is refused if it changed.
+    shown = lifecycle.approval_hash(session=session, slug=slug)
     return render(
         request,
         "campaign.html",
@@ -247,6 +253,7 @@ def campaign_page(
         by_channel=_grouped(list(rows), lambda row: row[0].channel),
         per_channel=DETAIL_PER_CHANNEL,
         refusal=refusal,
+        approval_hash=shown,
     )
 
 
@@ -301,12 +308,37 @@ def _refused(request: Request, session: Session, slug: str, message: str) -> Res
     return RedirectResponse(f"/campaigns/{slug}", status_code=303)
 
 
+def _outdated(request: Request, session: Session, user: User, slug: str) -> str:
+    """Why an approval came too late, in the user's language: who changed what, and when."""
+    _ = gettext_for(user)
+    change = last_change(session=session, slug=slug)
+    if change is None:
+        return str(
+            _("the campaign changed after you opened its page; look at it again, then approve")
+        )
+    return str(
+        _(
+            "%(who)s applied a new version at %(when)s (%(added)s posts added, %(updated)s "
+            "changed, %(cancelled)s cancelled) after you opened its page; look at it again, "
+            "then approve"
+        )
+        % {
+            "who": change.actor,
+            "when": clock_for(request, user).when(change.at),
+            "added": change.added,
+            "updated": change.updated,
+            "cancelled": change.cancelled,
+        }
+    )
+
+
 @router.post("/campaigns/{slug}/approve")
 def approve(
     request: Request,
     user: Approver,
     session: DB,
     slug: Annotated[str, Path(pattern=SLUG)],
+    approval_hash: Annotated[str, Form(max_length=APPROVAL_HASH_LENGTH)] = "",
 ) -> Response:
     _ = gettext_for(user)
     campaign = _campaign(session, slug)
@@ -314,7 +346,10 @@ def approve(
     if refusal:
         return _refused(request, session, slug, _("Not approved: %(why)s.") % {"why": refusal})
     try:
-        approve_campaign(session=session, slug=slug, actor=user.username)
+        approve_campaign(session=session, slug=slug, actor=user.username, shown_hash=approval_hash)
+    except ApprovalOutdated:
+        why = _outdated(request, session, user, slug)
+        return _refused(request, session, slug, _("Not approved: %(why)s.") % {"why": why})
     except InvalidInput as exc:
         lines = "; ".join(str(p) for p in exc.problems[:5])
         return _refused(request, session, slug, _("Not approved: %(why)s.") % {"why": lines})
