@@ -199,11 +199,19 @@ class CeleryWorker:
         return max((peak_rss(pid) for pid in self.children()), default=0)
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the worker and its children (the whole process group)."""
+        """Send ``sig`` to the worker and its children (the whole process group); with
+        SIGKILL, return once every process of the group is gone."""
         if self.proc and self.proc.poll() is None:
+            group = self.proc.pid
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, sig)
+                os.killpg(group, sig)
             self.proc.wait(30)
+            if sig == signal.SIGKILL:
+                wait_until(
+                    lambda: not _alive(processes_in_group(group)),
+                    timeout=30,
+                    what=f"every process of worker {self.name} to die",
+                )
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -231,6 +239,19 @@ def processes_in_group(pgid: int) -> list[int]:
         if int(fields[2]) == pgid:
             found.append(int(entry.name))
     return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that still run (a zombie, killed and not yet reaped, does not)."""
+    running = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2 :].split()[0] != "Z":
+            running.append(pid)
+    return running
 
 
 def peak_rss(pid: int) -> int:

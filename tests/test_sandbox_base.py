@@ -156,6 +156,58 @@ def test_delay_answers_normally_afterwards(echo: EchoServer) -> None:
     assert echo.faults.injected == [("GET", "/slow", "delay")]
 
 
+def test_hold_does_the_work_then_answers_only_when_released(echo: EchoServer) -> None:
+    held = echo.faults.add(Fault("hold", method="POST", path=r"^/publish"))
+    answers: list[int] = []
+    client = threading.Thread(
+        target=lambda: answers.append(
+            requests.post(f"{echo.url}/publish", data=b"post", timeout=30).status_code
+        )
+    )
+    client.start()
+    assert held.wait_held(timeout=10), "the sandbox never held the request"
+    # The work is done while the answer is held: the request is in flight, on purpose.
+    assert echo.handled == [("POST", "/publish", b"post")]
+    assert answers == [], f"answered while held: {answers}"
+    # Other requests are not held behind it.
+    assert requests.get(f"{echo.url}/other", timeout=10).status_code == 200
+    held.release()
+    client.join(10)
+    assert answers == [200], f"expected the held answer (200) after release, got {answers}"
+    assert echo.faults.injected == [("POST", "/publish", "hold")]
+
+
+def test_a_held_answer_whose_client_is_gone_goes_nowhere(echo: EchoServer) -> None:
+    import socket
+
+    held = echo.faults.add(Fault("hold"))
+    with socket.create_connection((echo.host, echo.port)) as raw:
+        raw.sendall(b"POST /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody")
+        assert held.wait_held(timeout=10), "the sandbox never held the request"
+    held.release()  # the client closed its socket: the answer is lost, the server lives on
+    assert echo.handled == [("POST", "/gone", b"body")]
+    assert requests.get(f"{echo.url}/after", timeout=10).status_code == 200
+
+
+def test_stop_releases_held_answers() -> None:
+    server = EchoServer().start()
+    held = server.faults.add(Fault("hold"))
+    errors: list[str] = []
+
+    def call() -> None:
+        try:
+            requests.get(f"{server.url}/x", timeout=30)
+        except requests.RequestException as exc:
+            errors.append(type(exc).__name__)
+
+    client = threading.Thread(target=call)
+    client.start()
+    assert held.wait_held(timeout=10), "the sandbox never held the request"
+    server.stop()
+    client.join(30)
+    assert not client.is_alive(), "the held request still waits after stop()"
+
+
 def test_controls_over_http(echo: EchoServer) -> None:
     before = echo.clock.now()
     moved = requests.post(f"{echo.url}/_sandbox/advance", data=json.dumps({"seconds": 7200}))

@@ -64,7 +64,11 @@ def engagement(
     }
 
 
-Action = Literal["error", "drop_before", "drop_after", "drop_during", "delay"]
+Action = Literal["error", "drop_before", "drop_after", "drop_during", "delay", "hold"]
+
+#: The longest a ``hold`` fault keeps an answer when ``seconds`` is not given: a test that
+#: forgets :meth:`Fault.release` slows itself down, it never hangs a server thread for good.
+HOLD_LIMIT = 120.0
 
 
 @dataclass
@@ -81,6 +85,12 @@ class Fault:
       the handler sees only those bytes (an upload keeps them), then the connection closes
       without an answer
     - ``delay``: sleep ``seconds`` first, then answer normally
+    - ``hold``: do the work (the post is created), then hold the answer until the test calls
+      :meth:`release` (or ``seconds`` pass; :data:`HOLD_LIMIT` when 0).  :meth:`wait_held`
+      returns once a request is being held, so a test knows a call is in flight -- and whose,
+      if only one client is running -- and can kill the client before letting the answer go
+      (into a closed socket, as on the real server).  :meth:`SandboxServer.stop` releases
+      every hold.
     """
 
     action: Action
@@ -93,9 +103,29 @@ class Fault:
     after_bytes: int = 0
     times: int | None = 1
     probability: float = 1.0
+    # ``hold``: set when a request is being held; set by release() to let it answer.
+    _held: threading.Event = field(
+        default_factory=threading.Event, init=False, repr=False, compare=False
+    )
+    _released: threading.Event = field(
+        default_factory=threading.Event, init=False, repr=False, compare=False
+    )
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and re.search(self.path, path) is not None
+
+    def wait_held(self, timeout: float) -> bool:
+        """Whether a request reached this ``hold`` fault within ``timeout`` seconds."""
+        return self._held.wait(timeout)
+
+    def release(self) -> None:
+        """Let every request this ``hold`` fault holds (or will hold) answer."""
+        self._released.set()
+
+    def hold(self) -> None:
+        """Called by the handler: say a request is held, and wait for :meth:`release`."""
+        self._held.set()
+        self._released.wait(self.seconds or HOLD_LIMIT)
 
 
 class FaultPlan:
@@ -108,11 +138,20 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self.injected: list[tuple[str, str, Action]] = []
+        self._holds: list[Fault] = []
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
             self._faults.append(fault)
+            if fault.action == "hold":
+                self._holds.append(fault)
         return fault
+
+    def release_all(self) -> None:
+        """Let every held answer go (the server is stopping)."""
+        with self._lock:
+            for fault in self._holds:
+                fault.release()
 
     def clear(self) -> None:
         with self._lock:
@@ -159,6 +198,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         # One handler serves every request of a keep-alive connection: forget the last body.
         self._body: bytes | None = None
         self._body_limit: int | None = None
+        self._hold: Fault | None = None
         fault = self.sandbox.faults.take(self.command, self.path)
         if fault and fault.action == "drop_before":
             self._drop()
@@ -170,7 +210,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_json(fault.status, fault.body or {"error": "injected"}, fault.headers)
             return
         # drop_after: let the handler do its work (create the post) but swallow its answer;
-        # drop_during: the same, with only the first ``after_bytes`` of the body arrived.
+        # drop_during: the same, with only the first ``after_bytes`` of the body arrived;
+        # hold: the same, but the answer goes out once the test releases it.
+        self._hold = fault if fault and fault.action == "hold" else None
         self._silenced = bool(fault and fault.action in ("drop_after", "drop_during"))
         if fault and fault.action == "drop_during":
             self._body_limit = fault.after_bytes
@@ -216,6 +258,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         only through this method (or :meth:`send_json`) so fault injection always works."""
         if getattr(self, "_dropped", False) or getattr(self, "_silenced", False):
             return
+        hold = getattr(self, "_hold", None)
+        if hold is not None:
+            self._hold = None
+            hold.hold()
         try:
             self.send_response(status)
             if content_type:
@@ -295,6 +341,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self.faults.release_all()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
