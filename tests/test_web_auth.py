@@ -18,7 +18,15 @@ from marketing.db import session_scope
 from marketing.models import ApiToken, AuditLog, Campaign, CampaignStatus, Role, User
 from marketing.web import create_app
 from marketing.web.app import ROUTERS
-from tests.support.web import PASSWORD, WebClient, add_user, import_sample, token_for
+from tests.support.web import (
+    NOW,
+    PASSWORD,
+    WebClient,
+    add_user,
+    clock_at,
+    import_sample,
+    token_for,
+)
 
 PUBLIC = ("/e/", "/login", "/static")
 # What a person may change about themselves whatever their role.
@@ -70,7 +78,7 @@ def app(engine: Engine) -> FastAPI:
         ("admin", Role.ADMIN),
     ):
         add_user(engine, name, role)
-    return create_app(engine=engine)
+    return create_app(engine=engine, clock=clock_at(NOW))  # CAMPAIGN (2031) is ahead of it
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from marketing.models import ChannelAccount, ChannelKind, Post, PostState, Role
 from marketing.performance import keys_for_post, rollup
 from marketing.publishing import Policy, claim_due
 from marketing.settings import get_settings, reset_settings
-from tests.support.web import PASSWORD, add_user, import_sample, served
+from tests.support.web import PASSWORD, add_user, import_sample, same_week_pair, served
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -186,8 +186,9 @@ def test_a_whole_day_in_the_browser(
     add_user(engine, "somchai", Role.EDITOR)
     add_user(engine, "malee", Role.APPROVER)
     zone = get_settings().zone
-    today = datetime.now(zone).date()
-    first = (today.replace(day=1) + timedelta(days=32)).replace(day=10)  # next month, 10th
+    # Two days in one week and one month by construction (a Tuesday and a Wednesday at least
+    # two weeks ahead), so the week view shows both whatever day the test runs on.
+    first, second = same_week_pair(datetime.now(zone).date())
 
     with served(engine) as server:
         # -- morning: the editor writes a campaign ----------------------------------------
@@ -250,17 +251,19 @@ def test_a_whole_day_in_the_browser(
 
         tab.go(f"/calendar?day={first.isoformat()}")
         tab.shot("08-calendar-month")
-        for day in (first, first + timedelta(days=1)):
+        for day in (first, second):
             cell = tab.page.locator(f"td#d{day.isoformat()} li.post")
-            assert cell.count() == 4, day
+            assert cell.count() == 4, f"expected 4 posts on {day}, saw {cell.count()}"
             assert "10:00" in cell.first.inner_text()
         tab.go(f"/calendar?view=week&day={first.isoformat()}&channel=facebook")
-        assert tab.page.locator("li.post").count() == 4
+        shown = tab.page.locator("li.post").count()
+        assert shown == 4, f"expected 4 Facebook posts in the week of {first}, saw {shown}"
         tab.shot("09-calendar-week")
 
         # -- afternoon: the worker publishes -----------------------------------------------
-        published = publish_everything(engine, after=datetime.now(zone) + timedelta(days=70))
-        assert published == 8
+        after = datetime.combine(second + timedelta(days=1), time.min, tzinfo=zone)
+        published = publish_everything(engine, after=after)
+        assert published == 8, f"expected 8 posts published by {after}, saw {published}"
 
         tab.go("/posts?campaign=village-stories")
         tab.shot("10-posts-published")

@@ -26,7 +26,15 @@ from marketing.models import (
     User,
 )
 from marketing.web import create_app
-from tests.support.web import WebClient, add_user, email_post, import_sample, imported
+from tests.support.web import (
+    NOW,
+    WebClient,
+    add_user,
+    clock_at,
+    email_post,
+    import_sample,
+    imported,
+)
 from tests.test_web_auth import CAMPAIGN
 
 COMMUNITY = "nan-ban-doi-ngoen"
@@ -38,7 +46,7 @@ def app(engine: Engine) -> FastAPI:
     add_user(engine, "editor", Role.EDITOR)
     add_user(engine, "admin", Role.ADMIN)
     add_user(engine, "reader", Role.VIEWER, language="en")
-    return create_app(engine=engine)
+    return create_app(engine=engine, clock=clock_at(NOW))  # CAMPAIGN (2031) is ahead of it
 
 
 @pytest.fixture

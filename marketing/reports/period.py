@@ -72,14 +72,20 @@ def today_in(zone: ZoneInfo) -> date:
 
 
 def resolve_period(
-    *, start: date | None, end: date | None, zone: ZoneInfo, days: int = DEFAULT_DAYS
+    *,
+    start: date | None,
+    end: date | None,
+    zone: ZoneInfo,
+    days: int = DEFAULT_DAYS,
+    today: date | None = None,
 ) -> Period:
-    """The period a person asked for: both ends, one end and ``days``, or the last ``days``."""
+    """The period a person asked for: both ends, one end and ``days``, or the last ``days``
+    up to ``today`` (default: today in ``zone``)."""
     if start is not None and end is not None:
         return Period(start=start, end=end)
     if start is not None:
         return Period(start=start, end=start + timedelta(days=days - 1))
-    return last_days(today=end or today_in(zone), days=days)
+    return last_days(today=end or today or today_in(zone), days=days)
 
 
 def parse_day(text: str) -> date:

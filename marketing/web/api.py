@@ -68,6 +68,7 @@ from marketing.web.deps import (
     Approver,
     Editor,
     Viewer,
+    now_of,
     settings_of,
 )
 from marketing.web.reports import EARLIEST, LATEST, MAX_DAYS, report_period
@@ -327,7 +328,7 @@ def check(
     """Check and plan a campaign file without storing anything."""
     try:
         checked = check_campaign_text(
-            session=session, text=body.yaml, settings=settings_of(request)
+            session=session, text=body.yaml, settings=settings_of(request), now=now_of(request)
         )
     except InvalidInput as exc:
         return CheckOut(
@@ -374,7 +375,11 @@ def apply(
     after an approver approves it."""
     try:
         summary = apply_campaign_text(
-            session=session, text=body.yaml, user=user, settings=settings_of(request)
+            session=session,
+            text=body.yaml,
+            user=user,
+            settings=settings_of(request),
+            now=now_of(request),
         )
     except InvalidInput as exc:
         session.rollback()

@@ -8,6 +8,8 @@ API lives under ``/api/v1`` and describes itself at ``/api/openapi.json``.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -28,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.tracking import TrackingLinks
 from marketing import __version__
-from marketing.db import get_engine
+from marketing.db import get_engine, utcnow
 from marketing.models import User
 from marketing.settings import (
     Settings,
@@ -131,10 +133,16 @@ def _user(request: Request) -> User | None:
     return user
 
 
-def create_app(*, engine: Engine | None = None, settings: Settings | None = None) -> FastAPI:
-    """The web app on ``engine`` (default: the configured database).  Raises
-    :class:`marketing.settings.DevelopmentSecretRefused` if a development secret would be
-    used while the public URL is not this machine."""
+def create_app(
+    *,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The web app on ``engine`` (default: the configured database); ``clock`` says what time
+    it is (aware; default: the system clock), for "today" on the dashboard, the calendar and
+    the default report period.  Raises :class:`marketing.settings.DevelopmentSecretRefused`
+    if a development secret would be used while the public URL is not this machine."""
     settings = settings or get_settings()
     # The bound address is not known here (uvicorn --factory): LoopbackOnly checks each
     # request's own local address instead.
@@ -150,6 +158,7 @@ def create_app(*, engine: Engine | None = None, settings: Settings | None = None
     )
     app.state.engine = engine or get_engine(settings.effective_database_url)
     app.state.settings = settings
+    app.state.clock = clock or utcnow
     app.state.links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
 
     app.add_middleware(

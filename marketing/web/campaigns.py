@@ -42,6 +42,7 @@ from marketing.web.deps import (
     Approver,
     Editor,
     Viewer,
+    now_of,
     settings_of,
 )
 from marketing.web.rendering import clock_for, flash, gettext_for, render
@@ -145,7 +146,9 @@ def check_campaign(
     text = yaml
     try:
         text = _submitted_text(yaml, file)
-        checked = check_campaign_text(session=session, text=text, settings=settings_of(request))
+        checked = check_campaign_text(
+            session=session, text=text, settings=settings_of(request), now=now_of(request)
+        )
     except InvalidInput as exc:
         return _editor_page(request, user, text=text, problems=exc.problems, status_code=422)
     finally:
@@ -179,7 +182,11 @@ def apply_campaign(
     text = yaml.replace("\r\n", "\n")
     try:
         summary = apply_campaign_text(
-            session=session, text=text, user=user, settings=settings_of(request)
+            session=session,
+            text=text,
+            user=user,
+            settings=settings_of(request),
+            now=now_of(request),
         )
     except InvalidInput as exc:
         session.rollback()

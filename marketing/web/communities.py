@@ -21,7 +21,7 @@ from marketing.reports import community_report, resolve_period
 from marketing.reports import labels as report_labels
 from marketing.reports.charts import Bar, Series, bar_chart, line_chart
 from marketing.reports.rows import CHANNELS, CommunityReport
-from marketing.web.deps import DB, Editor, Viewer, engine_of, settings_of
+from marketing.web.deps import DB, Editor, Viewer, engine_of, settings_of, today_of
 from marketing.web.i18n import Clock
 from marketing.web.imports import MAX_CSV_BYTES, job_problems, progress_of, start_import
 from marketing.web.rendering import CHANNEL_LABELS, clock_for, flash, gettext_for, render
@@ -130,7 +130,9 @@ def community_page(
     slug: Annotated[str, Path(pattern=SLUG)],
 ) -> Response:
     community = _community(session, slug)
-    period = resolve_period(start=None, end=None, zone=settings_of(request).zone)
+    period = resolve_period(
+        start=None, end=None, zone=settings_of(request).zone, today=today_of(request)
+    )
     report = community_report(
         session=session, community_slug=slug, start=period.start, end=period.end
     )

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -62,6 +63,17 @@ def engine_of(request: Request) -> Engine:
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def now_of(request: Request) -> datetime:
+    """What time it is for the app (its injected clock), aware, in UTC."""
+    clock: Callable[[], datetime] = request.app.state.clock
+    return clock().astimezone(UTC)
+
+
+def today_of(request: Request) -> date:
+    """Today in the app's time zone, by the app's clock."""
+    return now_of(request).astimezone(settings_of(request).zone).date()
 
 
 def db(request: Request) -> Iterator[Session]:

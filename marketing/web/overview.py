@@ -13,7 +13,6 @@ from fastapi.responses import Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from marketing.db import utcnow
 from marketing.models import (
     AccountHealth,
     Campaign,
@@ -26,7 +25,7 @@ from marketing.models import (
     PostState,
 )
 from marketing.publishing import PROBLEM_STATES
-from marketing.web.deps import DB, Viewer, settings_of
+from marketing.web.deps import DB, Viewer, now_of, settings_of, today_of
 from marketing.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -116,7 +115,7 @@ def dashboard(
     session: DB,
 ) -> Response:
     zone = settings_of(request).zone
-    now = utcnow()
+    now = now_of(request)
     today = now.astimezone(zone).date()
     week_start = today - timedelta(days=today.weekday())
     week_end = week_start + timedelta(days=6)
@@ -209,7 +208,7 @@ def calendar_page(
     channel: Annotated[ChannelKind | None, Query()] = None,
 ) -> Response:
     zone = settings_of(request).zone
-    today = utcnow().astimezone(zone).date()
+    today = today_of(request)
     anchor = _parse_day(day, today)
     if view == "week":
         first = anchor - timedelta(days=anchor.weekday())

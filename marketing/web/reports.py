@@ -25,7 +25,7 @@ from marketing.reports import (
 from marketing.reports.exports import Report, to_csv, to_json
 from marketing.reports.html import render_html
 from marketing.reports.period import Period
-from marketing.web.deps import DB, Viewer, settings_of
+from marketing.web.deps import DB, Viewer, settings_of, today_of
 from marketing.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +41,13 @@ Day = Annotated[date | None, Query(ge=EARLIEST, le=LATEST)]
 def report_period(request: Request, start: date | None, end: date | None, days: int) -> Period:
     """The period asked for (default: the last ``days`` days); 400 if it is not one."""
     try:
-        period = resolve_period(start=start, end=end, zone=settings_of(request).zone, days=days)
+        period = resolve_period(
+            start=start,
+            end=end,
+            zone=settings_of(request).zone,
+            days=days,
+            today=today_of(request),
+        )
     except ValidationError as exc:
         raise HTTPException(400, "the period ends before it starts") from exc
     if period.days > MAX_DAYS or period.start < EARLIEST or period.end > LATEST:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -37,6 +37,26 @@ from tests.support.services import free_port, wait_until
 
 PASSWORD = "correct-horse-battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: "Now" for the web app in tests that upload campaigns with fixed dates (2031): those dates
+#: stay in its future whatever day the suite runs on.
+NOW = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
+
+
+def clock_at(moment: datetime) -> Callable[[], datetime]:
+    """A clock for :func:`marketing.web.create_app` that always says ``moment``."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone")
+    return lambda: moment
+
+
+def same_week_pair(today: date, *, ahead: int = 14) -> tuple[date, date]:
+    """A Tuesday at least ``ahead`` days after ``today`` and the Wednesday after it: by
+    construction in one Monday-to-Sunday week and one month, whatever ``today`` is."""
+    tuesday = today + timedelta(days=ahead)
+    tuesday += timedelta(days=(1 - tuesday.weekday()) % 7)
+    if (tuesday + timedelta(days=1)).month != tuesday.month:  # the 30th or 31st
+        tuesday += timedelta(days=7)
+    return tuesday, tuesday + timedelta(days=1)
 
 
 def add_user(engine: Engine, username: str, role: Role, *, language: str = "th") -> None:
@@ -201,8 +221,10 @@ class ServerThread:
 
 
 @contextmanager
-def served(engine: Engine) -> Iterator[ServerThread]:
-    server = ServerThread(create_app(engine=engine)).start()
+def served(
+    engine: Engine, *, clock: Callable[[], datetime] | None = None
+) -> Iterator[ServerThread]:
+    server = ServerThread(create_app(engine=engine, clock=clock)).start()
     try:
         yield server
     finally:
