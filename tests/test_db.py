@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -44,25 +43,39 @@ def test_thai_text_round_trips(engine: Engine) -> None:
 
 
 def test_write_sessions_are_serialised(engine: Engine) -> None:
-    """Two claimers never both read a free row: the second waits for the first to commit."""
+    """Two claimers never both read a free row: the second waits for the first to commit.
+
+    The first claimer keeps its transaction open until the second has started and, had
+    nothing serialised them, read the row too (a bounded wait: with serialisation that read
+    cannot happen, so the bound is what ends the wait)."""
     with session_scope(engine) as s:
         s.add(Heartbeat(component="claim", detail={"owner": None}))
     winners: list[str] = []
+    first_inside, second_started, second_read = (threading.Event() for _ in range(3))
 
     def claim(name: str) -> None:
+        if name == "second":
+            second_started.set()
         with write_session(engine) as s:
             query = select(Heartbeat).where(Heartbeat.component == "claim")
             if engine.dialect.name != "sqlite":
                 query = query.with_for_update()
             row = s.scalars(query).one()
+            if name == "first":
+                first_inside.set()
+                assert second_started.wait(30), "the second claimer never started"
+                second_read.wait(2)
+            else:
+                second_read.set()
             if row.detail.get("owner") is None:
-                time.sleep(0.3)  # widen the race window
                 row.detail = {"owner": name}
                 winners.append(name)
 
-    threads = [threading.Thread(target=claim, args=(f"t{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(winners) == 1
+    first = threading.Thread(target=claim, args=("first",))
+    first.start()
+    assert first_inside.wait(30), "the first claimer never got the row"
+    second = threading.Thread(target=claim, args=("second",))
+    second.start()
+    for thread in (first, second):
+        thread.join(60)
+    assert winners == ["first"], f"expected only the first claimer to win, saw {winners}"

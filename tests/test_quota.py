@@ -173,8 +173,10 @@ def test_redis_counter_expires_an_hour_after_its_pacific_day(
     redis_clients: list[redis_lib.Redis],
 ) -> None:
     prefix = f"test-quota-{uuid.uuid4().hex[:8]}"
-    ledger = RedisQuotaLedger(redis_clients[0], prefix=prefix)
+    # One instant for the ledger and the test: near midnight Pacific time, two readings of
+    # the system clock can fall on two quota days.  (Real time: Redis expires keys by it.)
     now = datetime.now(UTC)
+    ledger = RedisQuotaLedger(redis_clients[0], prefix=prefix, clock=lambda: now)
     ledger.reserve("UCa", UNITS, 7)
     key = ledger.key("UCa", UNITS, quota_day(now))
     expires_at = ledger.client.expiretime(key)
