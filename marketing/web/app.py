@@ -141,8 +141,9 @@ def create_app(
 ) -> FastAPI:
     """The web app on ``engine`` (default: the configured database); ``clock`` says what time
     it is (aware; default: the system clock), for "today" on the dashboard, the calendar and
-    the default report period.  Raises :class:`marketing.settings.DevelopmentSecretRefused`
-    if a development secret would be used while the public URL is not this machine."""
+    the default report period, and the "now" campaigns are planned against.  Raises
+    :class:`marketing.settings.DevelopmentSecretRefused` if a development secret would be
+    used while the public URL is not this machine."""
     settings = settings or get_settings()
     # The bound address is not known here (uvicorn --factory): LoopbackOnly checks each
     # request's own local address instead.
