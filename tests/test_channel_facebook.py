@@ -47,7 +47,7 @@ from channels.ratelimit import MemoryUsageStore, RedisUsageStore, Usage
 from channels.sandbox.base import Fault
 from channels.sandbox.graph import GraphSandbox, error_fault
 from marketing.settings import Settings
-from tests.support.services import RedisServer, free_port, wait_until
+from tests.support.services import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "104857600001"
@@ -391,11 +391,15 @@ def test_drop_before_is_also_ambiguous_and_reconciliation_finds_nothing(
 def test_timeout_on_publish_is_outcome_unknown(graph: GraphSandbox) -> None:
     since = datetime.now(UTC)
     impatient = FacebookAdapter(graph_url=graph.url, api_version="v25.0", timeout=0.3)
-    graph.faults.add(Fault("delay", method="POST", path="/feed", seconds=1.0))
-    with pytest.raises(OutcomeUnknown):
-        impatient.publish(post("m-slow"))
-    # The slow request did create the post after the client gave up: the ambiguous case.
-    wait_until(lambda: len(graph.published()) == 1, timeout=10, what="the slow post")
+    # The post is made and its answer held until the client has given up: the ambiguous case.
+    held = graph.faults.add(Fault("hold", method="POST", path="/feed"))
+    try:
+        with pytest.raises(OutcomeUnknown):
+            impatient.publish(post("m-slow"))
+        assert held.wait_held(timeout=10), "the sandbox never received the post"
+    finally:
+        held.release()
+    assert len(graph.published()) == 1, f"expected the post made, saw {graph.published()}"
     assert impatient.find_published(post("m-slow"), since=since) is not None
     impatient.close()
 
@@ -403,9 +407,12 @@ def test_timeout_on_publish_is_outcome_unknown(graph: GraphSandbox) -> None:
 def test_timeout_on_a_read_is_transient(graph: GraphSandbox, adapter: FacebookAdapter) -> None:
     receipt = adapter.publish(post())
     impatient = FacebookAdapter(graph_url=graph.url, api_version="v25.0", timeout=0.3)
-    graph.faults.add(Fault("delay", method="GET", path="ids=", seconds=1.0))
-    with pytest.raises(TransientError) as caught:
-        impatient.fetch_metrics(account(), [receipt.external_id])
+    held = graph.faults.add(Fault("hold", method="GET", path="ids="))  # until the client quits
+    try:
+        with pytest.raises(TransientError) as caught:
+            impatient.fetch_metrics(account(), [receipt.external_id])
+    finally:
+        held.release()
     assert type(caught.value) is TransientError
     impatient.close()
 

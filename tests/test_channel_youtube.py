@@ -279,12 +279,16 @@ def test_a_final_chunk_that_times_out_is_resumed_without_a_second_video(
     account: Account,
     video_file: Path,
 ) -> None:
-    # The server sits on the last chunk longer than the client waits; the adapter asks how
-    # far the upload got and finishes it, whichever of the two requests completes it.
+    # The server makes the video from the last chunk and holds its answer until the client
+    # has given up; the adapter asks how far the upload got and finishes it.
     adapter = make_adapter(chunk_size=4 * CHUNK, timeout=0.3)
-    sandbox.faults.add(Fault("delay", method="PUT", path="/upload/", seconds=1.0))
+    held = sandbox.faults.add(Fault("hold", method="PUT", path="/upload/"))
     post = make_post(account, video_file)
-    receipt = adapter.publish(post)
+    try:
+        receipt = adapter.publish(post)
+        assert held.wait_held(timeout=10), "the last chunk never arrived"
+    finally:
+        held.release()
     [upload] = sandbox.uploads_for(post.marker)
     assert receipt.external_id == upload.video_id
     assert bytes(upload.data) == video_file.read_bytes()
