@@ -24,7 +24,9 @@ Results
 
 People (the web app)
     User -- a member of staff who signs in, with a role (viewer < editor < approver < admin)
-    ApiToken -- a bearer token for scripts; only its SHA-256 is kept
+    WebSession -- one signed-in browser: the cookie names it, sign-out or a password change
+        ends it; only the SHA-256 of its id is kept
+    ApiToken -- a bearer token for scripts, with an expiry; only its SHA-256 is kept
     AuditLog -- every change made through the web app: who, what, when, to which object
 
 All times are aware UTC (:class:`marketing.db.UTCDateTime`); zones are shown, not stored.
@@ -455,7 +457,30 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class WebSession(Base):
+    """A signed-in browser.  The signed cookie holds a random id; the database keeps only its
+    SHA-256, so a copy of the database signs nobody in.  A session counts while ``ended_at``
+    is empty and ``expires_at`` is ahead."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    # sign-out, password, disabled, expired: why it ended, for the audit and the account page.
+    end_reason: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str] = mapped_column(String(100), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
 
     user: Mapped[User] = relationship()
 

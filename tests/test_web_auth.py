@@ -30,7 +30,7 @@ from tests.support.web import (
 
 PUBLIC = ("/e/", "/login", "/static")
 # What a person may change about themselves whatever their role.
-SELF_SERVICE = {"/logout", "/account", "/account/password"}
+SELF_SERVICE = {"/logout", "/account", "/account/password", "/account/tokens/1/revoke"}
 SAMPLES = {
     "slug": "nan-ban-doi-ngoen",
     "post_id": "1",
@@ -38,6 +38,7 @@ SAMPLES = {
     "key": "photo",
     "highlight_id": "1",
     "index": "0",
+    "token_id": "1",
 }
 
 CAMPAIGN = """\

@@ -1,5 +1,5 @@
 """``marketing users``: staff accounts of the web app -- add, list, set a role or password, and
-make API tokens for scripts."""
+make, list and revoke API tokens for scripts."""
 
 from __future__ import annotations
 
@@ -11,16 +11,21 @@ from sqlalchemy import select
 
 from marketing.cli.base import console, err_console, friendly_errors
 from marketing.cli.posts import local
-from marketing.db import session_scope
+from marketing.db import session_scope, utcnow
 from marketing.models import Role, User
 from marketing.web.staff import (
     LANGUAGES,
+    TOKEN_DAYS,
+    TOKEN_MAX_DAYS,
     StaffError,
     audit,
     create_user,
     find_user,
-    hash_password,
     issue_token,
+    revoke_token,
+    revoke_tokens,
+    set_password,
+    tokens_of,
 )
 
 ROLES = [r.value for r in Role]
@@ -128,12 +133,12 @@ def role(username: str, role: str) -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @friendly_errors
 def password(username: str, password_stdin: bool) -> None:
-    """Set USERNAME's password (their other sessions end)."""
+    """Set USERNAME's password: their sessions end and their API tokens are revoked."""
     secret = _password(password_stdin)
     try:
         with session_scope() as session:
             user = find_user(session=session, username=username)
-            user.password_hash = hash_password(secret)
+            ended = set_password(session=session, user=user, password=secret)
             audit(
                 session=session,
                 user=None,
@@ -141,23 +146,36 @@ def password(username: str, password_stdin: bool) -> None:
                 action="user.password",
                 object_type="user",
                 object_id=user.id,
+                sessions_ended=ended.get("sessions_ended", 0),
+                tokens_revoked=ended.get("tokens_revoked", 0),
             )
     except StaffError as exc:
         _refused(exc)
-    console.print(f"Password of {username} changed.", highlight=False)
+    console.print(
+        f"Password of {username} changed; {ended['sessions_ended']} session(s) ended, "
+        f"{ended['tokens_revoked']} token(s) revoked.",
+        highlight=False,
+    )
 
 
 @users.command("token")
 @click.argument("username")
 @click.option("--name", default="", help="What the token is for (shown in the audit log).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, TOKEN_MAX_DAYS),
+    default=TOKEN_DAYS,
+    show_default=True,
+    help="Days until the token expires.",
+)
 @friendly_errors
-def token(username: str, name: str) -> None:
+def token(username: str, name: str, days: int) -> None:
     """Make an API token for USERNAME's scripts (send it as `Authorization: Bearer ...`).
-    It is printed once; only its hash is kept."""
+    It is printed once; only its hash is kept.  It expires after --days."""
     try:
         with session_scope() as session:
             user = find_user(session=session, username=username)
-            value = issue_token(session=session, user=user, name=name)
+            value = issue_token(session=session, user=user, name=name, days=days)
             audit(
                 session=session,
                 user=None,
@@ -166,7 +184,84 @@ def token(username: str, name: str) -> None:
                 object_type="user",
                 object_id=user.id,
                 name=name,
+                days=days,
             )
     except StaffError as exc:
         _refused(exc)
     click.echo(value)
+
+
+@users.command("tokens")
+@click.argument("username", required=False)
+@friendly_errors
+def tokens(username: str | None) -> None:
+    """API tokens (of USERNAME, or everyone's) with their expiry and state."""
+    now = utcnow()
+    try:
+        with session_scope() as session:
+            user = find_user(session=session, username=username) if username else None
+            table = Table(title="API tokens")
+            for column in ("id", "user", "for", "made", "last used", "expires", "state"):
+                table.add_column(column)
+            for row in tokens_of(session=session, user=user):
+                state = (
+                    "revoked"
+                    if row.revoked_at
+                    else "expired"
+                    if row.expires_at <= now
+                    else "in use"
+                )
+                table.add_row(
+                    str(row.id),
+                    row.user.username,
+                    row.name,
+                    local(row.created_at),
+                    local(row.last_used_at),
+                    local(row.expires_at),
+                    state,
+                )
+    except StaffError as exc:
+        _refused(exc)
+    console.print(table)
+
+
+@users.command("token-revoke")
+@click.argument("token_ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--user", "username", help="Revoke every token of this user instead.")
+@friendly_errors
+def token_revoke(token_ids: tuple[int, ...], username: str | None) -> None:
+    """Revoke API tokens by their id (`marketing users tokens` shows them), or all of --user's.
+    Scripts using them are refused from then on."""
+    if bool(token_ids) == bool(username):
+        _refused(ValueError("give token ids or --user NAME (one of the two)"))
+    try:
+        with session_scope() as session:
+            if username:
+                user = find_user(session=session, username=username)
+                count = revoke_tokens(session=session, user=user)
+                audit(
+                    session=session,
+                    user=None,
+                    actor="command line",
+                    action="user.token_revoke",
+                    object_type="user",
+                    object_id=user.id,
+                    tokens_revoked=count,
+                )
+            else:
+                for token_id in token_ids:
+                    row = revoke_token(session=session, token_id=token_id)
+                    audit(
+                        session=session,
+                        user=None,
+                        actor="command line",
+                        action="user.token_revoke",
+                        object_type="api_token",
+                        object_id=row.id,
+                        owner=row.user.username,
+                        name=row.name,
+                    )
+                count = len(token_ids)
+    except StaffError as exc:
+        _refused(exc)
+    console.print(f"{count} token(s) revoked.", highlight=False)

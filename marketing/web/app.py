@@ -42,6 +42,8 @@ from marketing.settings import (
 from marketing.web import api, campaigns, communities, overview, people, posts, reports, tracking
 from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
 from marketing.web.rendering import gettext_for, render
+from marketing.web.staff import SESSION_HOURS
+from marketing.web.throttle import SignInThrottle
 
 STATIC = Path(__file__).with_name("static")
 # Every router of the app, in the order they are matched.
@@ -49,7 +51,6 @@ ROUTERS = tuple(
     m.router for m in (people, overview, campaigns, posts, communities, reports, tracking, api)
 )
 SESSION_COOKIE = "glo_session"
-SESSION_HOURS = 12
 
 # No script anywhere; inline styles only for the email previews and the report documents.
 CONTENT_SECURITY_POLICY = (
@@ -138,10 +139,12 @@ def create_app(
     engine: Engine | None = None,
     settings: Settings | None = None,
     clock: Callable[[], datetime] | None = None,
+    throttle: SignInThrottle | None = None,
 ) -> FastAPI:
     """The web app on ``engine`` (default: the configured database); ``clock`` says what time
     it is (aware; default: the system clock), for "today" on the dashboard, the calendar and
-    the default report period, and the "now" campaigns are planned against.  Raises
+    the default report period, the "now" campaigns are planned against, and what sessions,
+    tokens and the sign-in throttle take as now (tests move it).  Raises
     :class:`marketing.settings.DevelopmentSecretRefused` if a development secret would be
     used while the public URL is not this machine."""
     settings = settings or get_settings()
@@ -159,8 +162,9 @@ def create_app(
     )
     app.state.engine = engine or get_engine(settings.effective_database_url)
     app.state.settings = settings
-    app.state.clock = clock or utcnow
+    app.state.clock = clock = clock or utcnow
     app.state.links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
+    app.state.throttle = throttle or SignInThrottle.from_settings(settings, clock=clock)
 
     app.add_middleware(
         SessionMiddleware,

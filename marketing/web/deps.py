@@ -3,8 +3,10 @@
 Who is asking
     A script sends ``Authorization: Bearer <token>`` (see :func:`marketing.web.staff.issue_token`);
     a person has a session cookie, signed with ``MARKETING_WEB_SECRET`` by Starlette's
-    ``SessionMiddleware``, holding their user id and a fingerprint of their password hash (so
-    changing a password signs every other session out).
+    ``SessionMiddleware``, holding the random id of a server-side session record
+    (:class:`~marketing.models.WebSession`).  The record, not the cookie, says whether the
+    session still counts: signing out, a password change or switching the user off end it,
+    so a copy of the cookie taken before is worth nothing after.
 
 CSRF
     A session holds a random token (the synchronizer-token pattern).  Every form carries it in
@@ -17,7 +19,6 @@ CSRF
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,10 +32,11 @@ from sqlalchemy.orm import Session
 from marketing.db import session_factory
 from marketing.models import Role, User
 from marketing.settings import Settings
-from marketing.web.staff import user_for_token
+from marketing.web.staff import end_session, start_session, user_for_session, user_for_token
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
+SESSION_ID = "sid"
 CSRF_HEADER = "x-csrf-token"
 
 
@@ -76,6 +78,12 @@ def today_of(request: Request) -> date:
     return now_of(request).astimezone(settings_of(request).zone).date()
 
 
+def client_address(request: Request) -> str:
+    """The address the request came from (uvicorn's proxy-header setting decides whether a
+    proxy's ``X-Forwarded-For`` is believed)."""
+    return request.client.host if request.client else ""
+
+
 def db(request: Request) -> Iterator[Session]:
     """A session for this request; endpoints commit what they change, the rest rolls back."""
     session = session_factory(engine_of(request))()
@@ -85,17 +93,27 @@ def db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def password_fingerprint(user: User) -> str:
-    """Changes whenever the user's password does: kept in the session to end old sessions."""
-    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:16]
-
-
-def sign_in(request: Request, user: User) -> None:
-    """Start a session for ``user`` (a fresh one: no fixation of an earlier session)."""
+def sign_in(request: Request, session: Session, user: User) -> None:
+    """Start a session for ``user`` (a fresh one: no fixation of an earlier session); the
+    caller commits."""
+    sid = start_session(
+        session=session,
+        user=user,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent", ""),
+        now=now_of(request),
+    )
     request.session.clear()
-    request.session["user_id"] = user.id
-    request.session["pw"] = password_fingerprint(user)
+    request.session[SESSION_ID] = sid
     request.session[CSRF_FIELD] = secrets.token_urlsafe(32)
+
+
+def sign_out(request: Request, session: Session, reason: str = "sign-out") -> None:
+    """End this browser's session (the record and the cookie); the caller commits."""
+    sid = request.session.get(SESSION_ID)
+    if isinstance(sid, str):
+        end_session(session=session, sid=sid, reason=reason, now=now_of(request))
+    request.session.clear()
 
 
 def csrf_token(request: Request) -> str:
@@ -128,17 +146,19 @@ def optional_user(request: Request, session: Annotated[Session, Depends(db)]) ->
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer":
             raise SignInRequired()
-        user = user_for_token(session=session, token=token.strip())
+        user = user_for_token(session=session, token=token.strip(), now=now_of(request))
         if user is None:
             raise SignInRequired()
         session.commit()  # last_used_at
         request.state.via_token = True
         return user
-    user_id = request.session.get("user_id")
-    if not isinstance(user_id, int):
+    sid = request.session.get(SESSION_ID)
+    if not isinstance(sid, str):
         return None
-    user = session.get(User, user_id)
-    if user is None or not user.active or request.session.get("pw") != password_fingerprint(user):
+    user = user_for_session(session=session, sid=sid, now=now_of(request))
+    if session.dirty:
+        session.commit()  # last_seen_at, or the end of an expired session
+    if user is None:
         request.session.clear()
         return None
     return user
