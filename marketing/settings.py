@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis for rate limits and quota ledgers shared by all workers; default: "
-        "the broker URL when it is Redis, else each worker process keeps its own.",
+        description="Redis for rate limits, quota ledgers and failed sign-in counts shared by "
+        "all processes; default: the broker URL when it is Redis, else each process keeps its own.",
     )
     timezone: str = Field(DEFAULT_TIMEZONE, description="Zone for times shown to people.")
 
