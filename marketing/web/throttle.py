@@ -149,11 +149,6 @@ class SignInThrottle:
         for item, ids in keys:
             self.storage.incr(item.key_for(*ids), item.get_expiry(), amount=-1)
 
-    def locked_until(self, *, name: str, address: str) -> datetime | None:
-        """When the name or the address may try again, or None if they may now."""
-        now = self.clock().timestamp()
-        return self._locked_until(self._windows(name=name, address=address, now=now), now)
-
     def begin(self, *, name: str, address: str) -> Attempt:
         """Reserve a failure for this attempt, or raise SignInThrottled (see the contract)."""
         now = self.clock().timestamp()

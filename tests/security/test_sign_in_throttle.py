@@ -27,6 +27,7 @@ from marketing.db import session_scope
 from marketing.models import AuditLog, Role
 from marketing.settings import reset_settings
 from marketing.web import create_app, staff
+from marketing.web.throttle import SignInThrottle, SignInThrottled
 from tests.security.support import CSRF, START, Browser, MovableClock
 from tests.support.services import RedisServer
 from tests.support.web import PASSWORD, ServerThread, add_user
@@ -223,6 +224,43 @@ def test_with_redis_every_web_process_shares_the_counts(
     assert other.sign_in("somchai", PASSWORD).status_code == 303
     one.close()
     other.close()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_concurrent_guesses_never_get_more_tries_than_the_limit(
+    storage: str, redis_server: RedisServer
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    for key in client.scan_iter("marketing-sign-in*"):
+        client.delete(key)
+    uri = redis_server.url if storage == "redis" else "memory://"
+    throttle = SignInThrottle(storage_uri=uri, clock=MovableClock())
+    start = threading.Barrier(20)
+    admitted: list[int] = []
+
+    def guess(n: int) -> None:
+        start.wait(10)
+        try:
+            attempt = throttle.begin(name="somchai", address=f"198.51.100.{n}")
+        except SignInThrottled:
+            return
+        admitted.append(n)
+        attempt.failed()
+
+    guessers = [threading.Thread(target=guess, args=(n,)) for n in range(20)]
+    for thread in guessers:
+        thread.start()
+    for thread in guessers:
+        thread.join(30)
+    # All twenty asked at once, before any password was checked: never more than five got a
+    # try.  Redis answers each increment with its own count, so there exactly five did (in
+    # memory ``limits`` may read a later count and refuse one more: the safe side).
+    assert len(admitted) <= 5
+    if storage == "redis":
+        assert len(admitted) == 5
+        with pytest.raises(SignInThrottled):
+            throttle.begin(name="somchai", address="192.0.2.99")
 
 
 class HeldHasher(PasswordHasher):
