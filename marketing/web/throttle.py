@@ -159,7 +159,10 @@ class SignInThrottle:
             for item, ids in windows:
                 attempt.keys.append((item, ids))
                 if not self.limiter.hit(item, *ids):
+                    # Stop at once: an increment that is given back later would still
+                    # crowd a concurrent attempt out of the next tier meanwhile.
                     spent.append((item, ids))
+                    break
             if not spent:
                 return attempt
             attempt.succeeded()  # another attempt took the last try first: nothing counted
