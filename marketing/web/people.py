@@ -33,6 +33,7 @@ from marketing.web.staff import (
     check_password,
     create_user,
     find_user,
+    live_sessions,
     set_password,
     switch_off,
     tokens_of,
@@ -186,8 +187,9 @@ def logout(request: Request, user: Viewer, session: DB) -> Response:
 
 
 @router.get("/account")
-def account_page(request: Request, user: Viewer) -> Response:
-    return render(request, "account.html", user=user, error=None)
+def account_page(request: Request, user: Viewer, session: DB) -> Response:
+    sessions = live_sessions(session=session, user=user, now=now_of(request))
+    return render(request, "account.html", user=user, error=None, sessions=sessions)
 
 
 @router.post("/account")

@@ -267,6 +267,19 @@ def user_for_session(*, session: Session, sid: str, now: datetime | None = None)
     return row.user
 
 
+def live_sessions(*, session: Session, user: User, now: datetime) -> Sequence[WebSession]:
+    """The sessions of ``user`` that still count, most recently seen first."""
+    return session.scalars(
+        select(WebSession)
+        .where(
+            WebSession.user_id == user.id,
+            WebSession.ended_at.is_(None),
+            WebSession.expires_at > now,
+        )
+        .order_by(WebSession.last_seen_at.desc(), WebSession.id.desc())
+    ).all()
+
+
 def end_session(*, session: Session, sid: str, reason: str, now: datetime | None = None) -> None:
     """End the session with this id (signing out); nothing if it is unknown or over."""
     session.execute(

@@ -92,6 +92,9 @@ def test_the_database_keeps_only_the_hash_of_a_session_id(
         assert row.user_agent  # a summary of the browser, for the person and the audit
         cookie = somchai.http.cookies[SESSION_COOKIE]
         assert row.token_hash not in cookie
+    # The person sees where they are signed in.
+    page = somchai.get("/account").text
+    assert "อุปกรณ์ที่เข้าสู่ระบบอยู่" in page and "testclient" in page
 
 
 def test_a_password_change_on_the_web_ends_other_sessions_and_revokes_tokens(
