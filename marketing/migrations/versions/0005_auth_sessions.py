@@ -1,7 +1,7 @@
 """auth sessions: server-side web sessions, API token expiry (#12)
 
-Revision ID: 0004_auth_sessions
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01 08:10:00.000000
 
 Tokens made before this revision had no expiry: they get one 90 days from the upgrade (the
@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_auth_sessions"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
