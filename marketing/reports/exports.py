@@ -8,12 +8,13 @@ display options, so a program never has to guess.  CSV is a single long table pe
 * campaign: one row per post.
 
 JSON is the whole report object (``kind`` says which report it is).
+
+Cells that a spreadsheet would run as a formula (text beginning with ``=``, ``+``, ``-``,
+``@``, tab or carriage return) are written with a leading ``'`` (:mod:`marketing.spreadsheet`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from marketing.reports.rows import (
     ProgrammeOverview,
     Rank,
 )
+from marketing.spreadsheet import csv_text
 
 Report = CommunityReport | ProgrammeOverview | CampaignReport
 
@@ -126,11 +128,7 @@ def _post_values(post: PostResult) -> list[Any]:
 
 
 def _write(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
+    return csv_text(header, rows)
 
 
 def to_csv(report: Report) -> str:
