@@ -74,7 +74,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """A new engine for ``url`` with the SQLite behaviour described above."""
+    """A new engine for ``url`` with the SQLite behaviour described above.  Statement
+    parameters are kept out of error messages and logs (``hide_parameters``): they are
+    subscribers' names and addresses, and errors end up in tracebacks and log files."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
     else:

@@ -7,6 +7,7 @@ in one round instead of one error at a time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -15,6 +16,16 @@ from typing import Any
 from pydantic import ValidationError
 
 Path_ = tuple[str | int, ...]
+
+# Characters no text a person writes holds: NUL and the other C0 and C1 control codes (tab,
+# line feed and carriage return are text).  PostgreSQL refuses NUL in text outright.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in ``text`` as ``U+0000``, or None if it has none."""
+    found = CONTROL_CHARACTERS.search(text)
+    return None if found is None else f"U+{ord(found[0]):04X}"
 
 
 def format_path(path: Path_) -> str:

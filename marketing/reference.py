@@ -39,6 +39,8 @@ from marketing.problems import (
     Path_,
     Positions,
     Problem,
+    collect,
+    control_character,
     problem_at,
     problems_from_validation,
 )
@@ -149,9 +151,47 @@ _CSV_KINDS = {
 _CSV_LISTS = {"tags"}
 
 
+def csv_rows(text: str, file: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header of CSV ``text`` and each non-empty row's cells with the line the row
+    starts on; InvalidInput naming the line of a quote that is never closed, or of any other
+    broken quoting (the lenient reading would swallow the rest of the file into one cell)."""
+    reader = csv.reader(io.StringIO(text), strict=True)
+    header: list[str] | None = None
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            if header is None:
+                header = cells
+            elif cells:
+                rows.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            problem = Problem(
+                file,
+                start,
+                None,
+                "(row)",
+                'a quoted cell begins on this line and is never closed (a closing " is missing)',
+                'close the quote; a quote inside a cell is written twice: "say ""hello"""',
+            )
+        else:
+            problem = Problem(
+                file,
+                reader.line_num,
+                None,
+                "(row)",
+                f"is not valid CSV here ({exc})",
+                'a cell with a quote in it is quoted as a whole: "say ""hello"""',
+            )
+        raise InvalidInput([problem]) from None
+    return header or [], rows
+
+
 def _read_csv(text: str, file: str) -> tuple[dict[str, Any], Positions]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = set(reader.fieldnames or [])
+    fieldnames, csv_lines = csv_rows(text, file)
+    header = set(fieldnames)
     kind = next((k for k, cols in _CSV_KINDS.items() if cols <= header), None)
     if kind is None:
         raise InvalidInput(
@@ -169,15 +209,12 @@ def _read_csv(text: str, file: str) -> tuple[dict[str, Any], Positions]:
         )
     positions = Positions()
     rows: list[dict[str, Any]] = []
-    columns = list(reader.fieldnames or [])
-    line = 1
-    for index, row in enumerate(reader):
-        line = reader.line_num
+    columns = list(fieldnames)
+    for index, (line, cells) in enumerate(csv_lines):
         positions.set((kind, index), line, 1)
         item: dict[str, Any] = {}
-        for col_no, name in enumerate(columns, start=1):
-            value = row.get(name)
-            if name is None or value is None or value == "":
+        for col_no, (name, value) in enumerate(zip(columns, cells, strict=False), start=1):
+            if value == "":
                 continue
             positions.set((kind, index, name), line, col_no)
             item[name] = (
@@ -185,7 +222,7 @@ def _read_csv(text: str, file: str) -> tuple[dict[str, Any], Positions]:
                 if (name in _CSV_LISTS)
                 else value
             )
-        if None in row:
+        if len(cells) > len(columns):
             positions.set((kind, index, "(extra)"), line, len(columns) + 1)
             raise InvalidInput(
                 [
@@ -200,6 +237,35 @@ def _read_csv(text: str, file: str) -> tuple[dict[str, Any], Positions]:
             )
         rows.append(item)
     return {kind: rows}, positions
+
+
+def _control_character_problems(
+    data: Any, file: str, positions: Positions, path: Path_ = ()
+) -> list[Problem]:
+    """A problem for every text value holding a control character (NUL and the like), named
+    by its field and line; the value itself is never repeated (it may be personal data)."""
+    if isinstance(data, str):
+        found = control_character(data)
+        if found is None:
+            return []
+        return [
+            problem_at(
+                file,
+                positions,
+                path,
+                f"contains a control character ({found}), which text may not hold",
+                "retype the value, or save the file again as plain UTF-8 text",
+            )
+        ]
+    items: list[tuple[str | int, Any]] = []
+    if isinstance(data, dict):
+        items = [(k, v) for k, v in data.items() if isinstance(k, str | int)]
+    elif isinstance(data, list):
+        items = list(enumerate(data))
+    problems: list[Problem] = []
+    for key, value in items:
+        problems += _control_character_problems(value, file, positions, (*path, key))
+    return problems
 
 
 def read_reference(path: Path) -> tuple[ReferenceFile, Positions, str]:
@@ -229,6 +295,7 @@ def read_reference(path: Path) -> tuple[ReferenceFile, Positions, str]:
                 )
             ]
         )
+    collect(_control_character_problems(data, file, positions))
     try:
         parsed = ReferenceFile.model_validate(data)
     except ValidationError as exc:

@@ -297,14 +297,34 @@ class MissingSecret(LookupError):
     """A channel account names a secret that is set nowhere."""
 
 
+class InsecureSecretsFile(MissingSecret):
+    """The secrets file can be read by other users of the machine: it is not used."""
+
+
+def check_secrets_file(path: Path) -> None:
+    """Refuse a secrets file that its group or other users may read or write, as ssh refuses
+    such a private key: raise :class:`InsecureSecretsFile` saying to ``chmod 600`` it."""
+    if os.name == "nt":  # no POSIX modes; the folder's ACL decides
+        return
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise InsecureSecretsFile(
+            f"the secrets file {path} may be read by other users (mode {mode & 0o777:03o}), "
+            f"so it is not used: run `chmod 600 {path}` (and keep it owned by the service's "
+            "user), as ssh refuses a private key others can read"
+        )
+
+
 def get_secret(name: str, settings: Settings | None = None) -> SecretStr:
-    """The secret called ``name``, from the environment first, then the secrets file."""
+    """The secret called ``name``, from the environment first, then the secrets file (which
+    must be private to its owner: :func:`check_secrets_file`)."""
     settings = settings or get_settings()
     env_name = f"MARKETING_SECRET_{name.upper()}"
     value = os.environ.get(env_name)
     if value:
         return SecretStr(value)
     if settings.secrets_file and settings.secrets_file.exists():
+        check_secrets_file(settings.secrets_file)
         with settings.secrets_file.open("rb") as fh:
             table = tomllib.load(fh)
         found = table.get(name)

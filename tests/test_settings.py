@@ -32,6 +32,7 @@ def test_secrets_never_reach_logs_or_errors(
     monkeypatch.setenv("MARKETING_SECRET_FB_PAGE_NAN", "EAAB-page-token-XYZ")
     secrets_file = tmp_path / "secrets.toml"
     secrets_file.write_text('YT_NAN = "ya29.file-token-XYZ"\n')
+    secrets_file.chmod(0o600)  # private, or it is refused (tests/security/test_secrets_file.py)
     monkeypatch.setenv("MARKETING_SECRETS_FILE", str(secrets_file))
     settings = Settings()
     token = get_secret("FB_PAGE_NAN", settings)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from marketing import __version__
 from marketing.problems import InvalidInput
-from marketing.settings import DevelopmentSecretRefused, MissingSecret
+from marketing.settings import DevelopmentSecretRefused, InsecureSecretsFile, MissingSecret
 
 console = Console()
 err_console = Console(stderr=True)
@@ -37,6 +37,9 @@ def friendly_errors(func: F) -> F:
             for problem in exc.problems:
                 err_console.print("  [red]•[/] ", end="")
                 err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except InsecureSecretsFile as exc:
+            err_console.print(f"[bold red]Secrets file refused:[/] {exc}", highlight=False)
             sys.exit(2)
         except MissingSecret as exc:
             err_console.print(f"[bold red]Missing secret:[/] {exc}")

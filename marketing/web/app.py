@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     FileResponse,
@@ -39,7 +39,17 @@ from marketing.settings import (
     get_settings,
     is_loopback_host,
 )
-from marketing.web import api, campaigns, communities, overview, people, posts, reports, tracking
+from marketing.web import (
+    api,
+    campaigns,
+    communities,
+    guards,
+    overview,
+    people,
+    posts,
+    reports,
+    tracking,
+)
 from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
 from marketing.web.rendering import gettext_for, render
 from marketing.web.staff import SESSION_HOURS
@@ -66,22 +76,41 @@ SECURITY_HEADERS = [
 ]
 
 
-class SecurityHeaders:
-    """Adds the security headers to every HTTP answer."""
+# Everything but the static files is private or personal (pages, API answers, CSV, media,
+# tracking answers): no browser or proxy may keep a copy.
+CACHEABLE_PATHS = ("/static/", "/favicon.ico")
+NO_STORE = (b"cache-control", b"no-store")
+# A year, as browsers' preload lists ask; no includeSubDomains: other hosts of the domain may
+# not speak HTTPS.
+HSTS = (b"strict-transport-security", b"max-age=31536000")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP answer: ``Cache-Control: no-store`` to all but
+    the static files, and HSTS when the public URL is https."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
+        self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        private = not str(scope["path"]).startswith(CACHEABLE_PATHS)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                names = {name for name, _ in message["headers"]}
-                message["headers"].extend(h for h in SECURITY_HEADERS if h[0] not in names)
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if not (private and name.lower() == b"cache-control")
+                ]
+                names = {name.lower() for name, _ in headers}
+                headers.extend(h for h in self.headers if h[0] not in names)
+                if private:
+                    headers.append(NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -159,6 +188,9 @@ def create_app(
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: not offline
         redoc_url=None,
+        dependencies=[Depends(guards.refuse_control_characters)],
+        # A text field may hold the campaign file the editor promises (2,000,000 bytes).
+        form_limits={"max_part_size": guards.FORM_FIELD_MAX_BYTES},
     )
     app.state.engine = engine or get_engine(settings.effective_database_url)
     app.state.settings = settings
@@ -177,7 +209,9 @@ def create_app(
     in_use = development_secrets(settings, uses=("web", "tracking"))
     if in_use:
         app.add_middleware(LoopbackOnly, variables=in_use)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(guards.BodyLimit)  # outside the session: before anything is read
+    app.add_middleware(SecurityHeaders, hsts=urlsplit(settings.public_base_url).scheme == "https")
+    app.add_exception_handler(guards.ControlCharacterRefused, guards.control_character_refused)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/favicon.ico", include_in_schema=False)

@@ -43,7 +43,7 @@ from marketing.bounded import BoundExceeded, report, run_bounded
 from marketing.db import make_engine, session_scope, utcnow
 from marketing.models import Community, ImportJob, ImportState, User
 from marketing.problems import InvalidInput, Problem
-from marketing.reference import ImportSummary, import_reference
+from marketing.reference import ImportSummary, csv_rows, import_reference
 from marketing.web.staff import audit
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,8 @@ def subscriber_csv(
         ) from exc
     if "\x00" in text:
         raise InvalidInput([Problem(name, None, None, "", "contains a NUL character (not text)")])
-    reader = csv.DictReader(io.StringIO(text))
-    header = [(h or "").strip() for h in (reader.fieldnames or [])]
+    fieldnames, rows = csv_rows(text, name)
+    header = [h.strip() for h in fieldnames]
     if "email" not in header:
         raise InvalidInput(
             [
@@ -92,7 +92,6 @@ def subscriber_csv(
                 )
             ]
         )
-    reader.fieldnames = header
     columns = [c for c in header if c and c != "community"]
     extra = [c for c in ("consent_source", "consent_at") if c not in columns]
     out = io.StringIO()
@@ -101,13 +100,13 @@ def subscriber_csv(
     )
     writer.writeheader()
     lines = []
-    for row in reader:
-        values = {k: (v or "") for k, v in row.items() if isinstance(k, str) and k}
+    for line, cells in rows:
+        values = {k: v for k, v in zip(header, cells, strict=False) if k}
         values["community"] = community
         values["consent_source"] = values.get("consent_source") or consent_source
         values["consent_at"] = values.get("consent_at") or consent_at.isoformat()
         writer.writerow(values)
-        lines.append(reader.line_num)
+        lines.append(line)
     return out.getvalue(), lines
 
 
