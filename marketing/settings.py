@@ -146,7 +146,9 @@ class Settings(BaseSettings):
     dkim_private_key_file: Path | None = Field(None, description="PEM key for DKIM signing.")
 
     secrets_file: Path | None = Field(
-        None, description='TOML file of channel account secrets (NAME = "value").'
+        None,
+        description='TOML file of channel account secrets (NAME = "value"); refused unless '
+        "private to its owner (chmod 600).",
     )
 
     @field_validator("timezone")
