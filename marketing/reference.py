@@ -299,7 +299,9 @@ def read_reference(path: Path) -> tuple[ReferenceFile, Positions, str]:
     try:
         parsed = ReferenceFile.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(problems_from_validation(exc, file=file, positions=positions)) from exc
+        # Not chained: pydantic's error repeats each bad value (a subscriber's address or
+        # name), and a chained error is printed with any traceback that shows this one.
+        raise InvalidInput(problems_from_validation(exc, file=file, positions=positions)) from None
     return parsed, positions, file
 
 

@@ -6,6 +6,7 @@ unclosed quote in a CSV is reported as such, at its line."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,11 +16,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from marketing.cli import main
+from marketing.cli.communities import SAMPLE
 from marketing.db import session_scope
 from marketing.models import Community, Role, Subscriber, User
-from marketing.problems import control_character
+from marketing.problems import InvalidInput, control_character
+from marketing.reference import import_reference
 from marketing.web import create_app
 from tests.support.web import CSRF, WebClient, add_user, import_sample, token_for
 
@@ -173,3 +177,19 @@ def test_an_unclosed_quote_in_an_uploaded_csv_is_reported_at_its_line(editor: We
     )
     assert answer.status_code == 422
     assert "never closed" in answer.text
+
+
+def test_a_refused_import_carries_no_row_in_its_traceback(session: Session, tmp_path: Path) -> None:
+    import_reference(session=session, path=SAMPLE)
+    session.commit()
+    file = tmp_path / "people.csv"
+    file.write_text(
+        "community,email,name,consent_source,consent_at\n"
+        f"nan-ban-doi-ngoen,not-an-address,{NAME},form,2026-01-01T00:00:00+07:00\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as refused:
+        import_reference(session=session, path=file)
+    printed = "".join(traceback.format_exception(refused.value))
+    assert "subscribers[0].email" in printed
+    assert "not-an-address" not in printed and NAME not in printed
