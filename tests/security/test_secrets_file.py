@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -40,8 +41,6 @@ def test_a_private_secrets_file_is_read(tmp_path: Path, mode: int) -> None:
 
 
 def test_the_command_line_says_what_to_do(tmp_path: Path) -> None:
-    import click
-
     path = secrets_file(tmp_path, 0o644)
 
     @click.command()
