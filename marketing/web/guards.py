@@ -35,6 +35,7 @@ reaching the database (PostgreSQL refuses NUL in text: that was a 500).
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -193,19 +194,24 @@ def _check(name: str, value: str) -> None:
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-async def refuse_control_characters(request: Request) -> None:
+async def refuse_control_characters(request: Request) -> AsyncIterator[None]:
     """Refuse a request whose query parameters or form fields hold a control character."""
     for name, value in request.query_params.multi_items():
         _check(name, value)
     if request.headers.get("content-type", "").split(";")[0].strip() not in _FORMS:
+        yield
         return
     form = await request.form()  # cached: the route reads the same parsed form
-    for name, item in form.multi_items():
-        if isinstance(item, UploadFile):
-            _check(name, "")
-            _check(f"{name} (file name)", item.filename or "")
-        else:
-            _check(name, item)
+    try:
+        for name, item in form.multi_items():
+            if isinstance(item, UploadFile):
+                _check(name, "")
+                _check(f"{name} (file name)", item.filename or "")
+            else:
+                _check(name, item)
+        yield
+    finally:
+        await form.close()  # its spooled files, when no form parameter of the route did
 
 
 async def control_character_refused(request: Request, exc: Exception) -> Response:
