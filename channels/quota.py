@@ -20,6 +20,15 @@ Two ledgers: :class:`InMemoryQuotaLedger` (one process: tests, the demo) and
 :class:`RedisQuotaLedger` (atomic, shared by every worker on every machine; its keys expire
 after their day).  :func:`ledger_from_settings` picks one.
 
+Redis keeps no copy on disk, so a restart forgets the day's spend.  A ledger given a
+``seed`` (a :data:`QuotaSeed`: ``seed(account, bucket, day)`` -> units the durable record
+says were spent that quota day) rebuilds a counter from it whenever the day's counter is
+missing: after a restart, and at the start of each quota day.  The seeded value is written
+only if the counter is still missing (inside the same Lua script that takes the units), so
+two workers rebuilding at once never add their counts together nor overwrite units already
+taken.  The seed must err on the side of "spent": calls whose outcome is unknown count.
+This module knows no database; the composition root (``tasks/wiring.py``) passes the seed.
+
 Google counts quota per Cloud project, not per channel: the ``account`` a ledger is keyed by
 is whatever the caller passes (the adapter passes the channel id, or a project name when
 several channels share one project).
@@ -48,6 +57,15 @@ UPLOADS = "videos.insert"
 SEARCHES = "search.list"
 
 DEFAULT_LIMITS: Mapping[str, int] = {UNITS: 10_000, UPLOADS: 100, SEARCHES: 100}
+
+#: The ``code`` of a ledger's own refusal starts with this (``quota:videos.insert``): a call
+#: refused so was never made and spent nothing.
+REFUSAL_CODE_PREFIX = "quota:"
+
+#: ``seed(account, bucket, day)``: units of ``bucket`` that ``account`` spent on the quota
+#: ``day`` (a Pacific date) according to a record that outlives the ledger, counting calls
+#: whose outcome is unknown as spent.
+QuotaSeed = Callable[[str, str, date], int]
 
 # method -> (bucket, cost); the methods this service calls, and the writes it might call.
 METHOD_COSTS: Mapping[str, tuple[str, int]] = {
@@ -97,16 +115,24 @@ def _utcnow() -> datetime:
 
 
 class QuotaLedger(ABC):
-    """Units spent today per (account, bucket); refuses before a bucket would go over."""
+    """Units spent today per (account, bucket); refuses before a bucket would go over.
+
+    ``seed``: rebuilds a day's counter that is missing (see the module's docstring); without
+    one a missing counter starts from 0."""
 
     def __init__(
         self,
         *,
         limits: Mapping[str, int] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        seed: QuotaSeed | None = None,
     ) -> None:
         self.limits = {**DEFAULT_LIMITS, **(limits or {})}
         self.clock = clock
+        self.seed = seed
+
+    def _seed_value(self, account: str, bucket: str, day: date) -> int:
+        return max(int(self.seed(account, bucket, day)), 0) if self.seed else 0
 
     def limit(self, bucket: str) -> int:
         """The daily limit of ``bucket``."""
@@ -154,7 +180,7 @@ class QuotaLedger(ABC):
         return QuotaExhausted(
             f"YouTube quota {bucket!r} of {account} is spent for today: {used:,} of "
             f"{limit:,} used, {units:,} more needed",
-            code=f"quota:{bucket}",
+            code=f"{REFUSAL_CODE_PREFIX}{bucket}",
             hint=f"it resets at midnight Pacific time ({reset:%Y-%m-%d %H:%M} UTC); the post "
             "is tried again then. Ask Google for more quota if this happens often.",
             retry_after=seconds_until_reset(now),
@@ -180,15 +206,17 @@ class QuotaLedger(ABC):
 
 
 class InMemoryQuotaLedger(QuotaLedger):
-    """A ledger in this process's memory: for tests, the demo and a single worker."""
+    """A ledger in this process's memory: for tests, the demo and a single worker (with a
+    ``seed``, a restarted worker starts from the day's record, not from 0)."""
 
     def __init__(
         self,
         *,
         limits: Mapping[str, int] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        seed: QuotaSeed | None = None,
     ) -> None:
-        super().__init__(limits=limits, clock=clock)
+        super().__init__(limits=limits, clock=clock, seed=seed)
         self._counts: dict[tuple[str, str, date], int] = {}
         self._lock = threading.Lock()
 
@@ -196,9 +224,21 @@ class InMemoryQuotaLedger(QuotaLedger):
         for key in [k for k in self._counts if k[2] < day]:
             del self._counts[key]
 
+    def _seeded(self, account: str, bucket: str, day: date) -> None:
+        """Rebuild the day's counter unless it exists (the seed runs outside the lock; the
+        first value stored wins, as with SET NX)."""
+        key = (account, bucket, day)
+        with self._lock:
+            if key in self._counts:
+                return
+        value = self._seed_value(account, bucket, day)
+        with self._lock:
+            self._counts.setdefault(key, value)
+
     def _take(
         self, account: str, bucket: str, day: date, units: int, limit: int, now: datetime
     ) -> tuple[bool, int]:
+        self._seeded(account, bucket, day)
         with self._lock:
             self._forget_old_days(day)
             used = self._counts.get((account, bucket, day), 0)
@@ -208,6 +248,7 @@ class InMemoryQuotaLedger(QuotaLedger):
             return True, used + units
 
     def _used(self, account: str, bucket: str, day: date) -> int:
+        self._seeded(account, bucket, day)
         with self._lock:
             return self._counts.get((account, bucket, day), 0)
 
@@ -217,10 +258,22 @@ class InMemoryQuotaLedger(QuotaLedger):
             self._counts[key] = max(self._counts.get(key, 0), limit)
 
 
-# KEYS[1] = the day's counter; ARGV = units, limit, expiry (UNIX seconds).
+# KEYS[1] = the day's counter; ARGV = units, limit, expiry (UNIX seconds), seed.
 # Read, compare and add in one script so two workers can never both take the last units.
+# A missing counter starts from the seed, stored only because it is missing (SET NX in
+# effect); an empty seed means "not computed yet": the script answers {-1, 0}, takes
+# nothing, and the caller asks the seed and runs the script again with its value.
 _TAKE_SCRIPT = """
-local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local current = redis.call('GET', KEYS[1])
+if not current then
+  if ARGV[4] == '' then
+    return {-1, 0}
+  end
+  current = ARGV[4]
+  redis.call('SET', KEYS[1], current)
+  redis.call('EXPIREAT', KEYS[1], ARGV[3])
+end
+local used = tonumber(current)
 local units = tonumber(ARGV[1])
 if used + units > tonumber(ARGV[2]) then
   return {0, used}
@@ -228,6 +281,18 @@ end
 used = redis.call('INCRBY', KEYS[1], units)
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
 return {1, used}
+"""
+
+# KEYS[1] = the day's counter; ARGV = seed, expiry.  Store the seed if the counter is
+# missing; answer the counter.
+_SEED_SCRIPT = """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('EXPIREAT', KEYS[1], ARGV[2])
+  current = ARGV[1]
+end
+return tonumber(current)
 """
 
 _FILL_SCRIPT = """
@@ -242,7 +307,8 @@ return 1
 
 class RedisQuotaLedger(QuotaLedger):
     """A ledger in Redis, shared by every worker: one counter per account, bucket and day,
-    changed only by Lua scripts (atomic), expiring an hour after its day is over."""
+    changed only by Lua scripts (atomic), expiring an hour after its day is over, rebuilt
+    from ``seed`` when missing (a Redis restart, a new day)."""
 
     def __init__(
         self,
@@ -251,12 +317,14 @@ class RedisQuotaLedger(QuotaLedger):
         prefix: str = "marketing:youtube-quota",
         limits: Mapping[str, int] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        seed: QuotaSeed | None = None,
     ) -> None:
-        super().__init__(limits=limits, clock=clock)
+        super().__init__(limits=limits, clock=clock, seed=seed)
         self.client = client
         self.prefix = prefix
         self._take_script = client.register_script(_TAKE_SCRIPT)
         self._fill_script = client.register_script(_FILL_SCRIPT)
+        self._seed_script = client.register_script(_SEED_SCRIPT)
 
     def key(self, account: str, bucket: str, day: date) -> str:
         """The Redis key of one day's counter."""
@@ -266,26 +334,39 @@ class RedisQuotaLedger(QuotaLedger):
         self, account: str, bucket: str, day: date, units: int, limit: int, now: datetime
     ) -> tuple[bool, int]:
         expiry = int(self._expiry(now).timestamp())
-        result: Any = self._take_script(
-            keys=[self.key(account, bucket, day)], args=[units, limit, expiry]
-        )
-        return bool(int(result[0])), int(result[1])
+        keys = [self.key(account, bucket, day)]
+        # Without a seed a missing counter starts from 0 at once; with one, the database is
+        # asked only when the script found the counter missing.
+        seed = "" if self.seed else "0"
+        result: Any = self._take_script(keys=keys, args=[units, limit, expiry, seed])
+        if int(result[0]) == -1:
+            seed = str(self._seed_value(account, bucket, day))
+            result = self._take_script(keys=keys, args=[units, limit, expiry, seed])
+        return int(result[0]) == 1, int(result[1])
 
     def _used(self, account: str, bucket: str, day: date) -> int:
-        value: Any = self.client.get(self.key(account, bucket, day))
-        return int(value or 0)
+        key = self.key(account, bucket, day)
+        value: Any = self.client.get(key)
+        if value is not None or self.seed is None:
+            return int(value or 0)
+        expiry = int(self._expiry(self.clock()).timestamp())
+        stored: Any = self._seed_script(
+            keys=[key], args=[self._seed_value(account, bucket, day), expiry]
+        )
+        return int(stored)
 
     def _fill(self, account: str, bucket: str, day: date, limit: int, now: datetime) -> None:
         expiry = int(self._expiry(now).timestamp())
         self._fill_script(keys=[self.key(account, bucket, day)], args=[limit, expiry])
 
 
-def ledger_from_settings(settings: Settings) -> QuotaLedger:
+def ledger_from_settings(settings: Settings, *, seed: QuotaSeed | None = None) -> QuotaLedger:
     """A Redis ledger when the settings name a Redis (``effective_redis_url``), otherwise an
-    in-memory one (which only one process can respect: use Redis with several workers)."""
+    in-memory one (which only one process can respect: use Redis with several workers);
+    either rebuilds a missing day from ``seed``."""
     url = settings.effective_redis_url
     if url is None:
-        return InMemoryQuotaLedger()
+        return InMemoryQuotaLedger(seed=seed)
     import redis as redis_lib
 
-    return RedisQuotaLedger(redis_lib.Redis.from_url(url))
+    return RedisQuotaLedger(redis_lib.Redis.from_url(url), seed=seed)

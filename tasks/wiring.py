@@ -22,6 +22,7 @@ from channels.ratelimit import (
 )
 from marketing.models import ChannelKind
 from marketing.publishing import Claim
+from marketing.quota_record import quota_seed
 from marketing.settings import (
     WORKER_SECRETS,
     DevelopmentSecretRefused,
@@ -46,10 +47,15 @@ def usage_store() -> UsageStore:
 
 @cache
 def quota_ledger() -> QuotaLedger:
+    """The YouTube quota ledger; a day's counter that is missing (Redis restarted, or this
+    process did) is rebuilt from the day's upload attempts in the database."""
     settings = get_settings()
     limits = {UPLOADS: settings.youtube_daily_uploads, UNITS: settings.youtube_daily_units}
+    seed = quota_seed(engine=None, quota_project=settings.youtube_quota_project or None)
     client = redis_client()
-    return RedisQuotaLedger(client, limits=limits) if client else InMemoryQuotaLedger(limits=limits)
+    if client:
+        return RedisQuotaLedger(client, limits=limits, seed=seed)
+    return InMemoryQuotaLedger(limits=limits, seed=seed)
 
 
 @cache
