@@ -5,8 +5,10 @@ private Redis that is restarted or flushed."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -15,11 +17,20 @@ from sqlalchemy import Engine, select
 from channels.errors import QuotaExhausted
 from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, RedisQuotaLedger, quota_day
 from marketing.db import session_scope
-from marketing.models import Attempt, AttemptOutcome, ChannelAccount, ChannelKind, Post
+from marketing.models import (
+    Attempt,
+    AttemptOutcome,
+    ChannelAccount,
+    ChannelKind,
+    Post,
+    PostState,
+)
+from marketing.publishing import FINAL_STATES
 from marketing.quota_record import quota_seed, uploads_attempted
 from marketing.settings import reset_settings
 from tasks import wiring
-from tests.support.services import RedisServer
+from tests.support.pipeline import PipelineStack
+from tests.support.services import PostgresDatabase, RedisServer, running, wait_until
 from tests.test_publishing_states import make_posts
 
 # 10:00 in California (PST, UTC-8): the quota day 2026-12-01 began at 08:00 UTC.
@@ -235,3 +246,66 @@ def test_the_workers_ledger_is_rebuilt_from_the_database_it_is_configured_with(
             ledger.reserve(PROJECT, UPLOADS)
     finally:
         wiring.reset()
+
+
+@pytest.mark.slow
+def test_a_real_worker_after_a_redis_restart_stays_within_the_days_uploads(
+    tmp_path: Path,
+) -> None:
+    """A worker uploads 3 videos (limit 5), Redis restarts, 4 more posts come due: the
+    worker uploads at most 2 of them and leaves the rest for the next quota day."""
+    from marketing import migrate
+    from marketing.db import get_engine
+
+    limit = 5
+    database = PostgresDatabase().create()
+    redis = RedisServer().start()
+    migrate.upgrade(get_engine(database.url))
+    stack = PipelineStack(
+        db_url=database.url, redis=redis, tmp_path=tmp_path, youtube_daily_uploads=limit
+    )
+
+    def settled() -> bool:
+        with session_scope(stack.engine) as s:
+            return all(
+                post.state in FINAL_STATES
+                or (
+                    post.state == PostState.SCHEDULED
+                    and (post.last_error_code or "").startswith("quota:")
+                )
+                for post in s.scalars(select(Post))
+            )
+
+    try:
+        stack.make_posts(3, slug="before")
+        with running(stack.worker("a")):
+            stack.wait_all_final(9, timeout=120)
+        redis.restart()  # the ledger's counters are gone
+        stack.make_posts(4, slug="after")
+        with running(stack.worker("b")):
+            wait_until(settled, timeout=120, interval=0.5, what="the posts to settle")
+        with session_scope(stack.engine) as s:
+            youtube = s.scalars(select(Post).where(Post.channel == ChannelKind.YOUTUBE)).all()
+            published = [p for p in youtube if p.state == PostState.PUBLISHED]
+            waiting = [p for p in youtube if p.state == PostState.SCHEDULED]
+            days = Counter(
+                quota_day(a.started_at)
+                for a in s.scalars(
+                    select(Attempt)
+                    .join(Post, Post.id == Attempt.post_id)
+                    .where(
+                        Post.channel == ChannelKind.YOUTUBE,
+                        Attempt.outcome == AttemptOutcome.PUBLISHED,
+                    )
+                )
+            )
+        # Every upload YouTube holds is a published post, and no quota day took more than
+        # the limit (whatever day the test runs on: attempts are grouped by their own day).
+        assert len(stack.youtube.videos) == len(published) >= 3
+        assert max(days.values()) <= limit
+        assert waiting and all(p.last_error_code == "quota:videos.insert" for p in waiting)
+    finally:
+        stack.close()
+        redis.close()
+        get_engine(database.url).dispose()
+        database.drop()
