@@ -11,9 +11,10 @@ What a row counts (engagement rate is defined once, in :func:`engagement_rate`):
 
 - ``posts``: posts published that day; ``views``/``reactions``/``comments``/``shares``/
   ``clicks``: growth reported by Facebook and YouTube that day;
-- email: ``emails_sent`` (deliveries sent that day), ``opens`` (first opens of a message that
-  day -- a lower bound, images may be blocked), ``clicks`` and ``unsubscribes`` from the
-  tracking endpoints.
+- email: ``emails_sent`` (deliveries sent that day), ``opens`` and ``clicks`` counted by
+  people (subscribers whose first open, or first click, of a message fell on that day; opens are
+  a lower bound, images may be blocked) and ``unsubscribes``, from the tracking endpoints.  The
+  raw events stay in ``EmailEvent``.
 """
 
 from __future__ import annotations
@@ -363,33 +364,35 @@ def rollup(*, session: Session, keys: Iterable[Key]) -> int:
             for m in _METRICS:
                 totals[key][m] += int(getattr(row, m))
 
-    # Email events: first opens, clicks, unsubscribes.
-    first_opens = (
-        select(
-            EmailEvent.post_id,
-            EmailEvent.subscriber_id,
-            func.min(EmailEvent.day).label("day"),
+    # Email events, counted by people: a subscriber who opens (or clicks) a message five times
+    # counts once, on the day of their first open (click) -- so an email's rates stay within
+    # 100 %.  Unsubscribes are one per person anyway and count as events.
+    for kind, name in ((EmailEventKind.OPEN, "opens"), (EmailEventKind.CLICK, "clicks")):
+        first_events = (
+            select(
+                EmailEvent.post_id,
+                EmailEvent.subscriber_id,
+                func.min(EmailEvent.day).label("day"),
+            )
+            .where(EmailEvent.kind == kind)
+            .group_by(EmailEvent.post_id, EmailEvent.subscriber_id)
+            .subquery()
         )
-        .where(EmailEvent.kind == EmailEventKind.OPEN)
-        .group_by(EmailEvent.post_id, EmailEvent.subscriber_id)
-        .subquery()
-    )
-    for row in session.execute(
-        select(Post.community_id, Post.channel, first_opens.c.day, func.count().label("n"))
-        .select_from(first_opens)
-        .join(Post, Post.id == first_opens.c.post_id)
-        .where(Post.community_id.in_(community_ids), first_opens.c.day.in_(days))
-        .group_by(Post.community_id, Post.channel, first_opens.c.day)
-    ):
-        key = (row.community_id, row.channel, row.day)
-        if key in keys:
-            totals[key]["opens"] += int(row.n)
+        for row in session.execute(
+            select(Post.community_id, Post.channel, first_events.c.day, func.count().label("n"))
+            .select_from(first_events)
+            .join(Post, Post.id == first_events.c.post_id)
+            .where(Post.community_id.in_(community_ids), first_events.c.day.in_(days))
+            .group_by(Post.community_id, Post.channel, first_events.c.day)
+        ):
+            key = (row.community_id, row.channel, row.day)
+            if key in keys:
+                totals[key][name] += int(row.n)
     for row in session.execute(
         select(
             Post.community_id,
             Post.channel,
             EmailEvent.day,
-            EmailEvent.kind,
             func.count().label("n"),
         )
         .select_from(EmailEvent)
@@ -397,14 +400,13 @@ def rollup(*, session: Session, keys: Iterable[Key]) -> int:
         .where(
             Post.community_id.in_(community_ids),
             EmailEvent.day.in_(days),
-            EmailEvent.kind.in_([EmailEventKind.CLICK, EmailEventKind.UNSUBSCRIBE]),
+            EmailEvent.kind == EmailEventKind.UNSUBSCRIBE,
         )
-        .group_by(Post.community_id, Post.channel, EmailEvent.day, EmailEvent.kind)
+        .group_by(Post.community_id, Post.channel, EmailEvent.day)
     ):
         key = (row.community_id, row.channel, row.day)
         if key in keys:
-            name = "clicks" if row.kind == EmailEventKind.CLICK else "unsubscribes"
-            totals[key][name] += int(row.n)
+            totals[key]["unsubscribes"] += int(row.n)
 
     # Posts published and emails sent count by local day: query per (zone, day) range.
     by_zone_day: dict[tuple[str, date], set[int]] = defaultdict(set)

@@ -14,6 +14,7 @@ from marketing.models import (
     CommunityPerformance,
     Delivery,
     DeliveryState,
+    EmailEvent,
     EmailEventKind,
     MetricSnapshot,
     Post,
@@ -170,6 +171,45 @@ def test_email_events_and_deliveries_count(engine: Engine, session: Session) -> 
     assert abs(rate - 1 / 3) < 1e-6
     gone = session.scalars(select(Subscriber).where(Subscriber.unsubscribed_at.is_not(None)))
     assert len(gone.all()) == 1
+
+
+def test_one_person_clicking_five_times_counts_once(engine: Engine, session: Session) -> None:
+    """Clicks and opens count people, so an email's rate never passes 100 %; the raw events
+    stay in ``EmailEvent``."""
+    (post_id,) = make_posts(engine, 1, channel=ChannelKind.EMAIL)
+    publish(engine, [post_id])
+    with session_scope(engine) as s:
+        post = s.get(Post, post_id)
+        assert post is not None
+        sub = s.scalars(
+            select(Subscriber).where(Subscriber.community_id == post.community_id)
+        ).first()
+        assert sub is not None
+        s.add(Delivery(post_id=post_id, subscriber_id=sub.id, state=DeliveryState.SENT, sent_at=T0))
+        keys = keys_for_post(session=s, post_id=post_id)
+        for n in range(5):
+            for kind in (EmailEventKind.OPEN, EmailEventKind.CLICK):
+                keys |= record_email_event(
+                    session=s,
+                    post_id=post_id,
+                    subscriber_id=sub.id,
+                    kind=kind,
+                    url="https://x.example" if kind == EmailEventKind.CLICK else None,
+                    # The first click is on the first day; the later ones on the next day.
+                    occurred_at=T0 + timedelta(minutes=5) + timedelta(days=1 if n else 0),
+                )
+        rollup(session=s, keys=keys)
+        community_id = post.community_id
+    rows = perf(session)
+    first = rows[(community_id, "email", date(2026, 12, 1))]
+    _p, _v, _r, _c, _s, clicks, opens, _u, sent = first
+    assert (clicks, opens, sent) == (1, 1, 1)
+    later = rows.get((community_id, "email", date(2026, 12, 2)))
+    assert later is None or (later[5], later[6]) == (0, 0)
+    rates = session.scalars(select(CommunityPerformance.engagement_rate)).all()
+    assert max(rates) <= 1.0
+    events = select(func.count()).select_from(EmailEvent).where(EmailEvent.post_id == post_id)
+    assert session.scalar(events) == 10
 
 
 def test_engagement_rate_definition() -> None:

@@ -10,9 +10,9 @@ Where the figures come from
     Posts (best posts, campaign reports): a post's newest ``MetricSnapshot`` for views,
     reactions, comments, shares and clicks; for email posts, ``Delivery`` rows in state
     ``sent`` (emails sent) and ``EmailEvent`` rows, counted as the performance rollup
-    (:mod:`marketing.performance`) counts them: opens are subscribers who opened (first
-    opens), clicks and unsubscribes are events -- so a post's figures add up to its
-    community's.
+    (:mod:`marketing.performance`) counts them: opens and clicks are subscribers who opened
+    or clicked (one person clicking five times counts once), unsubscribes are events -- so a
+    post's figures add up to its community's.
 """
 
 from __future__ import annotations
@@ -316,7 +316,7 @@ def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
         select(
             EmailEvent.post_id,
             unique_subscribers(EmailEventKind.OPEN).label("opens"),
-            event_count(EmailEventKind.CLICK).label("clicks"),
+            unique_subscribers(EmailEventKind.CLICK).label("clicks"),
             event_count(EmailEventKind.UNSUBSCRIBE).label("unsubscribes"),
         )
         .where(EmailEvent.post_id.in_(post_ids))
