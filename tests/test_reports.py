@@ -337,7 +337,7 @@ def test_community_csv_equals_sql_sums_now_and_before(session: Session) -> None:
         assert_row_matches(row, now)
         assert_row_matches(row, before, prefix="previous_")
         expected_change = (now["interactions"] - before["interactions"]) / before["interactions"]
-        assert float(row["change_interactions"]) == pytest.approx(expected_change)
+        assert float(row["change_interactions_fraction"]) == pytest.approx(expected_change)
         assert row["community_name_th"] == "ชุมชนผ้าทอบ้านดอยเงิน"
         assert (row["period_start"], row["period_end"]) == ("2026-10-01", "2026-10-28")
 
@@ -400,14 +400,15 @@ def test_community_json_has_rank_trend_and_best_posts(session: Session) -> None:
     assert fb["interactions"] == 58 and fb["label"] == "ผ้าซิ่นลายน้ำไหลรุ่นใหม่"
     assert fb["permalink"] == f"https://example.org/{ACTIVE}/fb"
     mail = best[ids["mail"]]
-    # Opens count subscribers (one opened twice); clicks count events, as the rollup does.
+    # Opens and clicks count subscribers (one opened twice and clicked twice), as the rollup
+    # does.
     assert (mail["emails_sent"], mail["opens"], mail["clicks"], mail["unsubscribes"]) == (
         3,
         2,
-        2,
+        1,
         1,
     )
-    assert mail["engagement_rate"] == pytest.approx(2 / 3)
+    assert mail["engagement_rate"] == pytest.approx(1 / 3)
 
 
 def test_inactive_community_reports_zeros(session: Session) -> None:
@@ -418,7 +419,7 @@ def test_inactive_community_reports_zeros(session: Session) -> None:
     for row in rows:
         for name in (*METRICS, "interactions", "reach", "engagement_rate"):
             assert float(row[name]) == 0 and float(row[f"previous_{name}"]) == 0
-        assert row["change_interactions"] == ""  # nothing to compare with, not an error
+        assert row["change_interactions_fraction"] == ""  # nothing to compare with, not an error
     data = json.loads(to_json(report))
     assert data["best_posts"] == []
     assert data["rank"]["by_rate"] == 10 and data["rank"]["of"] == 10
@@ -552,7 +553,7 @@ def test_campaign_json_counts_states_and_lists_what_needs_a_person(session: Sess
     assert achieved["facebook"]["posts"] == 3
     assert achieved["youtube"]["views"] == 1200
     assert achieved["email"]["emails_sent"] == 3 and achieved["email"]["opens"] == 2
-    assert achieved["email"]["clicks"] == 2 and achieved["email"]["unsubscribes"] == 1
+    assert achieved["email"]["clicks"] == 1 and achieved["email"]["unsubscribes"] == 1
     assert achieved["all"]["reach"] == 500 + 50 + 9000 + 1200 + 3
     lines = {(c["community"]["slug"], c["channel"]): c for c in data["communities"]}
     assert lines[("phrae-ban-thung-khram", "facebook")]["needs_person"] == 1

@@ -73,6 +73,19 @@ def _open(width: int, height: int, title: str, chart_id: str, kind: str) -> list
     ]
 
 
+def date_ticks(n: int) -> list[int]:
+    """Which of ``n`` days get a date label: evenly spaced (the same number of days apart),
+    at most five, always the last day; the first day too when the days divide evenly."""
+    if n <= 1:
+        return [0] if n else []
+    gaps = n - 1
+    for parts in (4, 3, 5, 2):
+        if gaps % parts == 0:
+            return [k * gaps // parts for k in range(parts + 1)]
+    step = -(-gaps // 4)  # ceil: at most five labels, counted back from the last day
+    return sorted(range(gaps, -1, -step))
+
+
 def line_chart(
     *,
     title: str,
@@ -84,7 +97,8 @@ def line_chart(
 ) -> Markup:
     """A line per series over ``days``, with a value axis, date labels and a legend."""
     chart_id = f"chart-{next(_ids)}"
-    left, right, top, bottom = 64, 16, 56, 40
+    # Room on the right for half of the last date label, which is centred on its day.
+    left, right, top, bottom = 64, 36, 56, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     # Counts: at least 4 at the top, so the quarter gridlines fall on whole numbers.
     top_value = max(nice_ceiling(max((v for s in series for v in s.values), default=0)), 4.0)
@@ -112,20 +126,21 @@ def line_chart(
             f'fill="#555">{escape(thousands(value))}</text>'
         )
 
-    # Date axis: the first and last day and a few between.
+    # Date axis: a few days the same number of days apart, each label centred on its day.
     n = len(days)
 
     def x_at(i: int) -> float:
         return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
 
-    if n:
-        ticks = sorted({0, n - 1, *(round(k * (n - 1) / 4) for k in range(1, 4))}) if n > 1 else [0]
-        for i in ticks:
-            anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
-            out.append(
-                f'<text x="{x_at(i):.1f}" y="{top + plot_h + 18}" font-size="11" '
-                f'text-anchor="{anchor}" fill="#555">{escape(day_label(days[i]))}</text>'
-            )
+    for i in date_ticks(n):
+        out.append(
+            f'<line x1="{x_at(i):.1f}" y1="{top + plot_h}" x2="{x_at(i):.1f}" '
+            f'y2="{top + plot_h + 4}" stroke="#999" stroke-width="1"/>'
+        )
+        out.append(
+            f'<text x="{x_at(i):.1f}" y="{top + plot_h + 18}" font-size="11" '
+            f'text-anchor="middle" fill="#555">{escape(day_label(days[i]))}</text>'
+        )
 
     for item in series:
         points = " ".join(

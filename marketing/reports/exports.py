@@ -1,7 +1,12 @@
 """Reports as CSV and JSON, for spreadsheets and programs.
 
 Both keep ISO 8601 dates (common era) and fractions for rates (0.0345 = 3.45 %), whatever the
-display options, so a program never has to guess.  CSV is a single long table per report:
+display options, so a program never has to guess.  A CSV column of a change names its unit:
+``change_*_fraction`` (0.25 = +25 %) and ``change_engagement_rate_points`` (percentage points:
+1.2 = +1.2 points); it is empty (JSON: ``null``) when the previous period had nothing to
+compare with.  ``rate_meaningful`` is false while a rate rests on too few emails and views.
+
+CSV is a single long table per report:
 
 * community: one row per channel and one ``all`` row;
 * overview: one row per community and channel (``facebook``, ``youtube``, ``email``, ``all``);
@@ -35,6 +40,7 @@ Report = CommunityReport | ProgrammeOverview | CampaignReport
 METRIC_COLUMNS: tuple[str, ...] = (
     *Metrics.model_fields,
     "engagement_rate",
+    "rate_meaningful",
 )
 
 
@@ -47,10 +53,10 @@ def _line_columns() -> list[str]:
         "channel",
         *METRIC_COLUMNS,
         *(f"previous_{name}" for name in METRIC_COLUMNS),
-        "change_posts",
-        "change_views",
-        "change_interactions",
-        "change_reach",
+        "change_posts_fraction",
+        "change_views_fraction",
+        "change_interactions_fraction",
+        "change_reach_fraction",
         "change_engagement_rate_points",
     ]
 
@@ -65,7 +71,7 @@ def _line_values(line: ChannelLine) -> list[Any]:
         _blank_none(change.views),
         _blank_none(change.interactions),
         _blank_none(change.reach),
-        change.engagement_rate_points,
+        _blank_none(change.engagement_rate_points),
     ]
 
 
@@ -110,6 +116,7 @@ POST_COLUMNS: tuple[str, ...] = (
     "interactions",
     "reach",
     "engagement_rate",
+    "rate_meaningful",
     "last_error",
     "action_hint",
 )

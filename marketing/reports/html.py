@@ -30,6 +30,7 @@ from marketing.reports.rows import (
     DayPoint,
     Metrics,
     ProgrammeOverview,
+    rate_points,
     relative_change,
 )
 
@@ -43,8 +44,9 @@ LIST_LIMIT = 200
 
 def _metric_delta(name: str, current: Metrics, previous: Metrics) -> str:
     if name == "engagement_rate":
-        return labels.points(current.engagement_rate - previous.engagement_rate)
-    return labels.change(relative_change(getattr(current, name), getattr(previous, name)))
+        return labels.points(rate_points(current, previous), current=current.reach)
+    now = getattr(current, name)
+    return labels.change(relative_change(now, getattr(previous, name)), current=now)
 
 
 def _line_columns(lines: Sequence[ChannelLine]) -> list[tuple[str, Metrics]]:
@@ -80,6 +82,8 @@ def _environment() -> Environment:
         line_columns=_line_columns,
         sum_columns=_sum_columns,
         percent=labels.percent,
+        rate=labels.rate,
+        versus_before=labels.versus_before,
         change=labels.change,
         points=labels.points,
         integer=labels.integer,
@@ -197,9 +201,12 @@ def render_html(
             bars=[
                 Bar(
                     label=row.community.name_th,
-                    value=row.total.current.engagement_rate,
+                    # A rate from too few emails and views draws no bar, only the words.
+                    value=row.total.current.engagement_rate
+                    if row.total.current.rate_meaningful
+                    else 0.0,
                     colour="#7a4fb5" if row.trend not in labels.NEEDS_HELP else "#c77700",
-                    text=labels.percent(row.total.current.engagement_rate),
+                    text=labels.rate(row.total.current),
                 )
                 for row in shown
             ],

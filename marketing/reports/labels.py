@@ -105,16 +105,58 @@ def percent(value: float, *, digits: int = 2) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-def change(value: float | None) -> str:
-    """A relative change as ``+25.0%`` / ``-3.1%``; ``—`` when there was nothing before."""
+NEW_TH, NEW_EN = "ใหม่", "new"
+
+
+def _nothing_before(current: float | None, *, en: bool) -> str:
+    # Nothing to compare with: "new" when there is something now, a dash when both are empty.
+    if current:
+        return NEW_EN if en else NEW_TH
+    return "—"
+
+
+def change(value: float | None, *, current: float | None = None, en: bool = False) -> str:
+    """A relative change as ``+25.0%`` / ``-3.1%``; "ใหม่" (``new``) when the previous period
+    had none and ``current`` has some, ``—`` when both had none."""
     if value is None:
-        return "—"
+        return _nothing_before(current, en=en)
     return f"{value * 100:+.1f}%"
 
 
-def points(value: float) -> str:
-    """A rate difference in percentage points: ``+1.20 pt``."""
-    return f"{value * 100:+.2f} pt"
+def points(value: float | None, *, current: float | None = None, en: bool = False) -> str:
+    """A rate difference in percentage points (``value`` is in points): ``+1.20 จุด``
+    (``+1.20 pt`` in English); "ใหม่" / ``new`` as :func:`change` when there was no reach
+    before (``current``: the reach now)."""
+    if value is None:
+        return _nothing_before(current, en=en)
+    return f"{value:+.2f} {'pt' if en else 'จุด'}"
+
+
+def versus_before(value: float | None, *, current: float, is_points: bool = False) -> str:
+    """A card's line under a figure: ``เทียบช่วงก่อน +25.0%``, or "ใหม่ (ช่วงก่อนไม่มีข้อมูล)" when
+    the previous period had nothing (no change from zero is ever shown)."""
+    if value is None:
+        if current:
+            return f"{NEW_TH} (ช่วงก่อนไม่มีข้อมูล)"
+        return "ช่วงก่อนไม่มีข้อมูล"
+    shown = points(value) if is_points else change(value)
+    return f"เทียบช่วงก่อน {shown}"
+
+
+def rate(subject: Any, *, en: bool = False) -> str:
+    """``subject``'s engagement rate as a percentage -- or, while it rests on too few emails and
+    views (``rate_meaningful`` is false), "ยังน้อยเกินไป (3 ฉบับ)" / ``too few (3 emails)``;
+    ``—`` with no reach at all."""
+    if subject.rate_meaningful:
+        return percent(subject.engagement_rate)
+    if not subject.reach:
+        return "—"
+    counts = []
+    if subject.views:
+        counts.append(f"{subject.views:,} views" if en else f"{subject.views:,} ครั้ง")
+    if subject.emails_sent:
+        counts.append(f"{subject.emails_sent:,} emails" if en else f"{subject.emails_sent:,} ฉบับ")
+    return f"{'too few' if en else 'ยังน้อยเกินไป'} ({', '.join(counts)})"
 
 
 def integer(value: int) -> str:
@@ -130,9 +172,9 @@ def local_time(value: datetime | None, *, zone: ZoneInfo, buddhist_era: bool) ->
     return f"{thai_date(local.date(), buddhist_era=buddhist_era)} {local:%H:%M}"
 
 
-def metric_text(name: str, metrics: Any) -> str:
-    """One figure of ``metrics`` as shown in a table: the rate as a percentage, counts with
-    thousands separators."""
+def metric_text(name: str, metrics: Any, *, en: bool = False) -> str:
+    """One figure of ``metrics`` as shown in a table: the rate as a percentage (see
+    :func:`rate`), counts with thousands separators."""
     if name == "engagement_rate":
-        return percent(metrics.engagement_rate)
+        return rate(metrics, en=en)
     return integer(getattr(metrics, name))

@@ -8,8 +8,13 @@ Engagement rate -- the one definition every report uses
     interactions and reach -- a rate weighted by reach.  No reach: the rate is 0.
 
 Changes compare a period with the one of the same length just before it: a relative change
-(0.25 = +25 %, ``None`` when the previous period had nothing to compare with) for counts, and
-a difference in points for the rate.
+(0.25 = +25 %) for counts, and a difference in percentage points for the rate (7.8 = +7.8
+points).  Both are ``None`` when the previous period had nothing to compare with: reports show
+"ใหม่" (new) then, never a change from zero.
+
+A rate from fewer than :data:`MIN_EMAILS_SENT` emails sent or :data:`MIN_VIEWS` views is not yet
+meaningful (three emails give 33 % or 67 %): :attr:`Metrics.rate_meaningful` says so, and reports
+show "ยังน้อยเกินไป" (too few) with the count instead of the rate.
 """
 
 from __future__ import annotations
@@ -27,6 +32,17 @@ from marketing.reports.period import Period
 CHANNELS: tuple[ChannelKind, ...] = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL)
 ALL = "all"
 ChannelName = Literal["facebook", "youtube", "email", "all"]
+
+# A rate is shown only from at least this many emails sent or this many views (either one);
+# below both it is "not yet meaningful".  Documented in docs/reports.md.
+MIN_EMAILS_SENT = 30
+MIN_VIEWS = 100
+
+
+def is_rate_meaningful(*, views: int, emails_sent: int) -> bool:
+    """Whether a rate over ``views`` views and ``emails_sent`` emails says anything yet."""
+    return views >= MIN_VIEWS or emails_sent >= MIN_EMAILS_SENT
+
 
 # A change within this fraction either way counts as steady.
 STEADY_BAND = 0.10
@@ -77,6 +93,12 @@ class Metrics(_Frozen):
     def engagement_rate(self) -> float:
         """Interactions per unit of reach (see the module docstring); 0 without reach."""
         return self.interactions / self.reach if self.reach else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate_meaningful(self) -> bool:
+        """False while the rate rests on too few emails and views (see :data:`MIN_VIEWS`)."""
+        return is_rate_meaningful(views=self.views, emails_sent=self.emails_sent)
 
     @classmethod
     def of_channel(cls, channel: str, sums: Mapping[Any, Any]) -> Metrics:
@@ -137,7 +159,9 @@ class Change(_Frozen):
     views: float | None
     interactions: float | None
     reach: float | None
-    engagement_rate_points: float  # rate difference: 0.012 is 1.2 percentage points
+    # Rate difference in percentage points: 1.2 is +1.2 points (3.0 % -> 4.2 %); None when the
+    # previous period had no reach (nothing to compare with).
+    engagement_rate_points: float | None
 
     @classmethod
     def between(cls, current: Metrics, previous: Metrics) -> Change:
@@ -147,8 +171,15 @@ class Change(_Frozen):
             views=relative_change(current.views, previous.views),
             interactions=relative_change(current.interactions, previous.interactions),
             reach=relative_change(current.reach, previous.reach),
-            engagement_rate_points=current.engagement_rate - previous.engagement_rate,
+            engagement_rate_points=rate_points(current, previous),
         )
+
+
+def rate_points(current: Metrics, previous: Metrics) -> float | None:
+    """The rate's change in percentage points; None when the previous period had no reach."""
+    if previous.reach == 0:
+        return None
+    return (current.engagement_rate - previous.engagement_rate) * 100
 
 
 Trend = Literal["inactive", "new", "growing", "steady", "declining"]
@@ -240,6 +271,12 @@ class PostResult(_Frozen):
     def engagement_rate(self) -> float:
         """Interactions per unit of reach; 0 without reach."""
         return self.interactions / self.reach if self.reach else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate_meaningful(self) -> bool:
+        """False while the rate rests on too few emails and views (see :data:`MIN_VIEWS`)."""
+        return is_rate_meaningful(views=self.views, emails_sent=self.emails_sent)
 
 
 class CommunityReport(_Frozen):

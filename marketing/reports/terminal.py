@@ -20,6 +20,7 @@ from marketing.reports.rows import (
     Metrics,
     PostResult,
     ProgrammeOverview,
+    rate_points,
     relative_change,
 )
 
@@ -66,14 +67,19 @@ def _metric_table(
         table.add_column("Change", justify="right")
     total = columns[-1][1]
     for name, heading in zip(METRIC_ROWS, METRIC_HEADINGS, strict=True):
-        cells = [labels.metric_text(name, metrics) for _, metrics in columns]
+        cells = [labels.metric_text(name, metrics, en=True) for _, metrics in columns]
         if previous is not None:
-            cells.append(labels.metric_text(name, previous))
+            cells.append(labels.metric_text(name, previous, en=True))
             if name == "engagement_rate":
-                cells.append(labels.points(total.engagement_rate - previous.engagement_rate))
-            else:
                 cells.append(
-                    labels.change(relative_change(getattr(total, name), getattr(previous, name)))
+                    labels.points(rate_points(total, previous), current=total.reach, en=True)
+                )
+            else:
+                now = getattr(total, name)
+                cells.append(
+                    labels.change(
+                        relative_change(now, getattr(previous, name)), current=now, en=True
+                    )
                 )
         key = name in ("interactions", "reach", "engagement_rate")
         table.add_row(heading, *cells, style="bold" if key else None)
@@ -111,7 +117,7 @@ def _posts_table(
             labels.local_time(post.published_at, zone=zone, buddhist_era=buddhist_era),
             labels.integer(post.reach),
             labels.integer(post.interactions),
-            labels.percent(post.engagement_rate),
+            labels.rate(post, en=True),
             Text(post.permalink or "", overflow="fold"),
         )
     return table
@@ -176,9 +182,13 @@ def renderables(
                 *(labels.integer(line.current.interactions) for line in row.channels[:3]),
                 labels.integer(total.current.interactions),
                 labels.integer(total.current.reach),
-                labels.percent(total.current.engagement_rate),
-                labels.change(total.change.interactions),
-                labels.points(total.change.engagement_rate_points),
+                labels.rate(total.current, en=True),
+                labels.change(
+                    total.change.interactions, current=total.current.interactions, en=True
+                ),
+                labels.points(
+                    total.change.engagement_rate_points, current=total.current.reach, en=True
+                ),
                 labels.TREND_EN[row.trend],
                 style=help_style,
             )

@@ -8,7 +8,7 @@ language under another request.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,22 @@ HEALTH_LABELS = {
     },
 }
 
+# The pipeline's components as the dashboard names them.
+COMPONENT_LABELS = {
+    "th": {
+        "dispatcher": "ตัวจัดคิวโพสต์",
+        "recovery": "ตัวกู้คืนงานค้าง",
+        "worker": "ตัวเผยแพร่",
+        "metrics": "ตัวเก็บสถิติ",
+    },
+    "en": {
+        "dispatcher": "dispatcher",
+        "recovery": "recovery",
+        "worker": "worker",
+        "metrics": "metrics collector",
+    },
+}
+
 
 @cache
 def environment(language: str) -> Environment:
@@ -96,6 +112,8 @@ def environment(language: str) -> Environment:
         languages=LANGUAGES,
         integer=labels.integer,
         percent=labels.percent,
+        rate=partial(labels.rate, en=language == "en"),
+        component_label=COMPONENT_LABELS[language],
     )
     return env
 

@@ -98,7 +98,12 @@ def test_an_overview_csv_neutralises_a_community_name_and_keeps_negative_changes
     changes = [
         float(r[name])
         for r in rows
-        for name in ("change_posts", "change_views", "change_interactions", "change_reach")
+        for name in (
+            "change_posts_fraction",
+            "change_views_fraction",
+            "change_interactions_fraction",
+            "change_reach_fraction",
+        )
         if r[name]
     ]
     assert any(value < 0 for value in changes), "the seed has falling figures"
