@@ -3,8 +3,6 @@ whether it is moving."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import click
 from rich.table import Table
 from sqlalchemy import func, select
@@ -12,7 +10,7 @@ from sqlalchemy import func, select
 from marketing.cli.base import console, friendly_errors
 from marketing.cli.posts import local
 from marketing.db import session_scope, utcnow
-from marketing.models import Campaign, CampaignStatus, Heartbeat, Post, PostState
+from marketing.models import Campaign, CampaignStatus, Post, PostState
 from marketing.publishing import PROBLEM_STATES
 from marketing.settings import WORKER_SECRETS, check_development_secrets, get_settings
 
@@ -82,7 +80,10 @@ def status() -> None:
             .join(Campaign, Campaign.id == Post.campaign_id)
             .where(Post.state == PostState.SCHEDULED, Campaign.status == CampaignStatus.APPROVED)
         )
-        beats = {b.component: b.beat_at for b in session.scalars(select(Heartbeat))}
+        from marketing.health import pipeline_health  # here: keep the CLI's start-up light
+
+        components = pipeline_health(session=session, now=now, settings=get_settings())
+        dispatcher_seen = components[0].seen
     table = Table(title="Posts")
     table.add_column("state")
     table.add_column("posts", justify="right")
@@ -100,21 +101,16 @@ def status() -> None:
     problems = sum(counts.get(s, 0) for s in PROBLEM_STATES)
     if problems:
         console.print(f"[red]{problems} post(s) need a person:[/] `marketing posts problems`")
-    interval = get_settings().dispatch_interval
-    for component in ("dispatcher", "recovery", "worker", "metrics"):
-        seen = beats.get(component)
-        if seen is None:
-            console.print(f"{component:10} never seen")
-            continue
-        age = now - seen
-        stale = component in ("dispatcher", "recovery") and age > timedelta(
-            seconds=max(interval * 6, 60)
-        )
-        mark = "[red]NOT MOVING[/] " if stale else ""
-        console.print(
-            f"{component:10} {mark}last seen {local(seen)} ({int(age.total_seconds())} s ago)"
-        )
-    if due and beats.get("dispatcher") is None:
+    for c in components:
+        # "NOT MOVING" only when work has waited for several intervals and nothing moved.
+        mark = f"[red]NOT MOVING[/] ({c.due} waiting) " if c.state == "not_moving" else ""
+        if c.seen is None:
+            when = "not running" if c.state == "idle" else "never seen"
+        else:
+            when = f"last seen {local(c.seen)} ({int((now - c.seen).total_seconds())} s ago)"
+        idle = ", nothing waiting for it" if c.state == "idle" else ""
+        console.print(f"{c.name:10} {mark}{when}{idle}")
+    if due and dispatcher_seen is None:
         console.print(
             "[red]Posts are due but no dispatcher has run:[/] start "
             "`marketing worker` (or `celery -A tasks worker` and `celery -A tasks beat`)."

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from marketing.health import pipeline_health
 from marketing.models import (
     AccountHealth,
     Campaign,
@@ -20,7 +21,6 @@ from marketing.models import (
     ChannelAccount,
     ChannelKind,
     Community,
-    Heartbeat,
     Post,
     PostState,
 )
@@ -30,7 +30,6 @@ from marketing.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
 
-COMPONENTS = ("dispatcher", "recovery", "worker", "metrics")
 CELL_LIMIT = 12  # posts shown in one calendar day before "and N more"
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 
@@ -156,17 +155,7 @@ def dashboard(
             Campaign.status == CampaignStatus.APPROVED,
         )
     )
-    beats = {b.component: b.beat_at for b in session.scalars(select(Heartbeat))}
-    stale_after = timedelta(seconds=max(settings_of(request).dispatch_interval * 6, 60))
-    pipeline = [
-        (
-            name,
-            beats.get(name),
-            name in ("dispatcher", "recovery")
-            and (beats.get(name) is None or now - beats[name] > stale_after),
-        )
-        for name in COMPONENTS
-    ]
+    pipeline = pipeline_health(session=session, now=now, settings=settings_of(request))
     drafts = session.scalar(
         select(func.count()).select_from(Campaign).where(Campaign.status == CampaignStatus.DRAFT)
     )
