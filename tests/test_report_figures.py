@@ -10,14 +10,15 @@ import json
 import re
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from rich.console import Console
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from marketing.cli.communities import SAMPLE
-from marketing.models import ChannelKind, Community, CommunityPerformance
+from marketing.models import ChannelKind, Community, CommunityPerformance, Role
 from marketing.reference import import_reference
 from marketing.reports import community_report, programme_overview
 from marketing.reports.charts import Series, date_ticks, line_chart
@@ -25,6 +26,8 @@ from marketing.reports.exports import to_csv, to_json
 from marketing.reports.html import render_html
 from marketing.reports.rows import MIN_EMAILS_SENT, MIN_VIEWS
 from marketing.reports.terminal import renderables
+from marketing.web import create_app
+from tests.support.web import NOW, WebClient, add_user, clock_at
 
 START, END = date(2026, 10, 1), date(2026, 10, 28)
 BEFORE = date(2026, 9, 15)  # a day of the previous period
@@ -139,3 +142,23 @@ def test_date_labels_are_evenly_spaced(days: int) -> None:
     assert len(xs) == len(ticks)
     gaps = [b - a for a, b in zip(xs, xs[1:], strict=False)]
     assert max(gaps) - min(gaps) < 0.2  # rounding to one decimal only
+
+
+def test_web_pages_show_new_and_too_few_not_a_change_from_zero_or_33_percent(
+    engine: Engine, session: Session
+) -> None:
+    communities(session)
+    today = NOW.astimezone(ZoneInfo("Asia/Bangkok")).date()
+    record(session, today, ChannelKind.EMAIL, posts=1, emails_sent=3, clicks=1)
+    add_user(engine, "reader", Role.VIEWER)
+    client = WebClient(create_app(engine=engine, clock=clock_at(NOW))).sign_in("reader")
+    try:
+        page = client.get(f"/communities/{SLUG}").text
+        assert "ยังน้อยเกินไป (3 ฉบับ)" in page and "33.33%" not in page
+        report = client.get(f"/reports/community/{SLUG}").text
+        assert "ใหม่ (ช่วงก่อนไม่มีข้อมูล)" in report and "ยังน้อยเกินไป (3 ฉบับ)" in report
+        assert "33.33%" not in report and " pt" not in report
+        data = client.get(f"/reports/community/{SLUG}?format=json").json()
+        assert data["channels"][-1]["change"]["engagement_rate_points"] is None
+    finally:
+        client.close()
