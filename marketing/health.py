@@ -67,19 +67,26 @@ def grace_of(name: str, settings: Settings) -> timedelta:
     return max(timedelta(seconds=interval * INTERVALS), MIN_GRACE)
 
 
+def due_posts(*, session: Session, at: datetime) -> int:
+    """How many scheduled posts of approved campaigns were due at ``at``: the dispatcher's
+    work, shown by the dashboard and ``marketing status`` too."""
+    query = (
+        select(func.count())
+        .select_from(Post)
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .where(
+            Post.state == PostState.SCHEDULED,
+            Post.next_try_at <= at,
+            Campaign.status == CampaignStatus.APPROVED,
+        )
+    )
+    return int(session.scalar(query) or 0)
+
+
 def _overdue(session: Session, name: str, cutoff: datetime, settings: Settings) -> int:
     """How many items of work for ``name`` were already due at ``cutoff``."""
     if name == "dispatcher":
-        query = (
-            select(func.count())
-            .select_from(Post)
-            .join(Campaign, Campaign.id == Post.campaign_id)
-            .where(
-                Post.state == PostState.SCHEDULED,
-                Post.next_try_at <= cutoff,
-                Campaign.status == CampaignStatus.APPROVED,
-            )
-        )
+        return due_posts(session=session, at=cutoff)
     elif name == "recovery":
         stale = cutoff - timedelta(seconds=settings.attempt_stale_after)
         query = (

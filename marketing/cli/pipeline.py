@@ -62,26 +62,17 @@ def queue_depths() -> dict[str, int | None]:
 def status() -> None:
     """Show whether publishing is moving: posts by state, what is due, problems, the last
     sign of life of each component, and queue depths."""
+    from marketing.health import due_posts, pipeline_health  # here: keep start-up light
+
     now = utcnow()
     with session_scope() as session:
         counts = dict(session.execute(select(Post.state, func.count()).group_by(Post.state)).all())
-        due = session.scalar(
-            select(func.count())
-            .select_from(Post)
-            .join(Campaign, Campaign.id == Post.campaign_id)
-            .where(
-                Post.state == PostState.SCHEDULED,
-                Post.next_try_at <= now,
-                Campaign.status == CampaignStatus.APPROVED,
-            )
-        )
+        due = due_posts(session=session, at=now)
         oldest_due = session.scalar(
             select(func.min(Post.next_try_at))
             .join(Campaign, Campaign.id == Post.campaign_id)
             .where(Post.state == PostState.SCHEDULED, Campaign.status == CampaignStatus.APPROVED)
         )
-        from marketing.health import pipeline_health  # here: keep the CLI's start-up light
-
         components = pipeline_health(session=session, now=now, settings=get_settings())
         dispatcher_seen = components[0].seen
     table = Table(title="Posts")

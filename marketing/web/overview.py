@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from marketing.health import pipeline_health
+from marketing.health import due_posts, pipeline_health
 from marketing.models import (
     AccountHealth,
     Campaign,
@@ -145,16 +145,7 @@ def dashboard(
     ).all()
     account_total = session.scalar(select(func.count()).select_from(ChannelAccount)) or 0
     states = dict(session.execute(select(Post.state, func.count()).group_by(Post.state)).all())
-    due = session.scalar(
-        select(func.count())
-        .select_from(Post)
-        .join(Campaign, Campaign.id == Post.campaign_id)
-        .where(
-            Post.state == PostState.SCHEDULED,
-            Post.next_try_at <= now,
-            Campaign.status == CampaignStatus.APPROVED,
-        )
-    )
+    due = due_posts(session=session, at=now)
     pipeline = pipeline_health(session=session, now=now, settings=settings_of(request))
     drafts = session.scalar(
         select(func.count()).select_from(Campaign).where(Campaign.status == CampaignStatus.DRAFT)

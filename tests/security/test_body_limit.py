@@ -17,11 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import Engine
 from starlette.types import Message, Receive, Scope, Send
 
-from marketing.models import Role
-from marketing.web import create_app
 from marketing.web.campaign_files import MAX_CAMPAIGN_BYTES
 from marketing.web.guards import (
     CAMPAIGN_BODY_MAX_BYTES,
@@ -31,7 +28,7 @@ from marketing.web.guards import (
     body_limit,
 )
 from tests.support.services import free_port, wait_until
-from tests.support.web import WebClient, add_user, import_sample, imported
+from tests.support.web import WebClient, imported
 from tests.test_web_auth import CAMPAIGN
 
 HUNDRED_MB = 100 * 1024 * 1024
@@ -39,13 +36,6 @@ CHUNK = 64 * 1024
 UPLOAD = "/communities/nan-ban-doi-ngoen/subscribers"
 MULTIPART = b"multipart/form-data; boundary=xyz"
 TOO_LARGE_TH = "คำขอมีขนาดใหญ่เกินไป"
-
-
-@pytest.fixture
-def app(engine: Engine) -> FastAPI:
-    import_sample(engine)
-    add_user(engine, "editor", Role.EDITOR)
-    return create_app(engine=engine)
 
 
 @pytest.fixture

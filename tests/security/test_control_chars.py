@@ -7,7 +7,6 @@ unclosed quote in a CSV is reported as such, at its line."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,29 +20,14 @@ from sqlalchemy.orm import Session
 from marketing.cli import main
 from marketing.cli.communities import SAMPLE
 from marketing.db import session_scope
-from marketing.models import Community, Role, Subscriber, User
+from marketing.models import Community, Subscriber, User
 from marketing.problems import InvalidInput, control_character
 from marketing.reference import import_reference
-from marketing.web import create_app
-from tests.support.web import CSRF, WebClient, add_user, import_sample, imported, token_for
+from tests.support.web import CSRF, WebClient, import_sample, imported, token_for
 
 REFUSED_TH = "มีอักขระควบคุม"
 EMAIL = "somchai.secret@example.org"
 NAME = "สมชาย ลับมาก"
-
-
-@pytest.fixture
-def app(engine: Engine) -> FastAPI:
-    import_sample(engine)
-    add_user(engine, "editor", Role.EDITOR)
-    return create_app(engine=engine)
-
-
-@pytest.fixture
-def editor(app: FastAPI) -> Iterator[WebClient]:
-    client = WebClient(app).sign_in("editor")
-    yield client
-    client.close()
 
 
 def test_control_characters_are_named_but_tab_and_line_ends_are_text() -> None:

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import re
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
 from campaigns.templates import RenderFailure, TemplateBook, TemplateSource
 from marketing.db import session_scope
-from marketing.models import Campaign, Role
+from marketing.models import Campaign
 from marketing.problems import InvalidInput, Problem
-from marketing.web import campaign_files, create_app
+from marketing.web import campaign_files
 from marketing.yamlsource import MAX_ALIAS_VALUES, load_yaml
-from tests.support.web import WebClient, add_user, import_sample
+from tests.support.web import WebClient
 from tests.test_web_auth import CAMPAIGN
 
 TEMPLATE_LINE = 10  # the campaign file line of the field holding the template (a | block)
@@ -162,20 +160,6 @@ def test_a_yaml_file_too_long_is_refused_before_parsing(monkeypatch: pytest.Monk
 
 
 # --- through the web app, where the check runs in a bounded worker process ------------------
-
-
-@pytest.fixture
-def app(engine: Engine) -> FastAPI:
-    import_sample(engine)
-    add_user(engine, "editor", Role.EDITOR)
-    return create_app(engine=engine)
-
-
-@pytest.fixture
-def editor(app: FastAPI) -> Iterator[WebClient]:
-    client = WebClient(app).sign_in("editor")
-    yield client
-    client.close()
 
 
 def with_message(template: str) -> str:

@@ -8,34 +8,16 @@ a file anywhere the service may write.  Now a web edit goes to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
 from campaigns.lifecycle import apply_campaign
 from marketing.db import session_scope
-from marketing.models import Campaign, Role
+from marketing.models import Campaign
 from marketing.settings import get_settings
-from marketing.web import create_app
-from tests.support.web import WebClient, add_user, import_sample
+from tests.support.web import WebClient
 from tests.test_web_auth import CAMPAIGN
-
-
-@pytest.fixture
-def app(engine: Engine) -> FastAPI:
-    import_sample(engine)
-    add_user(engine, "editor", Role.EDITOR)
-    return create_app(engine=engine)
-
-
-@pytest.fixture
-def editor(app: FastAPI) -> Iterator[WebClient]:
-    client = WebClient(app).sign_in("editor")
-    yield client
-    client.close()
 
 
 def test_a_web_edit_of_a_campaign_applied_from_the_cli_never_rewrites_its_file(
