@@ -9,11 +9,8 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from sqlalchemy.exc import OperationalError
 
 from marketing import __version__
-from marketing.problems import InvalidInput
-from marketing.settings import DevelopmentSecretRefused, InsecureSecretsFile, MissingSecret
 
 console = Console()
 err_console = Console(stderr=True)
@@ -26,6 +23,17 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Imported here, not at the top: `marketing --help` starts without pydantic and
+        # SQLAlchemy (a command that raises these has loaded them already).
+        from sqlalchemy.exc import OperationalError
+
+        from marketing.problems import InvalidInput
+        from marketing.settings import (
+            DevelopmentSecretRefused,
+            InsecureSecretsFile,
+            MissingSecret,
+        )
+
         try:
             return func(*args, **kwargs)
         except InvalidInput as exc:

@@ -9,32 +9,22 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
 from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from campaigns import (
-    CampaignStateError,
-    apply_campaign,
-    approval_hash,
-    approve_campaign,
-    campaign_report,
-    cancel_campaign,
-    list_campaigns,
-    pause_campaign,
-    plan_file,
-    resume_campaign,
-)
-from campaigns.lifecycle import post_changes
-from campaigns.planning import Plan
 from marketing.cli.base import console, err_console, friendly_errors
-from marketing.db import session_scope
-from marketing.models import Campaign, Community, Post, PostState
-from marketing.problems import InvalidInput
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from campaigns.planning import Plan
+    from marketing.problems import InvalidInput
+
+# The campaign engine (templates, channels' limits, the database) is imported inside each
+# command, so that `marketing --help` and the other commands start without it.
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +34,8 @@ def _state_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from campaigns import CampaignStateError
+
         try:
             return func(*args, **kwargs)
         except CampaignStateError as exc:
@@ -92,6 +84,10 @@ def campaign() -> None:
 def validate(files: tuple[Path, ...]) -> None:
     """Check FILES against the schema, the reference data and every channel's limits,
     rendering every post; list every problem with its file, line and field."""
+    from campaigns import plan_file
+    from marketing.db import session_scope
+    from marketing.problems import InvalidInput
+
     failed = 0
     with session_scope() as session:
         for path in files:
@@ -141,6 +137,13 @@ def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> Table:
 def plan(file: Path, preview: bool, limit: int) -> None:
     """Show the posts FILE would make (local times, community, channel), and what applying
     it would change.  Writes nothing."""
+    from sqlalchemy import select
+
+    from campaigns import plan_file
+    from campaigns.lifecycle import post_changes
+    from marketing.db import session_scope
+    from marketing.models import Campaign
+
     now = datetime.now(UTC)
     with session_scope() as session:
         result = plan_file(session=session, path=file, now=now)
@@ -181,6 +184,9 @@ def plan(file: Path, preview: bool, limit: int) -> None:
 def apply(file: Path, actor: str | None) -> None:
     """Store FILE as a draft campaign and its posts; re-applying an edited file updates the
     posts not yet handed to a channel and cancels those it no longer has."""
+    from campaigns import apply_campaign
+    from marketing.db import session_scope
+
     with session_scope() as session:
         summary = apply_campaign(session=session, path=file, actor=actor or _actor())
     if not summary.changed:
@@ -233,6 +239,9 @@ def approve(slug: str, actor: str | None, expect_hash: str | None, show: int) ->
     """Approve draft SLUG for publishing, exactly as shown: without --expect-hash it shows
     the campaign and its next posts and asks; if the campaign changes before you answer,
     nothing is approved (it is checked again first, too)."""
+    from campaigns import approval_hash, approve_campaign
+    from marketing.db import session_scope
+
     if expect_hash is None:
         with session_scope() as session:
             _print_status(session, slug)
@@ -256,6 +265,10 @@ def approve(slug: str, actor: str | None, expect_hash: str | None, show: int) ->
 
 def _print_posts(session: Session, slug: str, limit: int) -> None:
     """The texts of the next ``limit`` posts of ``slug``."""
+    from sqlalchemy import select
+
+    from marketing.models import Campaign, Community, Post, PostState
+
     rows = session.execute(
         select(Post, Community.slug, Campaign.timezone)
         .join(Campaign, Campaign.id == Post.campaign_id)
@@ -280,6 +293,9 @@ def _print_posts(session: Session, slug: str, limit: int) -> None:
 @_state_errors
 def pause(slug: str) -> None:
     """Stop publishing SLUG until it is resumed."""
+    from campaigns import pause_campaign
+    from marketing.db import session_scope
+
     with session_scope() as session:
         moved = pause_campaign(session=session, slug=slug)
     if not moved:
@@ -294,6 +310,9 @@ def pause(slug: str) -> None:
 @_state_errors
 def resume(slug: str) -> None:
     """Publish paused SLUG again; posts whose time passed meanwhile go out now."""
+    from campaigns import resume_campaign
+    from marketing.db import session_scope
+
     with session_scope() as session:
         moved = resume_campaign(session=session, slug=slug)
     console.print(f"[green]Resumed[/] {slug}." if moved else f"{slug} is approved already.")
@@ -305,6 +324,9 @@ def resume(slug: str) -> None:
 @_state_errors
 def cancel(slug: str) -> None:
     """Cancel SLUG and every post of it not yet handed to a channel (cannot be undone)."""
+    from campaigns import cancel_campaign
+    from marketing.db import session_scope
+
     with session_scope() as session:
         count = cancel_campaign(session=session, slug=slug)
     console.print(f"[red]Cancelled[/] {slug}: {count:,} posts will not be published.")
@@ -314,6 +336,9 @@ def cancel(slug: str) -> None:
 @friendly_errors
 def list_() -> None:
     """Every campaign with its status, window and posts by state."""
+    from campaigns import list_campaigns
+    from marketing.db import session_scope
+
     with session_scope() as session:
         rows = list_campaigns(session=session)
         table = Table(title="Campaigns")
@@ -337,6 +362,9 @@ def list_() -> None:
 def status(slug: str) -> None:
     """SLUG's status, its posts by channel and state, its next posts, and its approval hash
     (for `marketing campaign approve SLUG --expect-hash HASH`)."""
+    from campaigns import approval_hash
+    from marketing.db import session_scope
+
     with session_scope() as session:
         _print_status(session, slug)
         console.print(f"approval hash: {approval_hash(session=session, slug=slug)}")
@@ -344,6 +372,9 @@ def status(slug: str) -> None:
 
 def _print_status(session: Session, slug: str) -> None:
     """SLUG's status, its posts by channel and state, and its next posts."""
+    from campaigns import campaign_report
+    from marketing.models import PostState
+
     report = campaign_report(session=session, slug=slug)
     c = report.campaign
     console.print(f"[bold]{c.name}[/] ({c.slug})", highlight=False)

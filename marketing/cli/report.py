@@ -23,7 +23,6 @@ from marketing.reports import (
     resolve_period,
 )
 from marketing.reports.exports import Report, to_csv, to_json
-from marketing.reports.html import render_html
 from marketing.reports.period import DEFAULT_DAYS, Period, parse_day
 from marketing.reports.terminal import renderables
 from marketing.settings import get_settings
@@ -129,6 +128,8 @@ def _emit(
             return
         _write(output, body, "utf-8")
     else:
+        from marketing.reports.html import render_html  # jinja2: only for this format
+
         html = render_html(report, buddhist_era=buddhist_era, zone=settings.zone)
         output = output or settings.data_dir / "reports" / html_name
         _write(output, html, "utf-8")

@@ -6,6 +6,19 @@ endpoints and a JSON API, on the same database and functions as the command line
 
 from __future__ import annotations
 
-from marketing.web.app import create_app
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marketing.web.app import create_app
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that the command line's `marketing users ...` (which uses
+    # marketing.web.staff) starts without loading the web framework.
+    if name == "create_app":
+        from marketing.web.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

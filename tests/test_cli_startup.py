@@ -1,0 +1,86 @@
+"""``marketing --help`` and the commands that need no channel start without the channel SDKs,
+the web framework, the template engine or the campaign engine (#15): each is imported inside
+the command that uses it.  Checked with Python's own import profile of a real process, so no
+timing is involved."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from marketing.cli import main
+
+MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
+HEAVY = ("facebook_business", "googleapiclient", "fastapi", "jinja2", "uvicorn", "celery")
+# The campaign engine (templates, every channel's limits) and the channel adapters; the
+# small shared parts of ``channels`` (base, errors, media types) are allowed.
+ENGINE = ("campaigns", "channels.facebook", "channels.youtube", "channels.email", "tasks")
+
+
+def imported_modules(*args: str, cwd: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The modules a ``marketing`` process imports (Python's -X importtime report)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETING_")}
+    env["PYTHONPROFILEIMPORTTIME"] = "1"
+    done = subprocess.run(
+        [MARKETING, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+    names = set(re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", done.stderr, re.M))
+    assert "marketing.cli" in names, "the import profile was not captured"
+    return names, done
+
+
+def too_heavy(names: set[str]) -> list[str]:
+    """The modules of ``names`` that are, or belong to, one of HEAVY or ENGINE."""
+    return sorted(
+        name
+        for name in names
+        if any(name == top or name.startswith(top + ".") for top in HEAVY + ENGINE)
+    )
+
+
+def test_help_imports_no_sdk_web_framework_template_engine_or_campaign_engine(
+    tmp_path: Path,
+) -> None:
+    names, done = imported_modules("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert too_heavy(names) == []
+
+
+def test_help_still_lists_every_command(tmp_path: Path) -> None:
+    _names, done = imported_modules("--help", cwd=tmp_path)
+    listed = set(re.findall(r"^  (\S+)\s", done.stdout, re.M))
+    assert set(main.commands) <= listed, sorted(set(main.commands) - listed)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("campaign", "--help"),
+        ("campaign", "approve", "--help"),
+        ("report", "--help"),
+        ("users", "--help"),
+        ("posts", "--help"),
+        ("serve", "--help"),
+        ("worker", "--help"),
+        ("db", "current"),
+    ],
+    ids=" ".join,
+)
+def test_commands_that_need_no_channel_import_no_sdk_or_web_framework(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    names, done = imported_modules(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert too_heavy(names) == []
+
+
+def test_the_profile_sees_a_heavy_import_when_a_command_needs_it(tmp_path: Path) -> None:
+    """The checks above can fail: a command that checks a campaign file loads the engine."""
+    names, _done = imported_modules("campaign", "validate", "missing.yaml", cwd=tmp_path)
+    assert "campaigns" in too_heavy(names)
