@@ -10,9 +10,7 @@ from sqlalchemy import func, select
 
 from marketing.cli.base import console, friendly_errors
 from marketing.db import session_scope
-from marketing.media import install_media
 from marketing.models import ChannelAccount, Community, Highlight, Subscriber
-from marketing.reference import import_reference
 from marketing.settings import get_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample" / "communities.yaml"
@@ -33,6 +31,9 @@ def communities() -> None:
 @friendly_errors
 def import_(file: Path | None, sample: bool) -> None:
     """Import FILE (YAML or CSV). Idempotent; all-or-nothing on any problem."""
+    from marketing.media import install_media
+    from marketing.reference import import_reference  # YAML, e-mail validation: only here
+
     if sample == (file is not None):
         raise click.UsageError("give a FILE or --sample (not both)")
     path = SAMPLE if sample else file

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from marketing import migrate
 from marketing.cli.base import console, friendly_errors
 from marketing.db import get_engine
 from marketing.settings import get_settings
@@ -20,6 +19,8 @@ def db() -> None:
 @friendly_errors
 def upgrade(revision: str) -> None:
     """Create the database or upgrade it to the newest schema."""
+    from marketing import migrate  # Alembic: only in these commands
+
     settings = get_settings()
     settings.ensure_data_dir()
     engine = get_engine()
@@ -37,6 +38,8 @@ def upgrade(revision: str) -> None:
 @friendly_errors
 def current() -> None:
     """Show the database's revision and the newest one this code knows."""
+    from marketing import migrate
+
     engine = get_engine()
     console.print(f"database: {migrate.current_revision(engine) or 'empty'}")
     console.print(f"code:     {migrate.head_revision()}")

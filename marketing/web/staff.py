@@ -18,6 +18,7 @@ Used by the web app and by ``marketing users``; no HTTP here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -43,9 +44,14 @@ SESSION_HOURS = 12  # a web session's life from sign-in (the cookie's too)
 SESSION_SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
 
 _hasher = PasswordHasher()
-# Checked against when the username is unknown, so a wrong name costs as long as a wrong
-# password and the answer time does not tell which names exist.
-_UNKNOWN_USER_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _unknown_user_hash() -> str:
+    """Checked against when the username is unknown, so a wrong name costs as long as a wrong
+    password and the answer time does not tell which names exist.  Made on first use, not at
+    import: hashing takes a noticeable moment, and `marketing users ...` imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class StaffError(ValueError):
@@ -66,7 +72,7 @@ def check_password(
     (``unknown-name``, ``wrong-password``, ``switched-off``: for the audit log, never for the
     person signing in).  Records the sign-in time.  Slow on purpose (argon2)."""
     user = session.scalars(select(User).where(User.username == username.strip().lower())).first()
-    stored = user.password_hash if user is not None else _UNKNOWN_USER_HASH
+    stored = user.password_hash if user is not None else _unknown_user_hash()
     try:
         _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
