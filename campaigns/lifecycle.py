@@ -15,6 +15,11 @@ campaign still has that hash; if an editor applied a change in between, it raise
 with bulk statements (no per-row ORM flush) and touches only what changed: posts still
 ``scheduled`` or ``queued`` are updated or cancelled; posts in any other state are left
 exactly as they are.  Applying the same file twice updates no row.
+
+Approval is four-eyes (:func:`four_eyes_refusal`): whoever applied a change since the
+campaign's last approval (or created it, if it was never approved) may not approve it.  Who
+did what is read from the audit log (``campaign.apply`` and ``campaign.approve`` entries,
+written by the web app, the API and the command line) and from ``Campaign.created_by``.
 """
 
 from __future__ import annotations
@@ -31,12 +36,22 @@ from sqlalchemy.orm import Session
 
 from campaigns.loader import read_campaign, read_campaign_file
 from campaigns.planning import EDITABLE, Plan, PlannedPost, plan_campaign
-from marketing.models import Campaign, CampaignStatus, ChannelKind, Community, Post, PostState
+from marketing.models import (
+    AuditLog,
+    Campaign,
+    CampaignStatus,
+    ChannelKind,
+    Community,
+    Post,
+    PostState,
+)
 
 CANCELLABLE = (PostState.SCHEDULED, PostState.QUEUED, PostState.NEEDS_RECONNECT)
 """Post states a cancelled campaign cancels: those not yet handed to a channel."""
 
 _BATCH = 5_000
+APPLY_ACTION = "campaign.apply"
+APPROVE_ACTION = "campaign.approve"
 
 
 class CampaignStateError(Exception):
@@ -390,6 +405,37 @@ def approve_campaign(
     campaign.approved_at = now
     session.flush()
     return campaign
+
+
+FOUR_EYES_APPLIED = "applied-change"
+"""Refusal code: the approver applied a change to the campaign since its last approval."""
+FOUR_EYES_CREATED = "created"
+"""Refusal code: the approver created the campaign, and it was never approved."""
+
+
+def four_eyes_refusal(*, session: Session, campaign: Campaign, actor: str) -> str | None:
+    """Why ``actor`` (a username) may not approve ``campaign``: :data:`FOUR_EYES_APPLIED` or
+    :data:`FOUR_EYES_CREATED`; None if they may."""
+    last_approval = session.scalar(
+        select(func.max(AuditLog.at)).where(
+            AuditLog.object_type == "campaign",
+            AuditLog.object_id == campaign.slug,
+            AuditLog.action == APPROVE_ACTION,
+        )
+    )
+    applied = select(AuditLog.id).where(
+        AuditLog.object_type == "campaign",
+        AuditLog.object_id == campaign.slug,
+        AuditLog.action == APPLY_ACTION,
+        AuditLog.actor == actor,
+    )
+    if last_approval is not None:
+        applied = applied.where(AuditLog.at > last_approval)
+    if session.scalars(applied.limit(1)).first() is not None:
+        return FOUR_EYES_APPLIED
+    if campaign.approved_at is None and last_approval is None and campaign.created_by == actor:
+        return FOUR_EYES_CREATED
+    return None
 
 
 def _differences(session: Session, campaign_id: int, posts: list[PlannedPost]) -> int:

@@ -14,10 +14,13 @@ from pathlib import Path
 import pytest
 import time_machine
 from click.testing import CliRunner, Result
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 import campaigns
 from marketing.cli import main
 from marketing.cli.base import console, err_console
+from marketing.models import AuditLog
 
 MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
 EXAMPLES = Path(campaigns.__file__).parent / "examples"
@@ -118,3 +121,82 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert "cancelled" in status.stdout
     missing = invoke("status", "nope")
     assert missing.exit_code == 2 and "no campaign 'nope'" in missing.stderr
+
+
+def _hash(cli: CliRunner, slug: str) -> str:
+    status = cli.invoke(main, ["campaign", "status", slug])
+    assert status.exit_code == 0, status.output
+    return status.stdout.rsplit("approval hash: ", 1)[1].split()[0]
+
+
+def _approve(cli: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
+    return cli.invoke(
+        main,
+        ["campaign", "approve", "cli-test", "--expect-hash", _hash(cli, "cli-test"), *args],
+        env=env,
+    )
+
+
+def _audit(engine: Engine, action: str) -> list[AuditLog]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(AuditLog)
+                .where(AuditLog.object_id == "cli-test", AuditLog.action == action)
+                .order_by(AuditLog.id)
+            )
+        )
+
+
+def test_four_eyes_whoever_created_or_changed_a_campaign_may_not_approve_it_on_the_cli(
+    cli: CliRunner, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "cli-test.yaml"
+    path.write_text(CAMPAIGN, encoding="utf-8")
+    assert cli.invoke(main, ["campaign", "apply", str(path), "--by", "malee"]).exit_code == 0
+    assert [e.actor for e in _audit(engine, "campaign.apply")] == ["malee"]
+
+    own = _approve(cli, "--by", "malee")
+    assert own.exit_code == 2, own.output
+    assert (
+        "malee applied a change to it that no one else has approved, so malee may not "
+        "approve 'cli-test'" in own.stderr.replace("\n", " ")
+    )
+    assert "--single-person" in own.stderr
+    asked = cli.invoke(main, ["campaign", "approve", "cli-test", "--by", "malee"], input="y\n")
+    assert asked.exit_code == 2 and "Approve exactly this version?" not in asked.output
+    assert "status: draft" in cli.invoke(main, ["campaign", "status", "cli-test"]).stdout
+
+    other = _approve(cli, "--by", "somchai")
+    assert other.exit_code == 0 and "Approved cli-test (by somchai" in other.stdout
+    approvals = _audit(engine, "campaign.approve")
+    assert [(e.actor, e.detail.get("single_person")) for e in approvals] == [("somchai", None)]
+
+    # somchai changes it: now somchai may not approve it, and malee (its creator) may.
+    path.write_text(CAMPAIGN.replace("10:00", "11:00"), encoding="utf-8")
+    assert cli.invoke(main, ["campaign", "apply", str(path), "--by", "somchai"]).exit_code == 0
+    again = _approve(cli, "--by", "somchai")
+    assert again.exit_code == 2 and "somchai applied a change to it" in again.stderr
+    creator = _approve(cli, "--by", "malee")
+    assert creator.exit_code == 0 and "Approved cli-test (by malee" in creator.stdout
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_single_person_mode_lets_a_team_of_one_approve_and_the_audit_log_records_it(
+    how: str, cli: CliRunner, engine: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "cli-test.yaml"
+    path.write_text(CAMPAIGN, encoding="utf-8")
+    assert cli.invoke(main, ["campaign", "apply", str(path), "--by", "malee"]).exit_code == 0
+    if how == "flag":
+        done = _approve(cli, "--by", "malee", "--single-person")
+    else:
+        done = _approve(cli, "--by", "malee", env={"MARKETING_SINGLE_PERSON_APPROVAL": "true"})
+    assert done.exit_code == 0, done.output
+    assert "Approved cli-test (by malee" in done.stdout
+    assert "Single-person approval" in done.stdout
+    [entry] = _audit(engine, "campaign.approve")
+    assert entry.actor == "malee"
+    assert entry.detail["single_person"] is True
+    assert entry.detail["four_eyes_waived"] == "applied-change"
+    assert entry.detail["via"] == "command line"

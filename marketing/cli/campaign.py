@@ -178,17 +178,41 @@ def plan(file: Path, preview: bool, limit: int) -> None:
 
 @campaign.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--by", "actor", default=None, help="Who applies it (default: your user name).")
+@click.option(
+    "--by",
+    "actor",
+    default=None,
+    help="Who applies it: a web username (default: your user name). That name may not "
+    "approve the change.",
+)
 @friendly_errors
 @_state_errors
 def apply(file: Path, actor: str | None) -> None:
     """Store FILE as a draft campaign and its posts; re-applying an edited file updates the
     posts not yet handed to a channel and cancels those it no longer has."""
     from campaigns import apply_campaign
+    from campaigns.lifecycle import APPLY_ACTION
     from marketing.db import session_scope
+    from marketing.web.staff import audit
 
+    name = actor or _actor()
     with session_scope() as session:
-        summary = apply_campaign(session=session, path=file, actor=actor or _actor())
+        summary = apply_campaign(session=session, path=file, actor=name)
+        if summary.changed:
+            # What the four-eyes rule reads: this name may not approve this change.
+            audit(
+                session=session,
+                user=None,
+                actor=name,
+                action=APPLY_ACTION,
+                object_type="campaign",
+                object_id=summary.slug,
+                added=summary.added,
+                updated=summary.updated,
+                cancelled=summary.cancelled,
+                back_to_draft=summary.back_to_draft,
+                via="command line",
+            )
     if not summary.changed:
         console.print(f"[green]Nothing changed:[/] {summary.slug} is already as {file} says.")
     else:
@@ -218,7 +242,13 @@ def apply(file: Path, actor: str | None) -> None:
 
 @campaign.command()
 @click.argument("slug")
-@click.option("--by", "actor", default=None, help="Who approves it (default: your user name).")
+@click.option(
+    "--by",
+    "actor",
+    default=None,
+    help="Who approves it: a web username (default: your user name). Refused if that name "
+    "applied the change (four-eyes).",
+)
 @click.option(
     "--expect-hash",
     default=None,
@@ -233,17 +263,34 @@ def apply(file: Path, actor: str | None) -> None:
     type=click.IntRange(0, 1000),
     help="Posts whose text is shown before asking.",
 )
+@click.option(
+    "--single-person",
+    is_flag=True,
+    envvar="MARKETING_SINGLE_PERSON_APPROVAL",
+    help="A team of one: approve a change you applied yourself. Recorded in the audit log.",
+)
 @friendly_errors
 @_state_errors
-def approve(slug: str, actor: str | None, expect_hash: str | None, show: int) -> None:
+def approve(
+    slug: str, actor: str | None, expect_hash: str | None, show: int, single_person: bool
+) -> None:
     """Approve draft SLUG for publishing, exactly as shown: without --expect-hash it shows
     the campaign and its next posts and asks; if the campaign changes before you answer,
-    nothing is approved (it is checked again first, too)."""
-    from campaigns import approval_hash, approve_campaign
-    from marketing.db import session_scope
+    nothing is approved (it is checked again first, too).  Four-eyes, as in the web app:
+    whoever applied a change since the last approval (or created the campaign) may not
+    approve it, unless --single-person (or MARKETING_SINGLE_PERSON_APPROVAL=true)."""
+    from sqlalchemy import select
 
+    from campaigns import approval_hash, approve_campaign
+    from campaigns.lifecycle import APPROVE_ACTION
+    from marketing.db import session_scope
+    from marketing.models import Campaign, CampaignStatus
+    from marketing.web.staff import audit
+
+    name = actor or _actor()
     if expect_hash is None:
         with session_scope() as session:
+            _four_eyes(session, slug, name, single_person)
             _print_status(session, slug)
             _print_posts(session, slug, show)
             expect_hash = approval_hash(session=session, slug=slug)
@@ -252,14 +299,62 @@ def approve(slug: str, actor: str | None, expect_hash: str | None, show: int) ->
             console.print("Not approved.")
             sys.exit(1)
     with session_scope() as session:
-        approved = approve_campaign(
-            session=session, slug=slug, actor=actor or _actor(), shown_hash=expect_hash
-        )
+        waived = _four_eyes(session, slug, name, single_person)
+        before = session.scalar(select(Campaign.status).where(Campaign.slug == slug))
+        approved = approve_campaign(session=session, slug=slug, actor=name, shown_hash=expect_hash)
+        if before == CampaignStatus.DRAFT:  # approved now (not approved already)
+            detail: dict[str, Any] = {"via": "command line", "approval_hash": expect_hash}
+            if single_person:
+                # Who waived the rule, and which part of it, stays on record.
+                detail.update(single_person=True, four_eyes_waived=waived)
+            audit(
+                session=session,
+                user=None,
+                actor=name,
+                action=APPROVE_ACTION,
+                object_type="campaign",
+                object_id=slug,
+                **detail,
+            )
         by, at, zone = approved.approved_by, approved.approved_at, approved.timezone
+    if waived:
+        console.print(
+            f"[yellow]Single-person approval:[/] {name} approves a change {name} "
+            f"{'applied' if waived == 'applied-change' else 'created'}; the audit log says so.",
+            highlight=False,
+        )
     console.print(
         f"[green]Approved[/] {slug} (by {by}, {_local(at, zone)} {zone}); its posts go out "
         "at their times.",
         highlight=False,
+    )
+
+
+def _four_eyes(session: Session, slug: str, name: str, single_person: bool) -> str | None:
+    """Refuse (CampaignStateError) if ``name`` may not approve ``slug`` (the web app's rule);
+    with ``single_person`` the refusal it waives (None: there was nothing to waive)."""
+    from sqlalchemy import select
+
+    from campaigns import CampaignStateError
+    from campaigns.lifecycle import FOUR_EYES_APPLIED, four_eyes_refusal
+    from marketing.models import Campaign
+
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()
+    if campaign is None:
+        return None  # approving says there is no such campaign
+    refusal = four_eyes_refusal(session=session, campaign=campaign, actor=name)
+    if refusal is None or single_person:
+        return refusal
+    what = (
+        "applied a change to it that no one else has approved"
+        if refusal == FOUR_EYES_APPLIED
+        else "created it"
+    )
+    raise CampaignStateError(
+        f"{name} {what}, so {name} may not approve {slug!r} (four-eyes: another person approves)",
+        "another approver approves it in the web app, or here with --by THEIR-USERNAME; a "
+        "team of one uses --single-person (or MARKETING_SINGLE_PERSON_APPROVAL=true), which "
+        "the audit log records",
     )
 
 

@@ -32,11 +32,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns import CampaignStateError, plan_campaign, read_campaign
-from campaigns.lifecycle import ApplySummary, PostChanges, post_changes, store_plan
+from campaigns import CampaignStateError, lifecycle, plan_campaign, read_campaign
+from campaigns.lifecycle import (
+    FOUR_EYES_APPLIED,
+    FOUR_EYES_CREATED,
+    ApplySummary,
+    PostChanges,
+    four_eyes_refusal,
+    post_changes,
+    store_plan,
+)
 from campaigns.planning import Plan
 from marketing.bounded import BoundExceeded, TimeUp, run_bounded
 from marketing.db import make_engine
@@ -52,8 +60,8 @@ _checks = threading.BoundedSemaphore(CONCURRENT_CHECKS)
 # Called in the waiting thread once a bounded check's worker runs: lets a test or a
 # measurement know that a check is in progress.
 check_started: list[Callable[[], None]] = []
-APPLY_ACTION = "campaign.apply"
-APPROVE_ACTION = "campaign.approve"
+APPLY_ACTION = lifecycle.APPLY_ACTION  # the audit log's actions (the four-eyes rule reads them)
+APPROVE_ACTION = lifecycle.APPROVE_ACTION
 
 
 def campaign_folder(settings: Settings) -> Path:
@@ -269,27 +277,9 @@ def last_change(*, session: Session, slug: str) -> CampaignChange | None:
 
 def approval_refusal(*, session: Session, campaign: Campaign, user: User) -> str | None:
     """Why ``user`` may not approve ``campaign`` (four-eyes), or None if they may."""
-    last_approval = session.scalar(
-        select(func.max(AuditLog.at)).where(
-            AuditLog.object_type == "campaign",
-            AuditLog.object_id == campaign.slug,
-            AuditLog.action == APPROVE_ACTION,
-        )
-    )
-    applied = select(AuditLog.id).where(
-        AuditLog.object_type == "campaign",
-        AuditLog.object_id == campaign.slug,
-        AuditLog.action == APPLY_ACTION,
-        AuditLog.actor == user.username,
-    )
-    if last_approval is not None:
-        applied = applied.where(AuditLog.at > last_approval)
-    if session.scalars(applied.limit(1)).first() is not None:
+    code = four_eyes_refusal(session=session, campaign=campaign, actor=user.username)
+    if code == FOUR_EYES_APPLIED:
         return "you applied a change to this campaign: another approver must approve it"
-    if (
-        campaign.approved_at is None
-        and last_approval is None
-        and campaign.created_by == user.username
-    ):
+    if code == FOUR_EYES_CREATED:
         return "you created this campaign: another approver must approve it"
     return None
