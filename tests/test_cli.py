@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from marketing.cli.communities import SAMPLE
 
 MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
@@ -50,3 +52,48 @@ def test_malformed_file_exits_non_zero_naming_line_and_field(tmp_path: Path) -> 
     assert f"{bad}:2:" in out.stderr
     assert "communities[0].province" in out.stderr
     assert "nothing was changed" in out.stderr
+
+
+def test_users_add_before_db_upgrade_says_to_upgrade_and_creates_no_database(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETING_")}
+    added = subprocess.run(
+        [MARKETING, "users", "add", "malee", "--password-stdin"],
+        cwd=tmp_path,
+        env=env,
+        input="a-long-password-1\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert added.returncode == 2, added.stderr
+    assert "there is no database yet" in added.stderr
+    assert "marketing db upgrade" in added.stderr
+    assert not (tmp_path / "data" / "marketing.sqlite3").exists()
+
+
+def test_commands_on_an_empty_database_file_say_to_upgrade(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "marketing.sqlite3").write_bytes(b"")
+    for args in (("users", "list"), ("communities", "import", "--sample"), ("campaign", "list")):
+        out = run(*args, cwd=tmp_path)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "has no tables yet" in out.stderr and "marketing db upgrade" in out.stderr
+    assert run("db", "upgrade", cwd=tmp_path).returncode == 0
+    assert run("users", "list", cwd=tmp_path).returncode == 0
+
+
+def test_the_demo_hint_names_the_virtual_environments_marketing_unless_it_is_on_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marketing.cli.demo import marketing_command
+
+    script = Path(sys.executable).parent / "marketing"
+    monkeypatch.chdir(script.parent.parent.parent)  # the folder holding .venv
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert marketing_command() == str(script.relative_to(script.parent.parent.parent))
+    monkeypatch.chdir(tmp_path)
+    assert marketing_command() == str(script)
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")  # activated
+    assert marketing_command() == "marketing"

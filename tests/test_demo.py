@@ -50,6 +50,17 @@ def test_demo_publishes_everything_and_reports_every_community(tmp_path: Path) -
     assert "overview.html" in reports and len(reports) == 12
     assert "ชุมชนผ้าทอบ้านดอยเงิน" in (folder / "reports" / "overview.html").read_text("utf-8")
 
+    # The hint it prints works as printed, typed in the same folder (#15).
+    hint = first.stdout.split("look around with:", 1)[1].strip().splitlines()[0]
+    assert hint.endswith(" report overview")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETING_")}
+    env["COLUMNS"] = "200"
+    looked = subprocess.run(
+        ["sh", "-c", hint], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert looked.returncode == 0, looked.stderr
+    assert "nan-ban-doi-ngoen" in looked.stdout
+
     second = run_demo(tmp_path)  # a second run starts afresh and works the same
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "30 published" in second.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -62,6 +63,43 @@ def friendly_errors(func: F) -> F:
                 "Is the database reachable, and has `marketing db upgrade` been run?"
             )
             sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def schema_missing() -> str | None:
+    """Why the configured database cannot be used yet (it does not exist, or has no tables),
+    or None.  Never creates anything: a SQLite file that is missing stays missing."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from marketing.db import get_engine
+    from marketing.settings import get_settings
+
+    url = make_url(get_settings().effective_database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(str(url.database))
+        if not path.is_file():
+            return f"there is no database yet ({path})"
+    with get_engine().connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            where = url.render_as_string(hide_password=True)
+            return f"the database {where} has no tables yet"
+    return None
+
+
+def needs_schema(func: F) -> F:
+    """Say "run `marketing db upgrade`" (exit status 2) instead of running a command that
+    needs the database's tables before they exist.  Put it under :func:`friendly_errors`."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        why = schema_missing()
+        if why is not None:
+            err_console.print(f"[bold red]Not ready:[/] {why}.", highlight=False)
+            err_console.print("Create it first: marketing db upgrade", highlight=False)
+            sys.exit(2)
+        return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
-from marketing.cli.base import console, err_console, friendly_errors
+from marketing.cli.base import console, err_console, friendly_errors, needs_schema
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -81,6 +81,7 @@ def campaign() -> None:
 @campaign.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @friendly_errors
+@needs_schema
 def validate(files: tuple[Path, ...]) -> None:
     """Check FILES against the schema, the reference data and every channel's limits,
     rendering every post; list every problem with its file, line and field."""
@@ -134,6 +135,7 @@ def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> Table:
     "--limit", default=100, show_default=True, help="Show at most this many posts (0: all)."
 )
 @friendly_errors
+@needs_schema
 def plan(file: Path, preview: bool, limit: int) -> None:
     """Show the posts FILE would make (local times, community, channel), and what applying
     it would change.  Writes nothing."""
@@ -186,6 +188,7 @@ def plan(file: Path, preview: bool, limit: int) -> None:
     "approve the change.",
 )
 @friendly_errors
+@needs_schema
 @_state_errors
 def apply(file: Path, actor: str | None) -> None:
     """Store FILE as a draft campaign and its posts; re-applying an edited file updates the
@@ -270,6 +273,7 @@ def apply(file: Path, actor: str | None) -> None:
     help="A team of one: approve a change you applied yourself. Recorded in the audit log.",
 )
 @friendly_errors
+@needs_schema
 @_state_errors
 def approve(
     slug: str, actor: str | None, expect_hash: str | None, show: int, single_person: bool
@@ -385,6 +389,7 @@ def _print_posts(session: Session, slug: str, limit: int) -> None:
 @campaign.command()
 @click.argument("slug")
 @friendly_errors
+@needs_schema
 @_state_errors
 def pause(slug: str) -> None:
     """Stop publishing SLUG until it is resumed."""
@@ -402,6 +407,7 @@ def pause(slug: str) -> None:
 @campaign.command()
 @click.argument("slug")
 @friendly_errors
+@needs_schema
 @_state_errors
 def resume(slug: str) -> None:
     """Publish paused SLUG again; posts whose time passed meanwhile go out now."""
@@ -416,6 +422,7 @@ def resume(slug: str) -> None:
 @campaign.command()
 @click.argument("slug")
 @friendly_errors
+@needs_schema
 @_state_errors
 def cancel(slug: str) -> None:
     """Cancel SLUG and every post of it not yet handed to a channel (cannot be undone)."""
@@ -429,6 +436,7 @@ def cancel(slug: str) -> None:
 
 @campaign.command("list")
 @friendly_errors
+@needs_schema
 def list_() -> None:
     """Every campaign with its status, window and posts by state."""
     from campaigns import list_campaigns
@@ -453,6 +461,7 @@ def list_() -> None:
 @campaign.command()
 @click.argument("slug")
 @friendly_errors
+@needs_schema
 @_state_errors
 def status(slug: str) -> None:
     """SLUG's status, its posts by channel and state, its next posts, and its approval hash

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 from sqlalchemy import func, select
 
-from marketing.cli.base import console, friendly_errors
+from marketing.cli.base import console, friendly_errors, needs_schema
 from marketing.db import session_scope
 from marketing.models import ChannelAccount, Community, Highlight, Subscriber
 from marketing.settings import get_settings
@@ -29,6 +29,7 @@ def communities() -> None:
     help="Import the shipped sample of ten communities (its pictures go to <media folder>/sample).",
 )
 @friendly_errors
+@needs_schema
 def import_(file: Path | None, sample: bool) -> None:
     """Import FILE (YAML or CSV). Idempotent; all-or-nothing on any problem."""
     from marketing.media import install_media
@@ -58,6 +59,7 @@ def import_(file: Path | None, sample: bool) -> None:
 
 @communities.command("list")
 @friendly_errors
+@needs_schema
 def list_() -> None:
     """List communities with their accounts and subscriber counts."""
     with session_scope() as session:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
-from marketing.cli.base import console, friendly_errors
+from marketing.cli.base import console, friendly_errors, needs_schema
 from marketing.settings import get_settings
 
 
@@ -40,9 +42,31 @@ def demo(folder: Path | None) -> None:
     )
     console.print(
         f"The demo's database is {result.folder / 'marketing.sqlite3'}; look around "
-        f"with MARKETING_DATA_DIR={result.folder} marketing report overview",
+        f"with:\n  MARKETING_DATA_DIR={result.folder} {marketing_command()} report overview",
         highlight=False,
     )
+    if marketing_command() != "marketing":
+        console.print(
+            "(or activate the virtual environment first, `. .venv/bin/activate`, and type "
+            "plain `marketing`)",
+            highlight=False,
+        )
+
+
+def marketing_command() -> str:
+    """How to run ``marketing`` from here, as the person typed it or would: the script next
+    to this Python (relative to the current folder when inside it, e.g. .venv/bin/marketing),
+    or plain ``marketing`` if that is what the shell finds."""
+    script = Path(sys.executable).parent / "marketing"
+    if not script.is_file():
+        return "marketing"
+    found = shutil.which("marketing")
+    if found and Path(found).resolve() == script.resolve():
+        return "marketing"  # the virtual environment is active (or installed system-wide)
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 @click.command()
@@ -50,6 +74,7 @@ def demo(folder: Path | None) -> None:
 @click.option("--youtube-port", default=8802, show_default=True)
 @click.option("--smtp-port", default=8825, show_default=True)
 @friendly_errors
+@needs_schema
 def sandbox(graph_port: int, youtube_port: int, smtp_port: int) -> None:
     """Serve the Graph API, YouTube and SMTP sandboxes until Ctrl-C, knowing every account
     in the database (token: sandbox-<secret name>), and print the settings that use them."""

@@ -7,7 +7,7 @@ import click
 from rich.table import Table
 from sqlalchemy import func, select
 
-from marketing.cli.base import console, friendly_errors
+from marketing.cli.base import console, friendly_errors, needs_schema
 from marketing.cli.posts import local
 from marketing.db import session_scope, utcnow
 from marketing.models import Campaign, CampaignStatus, Post, PostState
@@ -59,6 +59,7 @@ def queue_depths() -> dict[str, int | None]:
 
 @click.command()
 @friendly_errors
+@needs_schema
 def status() -> None:
     """Show whether publishing is moving: posts by state, what is due, problems, the last
     sign of life of each component, and queue depths."""

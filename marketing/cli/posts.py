@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from marketing.cli.base import console, err_console, friendly_errors
+from marketing.cli.base import console, err_console, friendly_errors, needs_schema
 from marketing.db import session_scope
 from marketing.models import (
     AccountHealth,
@@ -45,6 +45,7 @@ def posts() -> None:
 
 @posts.command("problems")
 @friendly_errors
+@needs_schema
 def problems() -> None:
     """List posts that need a person: failed, unconfirmed, or waiting for a reconnect."""
     with session_scope() as session:
@@ -90,6 +91,7 @@ def problems() -> None:
 @click.option("--state", type=click.Choice([s.value for s in PostState]), help="Only this state.")
 @click.option("--limit", default=50, show_default=True)
 @friendly_errors
+@needs_schema
 def list_(campaign: str | None, state: str | None, limit: int) -> None:
     """List posts with their state, time and link."""
     with session_scope() as session:
@@ -134,6 +136,7 @@ def _act(action: str, post_id: int, **kwargs: str) -> None:
 @posts.command("retry")
 @click.argument("post_id", type=int)
 @friendly_errors
+@needs_schema
 def retry(post_id: int) -> None:
     """Send a failed, unconfirmed or waiting post out again (check the channel first for an
     unconfirmed one: it may already be there)."""
@@ -143,6 +146,7 @@ def retry(post_id: int) -> None:
 @posts.command("cancel")
 @click.argument("post_id", type=int)
 @friendly_errors
+@needs_schema
 def cancel(post_id: int) -> None:
     """Cancel a post that has not gone out."""
     _act("cancel", post_id)
@@ -158,6 +162,7 @@ def cancel(post_id: int) -> None:
     help="Where you found the post on the channel.",
 )
 @friendly_errors
+@needs_schema
 def resolve(post_id: int, permalink: str) -> None:
     """Record that an unconfirmed post is in fact on the channel."""
     _act("resolve", post_id, permalink=permalink)
@@ -170,6 +175,7 @@ def accounts() -> None:
 
 @accounts.command("list")
 @friendly_errors
+@needs_schema
 def accounts_list() -> None:
     """List channel accounts with their health."""
     with session_scope() as session:
@@ -210,6 +216,7 @@ def accounts_list() -> None:
 @accounts.command("reconnected")
 @click.argument("slug")
 @friendly_errors
+@needs_schema
 def reconnected(slug: str) -> None:
     """Mark an account healthy after its token was renewed; its waiting posts go out again."""
     try:
@@ -223,6 +230,7 @@ def reconnected(slug: str) -> None:
 
 @accounts.command("check")
 @friendly_errors
+@needs_schema
 def check() -> None:
     """Check now the tokens of accounts with posts due within a day (the beat does this
     every few minutes); mark the ones that need reconnecting."""

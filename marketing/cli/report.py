@@ -12,7 +12,7 @@ import click
 from pydantic import ValidationError
 from rich.console import Console
 
-from marketing.cli.base import console, friendly_errors
+from marketing.cli.base import console, friendly_errors, needs_schema
 from marketing.db import session_scope
 from marketing.reports import (
     SORT_KEYS,
@@ -155,6 +155,7 @@ def report() -> None:
 @period_options
 @output_options
 @friendly_errors
+@needs_schema
 def community(
     slug: str,
     start: date | None,
@@ -194,6 +195,7 @@ def community(
 @click.option("--reverse", is_flag=True, help="Turn the sort order round.")
 @output_options
 @friendly_errors
+@needs_schema
 def overview(
     start: date | None,
     end: date | None,
@@ -223,6 +225,7 @@ def overview(
 @click.argument("slug")
 @output_options
 @friendly_errors
+@needs_schema
 def campaign(slug: str, format_: str, output: Path | None, buddhist_era: bool) -> None:
     """One campaign: what was published where, what needs a person, what it achieved."""
     with session_scope() as session:

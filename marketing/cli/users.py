@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 from sqlalchemy import select
 
-from marketing.cli.base import console, err_console, friendly_errors
+from marketing.cli.base import console, err_console, friendly_errors, needs_schema
 from marketing.cli.posts import local
 from marketing.db import session_scope, utcnow
 from marketing.models import Role, User
@@ -54,6 +54,7 @@ def users() -> None:
 @click.option("--language", type=click.Choice(LANGUAGES), default="th", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @friendly_errors
+@needs_schema
 def add(username: str, role: str, display_name: str, language: str, password_stdin: bool) -> None:
     """Create a user (the password is asked for, or read with --password-stdin)."""
     password = _password(password_stdin)
@@ -85,6 +86,7 @@ def add(username: str, role: str, display_name: str, language: str, password_std
 
 @users.command("list")
 @friendly_errors
+@needs_schema
 def list_() -> None:
     """Users with their role and last sign-in."""
     with session_scope() as session:
@@ -107,6 +109,7 @@ def list_() -> None:
 @click.argument("username")
 @click.argument("role", type=click.Choice(ROLES))
 @friendly_errors
+@needs_schema
 def role(username: str, role: str) -> None:
     """Give USERNAME another role."""
     try:
@@ -132,6 +135,7 @@ def role(username: str, role: str) -> None:
 @click.argument("username")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @friendly_errors
+@needs_schema
 def password(username: str, password_stdin: bool) -> None:
     """Set USERNAME's password: their sessions end and their API tokens are revoked."""
     secret = _password(password_stdin)
@@ -169,6 +173,7 @@ def password(username: str, password_stdin: bool) -> None:
     help="Days until the token expires.",
 )
 @friendly_errors
+@needs_schema
 def token(username: str, name: str, days: int) -> None:
     """Make an API token for USERNAME's scripts (send it as `Authorization: Bearer ...`).
     It is printed once; only its hash is kept.  It expires after --days."""
@@ -194,6 +199,7 @@ def token(username: str, name: str, days: int) -> None:
 @users.command("tokens")
 @click.argument("username", required=False)
 @friendly_errors
+@needs_schema
 def tokens(username: str | None) -> None:
     """API tokens (of USERNAME, or everyone's) with their expiry and state."""
     now = utcnow()
@@ -229,6 +235,7 @@ def tokens(username: str | None) -> None:
 @click.argument("token_ids", metavar="[ID]...", nargs=-1, type=int)
 @click.option("--user", "username", help="Revoke every token of this user instead.")
 @friendly_errors
+@needs_schema
 def token_revoke(token_ids: tuple[int, ...], username: str | None) -> None:
     """Revoke API tokens by their id (`marketing users tokens` shows them), or all of --user's.
     Scripts using them are refused from then on."""
