@@ -59,7 +59,7 @@ def test_demo_publishes_everything_and_reports_every_community(tmp_path: Path) -
         ["sh", "-c", hint], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert looked.returncode == 0, looked.stderr
-    assert "nan-ban-doi-ngoen" in looked.stdout
+    assert "ชุมชนผ้าทอบ้านดอยเงิน" in looked.stdout
 
     second = run_demo(tmp_path)  # a second run starts afresh and works the same
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

@@ -44,6 +44,7 @@ def demo(folder: Path | None) -> None:
         f"The demo's database is {result.folder / 'marketing.sqlite3'}; look around "
         f"with:\n  MARKETING_DATA_DIR={result.folder} {marketing_command()} report overview",
         highlight=False,
+        soft_wrap=True,  # one line, whatever the terminal's width: it is copied and pasted
     )
     if marketing_command() != "marketing":
         console.print(
