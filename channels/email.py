@@ -104,6 +104,14 @@ def merge_slot(name: str) -> str:
     return f"{_SLOT_OPEN}{name}{_SLOT_CLOSE}"
 
 
+def display_text(text: str, labels: Mapping[str, str]) -> str:
+    """``text`` for a person reading stored content rather than a recipient: each merge slot
+    becomes ``labels[field]`` (the field's own name when ``labels`` lacks it), and no slot
+    marker is left over."""
+    shown = SLOT_PATTERN.sub(lambda slot: labels.get(slot.group(1), slot.group(1)), text)
+    return shown.replace(_SLOT_OPEN, "").replace(_SLOT_CLOSE, "")
+
+
 def valid_address(address: str) -> str | None:
     """None if ``address`` is a valid email address, else why not."""
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import getpass
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -110,6 +110,15 @@ def validate(files: tuple[Path, ...]) -> None:
         sys.exit(2)
 
 
+def _print_content(content: Mapping[str, Any]) -> None:
+    """A post's content as a reader sees it: merge fields as labels such as [ชื่อผู้รับ]."""
+    from marketing.placeholders import readable_content
+
+    for key, value in readable_content(content).items():
+        console.print(f"[bold]{key}:[/]", end=" ")
+        console.print(str(value), markup=False, highlight=False, soft_wrap=True)
+
+
 def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> Table:
     zone = plan.definition.timezone
     table = Table(title=f"{plan.definition.name} ({plan.slug}) -- times in {zone}")
@@ -173,9 +182,7 @@ def plan(file: Path, preview: bool, limit: int) -> None:
                 f"{post.channel.value} · {post.account_slug}",
                 style="cyan",
             )
-            for key, value in post.content.items():
-                console.print(f"[bold]{key}:[/]", end=" ")
-                console.print(str(value), markup=False, highlight=False, soft_wrap=True)
+            _print_content(post.content)
 
 
 @campaign.command()
@@ -381,9 +388,7 @@ def _print_posts(session: Session, slug: str, limit: int) -> None:
             f"{_local(post.scheduled_at, zone)} · {community} · {post.channel.value}",
             style="cyan",
         )
-        for key, value in post.content.items():
-            console.print(f"[bold]{key}:[/]", end=" ")
-            console.print(str(value), markup=False, highlight=False, soft_wrap=True)
+        _print_content(post.content)
 
 
 @campaign.command()

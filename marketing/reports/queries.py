@@ -41,6 +41,7 @@ from marketing.models import (
     Post,
     PostState,
 )
+from marketing.placeholders import readable
 from marketing.reports.period import Period
 from marketing.reports.rows import (
     ALL,
@@ -376,12 +377,13 @@ def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
 
 
 def post_label(content: Mapping[str, Any] | None, *, limit: int = 90) -> str:
-    """A post's title, subject or first line of its message, cut to ``limit`` characters."""
+    """A post's title, subject or first line of its message, as a reader sees it (merge
+    fields as Thai labels), cut to ``limit`` characters."""
     content = content or {}
     for key in ("title", "subject", "video_title", "message", "description"):
         value = content.get(key)
         if isinstance(value, str) and value.strip():
-            line = value.strip().splitlines()[0]
+            line = readable(value).strip().splitlines()[0]
             return line if len(line) <= limit else line[: limit - 1] + "…"
     return ""
 

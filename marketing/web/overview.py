@@ -24,8 +24,10 @@ from marketing.models import (
     Post,
     PostState,
 )
+from marketing.placeholders import readable
 from marketing.publishing import PROBLEM_STATES
 from marketing.web.deps import DB, Viewer, now_of, settings_of, today_of
+from marketing.web.i18n import language_of
 from marketing.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -50,12 +52,13 @@ class PostLine:
     title: str
 
 
-def post_title(content: dict[str, Any], limit: int = 60) -> str:
-    """A short label for a post: its title, subject or the start of its message."""
+def post_title(content: dict[str, Any], limit: int = 60, *, language: str = "th") -> str:
+    """A short label for a post: its title, subject or the start of its message, as a reader
+    in ``language`` sees it (merge fields as labels)."""
     for key in ("title", "subject", "message", "caption", "description"):
         value = content.get(key)
         if isinstance(value, str) and value.strip():
-            text = " ".join(value.split())
+            text = " ".join(readable(value, language).split())
             return text if len(text) <= limit else text[: limit - 1] + "…"
     return ""
 
@@ -80,8 +83,8 @@ def post_lines_query() -> Select[Any]:
     )
 
 
-def post_lines(session: Session, query: Select[Any]) -> list[PostLine]:
-    """The rows of :func:`post_lines_query` as PostLines."""
+def post_lines(session: Session, query: Select[Any], *, language: str = "th") -> list[PostLine]:
+    """The rows of :func:`post_lines_query` as PostLines, titles as read in ``language``."""
     return [
         PostLine(
             id=row[0],
@@ -89,7 +92,7 @@ def post_lines(session: Session, query: Select[Any]) -> list[PostLine]:
             state=row[2],
             channel=row[3],
             permalink=row[4],
-            title=post_title(row[5] or {}),
+            title=post_title(row[5] or {}, language=language),
             community_slug=row[6],
             community_name=row[7],
             campaign_slug=row[8],
@@ -125,6 +128,7 @@ def dashboard(
         .where(Post.scheduled_at >= start, Post.scheduled_at < end)
         .order_by(Post.scheduled_at, Post.id)
         .limit(200),
+        language=language_of(user.language),
     )
     start, end = _local_bounds(week_start, week_end, request)
     week: dict[date, Counter[str]] = {week_start + timedelta(days=n): Counter() for n in range(7)}
@@ -211,7 +215,8 @@ def calendar_page(
     if channel:
         query = query.where(Post.channel == channel)
     by_day: dict[date, list[PostLine]] = defaultdict(list)
-    for line in post_lines(session, query.order_by(Post.scheduled_at, Community.slug, Post.id)):
+    ordered = query.order_by(Post.scheduled_at, Community.slug, Post.id)
+    for line in post_lines(session, ordered, language=language_of(user.language)):
         by_day[line.when.astimezone(zone).date()].append(line)
     communities = session.execute(
         select(Community.slug, Community.name_th).order_by(Community.name_th)

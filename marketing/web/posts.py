@@ -26,6 +26,7 @@ from marketing.models import (
 )
 from marketing.publishing import PostActionRefused, cancel_post, resolve_published, retry_post
 from marketing.web.deps import DB, Editor, Viewer, settings_of
+from marketing.web.i18n import language_of
 from marketing.web.overview import post_lines, post_lines_query
 from marketing.web.rendering import flash, gettext_for, render
 from marketing.web.staff import audit
@@ -55,7 +56,11 @@ def posts_page(
         query = query.where(Post.state == state)
     if channel:
         query = query.where(Post.channel == channel)
-    lines = post_lines(session, query.order_by(Post.scheduled_at, Post.id).limit(LIST_LIMIT))
+    lines = post_lines(
+        session,
+        query.order_by(Post.scheduled_at, Post.id).limit(LIST_LIMIT),
+        language=language_of(user.language),
+    )
     return render(
         request,
         "posts.html",

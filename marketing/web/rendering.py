@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from marketing.models import Role, User
+from marketing.placeholders import readable, readable_content
 from marketing.reports import labels
 from marketing.web.deps import csrf_token, settings_of
 from marketing.web.i18n import LANGUAGES, Clock, language_of, translations
@@ -114,7 +115,9 @@ def environment(language: str) -> Environment:
         percent=labels.percent,
         rate=partial(labels.rate, en=language == "en"),
         component_label=COMPONENT_LABELS[language],
+        readable_content=partial(readable_content, language=language),
     )
+    env.filters["readable"] = partial(readable, language=language)
     return env
 
 
