@@ -1,5 +1,5 @@
-"""Fixtures the security tests share: the web app on the sample data with one editor, and
-that editor signed in."""
+"""Fixtures the security tests share: the web app on the sample data with one editor and one
+viewer, and each of them signed in."""
 
 from __future__ import annotations
 
@@ -18,11 +18,19 @@ from tests.support.web import WebClient, add_user, import_sample
 def app(engine: Engine) -> FastAPI:
     import_sample(engine)
     add_user(engine, "editor", Role.EDITOR)
+    add_user(engine, "viewer", Role.VIEWER)
     return create_app(engine=engine)
 
 
 @pytest.fixture
 def editor(app: FastAPI) -> Iterator[WebClient]:
     client = WebClient(app).sign_in("editor")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def viewer(app: FastAPI) -> Iterator[WebClient]:
+    client = WebClient(app).sign_in("viewer")
     yield client
     client.close()

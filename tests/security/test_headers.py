@@ -4,32 +4,15 @@ and HSTS is sent when the public URL is https."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from marketing.models import Role
 from marketing.settings import Settings
 from marketing.web import create_app
-from tests.support.web import WebClient, add_user, import_sample, token_for
-
-
-@pytest.fixture
-def app(engine: Engine) -> FastAPI:
-    import_sample(engine)
-    add_user(engine, "viewer", Role.VIEWER)
-    return create_app(engine=engine)
-
-
-@pytest.fixture
-def viewer(app: FastAPI) -> Iterator[WebClient]:
-    client = WebClient(app).sign_in("viewer")
-    yield client
-    client.close()
+from tests.support.web import WebClient, token_for
 
 
 @pytest.mark.parametrize(

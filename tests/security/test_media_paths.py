@@ -10,11 +10,9 @@ again when it is published.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
@@ -26,12 +24,11 @@ from channels.facebook import FacebookAdapter, FacebookLimits, facebook_adapter_
 from channels.quota import InMemoryQuotaLedger
 from channels.youtube import YouTubeAdapter, YouTubeLimits
 from marketing.db import session_scope
-from marketing.models import Highlight, Post, Role
+from marketing.models import Highlight, Post
 from marketing.problems import InvalidInput, Problem
 from marketing.reference import import_reference
 from marketing.settings import get_settings
-from marketing.web import create_app
-from tests.support.web import WebClient, add_user, import_sample
+from tests.support.web import WebClient
 
 PNG = (Path(__file__).parents[2] / "marketing" / "demo" / "poster.png").read_bytes()
 MP4 = (Path(__file__).parents[2] / "marketing" / "demo" / "clip.mp4").read_bytes()
@@ -263,20 +260,6 @@ def test_the_pipelines_adapters_are_given_the_media_root(root: Path) -> None:
 
 
 # -- at serve time: the web app --------------------------------------------------------------
-
-
-@pytest.fixture
-def app(engine: Engine) -> FastAPI:
-    import_sample(engine)
-    add_user(engine, "viewer", Role.VIEWER)
-    return create_app(engine=engine)
-
-
-@pytest.fixture
-def viewer(app: FastAPI) -> Iterator[WebClient]:
-    client = WebClient(app).sign_in("viewer")
-    yield client
-    client.close()
 
 
 def _facebook_post(engine: Engine, tmp_path: Path, root: Path) -> int:

@@ -24,22 +24,10 @@ from marketing.web import create_app
 from marketing.web.campaign_files import apply_campaign_text
 from marketing.web.staff import find_user
 from tests.support.web import WebClient, add_user, import_sample, token_for
+from tests.test_web_auth import CAMPAIGN
 
 SLUG = "songkran-web"
-V1 = """\
-slug: songkran-web
-name: สงกรานต์ที่น่าน
-window:
-  start: 2031-04-10
-  end: 2031-04-16
-communities: [nan-ban-doi-ngoen]
-channels:
-  facebook:
-    account: community
-    message: "สุขสันต์วันสงกรานต์จาก{{ community.name_th }}"
-schedule:
-  at: [2031-04-13T09:00:00+07:00]
-"""
+V1 = CAMPAIGN  # the web tests' Songkran campaign, as the approver first sees it
 SCAM = "https://scam.example/รับรางวัล"
 V2 = V1.replace("สุขสันต์วันสงกรานต์", f"รับรางวัลสงกรานต์ที่ {SCAM} ")
 HIDDEN = re.compile(r'name="approval_hash" value="([0-9a-f]{64})"')
