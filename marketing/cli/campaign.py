@@ -201,28 +201,13 @@ def apply(file: Path, actor: str | None) -> None:
     """Store FILE as a draft campaign and its posts; re-applying an edited file updates the
     posts not yet handed to a channel and cancels those it no longer has."""
     from campaigns import apply_campaign
-    from campaigns.lifecycle import APPLY_ACTION
     from marketing.db import session_scope
-    from marketing.web.staff import audit
+    from marketing.web.staff import audit_apply
 
     name = actor or _actor()
     with session_scope() as session:
         summary = apply_campaign(session=session, path=file, actor=name)
-        if summary.changed:
-            # What the four-eyes rule reads: this name may not approve this change.
-            audit(
-                session=session,
-                user=None,
-                actor=name,
-                action=APPLY_ACTION,
-                object_type="campaign",
-                object_id=summary.slug,
-                added=summary.added,
-                updated=summary.updated,
-                cancelled=summary.cancelled,
-                back_to_draft=summary.back_to_draft,
-                via="command line",
-            )
+        audit_apply(session=session, summary=summary, user=None, actor=name, via="command line")
     if not summary.changed:
         console.print(f"[green]Nothing changed:[/] {summary.slug} is already as {file} says.")
     else:

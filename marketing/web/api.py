@@ -55,7 +55,6 @@ from marketing.reports import (
     programme_overview,
 )
 from marketing.web.campaign_files import (
-    APPLY_ACTION,
     APPROVE_ACTION,
     MAX_CAMPAIGN_BYTES,
     apply_campaign_text,
@@ -72,7 +71,7 @@ from marketing.web.deps import (
     settings_of,
 )
 from marketing.web.reports import EARLIEST, LATEST, MAX_DAYS, report_period
-from marketing.web.staff import audit
+from marketing.web.staff import audit, audit_apply
 
 # Declares the bearer scheme in the OpenAPI description; the check itself is in deps.
 bearer = HTTPBearer(auto_error=False, description="a token from `marketing users token USER`")
@@ -390,18 +389,7 @@ def apply(
         return JSONResponse(out.model_dump(), status_code=422)
     except CampaignStateError as exc:
         return _refused(session, 409, str(exc))
-    if summary.changed:
-        audit(
-            session=session,
-            user=user,
-            action=APPLY_ACTION,
-            object_type="campaign",
-            object_id=summary.slug,
-            added=summary.added,
-            updated=summary.updated,
-            cancelled=summary.cancelled,
-            via="api",
-        )
+    audit_apply(session=session, summary=summary, user=user, via="api")
     session.commit()
     return ApplyOut(
         slug=summary.slug,

@@ -27,7 +27,6 @@ from campaigns.lifecycle import APPROVAL_HASH_LENGTH
 from marketing.models import Campaign, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem
 from marketing.web.campaign_files import (
-    APPLY_ACTION,
     APPROVE_ACTION,
     MAX_CAMPAIGN_BYTES,
     CheckedCampaign,
@@ -46,7 +45,7 @@ from marketing.web.deps import (
     settings_of,
 )
 from marketing.web.rendering import clock_for, flash, gettext_for, render
-from marketing.web.staff import audit
+from marketing.web.staff import audit, audit_apply
 
 router = APIRouter(include_in_schema=False)
 
@@ -194,18 +193,7 @@ def apply_campaign(
     except CampaignStateError as exc:
         session.rollback()
         return _editor_page(request, user, text=text, error=str(exc), status_code=409)
-    if summary.changed:
-        audit(
-            session=session,
-            user=user,
-            action=APPLY_ACTION,
-            object_type="campaign",
-            object_id=summary.slug,
-            added=summary.added,
-            updated=summary.updated,
-            cancelled=summary.cancelled,
-            back_to_draft=summary.back_to_draft,
-        )
+    audit_apply(session=session, summary=summary, user=user, via="web")
     session.commit()
     _ = gettext_for(user)
     if not summary.changed:

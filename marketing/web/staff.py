@@ -24,7 +24,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -33,6 +33,9 @@ from sqlalchemy.orm import Session
 
 from marketing.db import utcnow
 from marketing.models import ApiToken, AuditLog, Role, User, WebSession
+
+if TYPE_CHECKING:
+    from campaigns.lifecycle import ApplySummary
 
 MIN_PASSWORD_LENGTH = 10
 LANGUAGES = ("th", "en")
@@ -334,3 +337,32 @@ def audit(
     )
     session.add(entry)
     return entry
+
+
+def audit_apply(
+    *,
+    session: Session,
+    summary: ApplySummary,
+    user: User | None,
+    actor: str | None = None,
+    via: str,
+) -> AuditLog | None:
+    """Record a campaign apply that changed something (the entry the four-eyes rule reads:
+    this person may not approve this change); None when nothing changed."""
+    from campaigns.lifecycle import APPLY_ACTION  # campaigns loads Jinja2: only when applying
+
+    if not summary.changed:
+        return None
+    return audit(
+        session=session,
+        user=user,
+        actor=actor,
+        action=APPLY_ACTION,
+        object_type="campaign",
+        object_id=summary.slug,
+        added=summary.added,
+        updated=summary.updated,
+        cancelled=summary.cancelled,
+        back_to_draft=summary.back_to_draft,
+        via=via,
+    )
