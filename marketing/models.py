@@ -378,7 +378,25 @@ class EmailEvent(Base):
     day: Mapped[date] = mapped_column(Date)  # occurred_at's day in the community's zone
 
 
-class CommunityPerformance(Base):
+class _PerformanceSums:
+    """The raw sums a report adds up (``marketing.reports.rows.RAW_FIELDS``)."""
+
+    posts: Mapped[int] = mapped_column(default=0)
+    views: Mapped[int] = mapped_column(default=0)
+    reactions: Mapped[int] = mapped_column(default=0)
+    comments: Mapped[int] = mapped_column(default=0)
+    shares: Mapped[int] = mapped_column(default=0)
+    clicks: Mapped[int] = mapped_column(default=0)
+    opens: Mapped[int] = mapped_column(default=0)
+    unsubscribes: Mapped[int] = mapped_column(default=0)
+    emails_sent: Mapped[int] = mapped_column(default=0)
+
+
+# The raw sums every performance table holds, in one place (reports add these up).
+PERFORMANCE_SUMS: tuple[str, ...] = tuple(_PerformanceSums.__annotations__)
+
+
+class CommunityPerformance(_PerformanceSums, Base):
     __tablename__ = "community_performance"
     __table_args__ = (
         UniqueConstraint("community_id", "channel", "day"),
@@ -389,19 +407,42 @@ class CommunityPerformance(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
     channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
     day: Mapped[date] = mapped_column(Date)  # in the community's time zone
-    posts: Mapped[int] = mapped_column(default=0)
-    views: Mapped[int] = mapped_column(default=0)
-    reactions: Mapped[int] = mapped_column(default=0)
-    comments: Mapped[int] = mapped_column(default=0)
-    shares: Mapped[int] = mapped_column(default=0)
-    clicks: Mapped[int] = mapped_column(default=0)
-    opens: Mapped[int] = mapped_column(default=0)
-    unsubscribes: Mapped[int] = mapped_column(default=0)
-    emails_sent: Mapped[int] = mapped_column(default=0)
     # Facebook, YouTube: (reactions + comments + shares + clicks) / views;
     # email: clicks / emails_sent (click-through rate). 0 when there is no reach.
     engagement_rate: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CommunityMonthPerformance(_PerformanceSums, Base):
+    """A community's :class:`CommunityPerformance` summed per channel and calendar month (of
+    its local days), so a report over a year reads twelve rows per community, not 365.
+
+    Derived, never edited: :func:`marketing.performance.rollup` recomputes the months it
+    touched in the same transaction (``summarise``)."""
+
+    __tablename__ = "community_month_performance"
+    __table_args__ = (
+        UniqueConstraint("community_id", "channel", "month"),
+        Index("ix_community_month_performance_month", "month", "community_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    month: Mapped[date] = mapped_column(Date)  # the month's first day
+
+
+class ProgrammeDayPerformance(_PerformanceSums, Base):
+    """Every community's :class:`CommunityPerformance` summed per channel and day: the
+    programme's daily trend without reading every community's day.  Derived like
+    :class:`CommunityMonthPerformance`."""
+
+    __tablename__ = "programme_day_performance"
+    __table_args__ = (UniqueConstraint("day", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
 
 
 class Heartbeat(Base):

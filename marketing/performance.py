@@ -30,11 +30,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Engine,
     Select,
     and_,
     bindparam,
     func,
+    literal,
     select,
     true,
     update,
@@ -47,8 +49,10 @@ from sqlalchemy.sql.elements import BindParameter
 from channels.base import Metrics
 from marketing.db import session_scope, utcnow, write_session
 from marketing.models import (
+    PERFORMANCE_SUMS,
     ChannelKind,
     Community,
+    CommunityMonthPerformance,
     CommunityPerformance,
     Delivery,
     DeliveryState,
@@ -57,6 +61,7 @@ from marketing.models import (
     MetricSnapshot,
     Post,
     PostState,
+    ProgrammeDayPerformance,
     Subscriber,
 )
 
@@ -467,7 +472,82 @@ def rollup(*, session: Session, keys: Iterable[Key]) -> int:
         set_={c: stmt.excluded[c] for c in rows[0] if c not in ("community_id", "channel", "day")},
     )
     session.execute(stmt, rows)
+    summarise(session=session, keys=keys)
     return len(rows)
+
+
+def month_of(day: date) -> date:
+    """The first day of ``day``'s month: the key of :class:`CommunityMonthPerformance`."""
+    return day.replace(day=1)
+
+
+def month_end(month: date) -> date:
+    """The last day of the month that starts on ``month``."""
+    return (month + timedelta(days=31)).replace(day=1) - timedelta(days=1)
+
+
+def summarise(*, session: Session, keys: Iterable[Key]) -> None:
+    """Recompute the summaries the performance rows ``keys`` belong to: their communities'
+    months (:class:`CommunityMonthPerformance`) and the programme's days
+    (:class:`ProgrammeDayPerformance`), from ``CommunityPerformance``, in the caller's
+    transaction.
+
+    Computed, not incremented, like the rows themselves: running it twice changes nothing.
+    """
+    months: dict[date, set[int]] = defaultdict(set)
+    days: set[date] = set()
+    for community_id, _channel, day in keys:
+        months[month_of(day)].add(community_id)
+        days.add(day)
+    sums = [func.sum(getattr(CommunityPerformance, name)) for name in PERFORMANCE_SUMS]
+    for month, community_ids in months.items():
+        rows = (
+            select(
+                CommunityPerformance.community_id,
+                CommunityPerformance.channel,
+                literal(month, Date()),
+                *sums,
+            )
+            .where(
+                CommunityPerformance.community_id.in_(community_ids),
+                CommunityPerformance.day.between(month, month_end(month)),
+            )
+            .group_by(CommunityPerformance.community_id, CommunityPerformance.channel)
+        )
+        _upsert_from(
+            session,
+            CommunityMonthPerformance,
+            ("community_id", "channel", "month"),
+            rows,
+        )
+    if days:
+        rows = (
+            select(CommunityPerformance.day, CommunityPerformance.channel, *sums)
+            .where(CommunityPerformance.day.in_(days))
+            .group_by(CommunityPerformance.day, CommunityPerformance.channel)
+        )
+        _upsert_from(session, ProgrammeDayPerformance, ("day", "channel"), rows)
+
+
+def summarise_all(*, session: Session) -> None:
+    """Recompute every summary from ``CommunityPerformance`` (after loading records some other
+    way than :func:`rollup`)."""
+    cp = CommunityPerformance
+    keys = session.execute(select(cp.community_id, cp.channel, cp.day)).all()
+    summarise(session=session, keys=[(k[0], k[1], k[2]) for k in keys])
+
+
+def _upsert_from(
+    session: Session, model: type[Any], key: tuple[str, ...], rows: Select[Any]
+) -> None:
+    """``INSERT INTO model (key..., sums...) rows ON CONFLICT (key) DO UPDATE`` the sums."""
+    columns = [*key, *PERFORMANCE_SUMS]
+    stmt = _insert(session, model).from_select(columns, rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: stmt.excluded[name] for name in PERFORMANCE_SUMS},
+    )
+    session.execute(stmt)
 
 
 class _Values:

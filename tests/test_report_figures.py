@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from marketing.cli.communities import SAMPLE
 from marketing.models import ChannelKind, Community, CommunityPerformance, Role
+from marketing.performance import summarise
 from marketing.reference import import_reference
 from marketing.reports import community_report, programme_overview
 from marketing.reports.charts import Series, date_ticks, line_chart
@@ -40,6 +41,7 @@ def record(session: Session, day: date, channel: ChannelKind, **values: int) -> 
         insert(CommunityPerformance),
         [{"community_id": community_id, "channel": channel, "day": day, **values}],
     )
+    summarise(session=session, keys=[(community_id, channel, day)])  # as rollup does
     session.commit()
 
 

@@ -34,6 +34,7 @@ from marketing.models import (
     PostState,
     Subscriber,
 )
+from marketing.performance import summarise_all
 from marketing.reference import import_reference
 from marketing.reports import (
     ReportSubjectNotFound,
@@ -99,6 +100,7 @@ def seed(session: Session) -> Seeded:
                 rows.append(row)
         day += timedelta(days=1)
     session.execute(insert(CommunityPerformance), rows)
+    summarise_all(session=session)  # what rollup does after writing records
 
     campaign = Campaign(
         slug=CAMPAIGN,

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from marketing.models import ChannelKind, PostState
+from marketing.models import PERFORMANCE_SUMS, ChannelKind, PostState
 from marketing.reports.period import Period
 
 CHANNELS: tuple[ChannelKind, ...] = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL)
@@ -60,17 +60,7 @@ class _Frozen(BaseModel):
 
 
 # What performance records hold; interactions and reach follow from these per channel.
-RAW_FIELDS: tuple[str, ...] = (
-    "posts",
-    "views",
-    "reactions",
-    "comments",
-    "shares",
-    "clicks",
-    "opens",
-    "unsubscribes",
-    "emails_sent",
-)
+RAW_FIELDS: tuple[str, ...] = PERFORMANCE_SUMS
 
 
 class Metrics(_Frozen):
