@@ -33,6 +33,11 @@ task_soft_time_limit = 240
 worker_max_tasks_per_child = 1000
 worker_hijack_root_logger = False
 
+# Events for monitors such as Flower (`celery -A tasks flower`; see docs/deploy.md): workers
+# send task events from the start, and a sent task says so, so queued-but-not-started shows.
+worker_send_task_events = True
+task_send_sent_event = True
+
 timezone = "UTC"
 enable_utc = True
 

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.email import Recipient
+from marketing import observability
 from marketing.db import session_scope, utcnow, write_session
 from marketing.models import Delivery, DeliveryState, Subscriber
 
@@ -160,6 +161,9 @@ def finish_batch(*, engine: Engine, result: BatchResult, at: datetime | None = N
                 .where(Delivery.id.in_(result.returned))
                 .values(state=DeliveryState.PENDING)
             )
+    observability.count_emails(
+        sent=len(result.sent), refused=len(result.failed), unconfirmed=len(result.unconfirmed)
+    )
 
 
 def delivery_counts(*, engine: Engine, post_id: int) -> Counter[str]:

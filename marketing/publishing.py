@@ -46,6 +46,7 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
+from marketing import observability
 from marketing.db import UTCDateTime, session_scope, utcnow, write_session
 from marketing.models import (
     AccountHealth,
@@ -264,7 +265,7 @@ _MARK_PUBLISHED = (
         state=PostState.PUBLISHED,
         state_changed_at=bindparam("receipt_now", type_=UTCDateTime()),
     )
-    .returning(Post.highlight_id)
+    .returning(Post.highlight_id, Post.scheduled_at)
 )
 _CLOSE_ATTEMPT = (
     update(Attempt)
@@ -393,14 +394,29 @@ def record_receipt(
     """The channel has the post: mark it published and close the attempt."""
     now = now or utcnow()
     with write_session(engine) as session:
-        _publish(session, claim, receipt, outcome, now)
+        scheduled_at = _publish(session, claim, receipt, outcome, now)
+    _count_published(claim, receipt, outcome, scheduled_at)
+
+
+def _count_published(
+    claim: Claim, receipt: Receipt, outcome: AttemptOutcome, scheduled_at: datetime | None
+) -> None:
+    """Metrics of a committed publication (``scheduled_at`` None: it had been marked
+    published before, and counted then)."""
+    if scheduled_at is None:
+        return
+    channel = ChannelKind(claim.channel).value
+    observability.count_publication(channel=channel, outcome=AttemptOutcome(outcome).value)
+    lateness = (receipt.published_at - scheduled_at).total_seconds()
+    observability.observe_lateness(channel=channel, seconds=lateness)
 
 
 def _publish(
     session: Session, claim: Claim, receipt: Receipt, outcome: AttemptOutcome, now: datetime
-) -> None:
+) -> datetime | None:
     """Mark the claimed post published and close its attempt with ``outcome``, in the
-    caller's write transaction (the one place a post becomes published by a channel)."""
+    caller's write transaction (the one place a post becomes published by a channel);
+    return its scheduled time, or None if it had been marked published before."""
     values = {
         "receipt_post": claim.post_id,
         "receipt_attempt": claim.attempt_id,
@@ -424,12 +440,15 @@ def _publish(
                 existing,
                 receipt.external_id,
             )
-    elif marked.highlight_id is not None:
+        return None
+    if marked.highlight_id is not None:
         session.execute(
             update(Highlight)
             .where(Highlight.id == marked.highlight_id)
             .values(last_posted_at=receipt.published_at)
         )
+    scheduled_at: datetime = marked.scheduled_at
+    return scheduled_at
 
 
 def record_error(
@@ -440,6 +459,37 @@ def record_error(
     policy: Policy,
     now: datetime | None = None,
     rng: random.Random | None = None,
+) -> PostState:
+    """Classify a failed attempt and move the post on; return its new state (see
+    :func:`_record_error`)."""
+    state = _record_error(engine=engine, claim=claim, error=error, policy=policy, now=now, rng=rng)
+    observability.count_publication(
+        channel=ChannelKind(claim.channel).value, outcome=_error_outcome(error, state)
+    )
+    return state
+
+
+def _error_outcome(error: ChannelError, state: PostState) -> str:
+    """The ``outcome`` label of a failed attempt (see :data:`observability.OUTCOMES`)."""
+    if isinstance(error, OutcomeUnknown):
+        return "outcome_unknown"
+    if isinstance(error, RateLimited):
+        return "rate_limited"
+    if isinstance(error, AuthExpired):
+        return "needs_reconnect"
+    if isinstance(error, TransientError) and state != PostState.FAILED:
+        return "transient"
+    return "failed"
+
+
+def _record_error(
+    *,
+    engine: Engine,
+    claim: Claim,
+    error: ChannelError,
+    policy: Policy,
+    now: datetime | None,
+    rng: random.Random | None,
 ) -> PostState:
     """Classify a failed attempt and move the post on; return its new state.
 
@@ -593,29 +643,51 @@ def record_reconciliation(
     """
     now = now or utcnow()
     with write_session(engine) as session:
-        post, attempt = _locked_attempt(session, claim.post_id, claim.attempt_id)
-        if post.state != PostState.PUBLISHING or attempt.outcome != AttemptOutcome.UNKNOWN:
-            return post.state  # settled meanwhile by the original worker
-        if found is not None:
-            _publish(session, claim, found, AttemptOutcome.RECONCILED_FOUND, now)
-            return PostState.PUBLISHED
-        if error is None:
-            attempt.outcome = AttemptOutcome.RECONCILED_ABSENT
-            attempt.finished_at = now
-            _reschedule(post, now, now)
-            post.action_hint = "An interrupted attempt was checked: not published; retrying."
-        elif attempt.reconcile_tries >= policy.reconcile_max_tries:
-            attempt.outcome = AttemptOutcome.UNCONFIRMED
-            attempt.finished_at = now
-            attempt.error_message = f"could not confirm: {error}"[:2000]
-            _set_state(post, PostState.UNCONFIRMED, now)
-            post.last_error = f"Could not confirm whether it was published: {error}"[:2000]
-            post.action_hint = (
-                "Look for this post on the channel. If it is there: "
-                f"`marketing posts resolve {post.id} --published URL`; if not: "
-                f"`marketing posts retry {post.id}`."
-            )
-        return post.state
+        state, outcome, scheduled_at = _settle_abandoned(session, claim, found, error, policy, now)
+    if outcome == AttemptOutcome.RECONCILED_FOUND and found is not None:
+        _count_published(claim, found, outcome, scheduled_at)
+    elif outcome is not None:
+        observability.count_publication(
+            channel=ChannelKind(claim.channel).value, outcome=outcome.value
+        )
+    return state
+
+
+def _settle_abandoned(
+    session: Session,
+    claim: Claim,
+    found: Receipt | None,
+    error: Exception | None,
+    policy: Policy,
+    now: datetime,
+) -> tuple[PostState, AttemptOutcome | None, datetime | None]:
+    """:func:`record_reconciliation`'s transaction: the post's state, the attempt's outcome
+    if this settled it, and the post's scheduled time if this published it."""
+    post, attempt = _locked_attempt(session, claim.post_id, claim.attempt_id)
+    if post.state != PostState.PUBLISHING or attempt.outcome != AttemptOutcome.UNKNOWN:
+        return post.state, None, None  # settled meanwhile by the original worker
+    if found is not None:
+        scheduled_at = _publish(session, claim, found, AttemptOutcome.RECONCILED_FOUND, now)
+        return PostState.PUBLISHED, AttemptOutcome.RECONCILED_FOUND, scheduled_at
+    if error is None:
+        attempt.outcome = AttemptOutcome.RECONCILED_ABSENT
+        attempt.finished_at = now
+        _reschedule(post, now, now)
+        post.action_hint = "An interrupted attempt was checked: not published; retrying."
+        return post.state, attempt.outcome, None
+    if attempt.reconcile_tries >= policy.reconcile_max_tries:
+        attempt.outcome = AttemptOutcome.UNCONFIRMED
+        attempt.finished_at = now
+        attempt.error_message = f"could not confirm: {error}"[:2000]
+        _set_state(post, PostState.UNCONFIRMED, now)
+        post.last_error = f"Could not confirm whether it was published: {error}"[:2000]
+        post.action_hint = (
+            "Look for this post on the channel. If it is there: "
+            f"`marketing posts resolve {post.id} --published URL`; if not: "
+            f"`marketing posts retry {post.id}`."
+        )
+        return post.state, attempt.outcome, None
+    return post.state, None, None
 
 
 # --- people's commands ----------------------------------------------------------------------

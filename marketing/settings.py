@@ -145,6 +145,25 @@ class Settings(BaseSettings):
     dkim_selector: str | None = Field(None, description="s= of DKIM signatures.")
     dkim_private_key_file: Path | None = Field(None, description="PEM key for DKIM signing.")
 
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text (for people) or json (one object a line, with post_id and "
+        "attempt_id on every line about a post, for a log collector).",
+    )
+    metrics_networks: str = Field(
+        "",
+        description="Networks (CIDR, comma-separated) allowed to read /metrics without a "
+        "token, e.g. the Prometheus server's 10.0.5.0/24; empty: an admin's API token only.",
+    )
+    worker_metrics_port: int | None = Field(
+        None,
+        description="Port on which each worker host serves its Prometheus metrics (the "
+        "whole prefork pool, from PROMETHEUS_MULTIPROC_DIR); empty: not served.",
+    )
+    worker_metrics_address: str = Field(
+        "127.0.0.1", description="Address the worker's metrics port listens on."
+    )
+
     secrets_file: Path | None = Field(
         None,
         description='TOML file of channel account secrets (NAME = "value"); refused unless '
@@ -158,6 +177,17 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from exc
+        return value
+
+    @field_validator("metrics_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"{part.strip()!r} is not a network (10.0.5.0/24)") from exc
         return value
 
     @property

@@ -5,8 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
+from marketing import observability
 from marketing.db import dispose_engines
 from marketing.settings import (
     WORKER_SECRETS,
@@ -42,3 +49,27 @@ def _refuse_development_secrets(**_kwargs: Any) -> None:
         check_development_secrets(get_settings(), uses=WORKER_SECRETS)
     except DevelopmentSecretRefused as refused:
         raise SystemExit(f"Refused to start the worker: {refused}") from None
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _structured_logs(logger: Any = None, **_kwargs: Any) -> None:
+    # MARKETING_LOG_FORMAT=json: one JSON object a line, post and attempt ids on each.
+    handlers = list(getattr(logger, "handlers", []))
+    observability.configure_logging(log_format=get_settings().log_format, handlers=handlers)
+
+
+@worker_init.connect
+def _serve_worker_metrics(**_kwargs: Any) -> None:
+    settings = get_settings()
+    if settings.worker_metrics_port:
+        observability.serve_worker_metrics(
+            port=settings.worker_metrics_port, address=settings.worker_metrics_address
+        )
+
+
+@worker_process_shutdown.connect
+def _forget_process_metrics(pid: int | None = None, **_kwargs: Any) -> None:
+    import os
+
+    observability.process_ended(pid or os.getpid())

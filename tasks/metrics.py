@@ -7,7 +7,8 @@ import logging
 from channels.base import Account
 from channels.errors import AuthExpired, ChannelError
 from marketing.db import get_engine, session_scope, utcnow
-from marketing.models import AccountHealth, ChannelAccount
+from marketing.models import AccountHealth, ChannelAccount, ChannelKind
+from marketing.observability import count_metrics_collected
 from marketing.performance import (
     Key,
     advance_schedule,
@@ -59,6 +60,7 @@ def collect_metrics(force: bool = False) -> dict[str, int]:
                 touched |= store_snapshots(session=session, items=items)
                 advance_schedule(session=session, post_ids=due.posts.values(), now=now)
             collected += len(items)
+            count_metrics_collected(channel=ChannelKind(due.channel).value, count=len(items))
     finally:
         # One rollup for the whole pass: it recomputes whole rows, so rolling up after every
         # account redid the same community days once per account.

@@ -18,6 +18,7 @@ from channels.base import OutgoingPost
 from channels.errors import ChannelError, RateLimited
 from marketing.db import get_engine, utcnow
 from marketing.models import ChannelKind
+from marketing.observability import add_log_context, log_context
 from marketing.publishing import (
     Claim,
     Policy,
@@ -87,11 +88,17 @@ def dispatch_due() -> int:
 )
 def publish_post(self: Task, post_id: int) -> str:
     """Publish one post if it is still queued; return the state it ended in."""
+    with log_context(post_id=post_id):
+        return _publish_post(self, post_id)
+
+
+def _publish_post(self: Task, post_id: int) -> str:
     engine, policy = get_engine(), Policy.from_settings()
     worker = f"{socket.gethostname()}:{self.request.hostname or ''}"
     claim = begin_attempt(engine=engine, post_id=post_id, worker=worker)
     if claim is None:
         return "skipped"
+    add_log_context(attempt_id=claim.attempt_id)
     try:
         wait = wiring.publish_bucket().acquire(f"account:{claim.account_id}")
         if wait > 0:
@@ -135,6 +142,11 @@ def recover() -> dict[str, int]:
 
 def reconcile(claim: Claim, policy: Policy) -> None:
     """Ask the channel whether an abandoned attempt published, and record the answer."""
+    with log_context(post_id=claim.post_id, attempt_id=claim.attempt_id):
+        _reconcile(claim, policy)
+
+
+def _reconcile(claim: Claim, policy: Policy) -> None:
     engine = get_engine()
     if claim.channel == ChannelKind.EMAIL:
         from tasks.email import reconcile_email_post

@@ -68,6 +68,7 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
         ("posts", "--help"),
         ("serve", "--help"),
         ("worker", "--help"),
+        ("doctor", "--help"),
         ("db", "current"),
     ],
     ids=" ".join,

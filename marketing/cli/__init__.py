@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from marketing.cli import campaign, communities, db, demo, pipeline, posts, report, serve, users
+from marketing.cli import (
+    campaign,
+    communities,
+    db,
+    demo,
+    doctor,
+    pipeline,
+    posts,
+    report,
+    serve,
+    users,
+)
 from marketing.cli.base import main
 
 main.add_command(db.db)
@@ -17,5 +28,6 @@ main.add_command(demo.demo)
 main.add_command(demo.sandbox)
 main.add_command(serve.serve)
 main.add_command(users.users)
+main.add_command(doctor.doctor)
 
 __all__ = ["main"]

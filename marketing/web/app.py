@@ -44,6 +44,7 @@ from marketing.web import (
     campaigns,
     communities,
     guards,
+    ops,
     overview,
     people,
     posts,
@@ -58,7 +59,7 @@ from marketing.web.throttle import SignInThrottle
 STATIC = Path(__file__).with_name("static")
 # Every router of the app, in the order they are matched.
 ROUTERS = tuple(
-    m.router for m in (people, overview, campaigns, posts, communities, reports, tracking, api)
+    m.router for m in (ops, people, overview, campaigns, posts, communities, reports, tracking, api)
 )
 SESSION_COOKIE = "glo_session"
 
