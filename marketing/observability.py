@@ -329,3 +329,27 @@ def configure_logging(*, log_format: str, handlers: Iterable[logging.Handler] = 
             handler.addFilter(ContextFilter())
         if log_format == "json":
             handler.setFormatter(json_formatter())
+
+
+def uvicorn_log_config(*, log_format: str) -> dict[str, Any] | None:
+    """uvicorn's logging config with JSON formatters (and the app's own loggers on the same
+    handler) for ``json``; None (uvicorn's default) otherwise."""
+    if log_format != "json":
+        return None
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    json_format = {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+    }
+    config["formatters"] = {"default": json_format, "access": dict(json_format)}
+    config["filters"] = {"context": {"()": "marketing.observability.ContextFilter"}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["context"]
+    config["root"] = {"handlers": ["default"], "level": "INFO"}
+    result: dict[str, Any] = config
+    return result

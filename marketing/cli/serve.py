@@ -21,6 +21,11 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = get_settings()
     check_development_secrets(settings, bound_host=host)
     settings.ensure_data_dir()
+    from uvicorn.config import LOGGING_CONFIG
+
+    from marketing.observability import uvicorn_log_config
+
+    log_config = uvicorn_log_config(log_format=settings.log_format)
     uvicorn.run(
         "marketing.web:create_app",
         factory=True,
@@ -29,4 +34,5 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         proxy_headers=True,
         log_level="info",
+        log_config=log_config or LOGGING_CONFIG,
     )
