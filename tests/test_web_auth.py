@@ -28,7 +28,9 @@ from tests.support.web import (
     token_for,
 )
 
-PUBLIC = ("/e/", "/login", "/static")
+PUBLIC = ("/e/", "/login", "/static", "/healthz", "/readyz")  # the probes say only ok / not ok
+# For Prometheus: the scrape network or an admin's token, else 403 (tests/test_observability.py).
+SCRAPE_ONLY = "/metrics"
 # What a person may change about themselves whatever their role.
 SELF_SERVICE = {"/logout", "/account", "/account/password", "/account/tokens/1/revoke"}
 SAMPLES = {
@@ -105,6 +107,8 @@ def test_every_page_and_api_call_needs_sign_in(app: FastAPI, anonymous: TestClie
         if path.startswith("/api/"):
             assert answer.status_code == 401, (method, path, answer.status_code)
             assert answer.headers["www-authenticate"] == "Bearer"
+        elif path == SCRAPE_ONLY:
+            assert answer.status_code == 403, (method, path, answer.status_code)
         else:
             assert answer.status_code == 303, (method, path, answer.status_code)
             assert answer.headers["location"].startswith("/login?next="), (method, path)
