@@ -55,8 +55,10 @@ def _refuse_development_secrets(**_kwargs: Any) -> None:
 @after_setup_task_logger.connect
 def _structured_logs(logger: Any = None, **_kwargs: Any) -> None:
     # MARKETING_LOG_FORMAT=json: one JSON object a line, post and attempt ids on each.
+    # Only the handlers Celery gave this logger: one that propagates to the root has none.
     handlers = list(getattr(logger, "handlers", []))
-    observability.configure_logging(log_format=get_settings().log_format, handlers=handlers)
+    if handlers:
+        observability.configure_logging(log_format=get_settings().log_format, handlers=handlers)
 
 
 @worker_init.connect

@@ -111,7 +111,9 @@ def _publish_post(self: Task, post_id: int) -> str:
             if claim.channel == ChannelKind.EMAIL:
                 from tasks.email import send_email_post
 
-                return send_email_post(engine=engine, claim=claim, account=account, policy=policy)
+                sent = send_email_post(engine=engine, claim=claim, account=account, policy=policy)
+                log.info("post %s: e-mail -> %s", post_id, sent)
+                return sent
             receipt = wiring.publisher(claim.channel).publish(
                 OutgoingPost(marker=claim.marker, account=account, content=claim.content)
             )
@@ -122,6 +124,7 @@ def _publish_post(self: Task, post_id: int) -> str:
     # Any other exception propagates and leaves the attempt "unknown": the sweeper
     # reconciles it with the channel, never retrying blindly.
     record_receipt(engine=engine, claim=claim, receipt=receipt)
+    log.info("post %s: published as %s", post_id, receipt.external_id)
     return "published"
 
 

@@ -4,6 +4,7 @@ both adding up the prefork pool's processes (PROMETHEUS_MULTIPROC_DIR)."""
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
@@ -57,6 +58,7 @@ def test_a_runs_counts_are_on_the_worker_port_and_on_the_web_apps_metrics(
     port = free_port()
     stack.env["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
     stack.env["MARKETING_WORKER_METRICS_PORT"] = str(port)
+    stack.env["MARKETING_LOG_FORMAT"] = "json"
     stack.make_posts(PER_CHANNEL)
     total = 3 * PER_CHANNEL
     with running(stack.worker("a", concurrency=2)):
@@ -99,6 +101,19 @@ def test_a_runs_counts_are_on_the_worker_port_and_on_the_web_apps_metrics(
             timeout=60,
             what="the collected-metrics counter to match the snapshots stored",
         )
+
+        log = stack.workers[0].log()
+
+    # Every line about a post is JSON with its post and attempt ids.
+    about_posts = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"message": "post ' in line
+    ]
+    assert len(about_posts) == total
+    for line in about_posts:
+        assert line["message"].startswith(f"post {line['post_id']}: "), line
+        assert isinstance(line["attempt_id"], int), line
 
     # The web app on the same host reads the same folder: the pool's counts, and the gauges.
     for name, setting in stack.env.items():
