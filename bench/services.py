@@ -139,8 +139,12 @@ class CeleryWorker:
         log_dir: Path | None = None,
         app: str = "tasks",
         loglevel: str = "INFO",
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.env = {**os.environ, **env}
+        # A command the worker runs under, e.g. ("ip", "netns", "exec", NAME): it must exec
+        # the worker (not fork it), so the process group is still the worker's own.
+        self.prefix = prefix
         self.name = name
         self.concurrency = concurrency
         self.queues = queues
@@ -152,6 +156,7 @@ class CeleryWorker:
 
     def start(self, *, wait: bool = True) -> CeleryWorker:
         cmd = [
+            *self.prefix,
             sys.executable,
             *("-m", "celery", "-A", self.app, "worker", "-n", f"{self.name}@%h"),
             *("-c", str(self.concurrency), "-P", "prefork", "--loglevel", self.loglevel),

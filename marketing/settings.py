@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         None,
         description="Celery broker; default: kombu's SQLAlchemy transport on a SQLite file "
-        "(no server). Production: redis://127.0.0.1:6379/0.",
+        "(no server). Production: redis://REDIS-HOST:6379/0, the address every worker and the "
+        "scheduler reach it at.",
     )
     redis_url: str | None = Field(
         None,

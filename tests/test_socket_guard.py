@@ -98,3 +98,22 @@ def test_unix_sockets_are_allowed(tmp_path: Path) -> None:
 )
 def test_what_counts_as_local(family: int, host: str, local: bool) -> None:
     assert is_local(family, (host, 80)) is local
+
+
+def test_a_simulated_hosts_network_is_let_through_only_while_allowed(
+    socket_guard: SocketGuard,
+) -> None:
+    inside, outside = ("10.250.7.9", 6379), ("10.250.8.9", 6379)
+    with socket_guard.allow("10.250.7.0/24"):
+        with socket.socket() as sock:
+            socket_guard.check(sock, inside)  # let through: no exception
+        with socket.socket() as sock, pytest.raises(OutsideConnection):
+            socket_guard.check(sock, outside)
+    with socket.socket() as sock, pytest.raises(OutsideConnection):
+        socket_guard.check(sock, inside)
+    assert socket_guard.take_blocked() == ["10.250.8.9:6379", "10.250.7.9:6379"]
+    with (
+        pytest.raises(ValueError, match="not a small private network"),
+        socket_guard.allow("93.184.216.0/24"),
+    ):
+        pass

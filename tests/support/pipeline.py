@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select
 
@@ -26,7 +26,7 @@ from marketing.models import (
     PostState,
 )
 from marketing.reference import import_reference
-from tests.support.services import CeleryWorker, RedisServer, wait_until
+from tests.support.services import CeleryWorker, wait_until
 
 FINAL = {
     PostState.PUBLISHED,
@@ -41,17 +41,41 @@ def token_for(secret_name: str) -> str:
     return f"sandbox-token-{secret_name.lower()}"
 
 
-class PipelineStack:
-    """Everything a publishing run needs except the workers, which tests start."""
+class Broker(Protocol):
+    """A Redis the workers share: :class:`RedisServer`, or one on a simulated host."""
 
-    def __init__(self, *, db_url: str, redis: RedisServer, tmp_path: Path, **settings: Any) -> None:
+    @property
+    def url(self) -> str: ...
+
+    def restart(self, pause: float = 0.5) -> None: ...
+
+
+class PipelineStack:
+    """Everything a publishing run needs except the workers, which tests start.
+
+    The sandboxes listen on ``host`` (127.0.0.1 unless the workers run on other simulated
+    hosts, see tests/support/hosts.py); ``graph`` replaces the default Graph sandbox.
+    """
+
+    def __init__(
+        self,
+        *,
+        db_url: str,
+        redis: Broker,
+        tmp_path: Path,
+        host: str = "127.0.0.1",
+        graph: GraphSandbox | None = None,
+        **settings: Any,
+    ) -> None:
         self.db_url = db_url
         self.engine: Engine = get_engine(db_url)
         self.redis = redis
         self.tmp_path = tmp_path
-        self.graph = GraphSandbox(page_call_limit=1_000_000, app_call_limit=10_000_000).start()
-        self.youtube = YouTubeSandbox(quota_limits={"videos.insert": 1000}).start()
-        self.smtp = SmtpSandbox().start()
+        self.graph = (
+            graph or GraphSandbox(host=host, page_call_limit=1_000_000, app_call_limit=10_000_000)
+        ).start()
+        self.youtube = YouTubeSandbox(host=host, quota_limits={"videos.insert": 1000}).start()
+        self.smtp = SmtpSandbox(host=host).start()
         self.video = tmp_path / "data" / "media" / "clip.mp4"  # inside the media root
         self.video.parent.mkdir(parents=True, exist_ok=True)
         self.video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
@@ -61,7 +85,7 @@ class PipelineStack:
             "MARKETING_DATA_DIR": str(tmp_path / "data"),
             "MARKETING_GRAPH_API_URL": self.graph.url,
             "MARKETING_YOUTUBE_ROOT_URL": self.youtube.url + "/",
-            "MARKETING_SMTP_HOST": "127.0.0.1",
+            "MARKETING_SMTP_HOST": host,
             "MARKETING_SMTP_PORT": str(self.smtp.port),
             "MARKETING_DISPATCH_INTERVAL": "0.5",
             "MARKETING_QUEUE_LEASE": "5",
@@ -88,9 +112,18 @@ class PipelineStack:
                         self.youtube.register_channel(account.external_id, token)
         self.workers: list[CeleryWorker] = []
 
-    def worker(self, name: str, *, beat: bool = True, concurrency: int = 2) -> CeleryWorker:
+    def worker(
+        self,
+        name: str,
+        *,
+        beat: bool = True,
+        concurrency: int = 2,
+        prefix: tuple[str, ...] = (),
+    ) -> CeleryWorker:
+        """A worker (with an embedded beat unless ``beat`` is false), run under ``prefix``."""
         worker = CeleryWorker(
             self.env,
+            prefix=prefix,
             name=name,
             concurrency=concurrency,
             beat=beat,
@@ -109,9 +142,11 @@ class PipelineStack:
 
     # -- posts ---------------------------------------------------------------------------
 
-    def make_posts(self, per_channel: int, *, slug: str = "e2e") -> list[int]:
-        """``per_channel`` due posts on each channel, spread over the ten communities, in an
-        approved campaign."""
+    def make_posts(
+        self, per_channel: int, *, slug: str = "e2e", communities: int | None = None
+    ) -> list[int]:
+        """``per_channel`` due posts on each channel, spread over the ten communities (or the
+        first ``communities`` of them), in an approved campaign."""
         now = utcnow()
         with session_scope(self.engine) as session:
             campaign = Campaign(
@@ -122,7 +157,8 @@ class PipelineStack:
                 status=CampaignStatus.APPROVED,
             )
             session.add(campaign)
-            communities = session.scalars(select(Community).order_by(Community.id)).all()
+            chosen = session.scalars(select(Community).order_by(Community.id)).all()
+            chosen = chosen[:communities] if communities else chosen
             accounts = {
                 (a.community_id, a.kind): a for a in session.scalars(select(ChannelAccount))
             }
@@ -130,7 +166,7 @@ class PipelineStack:
             posts = []
             for channel in (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL):
                 for i in range(per_channel):
-                    community = communities[i % len(communities)]
+                    community = chosen[i % len(chosen)]
                     account = (
                         email_account
                         if channel == ChannelKind.EMAIL

@@ -17,11 +17,14 @@ What it does not cover:
   the resolver inside ``getaddrinfo``.
 
 A test that means to try an outside address takes the ``socket_guard`` fixture and calls
-:meth:`SocketGuard.take_blocked` to collect (and so excuse) what was refused.
+:meth:`SocketGuard.take_blocked` to collect (and so excuse) what was refused.  A test that
+simulates other hosts in network namespaces of this machine (tests/support/hosts.py) lets
+their private network through with :meth:`SocketGuard.allow` while they exist.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -74,6 +77,32 @@ class SocketGuard:
         self.blocked: list[str] = []
         self._lock = threading.Lock()
         self._originals: dict[str, Callable[..., Any]] = {}
+        self._allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+
+    @contextlib.contextmanager
+    def allow(self, network: str) -> Iterator[None]:
+        """Let connections into ``network`` through while the body runs: a private network
+        of simulated hosts (network namespaces) that exists only on this machine."""
+        net = ipaddress.ip_network(network)
+        if not net.is_private or net.prefixlen < 16:
+            raise ValueError(f"{network} is not a small private network")
+        with self._lock:
+            self._allowed.append(net)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._allowed.remove(net)
+
+    def _is_allowed(self, family: int, address: Any) -> bool:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            return False
+        try:
+            ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        with self._lock:
+            return any(ip in net for net in self._allowed)
 
     @property
     def installed(self) -> bool:
@@ -81,7 +110,7 @@ class SocketGuard:
 
     def check(self, sock: socket.socket, address: Any) -> None:
         """Raise :class:`OutsideConnection` (and remember it) if ``address`` is outside."""
-        if is_local(sock.family, address):
+        if is_local(sock.family, address) or self._is_allowed(sock.family, address):
             return
         where = _where(address)
         with self._lock:
