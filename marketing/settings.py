@@ -164,6 +164,17 @@ class Settings(BaseSettings):
     worker_metrics_address: str = Field(
         "127.0.0.1", description="Address the worker's metrics port listens on."
     )
+    pg_bin_dir: Path | None = Field(
+        None,
+        description="Folder of pg_dump and pg_restore for `marketing backup` and `restore`; "
+        "default: the newest installed ones at least as new as the server.",
+    )
+    tracking_retention_days: int = Field(
+        400,
+        ge=1,
+        description="Days individual e-mail opens and clicks are kept; older ones are counted "
+        "into the daily totals, then deleted (housekeeping).",
+    )
 
     secrets_file: Path | None = Field(
         None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marketing.cli import (
+    backup,
     campaign,
     communities,
     db,
@@ -29,5 +30,7 @@ main.add_command(demo.sandbox)
 main.add_command(serve.serve)
 main.add_command(users.users)
 main.add_command(doctor.doctor)
+main.add_command(backup.backup)
+main.add_command(backup.restore)
 
 __all__ = ["main"]
