@@ -532,11 +532,15 @@ def _sqlite_restore(source: Path, target: Path) -> None:
 
 
 def mark_for_reconciliation(*, engine: Engine, since: datetime, now: datetime) -> int:
-    """Give every Facebook and YouTube post that could have been published after ``since``
-    (queued, or scheduled and due by ``now``) an attempt of unknown outcome whose heartbeat
-    stopped at ``since``: recovery then asks the channel for its marker before anything is
-    published again.  Publishing attempts already open stay as they are (they are reconciled
-    anyway).  Returns how many posts were marked."""
+    """Settle the posts that could have gone out after the backup was taken (``since``):
+    queued, publishing, or scheduled and due by ``now``.  Returns how many were touched.
+
+    * Facebook and YouTube: an attempt of unknown outcome whose heartbeat stopped at
+      ``since``; recovery asks the channel for the post's marker and publishes only if it is
+      not there.  (Attempts already open stay as they are: they are reconciled anyway.)
+    * E-mail: a relay cannot be asked what it sent, so the post becomes ``unconfirmed`` for a
+      person, as when a worker dies mid-send: never sent again automatically.
+    """
     from sqlalchemy import or_
 
     from marketing.db import session_scope
@@ -545,25 +549,42 @@ def mark_for_reconciliation(*, engine: Engine, since: datetime, now: datetime) -
     with session_scope(engine) as session:
         posts = session.scalars(
             select(Post).where(
-                Post.channel.in_([ChannelKind.FACEBOOK, ChannelKind.YOUTUBE]),
                 or_(
-                    Post.state == PostState.QUEUED,
+                    Post.state.in_([PostState.QUEUED, PostState.PUBLISHING]),
                     (Post.state == PostState.SCHEDULED) & (Post.next_try_at <= now),
                 ),
             )
         ).all()
         for post in posts:
-            post.attempt_count += 1
-            session.add(
-                Attempt(
-                    post_id=post.id,
-                    number=post.attempt_count,
-                    started_at=since,
-                    heartbeat_at=since,
-                    outcome=AttemptOutcome.UNKNOWN,
-                    worker="restore",
+            if post.channel == ChannelKind.EMAIL:
+                for attempt in session.scalars(
+                    select(Attempt).where(
+                        Attempt.post_id == post.id, Attempt.outcome == AttemptOutcome.UNKNOWN
+                    )
+                ):
+                    attempt.outcome = AttemptOutcome.UNCONFIRMED
+                    attempt.finished_at = now
+                post.state = PostState.UNCONFIRMED
+                post.last_error = (
+                    "Restored from a backup: this e-mail may have been sent after the backup."
                 )
-            )
-            post.state = PostState.PUBLISHING
+                post.action_hint = (
+                    "Check the relay's log for it. If it went out: "
+                    f"`marketing posts resolve {post.id} --published relay-log`; if not: "
+                    f"`marketing posts retry {post.id}`."
+                )
+            elif post.state != PostState.PUBLISHING:
+                post.attempt_count += 1
+                session.add(
+                    Attempt(
+                        post_id=post.id,
+                        number=post.attempt_count,
+                        started_at=since,
+                        heartbeat_at=since,
+                        outcome=AttemptOutcome.UNKNOWN,
+                        worker="restore",
+                    )
+                )
+                post.state = PostState.PUBLISHING
             post.state_changed_at = now
         return len(posts)
