@@ -86,4 +86,9 @@ beat_schedule = {
         "schedule": _settings.metrics_interval,
         "options": {"expires": _settings.metrics_interval},
     },
+    "purge-tracking": {
+        "task": "marketing.purge_tracking",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
 }

@@ -19,6 +19,7 @@ Results
     MetricSnapshot -- cumulative metrics of a post as a channel reported them at one time,
         with the raw response and the change since the previous snapshot
     EmailEvent -- an open, click or unsubscribe recorded by the tracking endpoints
+    EmailEventTally -- the counts of events purged after the retention time
     CommunityPerformance -- per community, channel and local day: what the reports read
     Heartbeat -- when each pipeline component was last seen alive
 
@@ -198,8 +199,12 @@ class Subscriber(TimestampMixin, Base):
     community_id: Mapped[int] = mapped_column(
         ForeignKey("community.id", ondelete="CASCADE"), index=True
     )
+    # Consent evidence (PDPA): where and when it was given; for a web sign-up also the form
+    # and the address it was sent from.
     consent_source: Mapped[str] = mapped_column(String(300))
     consent_at: Mapped[datetime]
+    consent_form: Mapped[str | None] = mapped_column(String(300))
+    consent_address: Mapped[str | None] = mapped_column(String(100))
     unsubscribed_at: Mapped[datetime | None]
     tags: Mapped[list[str]] = mapped_column(default=list)
 
@@ -286,6 +291,10 @@ class Post(TimestampMixin, Base):
     action_hint: Mapped[str | None] = mapped_column(Text)
     # When collect_metrics should next ask the channel (None: no more collection).
     metrics_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Removed from its channel on request (``marketing posts takedown``): when, who asked, why.
+    taken_down_at: Mapped[datetime | None]
+    takedown_by: Mapped[str | None] = mapped_column(String(200))
+    takedown_reason: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship(back_populates="posts")
     community: Mapped[Community] = relationship()
@@ -376,6 +385,23 @@ class EmailEvent(Base):
     url: Mapped[str | None] = mapped_column(String(2000))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     day: Mapped[date] = mapped_column(Date)  # occurred_at's day in the community's zone
+
+
+class EmailEventTally(Base):
+    """Opens, clicks and unsubscribes of e-mail events purged after the retention time
+    (``MARKETING_TRACKING_RETENTION_DAYS``), per community, channel and local day: the rollup
+    adds them, so the programme's totals survive the purge."""
+
+    __tablename__ = "email_event_tally"
+    __table_args__ = (UniqueConstraint("community_id", "channel", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
+    day: Mapped[date] = mapped_column(Date)
+    opens: Mapped[int] = mapped_column(default=0)
+    clicks: Mapped[int] = mapped_column(default=0)
+    unsubscribes: Mapped[int] = mapped_column(default=0)
 
 
 class _PerformanceSums:

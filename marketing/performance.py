@@ -58,6 +58,7 @@ from marketing.models import (
     DeliveryState,
     EmailEvent,
     EmailEventKind,
+    EmailEventTally,
     MetricSnapshot,
     Post,
     PostState,
@@ -413,6 +414,18 @@ def rollup(*, session: Session, keys: Iterable[Key]) -> int:
         if key in keys:
             totals[key]["unsubscribes"] += int(row.n)
 
+    # Events purged after the retention time left their counts behind (marketing.privacy).
+    for tally in session.scalars(
+        select(EmailEventTally).where(
+            EmailEventTally.community_id.in_(community_ids), EmailEventTally.day.in_(days)
+        )
+    ):
+        key = (tally.community_id, tally.channel, tally.day)
+        if key in keys:
+            totals[key]["opens"] += tally.opens
+            totals[key]["clicks"] += tally.clicks
+            totals[key]["unsubscribes"] += tally.unsubscribes
+
     # Posts published and emails sent count by local day: query per (zone, day) range.
     by_zone_day: dict[tuple[str, date], set[int]] = defaultdict(set)
     for community_id, _channel, day in keys:
@@ -570,6 +583,10 @@ def all_keys(*, session: Session) -> set[Key]:
         .select_from(EmailEvent)
         .join(Post, Post.id == EmailEvent.post_id)
         .distinct()
+    ):
+        keys.add((row.community_id, row.channel, row.day))
+    for row in session.execute(
+        select(EmailEventTally.community_id, EmailEventTally.channel, EmailEventTally.day)
     ):
         keys.add((row.community_id, row.channel, row.day))
     published = session.execute(

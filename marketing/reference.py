@@ -91,6 +91,8 @@ class SubscriberIn(_Strict):
     name: str = ""
     consent_source: Text
     consent_at: AwareDatetime
+    consent_form: str | None = Field(None, max_length=300)  # the sign-up form (web)
+    consent_address: str | None = Field(None, max_length=100)  # its sender's IP address
     unsubscribed_at: AwareDatetime | None = None
     tags: list[str] = []
 
@@ -560,6 +562,8 @@ def import_reference(
             "community_id": community_id,
             "consent_source": s.consent_source,
             "consent_at": s.consent_at,
+            "consent_form": s.consent_form or None,
+            "consent_address": s.consent_address or None,
             "tags": s.tags,
         }
         # An unsubscribe already recorded stands, whatever an older list says.

@@ -1,14 +1,17 @@
-"""Small tasks that tell whether the pipeline is alive."""
+"""Small tasks that keep the pipeline tidy: signs of life, and tracking kept no longer than
+the retention time."""
 
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from marketing.db import session_scope, utcnow
+from marketing.db import get_engine, session_scope, utcnow
 from marketing.models import Community, Heartbeat
+from marketing.settings import get_settings
 from tasks.app import app
 
 
@@ -30,3 +33,14 @@ def ping() -> dict[str, int]:
         count = session.scalar(select(func.count()).select_from(Community)) or 0
     record_heartbeat("worker", communities=count)
     return {"communities": count}
+
+
+@app.task(name="marketing.purge_tracking", time_limit=1800, soft_time_limit=1700)
+def purge_tracking() -> dict[str, int]:
+    """Count e-mail events older than the retention time into the daily tallies, then delete
+    them (:func:`marketing.privacy.purge_tracking_events`)."""
+    from marketing.privacy import purge_tracking_events
+
+    days = get_settings().tracking_retention_days
+    deleted = purge_tracking_events(engine=get_engine(), older_than=timedelta(days=days))
+    return {"deleted": deleted}

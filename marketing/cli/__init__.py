@@ -13,6 +13,7 @@ from marketing.cli import (
     posts,
     report,
     serve,
+    subscribers,
     users,
 )
 from marketing.cli.base import main
@@ -32,5 +33,6 @@ main.add_command(users.users)
 main.add_command(doctor.doctor)
 main.add_command(backup.backup)
 main.add_command(backup.restore)
+main.add_command(subscribers.subscribers)
 
 __all__ = ["main"]
