@@ -800,6 +800,27 @@ class FacebookAdapter(FacebookLimits, Publisher):
             hint="A person should look at the Page and mark the post published or failed.",
         )
 
+    # -- takedown -------------------------------------------------------------------------
+
+    def take_down(self, account: Account, external_id: str) -> bool:
+        """``DELETE /{post-id}`` with the Page's token (developers.facebook.com/docs/
+        graph-api/reference/post/#deleting); an id Graph no longer knows (100/33) is gone
+        already."""
+        try:
+            body = self._call(account, "DELETE", (external_id,), handle=(100,))
+        except _Refused as refused:
+            if refused.failure.subcode == 33:
+                return False
+            raise classify(refused.failure, default_wait=self.rate_limit_wait) from refused
+        if body.get("success") is False:
+            raise TransientError(
+                f"Facebook did not remove post {external_id}",
+                code="facebook:delete",
+                hint="Try the takedown again; if it keeps failing, remove the post on the Page.",
+            )
+        log.info("took down %s on Page %s", external_id, account.external_id)
+        return True
+
     # -- metrics --------------------------------------------------------------------------
 
     def check_account(self, account: Account) -> None:

@@ -701,6 +701,25 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
             hint="too many uploads since the attempt; raise reconcile_pages or reconcile by hand",
         )
 
+    def take_down(self, account: Account, external_id: str) -> bool:
+        """``videos.delete`` (50 units; developers.google.com/youtube/v3/docs/videos/delete);
+        a video YouTube no longer has (404) is gone already."""
+        token = self._token(account)
+        self._reserve(account, "videos.delete")
+        with self._connection(token) as service:
+            try:
+                service.videos().delete(id=external_id).execute()
+            except HttpError as exc:
+                if exc.resp.status == 404:
+                    return False
+                raise self._failure(exc, account, "videos.delete", token) from exc
+            except RefreshError as exc:
+                raise self._auth_refused(account, "videos.delete") from exc
+            except NETWORK_ERRORS as exc:
+                raise self._network_error(exc, "videos.delete", token) from exc
+        log.info("took down video %s of channel %s", external_id, account.external_id)
+        return True
+
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[Metrics]:
         """Statistics of the given videos, 50 ids a ``videos.list`` call (1 unit each)."""
         ids = list(external_ids)

@@ -19,6 +19,8 @@ in the query string or the form body; bodies are form-encoded or multipart):
 ``GET /?ids=a,b&fields=...``                    several objects at once (at most 50)
 ``GET /{post-id}/insights?metric=...``          post insights; a deprecated metric fails the
                                                 whole request with error 100, as Graph does
+``DELETE /{object-id}``                         removes a post, photo or video of the Page
+                                                (``{"success": true}``); kept in ``removed``
 =============================================  ==============================================
 
 Pages and their tokens are registered with :meth:`GraphSandbox.register_page`; a wrong token
@@ -386,6 +388,7 @@ class GraphSandbox(SandboxServer):
         self._pages: dict[str, SandboxPage] = {}
         self._publications: list[Publication] = []
         self._objects: dict[str, Publication] = {}  # photo and video ids
+        self.removed: list[Publication] = []  # deleted through the API (takedowns)
         self._app_calls: deque[datetime] = deque()
         self._call_totals: Counter[str] = Counter()
         self._ids = itertools.count(1)
@@ -538,6 +541,8 @@ class GraphSandbox(SandboxServer):
             if method == "GET" and edge in ("published_posts", "feed", "scheduled_posts"):
                 self._require_own(page, target, writes=False)
                 return 200, self._list(target, edge, params, path)
+        if len(parts) == 1 and method == "DELETE":
+            return 200, self._delete(parts[0], page)
         if len(parts) == 2 and parts[1] == "insights" and method == "GET":
             return 200, self._insights(self._object(parts[0], page), params)
         if len(parts) == 1 and method == "GET":
@@ -583,6 +588,22 @@ class GraphSandbox(SandboxServer):
         if media is not None and media.page_id == page.page_id:
             return (media.kind, media)
         raise self._missing(object_id)
+
+    def _delete(self, object_id: str, page: SandboxPage) -> dict[str, Any]:
+        """``DELETE /{post-id}`` (or a photo's or video's id) with the Page's token removes
+        the publication and answers ``{"success": true}``; afterwards the id is unknown
+        (error 100, subcode 33), as for any missing object.  Sources:
+        developers.facebook.com/docs/graph-api/reference/post/#deleting and
+        /docs/graph-api/reference/video/#Deleting."""
+        found = self._object(object_id, page)  # another Page's or a missing id: 100/33
+        post = found[1] if isinstance(found, tuple) else found
+        with self.lock:
+            if post in self._publications:
+                self._publications.remove(post)
+                self.removed.append(post)
+            if post.object_id:
+                self._objects.pop(post.object_id, None)
+        return {"success": True}
 
     def _new_post(self, page_id: str, kind: str, message: str, **values: Any) -> Publication:
         with self.lock:

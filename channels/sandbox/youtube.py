@@ -12,6 +12,8 @@ What it serves, and the public pages each part follows:
   arrived (``308``, no ``Range`` when nothing did), or the resource when complete (step 4);
 - ``videos.list`` (/docs/videos/list): parts ``snippet``, ``status``, ``statistics`` for up
   to 50 ids; counts are strings (/docs/videos#statistics);
+- ``videos.delete`` (/docs/videos/delete): ``DELETE /youtube/v3/videos?id=``, 50 units,
+  ``204`` when gone;
 - ``channels.list(mine=true)`` (/docs/channels/list) with
   ``contentDetails.relatedPlaylists.uploads``;
 - ``playlistItems.list`` (/docs/playlistItems/list) of the uploads playlist, newest first,
@@ -179,6 +181,8 @@ class YouTubeHandler(SandboxHandler):
             self.sandbox._upload_chunk(self, query)
         elif url.path.startswith(API_PREFIX) and self.command == "GET":
             self.sandbox._api_call(self, url.path[len(API_PREFIX) :], query)
+        elif url.path == API_PREFIX + "videos" and self.command == "DELETE":
+            self.sandbox._delete_video(self, query)
         else:
             self.send_json(
                 404, google_error(404, "notFound", f"{self.command} {url.path} is not served")
@@ -229,6 +233,7 @@ class YouTubeSandbox(SandboxServer):
         self.videos: dict[str, Video] = {}
         self.playlists: dict[str, list[str]] = {}  # playlist id -> video ids, newest first
         self.calls: list[tuple[str, dict[str, str]]] = []  # (method, query) of API calls
+        self.deleted: list[Video] = []  # removed with videos.delete (takedowns)
         self._quota: dict[tuple[str, str], int] = {}  # (bucket, Pacific day) -> used
         self._ids = random.Random(seed)
 
@@ -600,6 +605,49 @@ class YouTubeSandbox(SandboxServer):
             self._list_playlist_items(handler, channel, query, part)
         else:
             handler.send_json(404, google_error(404, "notFound", f"{resource} is not served"))
+
+    def _delete_video(self, handler: YouTubeHandler, query: dict[str, str]) -> None:
+        """``videos.delete`` (developers.google.com/youtube/v3/docs/videos/delete): 50 units;
+        ``204`` with no body when the channel's own video is gone; ``404 videoNotFound`` for
+        an unknown id; ``403 forbidden`` for another channel's video."""
+        channel = self._authenticate(handler)
+        if channel is None:
+            return
+        self._record("videos.delete", query)
+        if not self._charge(handler, UNITS, 50):
+            return
+        with self.lock:
+            video = self.videos.get(query.get("id", ""))
+            if video is not None and video.channel_id == channel.id:
+                del self.videos[video.id]
+                self.playlists[channel.uploads_playlist].remove(video.id)
+                self.deleted.append(video)
+                gone = True
+            else:
+                gone = False
+        if gone:
+            handler.send_bytes(204, b"")
+        elif video is None:
+            handler.send_json(
+                404,
+                google_error(
+                    404,
+                    "videoNotFound",
+                    "The video that you are trying to delete cannot be found.",
+                    domain="youtube.video",
+                ),
+            )
+        else:
+            handler.send_json(
+                403,
+                google_error(
+                    403,
+                    "forbidden",
+                    "The video that you are trying to delete cannot be deleted. The request "
+                    "might not be properly authorized.",
+                    domain="youtube.video",
+                ),
+            )
 
     def _list_videos(
         self,

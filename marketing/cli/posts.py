@@ -248,3 +248,45 @@ def check() -> None:
         health = record_account_check(engine=engine, account_id=account.account_id, error=error)
         mark = "[green]ok[/]" if error is None else f"[red]{health.value}[/]: {error}"
         console.print(f"{account.slug}: {mark}")
+
+
+@posts.command("takedown")
+@click.argument("post_id", type=int)
+@click.option("--reason", required=True, help="Why it must come down (the request).")
+@click.option("--by", "by", required=True, help="Who asked for it.")
+@friendly_errors
+@needs_schema
+def takedown(post_id: int, reason: str, by: str) -> None:
+    """Remove a published post from its channel (Facebook: deleted; YouTube: video deleted)
+    and record who asked and why."""
+    from channels.errors import ChannelError
+    from marketing.takedown import TakedownRefused, take_down_post
+    from tasks import wiring
+
+    try:
+        with session_scope() as session:
+            done = take_down_post(
+                session=session,
+                post_id=post_id,
+                reason=reason,
+                by=by,
+                publisher_for=wiring.publisher,
+            )
+    except TakedownRefused as exc:
+        err_console.print(f"[bold red]Refused:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except ChannelError as exc:
+        err_console.print(f"[bold red]The channel refused:[/] {exc}", highlight=False)
+        if exc.hint:
+            err_console.print(exc.hint, highlight=False)
+        sys.exit(1)
+    if done.removed:
+        console.print(
+            f"Post {post_id} removed from {done.channel.value} ({done.external_id}).",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"Post {post_id} was no longer on {done.channel.value}; the request is recorded.",
+            highlight=False,
+        )
