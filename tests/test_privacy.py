@@ -289,3 +289,36 @@ def test_cli_export_then_erase(engine: Engine, monkeypatch: pytest.MonkeyPatch) 
     assert ADDRESS not in erased.output
     again = runner.invoke(main, ["subscribers", "export", ADDRESS], catch_exceptions=False)
     assert again.exit_code == 1
+
+
+def test_consent_evidence_of_a_web_sign_up_is_kept_from_an_upload(engine: Engine) -> None:
+    from marketing.web.imports import import_subscribers
+
+    with session_scope(engine) as session:
+        import_reference(session=session, path=SAMPLE)
+        community = session.scalars(select(Community).order_by(Community.id)).first()
+        assert community is not None
+        data = (
+            "email,name,consent_form,consent_address\n"
+            f"{ADDRESS},{NAME},https://example.org/signup,203.0.113.7\n"
+            "other@example.net,อื่น,,\n"
+        ).encode()
+        import_subscribers(
+            session=session,
+            community=community,
+            data=data,
+            name="signups.csv",
+            consent_source="แบบฟอร์มบนเว็บ",
+            consent_at=utcnow() - timedelta(days=1),
+        )
+    with session_scope(engine) as session:
+        data_out = export_subscriber(session=session, address=ADDRESS)
+        other = export_subscriber(session=session, address="other@example.net")
+    consent = data_out["subscribers"][0]["consent"]
+    assert consent == {
+        "source": "แบบฟอร์มบนเว็บ",
+        "at": consent["at"],
+        "form": "https://example.org/signup",
+        "address": "203.0.113.7",
+    }
+    assert other["subscribers"][0]["consent"]["form"] is None
