@@ -117,8 +117,9 @@ class Publisher(Adapter):
         """Current metrics for the given publications of ``account`` (batched as the channel
         allows); publications the channel no longer knows are left out."""
 
-    def take_down(self, account: Account, external_id: str) -> bool:
+    def take_down(self, account: Account, external_id: str, *, private: bool = False) -> bool:
         """Remove publication ``external_id`` of ``account`` from the channel (a takedown
-        request): True once removed, False if the channel no longer had it.  Raise a
+        request) -- or, with ``private`` where the channel has it, hide it from everyone but
+        its owner: True once done, False if the channel no longer had it.  Raise a
         :mod:`channels.errors` error if the channel refuses or cannot be reached."""
         raise NotImplementedError(f"{self.service_name} cannot take a publication down")

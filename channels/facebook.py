@@ -802,10 +802,16 @@ class FacebookAdapter(FacebookLimits, Publisher):
 
     # -- takedown -------------------------------------------------------------------------
 
-    def take_down(self, account: Account, external_id: str) -> bool:
+    def take_down(self, account: Account, external_id: str, *, private: bool = False) -> bool:
         """``DELETE /{post-id}`` with the Page's token (developers.facebook.com/docs/
         graph-api/reference/post/#deleting); an id Graph no longer knows (100/33) is gone
-        already."""
+        already.  A published Page post cannot be made private: ``private`` is refused."""
+        if private:
+            raise PermanentError(
+                "a published Facebook post cannot be made private, only deleted",
+                code="facebook:no-private",
+                hint="Take it down without --private (the post is deleted).",
+            )
         try:
             body = self._call(account, "DELETE", (external_id,), handle=(100,))
         except _Refused as refused:

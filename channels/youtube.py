@@ -701,23 +701,44 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
             hint="too many uploads since the attempt; raise reconcile_pages or reconcile by hand",
         )
 
-    def take_down(self, account: Account, external_id: str) -> bool:
-        """``videos.delete`` (50 units; developers.google.com/youtube/v3/docs/videos/delete);
-        a video YouTube no longer has (404) is gone already."""
+    def take_down(self, account: Account, external_id: str, *, private: bool = False) -> bool:
+        """``videos.delete`` (50 units; developers.google.com/youtube/v3/docs/videos/delete),
+        or with ``private`` ``videos.update`` of its status to private (1 + 50 units): the
+        current status is read first, since an update resets what it leaves out, and a
+        ``publishAt`` is dropped so the video never goes public by itself.  A video YouTube
+        no longer has (404) is gone already."""
         token = self._token(account)
-        self._reserve(account, "videos.delete")
+        method = "videos.update" if private else "videos.delete"
         with self._connection(token) as service:
             try:
-                service.videos().delete(id=external_id).execute()
+                if not private:
+                    self._reserve(account, method)
+                    service.videos().delete(id=external_id).execute()
+                else:
+                    self._reserve(account, "videos.list")
+                    found = service.videos().list(part="status", id=external_id).execute()
+                    items = found.get("items") or []
+                    if not items:
+                        return False
+                    status = dict(items[0].get("status") or {})
+                    settable = ("license", "embeddable", "publicStatsViewable")
+                    body_status = {k: status[k] for k in settable if k in status}
+                    body_status["privacyStatus"] = "private"
+                    if "selfDeclaredMadeForKids" in status:
+                        body_status["selfDeclaredMadeForKids"] = status["selfDeclaredMadeForKids"]
+                    self._reserve(account, method)
+                    service.videos().update(
+                        part="status", body={"id": external_id, "status": body_status}
+                    ).execute()
             except HttpError as exc:
                 if exc.resp.status == 404:
                     return False
-                raise self._failure(exc, account, "videos.delete", token) from exc
+                raise self._failure(exc, account, method, token) from exc
             except RefreshError as exc:
-                raise self._auth_refused(account, "videos.delete") from exc
+                raise self._auth_refused(account, method) from exc
             except NETWORK_ERRORS as exc:
-                raise self._network_error(exc, "videos.delete", token) from exc
-        log.info("took down video %s of channel %s", external_id, account.external_id)
+                raise self._network_error(exc, method, token) from exc
+        log.info("took down video %s of channel %s (%s)", external_id, account.external_id, method)
         return True
 
     def fetch_metrics(self, account: Account, external_ids: Sequence[str]) -> list[Metrics]:

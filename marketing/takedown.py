@@ -1,6 +1,7 @@
 """Taking a published post down from its channel on request (a person in a photo withdrew
 consent, a complaint): the channel removes it (Facebook: the post is deleted; YouTube: the
-video is deleted), and the post keeps who asked and why, in its row and in the audit log.
+video is deleted, or made private), and the post keeps who asked and why, in its row and in
+the audit log.
 
 E-mail cannot be recalled, so an e-mail post is refused.  The post stays ``published`` (it
 was, and the reports count it); ``taken_down_at`` says it is no longer on the channel, and its
@@ -42,10 +43,12 @@ def take_down_post(
     reason: str,
     by: str,
     publisher_for: Callable[[ChannelKind], Publisher],
+    private: bool = False,
     now: datetime | None = None,
 ) -> Takedown:
     """Remove published post ``post_id`` from its channel through ``publisher_for(channel)``
-    and record ``by`` and ``reason`` (TakedownRefused for a post that cannot be taken down;
+    (``private``: make it private, where the channel allows) and record ``by`` and
+    ``reason`` (TakedownRefused for a post that cannot be taken down;
     the channel's own errors are raised as they come, and nothing is recorded then)."""
     now = now or utcnow()
     reason, by = reason.strip(), by.strip()
@@ -73,7 +76,9 @@ def take_down_post(
         display_name=row.display_name,
         token=get_secret(row.secret_name) if row.secret_name else None,
     )
-    removed = publisher_for(post.channel).take_down(account, post.external_id)
+    if private and post.channel != ChannelKind.YOUTUBE:
+        raise TakedownRefused("only a YouTube video can be made private; leave out --private")
+    removed = publisher_for(post.channel).take_down(account, post.external_id, private=private)
     post.taken_down_at = now
     post.takedown_by = by[:200]
     post.takedown_reason = reason[:2000]
@@ -89,6 +94,7 @@ def take_down_post(
                 "channel": post.channel.value,
                 "external_id": post.external_id,
                 "removed": removed,
+                "how": "private" if private else "delete",
             },
             at=now,
         )

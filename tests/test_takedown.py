@@ -150,3 +150,21 @@ def test_cli_takedown_records_who_and_why(
         assert entry.object_id == str(post_id) and entry.detail["removed"] is True
     again = runner.invoke(main, [*args, "--by", "x"], catch_exceptions=False)
     assert again.exit_code == 2 and "already" in again.output
+
+
+def test_youtube_video_made_private_keeps_its_other_settings(
+    youtube: YouTubeSandbox, tmp_path: Path
+) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + random.Random(2).randbytes(300_000))
+    adapter = YouTubeAdapter(root_url=youtube.url, ledger=InMemoryQuotaLedger())
+    account = Account("youtube", CHANNEL, "ช่องทดสอบ", SecretStr(YT_TOKEN))
+    content = {"title": "งานบุญ", "description": "-", "video": str(video), "privacy": "public"}
+    receipt = adapter.publish(OutgoingPost("tk-private", account, content))
+    youtube.videos[receipt.external_id].status["embeddable"] = False
+    assert adapter.take_down(account, receipt.external_id, private=True) is True
+    status = youtube.videos[receipt.external_id].status
+    assert status["privacyStatus"] == "private"
+    assert status["embeddable"] is False  # read first, so the update did not reset it
+    assert youtube.calls_to("videos.update") == 1
+    assert adapter.take_down(account, "noSuchVideo", private=True) is False

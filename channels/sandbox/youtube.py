@@ -13,7 +13,7 @@ What it serves, and the public pages each part follows:
 - ``videos.list`` (/docs/videos/list): parts ``snippet``, ``status``, ``statistics`` for up
   to 50 ids; counts are strings (/docs/videos#statistics);
 - ``videos.delete`` (/docs/videos/delete): ``DELETE /youtube/v3/videos?id=``, 50 units,
-  ``204`` when gone;
+  ``204`` when gone; ``videos.update`` of ``part=status`` (/docs/videos/update), 50 units;
 - ``channels.list(mine=true)`` (/docs/channels/list) with
   ``contentDetails.relatedPlaylists.uploads``;
 - ``playlistItems.list`` (/docs/playlistItems/list) of the uploads playlist, newest first,
@@ -183,6 +183,8 @@ class YouTubeHandler(SandboxHandler):
             self.sandbox._api_call(self, url.path[len(API_PREFIX) :], query)
         elif url.path == API_PREFIX + "videos" and self.command == "DELETE":
             self.sandbox._delete_video(self, query)
+        elif url.path == API_PREFIX + "videos" and self.command == "PUT":
+            self.sandbox._update_video_status(self, query)
         else:
             self.send_json(
                 404, google_error(404, "notFound", f"{self.command} {url.path} is not served")
@@ -648,6 +650,60 @@ class YouTubeSandbox(SandboxServer):
                     domain="youtube.video",
                 ),
             )
+
+    def _update_video_status(self, handler: YouTubeHandler, query: dict[str, str]) -> None:
+        """``videos.update`` with ``part=status`` (developers.google.com/youtube/v3/docs/
+        videos/update): 50 units; the body's ``status`` replaces the video's settable status
+        properties (those left out return to their defaults, as the page warns); answers
+        the updated resource.  Other parts are not served."""
+        channel = self._authenticate(handler)
+        if channel is None:
+            return
+        self._record("videos.update", query)
+        if not self._charge(handler, UNITS, 50):
+            return
+        try:
+            body = json.loads(handler._read_body() or b"{}")
+        except ValueError:
+            body = None
+        part = [p.strip() for p in query.get("part", "").split(",") if p.strip()]
+        if not isinstance(body, dict) or part != ["status"] or "status" not in body:
+            handler.send_json(
+                400,
+                google_error(400, "invalidPart", "the sandbox updates part=status only"),
+            )
+            return
+        with self.lock:
+            video = self.videos.get(str(body.get("id", "")))
+            if video is None:
+                problem: tuple[int, str, str] | None = (
+                    404,
+                    "videoNotFound",
+                    "The video that you are trying to update cannot be found.",
+                )
+            elif video.channel_id != channel.id:
+                problem = (403, "forbidden", "The video that you are trying to update cannot "
+                           "be updated. The request might not be properly authorized.")  # fmt: skip
+            else:
+                problem = None
+                wanted = dict(body["status"])
+                video.status = {
+                    "uploadStatus": video.status.get("uploadStatus", "uploaded"),
+                    "privacyStatus": wanted.get("privacyStatus", "public"),
+                    **({"publishAt": wanted["publishAt"]} if wanted.get("publishAt") else {}),
+                    "license": wanted.get("license", "youtube"),
+                    "embeddable": bool(wanted.get("embeddable", True)),
+                    "publicStatsViewable": bool(wanted.get("publicStatsViewable", True)),
+                    "madeForKids": bool(wanted.get("selfDeclaredMadeForKids", False)),
+                    "selfDeclaredMadeForKids": bool(wanted.get("selfDeclaredMadeForKids", False)),
+                }
+                resource = self._video_resource(video, part)
+        if problem is not None:
+            handler.send_json(
+                problem[0], google_error(problem[0], problem[1], problem[2], domain="youtube.video")
+            )
+            return
+        handler.send_json(200, resource)
 
     def _list_videos(
         self,

@@ -254,11 +254,12 @@ def check() -> None:
 @click.argument("post_id", type=int)
 @click.option("--reason", required=True, help="Why it must come down (the request).")
 @click.option("--by", "by", required=True, help="Who asked for it.")
+@click.option("--private", is_flag=True, help="YouTube: make the video private, not deleted.")
 @friendly_errors
 @needs_schema
-def takedown(post_id: int, reason: str, by: str) -> None:
-    """Remove a published post from its channel (Facebook: deleted; YouTube: video deleted)
-    and record who asked and why."""
+def takedown(post_id: int, reason: str, by: str, private: bool) -> None:
+    """Remove a published post from its channel (Facebook: deleted; YouTube: video deleted,
+    or private with --private) and record who asked and why."""
     from channels.errors import ChannelError
     from marketing.takedown import TakedownRefused, take_down_post
     from tasks import wiring
@@ -271,6 +272,7 @@ def takedown(post_id: int, reason: str, by: str) -> None:
                 reason=reason,
                 by=by,
                 publisher_for=wiring.publisher,
+                private=private,
             )
     except TakedownRefused as exc:
         err_console.print(f"[bold red]Refused:[/] {exc}", highlight=False)
