@@ -70,6 +70,10 @@ def test_help_still_lists_every_command(tmp_path: Path) -> None:
         ("worker", "--help"),
         ("doctor", "--help"),
         ("db", "current"),
+        ("backup", "--help"),
+        ("restore", "--help"),
+        ("subscribers", "--help"),
+        ("posts", "takedown", "--help"),
     ],
     ids=" ".join,
 )
