@@ -14,17 +14,20 @@ keeping individual tracking no longer than needed.
 * :func:`purge_tracking_events` -- events of posts published longer ago than the retention
   time are counted into :class:`~marketing.models.EmailEventTally` and deleted (housekeeping).
 
-Erasure does not reach backups: they age out (keep them fewer than 90 days) or, after a
-restore, erase again (docs/operations.md).
+Erasure does not reach into backups, so each erasure also appends the address's SHA-256 to
+an erasure list outside the database (:func:`note_erasure`, ``<data folder>/erasures.txt``),
+and :func:`reapply_erasures` erases those people again from a restored database.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 from collections import defaultdict
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, String, cast, delete, func, select, text
@@ -50,7 +53,9 @@ __all__ = [
     "address_hash",
     "erase_subscriber",
     "export_subscriber",
+    "note_erasure",
     "purge_tracking_events",
+    "reapply_erasures",
 ]
 
 ERASED = "[erased]"
@@ -349,3 +354,44 @@ def purge_tracking_events(
             delete(EmailEvent).where(EmailEvent.post_id.in_(old_posts), EmailEvent.id <= newest)
         )
         return int(getattr(deleted, "rowcount", 0) or 0)
+
+
+def note_erasure(*, path: Path, address: str, now: datetime | None = None) -> None:
+    """Append the SHA-256 of an erased ``address`` to the erasure list at ``path`` (created
+    private to its owner), so a restore of an older backup can erase them again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="ascii") as fh:
+        fh.write(f"{address_hash(address)} {(now or utcnow()).isoformat(timespec='seconds')}\n")
+
+
+def erased_hashes(path: Path) -> set[str]:
+    """The address hashes in the erasure list at ``path`` (empty if there is none)."""
+    if not path.is_file():
+        return set()
+    found = set()
+    for line in path.read_text(encoding="ascii", errors="replace").splitlines():
+        digest = line.split(" ", 1)[0].strip()
+        if len(digest) == 64:
+            found.add(digest)
+    return found
+
+
+def reapply_erasures(*, session: Session, hashes: set[str], actor: str) -> int:
+    """Erase again every subscriber whose address hash is in ``hashes`` (after a restore of
+    a backup older than the erasure); return how many people were erased."""
+    if not hashes:
+        return 0
+    addresses = {
+        email.strip().lower()
+        for email in session.scalars(select(Subscriber.email))
+        if address_hash(email) in hashes
+    }
+    for address in sorted(addresses):
+        erase_subscriber(
+            session=session,
+            address=address,
+            reason="erased before; re-applied after a restore",
+            actor=actor,
+        )
+    return len(addresses)

@@ -223,6 +223,12 @@ class Settings(BaseSettings):
         return self.media_dir or self.data_dir / "media"
 
     @property
+    def erasure_list(self) -> Path:
+        """Hashes of erased subscribers' addresses, kept outside the database so a restore
+        of an older backup erases them again (see :mod:`marketing.privacy`)."""
+        return self.data_dir / "erasures.txt"
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 

@@ -137,3 +137,31 @@ def test_damaged_archive_is_refused_and_nothing_restored(
     with tarfile.open(archive) as tar:
         data = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
     assert {"created_at", "database", "schema_revision", "files"} <= set(data)
+
+
+def test_restoring_an_older_backup_erases_again_who_was_erased_since(
+    engine: Engine, fresh_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from marketing.models import AuditLog, Subscriber
+
+    with session_scope(engine) as session:
+        import_reference(session=session, path=SAMPLE)
+        address = session.scalars(select(Subscriber.email).order_by(Subscriber.id)).first()
+    assert address
+    archive = tmp_path / "before-erasure.tar"
+    assert invoke("backup", str(archive)).exit_code == 0
+    erased = invoke("subscribers", "erase", address, "--reason", "request 9", "--yes")
+    assert erased.exit_code == 0, erased.output
+    listed = (tmp_path / "data" / "erasures.txt").read_text()
+    assert address not in listed and len(listed.split()[0]) == 64
+
+    monkeypatch.setenv("MARKETING_DATABASE_URL", fresh_url)
+    monkeypatch.setenv("MARKETING_MEDIA_DIR", str(tmp_path / "restored-media"))
+    done = invoke("restore", str(archive))
+    assert done.exit_code == 0, done.output
+    assert "erased again" in done.output
+    with session_scope(get_engine(fresh_url)) as session:
+        emails = session.scalars(select(Subscriber.email)).all()
+        assert address.lower() not in {e.lower() for e in emails}
+        entry = session.scalars(select(AuditLog).where(AuditLog.actor == "restore")).one()
+        assert entry.action == "subscriber.erase"

@@ -116,6 +116,14 @@ def restore(path: Path, force: bool) -> None:
         f"{result.media_files} media file(s).",
         highlight=False,
     )
+    if result.revision_now == result.head:
+        apply_erasure_list()
+    else:
+        console.print(
+            "[yellow]Next:[/] after `marketing db upgrade`, run "
+            "`marketing subscribers reapply-erasures` (people erased after the backup).",
+            highlight=False,
+        )
     if result.to_reconcile:
         console.print(
             f"{result.to_reconcile} post(s) that may have gone out after the backup will be "
@@ -124,3 +132,20 @@ def restore(path: Path, force: bool) -> None:
         )
     for line in result.advice:
         console.print(f"[yellow]Next:[/] {line}", highlight=False)
+
+
+def apply_erasure_list() -> None:
+    from marketing.db import get_engine, session_scope
+    from marketing.privacy import erased_hashes, reapply_erasures, wipe_free_space
+    from marketing.settings import get_settings
+
+    listed = get_settings().erasure_list
+    with session_scope() as session:
+        again = reapply_erasures(session=session, hashes=erased_hashes(listed), actor="restore")
+    if again:
+        wipe_free_space(get_engine())
+        console.print(
+            f"{again} person(s) erased after this backup was made were erased again "
+            f"(list: {listed}).",
+            highlight=False,
+        )

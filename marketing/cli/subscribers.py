@@ -73,7 +73,8 @@ def erase(address: str, reason: str, actor: str | None, yes: bool) -> None:
     Backups made before still hold them: see docs/operations.md.
     """
     from marketing.db import get_engine, session_scope
-    from marketing.privacy import NobodyFound, erase_subscriber, wipe_free_space
+    from marketing.privacy import NobodyFound, erase_subscriber, note_erasure, wipe_free_space
+    from marketing.settings import get_settings
 
     if not yes:
         click.confirm(f"Erase {address} for good?", abort=True)
@@ -85,6 +86,7 @@ def erase(address: str, reason: str, actor: str | None, yes: bool) -> None:
     except NobodyFound:
         _nobody(address)
         return
+    note_erasure(path=get_settings().erasure_list, address=address)
     wipe_free_space(get_engine())
     console.print(
         f"Erased: {counts['subscribers']} subscriber row(s); {counts['deliveries']} deliveries "
@@ -114,3 +116,15 @@ def purge_events(days: int | None) -> None:
     days = days or get_settings().tracking_retention_days
     deleted = purge_tracking_events(engine=get_engine(), older_than=timedelta(days=days))
     console.print(f"Deleted {deleted} e-mail event(s) older than {days} days; totals kept.")
+
+
+@subscribers.command("reapply-erasures")
+@friendly_errors
+@needs_schema
+def reapply_erasures() -> None:
+    """Erase again everyone on the erasure list (after restoring an older backup;
+    `marketing restore` does it by itself when the schema is current)."""
+    from marketing.cli.backup import apply_erasure_list
+
+    apply_erasure_list()
+    console.print("Erasure list applied.")
