@@ -449,6 +449,14 @@ def restore_backup(
         with tempfile.TemporaryDirectory(prefix=".restore-", dir=_scratch(archive)) as tmp:
             work = Path(tmp)
             _extract_verified(archive, manifest, work, report)
+            real_root = media_root.resolve()
+            for name in manifest.media_files:
+                destination = media_root / name[len(MEDIA_PREFIX) :]
+                if destination.is_symlink() or not destination.resolve().is_relative_to(real_root):
+                    raise BackupRefused(
+                        f"{destination} is (or is under) a link that leads out of the media "
+                        "folder; remove the link, then restore again"
+                    )
             clashes = [
                 name
                 for name in manifest.media_files

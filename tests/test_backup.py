@@ -165,3 +165,21 @@ def test_restoring_an_older_backup_erases_again_who_was_erased_since(
         assert address.lower() not in {e.lower() for e in emails}
         entry = session.scalars(select(AuditLog).where(AuditLog.actor == "restore")).one()
         assert entry.action == "subscriber.erase"
+
+
+def test_restore_never_writes_through_a_link_out_of_the_media_folder(
+    engine: Engine, fresh_url: str, tmp_path: Path
+) -> None:
+    media = tmp_path / "data" / "media"
+    (media / "ภาพ").mkdir(parents=True, exist_ok=True)
+    (media / "ภาพ" / "a.jpg").write_bytes(b"\xff\xd8 picture")
+    archive = tmp_path / "backup.tar"
+    assert invoke("backup", str(archive)).exit_code == 0
+    target_media = tmp_path / "target-media"
+    target_media.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (target_media / "ภาพ").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(BackupRefused, match="link"):
+        restore_backup(archive=archive, database_url=fresh_url, media_root=target_media, force=True)
+    assert list(outside.iterdir()) == []
