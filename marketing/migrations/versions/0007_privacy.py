@@ -1,6 +1,6 @@
 """privacy: consent evidence, takedowns, tallies of purged e-mail events (#18)
 
-Revision ID: 0006_privacy
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 11:10:00.000000
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_privacy"
+revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
