@@ -81,6 +81,11 @@ beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    "send-notifications": {
+        "task": "marketing.send_notifications",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "collect-metrics": {
         "task": "marketing.collect_metrics",
         "schedule": _settings.metrics_interval,

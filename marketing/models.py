@@ -29,6 +29,12 @@ People (the web app)
         ends it; only the SHA-256 of its id is kept
     ApiToken -- a bearer token for scripts, with an expiry; only its SHA-256 is kept
     AuditLog -- every change made through the web app: who, what, when, to which object
+    ReconnectLink -- a signed, expiring, single-use link an admin gives an account's owner to
+        reconnect that one account without a staff account; only the SHA-256 of its nonce
+
+Telling people (:mod:`marketing.notifications`)
+    NotificationEvent -- something staff should act on, in the clock hour it was noticed
+    NotificationDigest -- one e-mail per person, kind and hour: claimed before it is sent
 
 All times are aware UTC (:class:`marketing.db.UTCDateTime`); zones are shown, not stored.
 """
@@ -512,6 +518,11 @@ class User(TimestampMixin, Base):
     buddhist_era: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None]
+    # Where notifications go (None: the person gets none).
+    email: Mapped[str | None] = mapped_column(String(320))
+    # NotificationKind values this person switched off; every other kind their role may act
+    # on is sent (so a kind added later reaches people without a migration).
+    notifications_off: Mapped[list[str]] = mapped_column(default=list)
 
 
 class ApiToken(Base):
@@ -590,3 +601,74 @@ class ImportJob(Base):
     state: Mapped[ImportState] = mapped_column(_enum(ImportState), default=ImportState.WAITING)
     # {"counts": {"created": n, ...}} when done; {"problems": [...], "more": n} when failed.
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ReconnectLink(Base):
+    """A delegated reconnect link: the URL carries ``{"l": id, "n": nonce}`` signed with the
+    web secret; the database keeps only the nonce's SHA-256, so a copy of it opens nothing.
+    Used once (``used_at``), and never after ``expires_at``."""
+
+    __tablename__ = "reconnect_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_account.id", ondelete="CASCADE"), index=True
+    )
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_from: Mapped[str | None] = mapped_column(String(100))
+
+    account: Mapped[ChannelAccount] = relationship()
+
+
+class NotificationKind(StrEnum):
+    """What a notification is about; each kind is one digest (see marketing.notifications)."""
+
+    ACCOUNT_RECONNECT = "account_reconnect"
+    POST_PROBLEM = "post_problem"  # failed, or outcome unknown (unconfirmed)
+    DRAFT_WAITING = "draft_waiting"
+    YOUTUBE_QUOTA = "youtube_quota"
+
+
+class DigestState(StrEnum):
+    SENDING = "sending"  # claimed; handed to the relay (stays so if the worker dies)
+    SENT = "sent"
+    FAILED = "failed"  # the relay refused for good; error_code says why
+    UNCONFIRMED = "unconfirmed"  # the relay may have it: never sent again automatically
+
+
+class NotificationEvent(Base):
+    __tablename__ = "notification_event"
+    __table_args__ = (Index("ix_notification_event_window", "window_start", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    # Stable per happening (e.g. post:12:failed:<when>), so noticing it twice adds nothing.
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[NotificationKind] = mapped_column(_enum(NotificationKind))
+    # The clock hour in which the service noticed it: the digest it belongs to.
+    window_start: Mapped[datetime]
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class NotificationDigest(Base):
+    __tablename__ = "notification_digest"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "window_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    kind: Mapped[NotificationKind] = mapped_column(_enum(NotificationKind))
+    window_start: Mapped[datetime]
+    state: Mapped[DigestState] = mapped_column(_enum(DigestState), default=DigestState.SENDING)
+    events: Mapped[int] = mapped_column(default=0)
+    address: Mapped[str] = mapped_column(String(320))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    error_code: Mapped[str | None] = mapped_column(String(100))

@@ -3,7 +3,7 @@
 Run a worker with ``celery -A tasks worker`` and the scheduler with ``celery -A tasks beat``.
 """
 
-from tasks import health, housekeeping, metrics, publishing
+from tasks import health, housekeeping, metrics, notify, publishing
 from tasks.app import app
 
-__all__ = ["app", "health", "housekeeping", "metrics", "publishing"]
+__all__ = ["app", "health", "housekeeping", "metrics", "notify", "publishing"]

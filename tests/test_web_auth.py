@@ -28,11 +28,18 @@ from tests.support.web import (
     token_for,
 )
 
-PUBLIC = ("/e/", "/login", "/static", "/healthz", "/readyz")  # the probes say only ok / not ok
+PUBLIC = ("/e/", "/login", "/static", "/healthz", "/readyz", "/reconnect/")
+# The probes say only ok / not ok; /reconnect/: delegated links (docs/notifications.md).
 # For Prometheus: the scrape network or an admin's token, else 403 (tests/test_observability.py).
 SCRAPE_ONLY = "/metrics"
 # What a person may change about themselves whatever their role.
-SELF_SERVICE = {"/logout", "/account", "/account/password", "/account/tokens/1/revoke"}
+SELF_SERVICE = {
+    "/logout",
+    "/account",
+    "/account/password",
+    "/account/notifications",
+    "/account/tokens/1/revoke",
+}
 SAMPLES = {
     "slug": "nan-ban-doi-ngoen",
     "post_id": "1",

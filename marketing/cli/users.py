@@ -52,10 +52,18 @@ def users() -> None:
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
 @click.option("--name", "display_name", default="", help="Name shown in the app.")
 @click.option("--language", type=click.Choice(LANGUAGES), default="th", show_default=True)
+@click.option("--email", default="", help="Address for notifications (none: no e-mail).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @friendly_errors
 @needs_schema
-def add(username: str, role: str, display_name: str, language: str, password_stdin: bool) -> None:
+def add(
+    username: str,
+    role: str,
+    display_name: str,
+    language: str,
+    email: str,
+    password_stdin: bool,
+) -> None:
     """Create a user (the password is asked for, or read with --password-stdin)."""
     password = _password(password_stdin)
     try:
@@ -67,6 +75,7 @@ def add(username: str, role: str, display_name: str, language: str, password_std
                 role=Role(role),
                 display_name=display_name,
                 language=language,
+                email=email,
             )
             audit(
                 session=session,
@@ -91,12 +100,13 @@ def list_() -> None:
     """Users with their role and last sign-in."""
     with session_scope() as session:
         table = Table(title="Users")
-        for column in ("user", "name", "role", "language", "active", "last sign-in"):
+        for column in ("user", "name", "e-mail", "role", "language", "active", "last sign-in"):
             table.add_column(column)
         for user in session.scalars(select(User).order_by(User.username)):
             table.add_row(
                 user.username,
                 user.display_name,
+                user.email or "",
                 user.role.value,
                 user.language,
                 "yes" if user.active else "no",

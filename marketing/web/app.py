@@ -40,6 +40,7 @@ from marketing.settings import (
     is_loopback_host,
 )
 from marketing.web import (
+    alerts,
     api,
     campaigns,
     communities,
@@ -59,7 +60,8 @@ from marketing.web.throttle import SignInThrottle
 STATIC = Path(__file__).with_name("static")
 # Every router of the app, in the order they are matched.
 ROUTERS = tuple(
-    m.router for m in (ops, people, overview, campaigns, posts, communities, reports, tracking, api)
+    m.router
+    for m in (ops, people, overview, campaigns, posts, communities, alerts, reports, tracking, api)
 )
 SESSION_COOKIE = "glo_session"
 

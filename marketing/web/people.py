@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from marketing.models import ApiToken, AuditLog, Role, User
+from marketing.notifications import digests_of, kinds_for
 from marketing.web.deps import (
     DB,
     Admin,
@@ -25,7 +26,8 @@ from marketing.web.deps import (
     sign_in,
     sign_out,
 )
-from marketing.web.i18n import LANGUAGES
+from marketing.web.i18n import LANGUAGES, language_of
+from marketing.web.notices import kind_labels
 from marketing.web.rendering import clock_for, flash, gettext_for, render
 from marketing.web.staff import (
     StaffError,
@@ -189,7 +191,16 @@ def logout(request: Request, user: Viewer, session: DB) -> Response:
 @router.get("/account")
 def account_page(request: Request, user: Viewer, session: DB) -> Response:
     sessions = live_sessions(session=session, user=user, now=now_of(request))
-    return render(request, "account.html", user=user, error=None, sessions=sessions)
+    labels = kind_labels(language_of(user.language))
+    return render(
+        request,
+        "account.html",
+        user=user,
+        error=None,
+        sessions=sessions,
+        notification_kinds=[(k.value, labels[k.value]) for k in kinds_for(user.role)],
+        digests=digests_of(session=session, user=user),
+    )
 
 
 @router.post("/account")
@@ -346,6 +357,7 @@ def users_add(
     password: Annotated[str, Form()],
     role: Annotated[Role, Form()],
     display_name: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
     try:
         created = create_user(
@@ -354,6 +366,7 @@ def users_add(
             password=password,
             role=role,
             display_name=display_name,
+            email=email,
         )
     except StaffError as exc:
         session.rollback()

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -103,8 +104,10 @@ def create_user(
     role: Role,
     display_name: str = "",
     language: str = "th",
+    email: str = "",
 ) -> User:
-    """A new active user; StaffError if the name is taken or invalid."""
+    """A new active user; StaffError if the name is taken, or it or the e-mail address is
+    invalid."""
     username = username.strip().lower()
     if not USERNAME.fullmatch(username):
         raise StaffError(
@@ -115,8 +118,15 @@ def create_user(
         raise StaffError(f"language must be one of {', '.join(LANGUAGES)}")
     if session.scalars(select(User.id).where(User.username == username)).first() is not None:
         raise StaffError(f"user {username!r} exists already")
+    email = email.strip()
+    if email:
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise StaffError(f"{email!r} is not a valid e-mail address: {exc}") from None
     user = User(
         username=username,
+        email=email or None,
         display_name=display_name.strip() or username,
         password_hash=hash_password(password),
         role=role,
