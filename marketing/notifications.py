@@ -84,6 +84,9 @@ from marketing.models import (
 )
 from marketing.reconnect_links import accounts_page, create_link
 from marketing.settings import Settings, get_settings
+from marketing.web.i18n import Clock, language_of
+from marketing.web.notices import EventView, digest_mail
+from marketing.web.staff import audit
 
 log = logging.getLogger(__name__)
 
@@ -359,9 +362,10 @@ def claim_digests(*, engine: Engine, now: datetime, grace: timedelta = GRACE) ->
     return claimed
 
 
-def _message(
+def notification_message(
     *, subject: str, text: str, sender: str, to: str, domain: str, now: datetime
 ) -> EmailMessage:
+    """A plain-text UTF-8 message from the service to one member of staff."""
     message = EmailMessage(policy=SMTP)
     message["Subject"] = subject
     message["From"] = Address("GLO", addr_spec=sender)
@@ -382,9 +386,6 @@ def send_claimed(
     adapter: EmailAdapter | None = None,
 ) -> RunResult:
     """Send each claimed digest through the relay and record what became of it."""
-    from marketing.web.i18n import Clock, language_of
-    from marketing.web.notices import EventView, digest_mail
-
     result = RunResult()
     if not claims:
         return result
@@ -414,8 +415,6 @@ def send_claimed(
                             now=now,
                         )
                         links[event.object_id] = issued.url
-                        from marketing.web.staff import audit
-
                         audit(
                             session=session,
                             user=None,
@@ -443,7 +442,7 @@ def send_claimed(
                     base_url=settings.public_base_url,
                     links=links,
                 )
-                message = _message(
+                message = notification_message(
                     subject=mail.subject,
                     text=mail.text,
                     sender=sender,

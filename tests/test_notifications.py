@@ -328,3 +328,76 @@ def test_a_relay_refusal_is_recorded_and_a_busy_relay_is_tried_again(
         ).one()
         assert refused.address == "editor@glo.example.org"
         assert refused.error_code == "smtp-550"
+
+
+def test_users_add_takes_an_email_address_and_refuses_a_bad_one(engine: Engine) -> None:
+    from click.testing import CliRunner
+
+    from marketing.cli import main
+
+    def add(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            main, ["users", "add", *args, "--password-stdin"], input="a-long-password\n"
+        )
+        return result.exit_code, result.output
+
+    code, out = add("nok", "--role", "editor", "--email", "nok@glo.example.org")
+    assert code == 0, out
+    code, out = add("dang", "--email", "not an address")
+    assert code == 2 and "not a valid e-mail address" in out
+    with session_scope(engine) as session:
+        users = {u.username: u.email for u in session.scalars(select(User))}
+    assert users == {"nok": "nok@glo.example.org"}
+
+
+def test_a_spent_youtube_quota_is_told_once_a_day(engine: Engine, relay: SmtpSandbox) -> None:
+    from marketing.models import Attempt, AttemptOutcome
+
+    people(engine)
+    _account_id, campaign_id = world(engine)
+    with session_scope(engine) as session:
+        community_id = session.scalars(select(Community.id)).one()
+        channel = ChannelAccount(
+            slug="doi-ngoen-channel",
+            kind=ChannelKind.YOUTUBE,
+            external_id="UCdoingoen",
+            display_name="ช่องบ้านดอยเงิน",
+            community_id=community_id,
+        )
+        session.add(channel)
+        session.flush()
+        for minutes in (5, 35):  # two uploads refused by the ledger, one event
+            at = TEN + timedelta(minutes=minutes)
+            post = Post(
+                campaign_id=campaign_id,
+                community_id=community_id,
+                channel_account_id=channel.id,
+                channel=ChannelKind.YOUTUBE,
+                idempotency_key=f"yt-{minutes}",
+                occurrence_key=str(minutes),
+                scheduled_at=at,
+                next_try_at=at + timedelta(hours=20),
+                content={"title": "วิดีโอ"},
+                content_hash="-",
+                state=PostState.SCHEDULED,
+                state_changed_at=at,
+            )
+            session.add(post)
+            session.flush()
+            session.add(
+                Attempt(
+                    post_id=post.id,
+                    number=1,
+                    started_at=at,
+                    finished_at=at,
+                    outcome=AttemptOutcome.RATE_LIMITED,
+                    error_code="quota:uploads",
+                )
+            )
+    settings = settings_for(relay)
+    run(engine=engine, settings=settings, now=TEN + timedelta(minutes=6))
+    run(engine=engine, settings=settings, now=TEN + timedelta(minutes=36))
+    run(engine=engine, settings=settings, now=TEN + timedelta(hours=1, minutes=3))
+    run(engine=engine, settings=settings, now=TEN + timedelta(hours=2, minutes=3))
+    mails = mails_to(relay, "editor@glo.example.org")
+    assert len(mails) == 1 and "โควตายูทูบ" in mails[0]

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from channels.email import email_adapter_from_settings, valid_address
 from channels.errors import ChannelError
 from marketing.models import ChannelAccount, Community, User
-from marketing.notifications import _message, digests_of, kinds_for, set_choices
+from marketing.notifications import kinds_for, notification_message, set_choices
 from marketing.reconnect_links import (
     LinkRefused,
     Refusal,
@@ -34,7 +34,7 @@ from marketing.reconnect_links import (
 )
 from marketing.web.deps import DB, Admin, Viewer, check_csrf, client_address, now_of, settings_of
 from marketing.web.i18n import language_of
-from marketing.web.notices import kind_labels, relay_error_message, test_mail
+from marketing.web.notices import relay_error_message, test_mail
 from marketing.web.people import safe_next
 from marketing.web.rendering import clock_for, flash, gettext_for, render
 from marketing.web.staff import audit
@@ -95,17 +95,6 @@ async def notifications_save(request: Request, user: Viewer, session: DB) -> Res
     return RedirectResponse("/account#notifications", status_code=303)
 
 
-def notification_context(session: DB, user: User) -> dict[str, object]:
-    """What the settings page shows about notifications."""
-    language = language_of(user.language)
-    return {
-        "notification_kinds": [
-            (k.value, kind_labels(language)[k.value]) for k in kinds_for(user.role)
-        ],
-        "digests": digests_of(session=session, user=user),
-    }
-
-
 @router.post("/accounts/email-test")
 def email_test(
     request: Request,
@@ -134,7 +123,7 @@ def email_test(
         clock=clock_for(request, user),
         now=now,
     )
-    message = _message(
+    message = notification_message(
         subject=mail.subject,
         text=mail.text,
         sender=settings.email_from,
