@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -64,7 +65,7 @@ from sqlalchemy.orm import Session
 from channels.email import EmailAdapter, EmailSession, email_adapter_from_settings
 from channels.errors import ChannelError, OutcomeUnknown, TransientError
 from channels.quota import PACIFIC, REFUSAL_CODE_PREFIX, next_reset, quota_day
-from marketing.db import get_engine, session_scope, utcnow, write_session
+from marketing.db import get_engine, utcnow, write_session
 from marketing.models import (
     AccountHealth,
     Attempt,
@@ -182,13 +183,30 @@ def notice_events(*, session: Session, now: datetime, lookback: timedelta = LOOK
         row.id: row.name_th for row in session.execute(select(Community.id, Community.name_th))
     }
 
-    for account in session.scalars(
-        select(ChannelAccount).where(ChannelAccount.health.in_(UNHEALTHY))
+    # An account is told of once per time it breaks: an event stays open until the account
+    # is seen healthy again (its detail gets "resolved"), however often its health is
+    # re-checked meanwhile.  The key counts the earlier breakdowns, so two runs at once
+    # insert the same key and one of them nothing.
+    earlier: dict[str, list[NotificationEvent]] = defaultdict(list)
+    for event in session.scalars(
+        select(NotificationEvent).where(
+            NotificationEvent.kind == NotificationKind.ACCOUNT_RECONNECT
+        )
     ):
+        earlier[event.object_id].append(event)
+    for account in session.scalars(select(ChannelAccount).order_by(ChannelAccount.id)):
+        past = earlier.get(str(account.id), [])
+        still_open = [e for e in past if not e.detail.get("resolved")]
+        if account.health not in UNHEALTHY:
+            for event in still_open:
+                event.detail = {**event.detail, "resolved": now.isoformat()}
+            continue
+        if still_open:
+            continue
         new += record_event(
             session=session,
             kind=NotificationKind.ACCOUNT_RECONNECT,
-            key=f"account:{account.id}:{account.health.value}:{_stamp(account.health_checked_at)}",
+            key=f"account:{account.id}:{len(past) + 1}",
             object_type="account",
             object_id=account.id,
             occurred_at=account.health_checked_at or now,
@@ -395,7 +413,7 @@ def send_claimed(
     smtp: EmailSession | None = None
     try:
         for claim in claims:
-            with session_scope(engine) as session:
+            with write_session(engine) as session:
                 user = session.get(User, claim.user_id)
                 digest = session.get(NotificationDigest, claim.digest_id)
                 assert user is not None and digest is not None
@@ -464,7 +482,7 @@ def send_claimed(
                 state, error_code = None, exc.code
             except ChannelError as exc:
                 state, error_code = DigestState.FAILED, exc.code
-            with session_scope(engine) as session:
+            with write_session(engine) as session:
                 if state is None:
                     # Nothing reached the relay: let the next run claim it again.
                     session.execute(

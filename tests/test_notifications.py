@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -31,6 +32,7 @@ from marketing.models import (
 from marketing.notifications import run, set_choices
 from marketing.reconnect_links import find_link
 from marketing.settings import Settings
+from tests.support.services import RedisServer
 
 TEN = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 PAGE_TOKEN = "EAAGlo" + "x" * 40  # what a Page token looks like: must never be mailed
@@ -233,9 +235,24 @@ def test_an_account_to_reconnect_reaches_admins_with_a_working_delegated_link(
         )
         assert found.account_id == account_id
         assert session.scalars(select(ReconnectLink.nonce_hash)).one() not in body
-    # Still broken an hour later: no new event, no new mail.
+    # Still broken, and checked again (the metrics collector notes each failure): no new
+    # event, no new mail.
+    with session_scope(engine) as session:
+        account = session.get(ChannelAccount, account_id)
+        assert account is not None
+        account.health_checked_at = TEN + timedelta(hours=1, minutes=30)
+    run(engine=engine, settings=settings, now=TEN + timedelta(hours=1, minutes=31))
     run(engine=engine, settings=settings, now=TEN + timedelta(hours=2, minutes=3))
     assert len(relay.messages) == 1
+    # Reconnected, then broken again: told again.
+    for health, minutes in ((AccountHealth.OK, 10), (AccountHealth.NEEDS_RECONNECT, 20)):
+        with session_scope(engine) as session:
+            account = session.get(ChannelAccount, account_id)
+            assert account is not None
+            account.health = health
+        run(engine=engine, settings=settings, now=TEN + timedelta(hours=2, minutes=minutes))
+    run(engine=engine, settings=settings, now=TEN + timedelta(hours=3, minutes=3))
+    assert len(mails_to(relay, "admin@glo.example.org")) == 2
 
 
 def test_a_draft_reaches_approvers_but_never_the_one_who_applied_it(
@@ -401,3 +418,53 @@ def test_a_spent_youtube_quota_is_told_once_a_day(engine: Engine, relay: SmtpSan
     run(engine=engine, settings=settings, now=TEN + timedelta(hours=2, minutes=3))
     mails = mails_to(relay, "editor@glo.example.org")
     assert len(mails) == 1 and "โควตายูทูบ" in mails[0]
+
+
+@pytest.mark.slow
+def test_the_beat_task_sends_digests_from_a_real_worker(
+    engine: Engine,
+    db_url: str,
+    relay: SmtpSandbox,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    from celery import Celery
+
+    from marketing.db import utcnow
+    from marketing.notifications import notice_events
+    from tests.support.services import CeleryWorker, running, wait_until
+
+    people(engine)
+    account_id, campaign_id = world(engine)
+    earlier = utcnow() - timedelta(hours=2)  # the worker runs on the real clock
+    fail_post(engine, account_id=account_id, campaign_id=campaign_id, at=earlier)
+    with session_scope(engine) as session:
+        assert notice_events(session=session, now=earlier) == 1
+    env = {
+        "MARKETING_DATABASE_URL": db_url,
+        "MARKETING_BROKER_URL": redis_server.url,
+        "MARKETING_DATA_DIR": str(tmp_path / "data"),
+        "MARKETING_SMTP_HOST": "127.0.0.1",
+        "MARKETING_SMTP_PORT": str(relay.port),
+        "MARKETING_EMAIL_FROM": "notify@glo.example.org",
+    }
+    with running(CeleryWorker(env, log_dir=tmp_path)):
+        client = Celery(broker=redis_server.url)
+        client.conf.task_serializer = "json"
+        for _ in range(2):  # a duplicate ring sends nothing more
+            client.send_task("marketing.send_notifications", queue="default")
+        wait_until(
+            lambda: len(mails_to(relay, "approver@glo.example.org")) == 1,
+            timeout=60,
+            what="the digest in the SMTP sandbox",
+        )
+
+        def settled() -> bool:
+            with session_scope(engine) as session:
+                return (
+                    session.scalars(select(NotificationDigest.state)).all()
+                    == [DigestState.SENT] * 4
+                )
+
+        wait_until(settled, timeout=60, what="four digests recorded as sent")
+    assert len(mails_to(relay, "editor@glo.example.org")) == 1
