@@ -155,6 +155,8 @@ def test_an_owner_without_a_staff_account_reconnects_through_the_link_once(
 ) -> None:
     _id, slug = facebook_account(engine)
     admin = WebClient(app).sign_in("admin")
+    community_page = admin.get("/communities/nan-ban-doi-ngoen").text
+    assert f"/accounts/{slug}/reconnect-link" in community_page
     token = make_link(admin, slug)
     assert (
         WebClient(app).sign_in("editor").post(f"/accounts/{slug}/reconnect-link").status_code == 403
