@@ -1,7 +1,7 @@
 """notifications: staff e-mail addresses and choices, events, digests, reconnect links (#13)
 
 Revision ID: 0006_notifications
-Revises: 0005
+Revises: 0006 (report summaries; re-chained by the integrator as needed)
 Create Date: 2026-12-01 11:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_notifications"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
