@@ -1,7 +1,7 @@
 """notifications: staff e-mail addresses and choices, events, digests, reconnect links (#13)
 
-Revision ID: 0006_notifications
-Revises: 0006 (report summaries; re-chained by the integrator as needed)
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 11:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_notifications"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
