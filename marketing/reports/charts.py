@@ -2,7 +2,10 @@
 
 Each chart is a complete ``<svg>`` element with a ``<title>`` (what screen readers and
 tooltips show), text labels on its axes and values, and a legend.  They scale to the width of
-the page (``viewBox``) and keep their text legible when printed.  Values are escaped; the
+the page (``viewBox``) and keep their text legible when printed.  The drawing is sized for a
+phone (``WIDTH`` units across, text of at least ``TEXT`` units): on a 390 px screen, where a
+chart is about 350 px wide, no text is drawn below 11 px; pages cap a chart's width (540 px)
+so text does not grow large on a desktop either.  Values are escaped; the
 result is :class:`markupsafe.Markup`, ready to place in a Jinja2 template.
 """
 
@@ -20,6 +23,9 @@ from markupsafe import Markup, escape
 _ids = count(1)
 
 FONT = "Sarabun, 'Noto Sans Thai', 'Leelawadee UI', Tahoma, sans-serif"
+#: Width of a chart's drawing (viewBox units) and the size of its smallest text in them.
+WIDTH = 460
+TEXT = 15
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,8 @@ def _open(width: int, height: int, title: str, chart_id: str, kind: str) -> list
         f'width="100%" role="img" class="chart chart-{kind}" '
         f'aria-labelledby="{chart_id}" font-family="{escape(FONT)}">',
         f'<title id="{chart_id}">{escape(title)}</title>',
-        f'<text x="0" y="18" font-size="16" font-weight="bold" fill="#222">{escape(title)}</text>',
+        f'<text x="0" y="18" font-size="{TEXT + 2}" font-weight="bold" fill="#222">'
+        f"{escape(title)}</text>",
     ]
 
 
@@ -92,13 +99,13 @@ def line_chart(
     days: Sequence[date],
     series: Sequence[Series],
     day_label: Callable[[date], str],
-    width: int = 760,
+    width: int = WIDTH,
     height: int = 280,
 ) -> Markup:
     """A line per series over ``days``, with a value axis, date labels and a legend."""
     chart_id = f"chart-{next(_ids)}"
     # Room on the right for half of the last date label, which is centred on its day.
-    left, right, top, bottom = 64, 36, 56, 40
+    left, right, top, bottom = 52, 40, 60, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     # Counts: at least 4 at the top, so the quarter gridlines fall on whole numbers.
     top_value = max(nice_ceiling(max((v for s in series for v in s.values), default=0)), 4.0)
@@ -107,11 +114,11 @@ def line_chart(
     # Legend under the title.
     x = 0
     for item in series:
-        out.append(f'<rect x="{x}" y="30" width="12" height="12" fill="{escape(item.colour)}"/>')
+        out.append(f'<rect x="{x}" y="30" width="13" height="13" fill="{escape(item.colour)}"/>')
         out.append(
-            f'<text x="{x + 17}" y="40" font-size="12" fill="#222">{escape(item.label)}</text>'
+            f'<text x="{x + 18}" y="42" font-size="{TEXT}" fill="#222">{escape(item.label)}</text>'
         )
-        x += 30 + 9 * len(item.label)
+        x += 34 + 10 * len(item.label)
 
     # Value axis: four gridlines with labels.
     for step in range(5):
@@ -122,7 +129,7 @@ def line_chart(
             f'stroke="{"#999" if step == 0 else "#e3e3e3"}" stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+            f'<text x="{left - 6}" y="{y + 5:.1f}" font-size="{TEXT}" text-anchor="end" '
             f'fill="#555">{escape(thousands(value))}</text>'
         )
 
@@ -138,7 +145,7 @@ def line_chart(
             f'y2="{top + plot_h + 4}" stroke="#999" stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{x_at(i):.1f}" y="{top + plot_h + 18}" font-size="11" '
+            f'<text x="{x_at(i):.1f}" y="{top + plot_h + 20}" font-size="{TEXT}" '
             f'text-anchor="middle" fill="#555">{escape(day_label(days[i]))}</text>'
         )
 
@@ -163,32 +170,34 @@ def bar_chart(
     *,
     title: str,
     bars: Sequence[Bar],
-    width: int = 760,
-    bar_height: int = 22,
-    label_width: int = 220,
+    width: int = WIDTH,
+    bar_height: int = 18,
 ) -> Markup:
-    """Horizontal bars, longest for the largest value, each labelled and with its text."""
+    """Horizontal bars, longest for the largest value, each with its label above it (long Thai
+    names keep the whole width) and its text beside it."""
     chart_id = f"chart-{next(_ids)}"
-    top, gap = 36, 10
-    height = top + len(bars) * (bar_height + gap) + 8
-    text_room = 240
-    plot_w = width - label_width - text_room
+    top, label_room, gap = 36, TEXT + 6, 10
+    row = label_room + bar_height + gap
+    height = top + len(bars) * row
+    text_room = 190
+    plot_w = width - text_room
     largest = max((b.value for b in bars), default=0) or 1
     out = _open(width, height, title, chart_id, "bar")
     for i, item in enumerate(bars):
-        y = top + i * (bar_height + gap)
+        y = top + i * row
+        bar_y = y + label_room
         length = plot_w * item.value / largest if item.value > 0 else 0
         out.append(
-            f'<text x="{label_width - 8}" y="{y + bar_height * 0.7:.1f}" font-size="13" '
-            f'text-anchor="end" fill="#222">{escape(item.label)}</text>'
+            f'<text x="0" y="{y + TEXT:.1f}" font-size="{TEXT}" fill="#222">'
+            f"{escape(item.label)}</text>"
         )
         out.append(
-            f'<rect class="bar" x="{label_width}" y="{y}" width="{length:.1f}" '
+            f'<rect class="bar" x="0" y="{bar_y}" width="{length:.1f}" '
             f'height="{bar_height}" fill="{escape(item.colour)}"/>'
         )
         out.append(
-            f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height * 0.7:.1f}" '
-            f'font-size="12" fill="#222">{escape(item.text)}</text>'
+            f'<text x="{length + 6:.1f}" y="{bar_y + bar_height * 0.8:.1f}" '
+            f'font-size="{TEXT}" fill="#222">{escape(item.text)}</text>'
         )
     out.append("</svg>")
     return Markup("\n".join(out))

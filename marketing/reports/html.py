@@ -210,7 +210,6 @@ def render_html(
                 )
                 for row in shown
             ],
-            label_width=300,
         )
         context.update(
             report=report,
