@@ -104,9 +104,18 @@ MEASURE = """() => {
     const px = parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
     if (px < MIN_PX) small.push({text: t.textContent.slice(0, 30), px: Math.round(px * 10) / 10});
   }
+  const overlapping = [];
+  for (const svg of document.querySelectorAll('svg')) {
+    const boxes = [...svg.querySelectorAll('text')].map(t => [t, t.getBoundingClientRect()]);
+    boxes.forEach(([t, a], i) => boxes.slice(i + 1).forEach(([u, b]) => {
+      const across = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const down = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (across > 1 && down > 1) overlapping.push([t.textContent, u.textContent]);
+    }));
+  }
   return {
     document: document.documentElement.scrollWidth, view: window.innerWidth,
-    offenders: out.slice(0, 3), small: small.slice(0, 3),
+    offenders: out.slice(0, 3), small: small.slice(0, 3), overlapping: overlapping.slice(0, 3),
   };
 }""".replace("MIN_PX", str(MIN_CHART_TEXT_PX))
 
@@ -187,6 +196,8 @@ class Walker:
             )
         elif found["offenders"]:
             self.problems.append(f"{where}: sticks out of the screen: {found['offenders'][0]}")
+        if found["overlapping"]:
+            self.problems.append(f"{where}: chart labels overlap at 390 px: {found['overlapping']}")
         if found["small"]:
             self.problems.append(f"{where}: chart text too small at 390 px: {found['small']}")
 

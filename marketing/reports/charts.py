@@ -86,7 +86,7 @@ def date_ticks(n: int) -> list[int]:
     if n <= 1:
         return [0] if n else []
     gaps = n - 1
-    for parts in (4, 3, 5, 2):
+    for parts in (4, 3, 2):  # 5 parts would be six labels, too close together on a phone
         if gaps % parts == 0:
             return [k * gaps // parts for k in range(parts + 1)]
     step = -(-gaps // 4)  # ceil: at most five labels, counted back from the last day
@@ -105,7 +105,7 @@ def line_chart(
     """A line per series over ``days``, with a value axis, date labels and a legend."""
     chart_id = f"chart-{next(_ids)}"
     # Room on the right for half of the last date label, which is centred on its day.
-    left, right, top, bottom = 52, 40, 60, 40
+    left, right, top, bottom = 52, 40, 60, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     # Counts: at least 4 at the top, so the quarter gridlines fall on whole numbers.
     top_value = max(nice_ceiling(max((v for s in series for v in s.values), default=0)), 4.0)
@@ -145,7 +145,7 @@ def line_chart(
             f'y2="{top + plot_h + 4}" stroke="#999" stroke-width="1"/>'
         )
         out.append(
-            f'<text x="{x_at(i):.1f}" y="{top + plot_h + 20}" font-size="{TEXT}" '
+            f'<text x="{x_at(i):.1f}" y="{top + plot_h + 27}" font-size="{TEXT}" '
             f'text-anchor="middle" fill="#555">{escape(day_label(days[i]))}</text>'
         )
 
