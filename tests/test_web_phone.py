@@ -70,6 +70,9 @@ NOT_PAGES = {
     "/campaigns/{slug}/source": "the campaign file, downloaded",
     "/e/open/{token}": "a one-pixel image",
     "/e/click/{token}": "a redirect to the link in the e-mail",
+    "/healthz": "a liveness probe (JSON)",
+    "/readyz": "a readiness probe (JSON)",
+    "/metrics": "the Prometheus page (text)",
 }
 
 # What overflows, measured in the page: the document's width, the widest element sticking out
