@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from marketing.db import session_scope
 from marketing.models import AccountHealth, ChannelAccount, Role
+from marketing.reconnect_links import create_link
 from marketing.web.app import ROUTERS
 from marketing.web.tracking import TrackingLinks
 from tests.support.web import NOW, PASSWORD, add_user, clock_at, served, subscribers_of
@@ -221,9 +222,26 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
         unsubscribe = urlsplit(
             links.unsubscribe_url(post_id=post_ids["mail"], subscriber_id=subscriber)
         ).path
+        settings = server.server.config.app.state.settings
+        with session_scope(engine) as session:
+            reconnect = urlsplit(
+                create_link(
+                    session=session,
+                    account=session.scalars(
+                        select(ChannelAccount).where(
+                            ChannelAccount.slug == "sukhothai-ban-rim-yom-facebook"
+                        )
+                    ).one(),
+                    created_by="admin",
+                    secret=settings.web_secret,
+                    base_url=settings.public_base_url,
+                    now=NOW,
+                ).url
+            ).path
         walker = Walker(browser, server.url, photos=photos)
         walker.check("login", "/login")
         walker.check("unsubscribe", unsubscribe)
+        walker.check("reconnect", reconnect)
         walker.sign_in()
 
         # A campaign with every channel, previewed (the answer to a form) and applied.
@@ -260,6 +278,7 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
         pages: dict[str, list[tuple[str, str]]] = {
             "/login": [],  # above, signed out
             "/e/unsubscribe/{token}": [],  # above, as a subscriber sees it
+            "/reconnect/{token}": [],  # above, as a Page's owner without an account sees it
             "/": [("dashboard", "/")],
             "/calendar": [
                 ("calendar-month", f"/calendar?day={day}"),
