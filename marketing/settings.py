@@ -62,6 +62,16 @@ class Settings(BaseSettings):
         "all processes; default: the broker URL when it is Redis, else each process keeps its own.",
     )
     timezone: str = Field(DEFAULT_TIMEZONE, description="Zone for times shown to people.")
+    language: Literal["th", "en"] = Field(
+        "th",
+        description="Language of the command line and its reports: th or en (the web app "
+        "uses each user's own choice).",
+    )
+    era: Literal["be", "ce"] | None = Field(
+        None,
+        description="Years on the command line: be (Buddhist era, 2569) or ce (2026); "
+        "default: be in Thai, ce in English.",
+    )
 
     dispatch_interval: float = Field(5.0, description="Seconds between dispatch_due beats.")
     dispatch_batch: int = Field(500, description="Posts claimed per dispatch transaction.")

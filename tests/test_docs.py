@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from click import Group
+from click import Context, Group
 
 from marketing.cli import main
 from marketing.settings import Settings
@@ -24,7 +24,9 @@ def test_every_setting_is_in_the_readme_table() -> None:
 def test_every_command_is_in_the_readme() -> None:
     def walk(group: Group, prefix: str) -> list[str]:
         names = []
-        for name, command in group.commands.items():
+        ctx = Context(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
             if isinstance(command, Group):
                 names += walk(command, f"{prefix} {name}")
             else:

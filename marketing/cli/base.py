@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -104,9 +105,56 @@ def needs_schema(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when one of them runs (or its help is
+    asked for): ``marketing --help`` lists them from ``lazy``'s static short help, so it starts
+    without SQLAlchemy, pydantic, the SDKs or the web framework.  tests/test_cli_startup.py
+    checks that each static help is the command's own."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        # name -> ("module:attribute", short help)
+        self.lazy: dict[str, tuple[str, str]] = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module_name, attribute = self.lazy[cmd_name][0].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(name) for name in names), default=0)
+        rows = [
+            (name, click.Command(name, help=self.lazy[name][1]).get_short_help_str(limit))
+            if name in self.lazy and name not in self.commands
+            else (name, self.commands[name].get_short_help_str(limit))
+            for name in names
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="marketing")
-def main() -> None:
+@click.option(
+    "--lang",
+    "language",
+    type=click.Choice(["th", "en"]),
+    help="Language of tables and reports (default: MARKETING_LANGUAGE, else th).",
+)
+@click.option(
+    "--era",
+    type=click.Choice(["be", "ce"]),
+    help="Years in the Buddhist era (be: 2569) or the Common era (ce: 2026); "
+    "default: MARKETING_ERA, else be in Thai and ce in English.",
+)
+def main(language: str | None, era: str | None) -> None:
     """Publish the creative-community programme on Facebook, YouTube and email, and report on it.
 
     Settings come from MARKETING_* environment variables (see README.md); by default

@@ -63,9 +63,10 @@ ENGLISH_MONTHS_LONG = (
 
 
 @cache
-def translations(language: str) -> gettext.NullTranslations:
-    """The compiled catalog of ``language`` (English and unknown languages: the msgids)."""
-    po = CATALOGS / language / "LC_MESSAGES" / "messages.po"
+def translations(language: str, domain: str = "messages") -> gettext.NullTranslations:
+    """The compiled catalog of ``language`` (English and unknown languages: the msgids);
+    ``domain`` ``messages`` is the web app's, ``cli`` the command line's."""
+    po = CATALOGS / language / "LC_MESSAGES" / f"{domain}.po"
     if language == "en" or not po.exists():
         return NullTranslations()
     with po.open("rb") as fh:
