@@ -89,7 +89,7 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
 
     planned = invoke("plan", str(path), "--preview")
     assert planned.exit_code == 0, planned.output
-    assert "2030-01-07 10:00" in planned.stdout and "trat-ban-ao-sai" in planned.stdout
+    assert "7 ม.ค. 2573 10:00" in planned.stdout and "trat-ban-ao-sai" in planned.stdout
     assert "8 posts; applying would add 8" in planned.stdout
     assert "สวัสดีจากชุมชนผ้าทอบ้านดอยเงิน วันจันทร์ที่ 7 มกราคม พ.ศ. 2573" in planned.stdout
 
@@ -110,7 +110,7 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
 
     listed = invoke("list")
     assert "cli-test" in listed.stdout and "ทดสอบคำสั่ง" in listed.stdout
-    assert "draft" in listed.stdout and "scheduled 8" in listed.stdout
+    assert "ร่าง (รออนุมัติ)" in listed.stdout and "รอเวลาเผยแพร่ 8" in listed.stdout
     refused = invoke("pause", "cli-test")
     assert refused.exit_code == 2 and "Refused" in refused.stderr
 

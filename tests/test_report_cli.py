@@ -7,10 +7,12 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy.orm import Session
 
 from marketing.cli import main
+from marketing.settings import get_settings
 from tests.test_reports import ACTIVE, CAMPAIGN, END, INACTIVE, START, seed, sql_sums
 
 PERIOD = ["--from", START.isoformat(), "--to", END.isoformat()]
@@ -58,20 +60,62 @@ def test_days_option_counts_back_from_to(session: Session) -> None:
     }
 
 
-def test_terminal_table_shows_thai_names_and_buddhist_era(session: Session) -> None:
+def test_terminal_table_is_thai_in_the_buddhist_era_by_default(session: Session) -> None:
     seed(session)
-    result = run("report", "community", ACTIVE, *PERIOD, "--buddhist-era")
+    result = run("report", "community", ACTIVE, *PERIOD)
     assert result.exit_code == 0, result.output
     assert "ชุมชนผ้าทอบ้านดอยเงิน" in result.output
-    assert "01/10/2569 to 28/10/2569" in result.output
+    assert "1 ต.ค. 2569 ถึง 28 ต.ค. 2569 (28 วัน)" in result.output
     total = sql_sums(session, slug=ACTIVE, start=START, end=END, channel=None)
     assert f"{total['interactions']:,}" in result.output
-    assert "Best posts" in result.output
+    assert "โพสต์ที่ดีที่สุด" in result.output and "Best posts" not in result.output
 
     overview = run("report", "overview", *PERIOD, "--sort", "name")
-    assert overview.exit_code == 0 and "Communities by name" in overview.output
+    assert overview.exit_code == 0 and "ชุมชนเรียงตามชื่อชุมชน" in overview.output
     campaign = run("report", "campaign", CAMPAIGN)
-    assert "Needs a person" in campaign.output and "Permissions" in campaign.output
+    assert "ต้องให้คนดูแล" in campaign.output and "Needs a person" not in campaign.output
+
+
+def test_terminal_table_in_english_and_the_common_era_by_choice(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(session)
+    result = run("--lang", "en", "--era", "ce", "report", "community", ACTIVE, *PERIOD)
+    assert result.exit_code == 0, result.output
+    assert "1 Oct 2026 to 28 Oct 2026 (28 days)" in result.output
+    assert "Best posts" in result.output
+
+    monkeypatch.setenv("MARKETING_LANGUAGE", "en")  # the era follows the language
+    get_settings.cache_clear()
+    overview = run("report", "overview", *PERIOD, "--sort", "name")
+    assert overview.exit_code == 0 and "Communities by name" in overview.output
+    assert "1 Oct 2026" in overview.output
+    buddhist = run("--era", "be", "report", "campaign", CAMPAIGN)
+    assert "Needs a person" in buddhist.output and "Permissions" in buddhist.output
+    assert "2569" in buddhist.output and "2026" not in buddhist.output
+
+
+def test_dates_typed_in_the_buddhist_era_as_thai_staff_write_them(session: Session) -> None:
+    seed(session)
+    typed = run(
+        "report", "overview", "--from", "01/10/2569", "--to", "28/10/2569", "--format", "json"
+    )
+    iso = run("report", "overview", *PERIOD, "--format", "json")
+    assert typed.exit_code == 0, typed.output
+    assert json.loads(typed.output)["period"] == json.loads(iso.output)["period"]
+    wrong = run("report", "overview", "--from", "31/04/2570")
+    assert wrong.exit_code == 2 and "not a date on the calendar" in wrong.output
+
+
+def test_html_from_the_command_line_is_in_the_buddhist_era(
+    session: Session, tmp_path: Path
+) -> None:
+    seed(session)
+    target = tmp_path / "nan.html"
+    result = run("report", "community", ACTIVE, *PERIOD, "--format", "html", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    html = target.read_text(encoding="utf-8")
+    assert "2569" in html and "ต.ค. 2026" not in html
 
 
 def test_html_goes_to_the_data_folder_by_default(session: Session, tmp_path: Path) -> None:

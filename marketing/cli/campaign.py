@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 import click
 from rich.table import Table
 
+from marketing.cli import display
 from marketing.cli.base import console, err_console, friendly_errors, needs_schema
+from marketing.cli.display import N_, state_word
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,6 +49,15 @@ def _state_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+CAMPAIGN_STATUSES = {
+    "draft": N_("draft (awaiting approval)"),
+    "approved": N_("approved"),
+    "paused": N_("paused"),
+    "cancelled": N_("cancelled"),
+    "completed": N_("completed"),
+}
+
+
 def _actor() -> str:
     try:
         return getpass.getuser()
@@ -55,9 +66,11 @@ def _actor() -> str:
 
 
 def _local(moment: datetime | None, zone: str) -> str:
+    """``moment`` in ``zone`` to the minute, in the chosen language and era."""
     if moment is None:
         return "-"
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{display.current().clock.day(local.date())} {local:%H:%M}"
 
 
 def _print_problems(error: InvalidInput) -> None:
@@ -434,18 +447,24 @@ def list_() -> None:
 
     with session_scope() as session:
         rows = list_campaigns(session=session)
-        table = Table(title="Campaigns")
-        for column in ("slug", "name", "status", "window", "posts"):
-            table.add_column(column)
-        for c, counts in rows:
-            table.add_row(
+        d = display.current()
+        shown = [
+            (
                 c.slug,
                 c.name,
-                c.status.value,
+                d._(CAMPAIGN_STATUSES.get(c.status.value, c.status.value)),
                 f"{_local(c.window_start, c.timezone)} - {_local(c.window_end, c.timezone)}",
-                ", ".join(f"{state.value} {n:,}" for state, n in sorted(counts.items())) or "-",
+                ", ".join(f"{state_word(state.value)} {n:,}" for state, n in sorted(counts.items()))
+                or "-",
             )
-    console.print(table)
+            for c, counts in rows
+        ]
+    headings = (N_("slug"), N_("name"), N_("status"), N_("window"), N_("posts"))
+    console.print(
+        display.listing(
+            console, title=d._("Campaigns"), headings=[d._(h) for h in headings], rows=shown
+        )
+    )
 
 
 @campaign.command()

@@ -5,30 +5,25 @@ with ``marketing --lang en --era ce ...`` or ``MARKETING_LANGUAGE`` / ``MARKETIN
 era follows the language unless it is chosen too.  Words go through the same gettext catalogs
 as the web app (:mod:`marketing.web.i18n`, domain ``cli``), dates through its :class:`Clock`.
 
-Tables adapt to the terminal: below :data:`NARROW` columns a listing becomes one "card" per
-row (label, value), so slugs -- what one types next -- are never cut, and Thai names wrap
-between words.
+Listings adapt to the terminal's width (:func:`marketing.tables.listing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import click
-from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 if TYPE_CHECKING:
     from marketing.web.i18n import Clock
 
-# Below this many columns a listing is drawn as cards instead of a table.
-NARROW = 100
+from marketing.tables import listing
+
+__all__ = ["Display", "channel_word", "current", "listing", "resolve", "state_word"]
+
 LANGUAGES = ("th", "en")
 ERAS = ("be", "ce")
 
@@ -93,48 +88,33 @@ def current() -> Display:
     return found
 
 
-def listing(
-    console: Console,
-    *,
-    title: str,
-    headings: Sequence[str],
-    rows: Sequence[Sequence[str | Text]],
-    keys: Sequence[int] = (0,),
-    numeric: Sequence[int] = (),
-) -> RenderableType:
-    """``rows`` under ``headings`` as a table when the terminal is wide enough, else as one
-    card per row.  Columns ``keys`` (slugs, ids) never wrap or shrink; ``numeric`` ones are
-    right-aligned and never cut; the others wrap between words (``fold`` for a long URL)."""
-    if console.width >= NARROW:
-        table = Table(title=title, title_justify="left")
-        for index, heading in enumerate(headings):
-            if index in keys or index in numeric:
-                table.add_column(
-                    heading,
-                    no_wrap=True,
-                    justify="right" if index in numeric else "left",
-                    min_width=max((_cells(row[index]) for row in rows), default=1),
-                )
-            else:
-                table.add_column(heading, overflow="fold", ratio=1)
-        for row in rows:
-            table.add_row(*row)
-        return table
-    cards: list[RenderableType] = [Text(title, style="bold")]
-    width = max(_cells(Text(h)) for h in headings)
-    for row in rows:
-        card = Table(
-            box=box.SIMPLE, show_header=False, pad_edge=False, padding=(0, 1), expand=False
-        )
-        card.add_column(style="dim", no_wrap=True, min_width=min(width, console.width // 3))
-        card.add_column(overflow="fold")
-        for index, (heading, value) in enumerate(zip(headings, row, strict=True)):
-            if index not in keys and not (value.plain if isinstance(value, Text) else value):
-                continue
-            card.add_row(heading, value)
-        cards.append(card)
-    return Group(*cards)
+def state_word(state: str) -> str:
+    """A post's state in the chosen language."""
+    return current()._(STATES.get(state, state))
 
 
-def _cells(value: str | Text) -> int:
-    return Text.from_markup(value).cell_len if isinstance(value, str) else value.cell_len
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog where it is translated later (``d._(message)``)."""
+    return message
+
+
+# Post states and account health as English msgids of the ``cli`` catalog.
+STATES = {
+    "scheduled": N_("scheduled"),
+    "queued": N_("queued"),
+    "publishing": N_("publishing"),
+    "published": N_("published"),
+    "failed": N_("failed"),
+    "unconfirmed": N_("unconfirmed"),
+    "needs_reconnect": N_("needs reconnecting"),
+    "cancelled": N_("cancelled"),
+    "ok": N_("ok"),
+    "permission_lost": N_("permission lost"),
+    "unknown": N_("unknown"),
+}
+CHANNELS = {"facebook": N_("Facebook"), "youtube": N_("YouTube"), "email": N_("Email")}
+
+
+def channel_word(channel: str) -> str:
+    """A channel's name in the chosen language."""
+    return current()._(CHANNELS.get(channel, channel))

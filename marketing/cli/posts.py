@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import click
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 
+from marketing.cli import display
 from marketing.cli.base import console, err_console, friendly_errors, needs_schema
+from marketing.cli.display import N_, channel_word, state_word
 from marketing.db import session_scope
 from marketing.models import (
     AccountHealth,
@@ -28,14 +29,11 @@ from marketing.publishing import (
     resolve_published,
     retry_post,
 )
-from marketing.settings import get_settings
 
 
 def local(moment: datetime | None) -> str:
-    """A time as staff read it: in the configured zone, to the minute."""
-    if moment is None:
-        return "—"
-    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+    """A time as staff read it: in the configured zone, to the minute, in the chosen era."""
+    return display.current().when(moment)
 
 
 @click.group()
@@ -57,25 +55,14 @@ def problems() -> None:
             .where(Post.state.in_(PROBLEM_STATES))
             .order_by(Post.state, Post.scheduled_at)
         ).all()
+        d = display.current()
         if not rows:
-            console.print("[green]No post needs a person.[/]")
+            console.print(f"[green]{d._('No post needs a person.')}[/]")
             return
-        table = Table(title=f"{len(rows)} post(s) need a person")
-        for column in (
-            "id",
-            "state",
-            "campaign",
-            "community",
-            "account",
-            "due",
-            "problem",
-            "what to do",
-        ):
-            table.add_column(column, overflow="fold")
-        for post, community, account, campaign in rows:
-            table.add_row(
+        shown = [
+            (
                 str(post.id),
-                post.state.value,
+                state_word(post.state.value),
                 campaign,
                 community,
                 account,
@@ -83,7 +70,27 @@ def problems() -> None:
                 post.last_error or "",
                 post.action_hint or "",
             )
-    console.print(table)
+            for post, community, account, campaign in rows
+        ]
+    headings = (
+        N_("id"),
+        N_("state"),
+        N_("campaign"),
+        N_("community"),
+        N_("account"),
+        N_("due"),
+        N_("problem"),
+        N_("what to do"),
+    )
+    console.print(
+        display.listing(
+            console,
+            title=d._("{count} post(s) need a person").format(count=len(shown)),
+            headings=[d._(h) for h in headings],
+            rows=shown,
+            keys=(0, 2, 3, 4, 5),
+        )
+    )
 
 
 @posts.command("list")
@@ -106,20 +113,37 @@ def list_(campaign: str | None, state: str | None, limit: int) -> None:
             query = query.where(Campaign.slug == campaign)
         if state:
             query = query.where(Post.state == PostState(state))
-        table = Table(title="Posts")
-        for column in ("id", "campaign", "community", "channel", "due", "state", "link"):
-            table.add_column(column, overflow="fold")
-        for post, community, campaign_slug in session.execute(query).all():
-            table.add_row(
+        shown = [
+            (
                 str(post.id),
                 campaign_slug,
                 community,
-                post.channel.value,
+                channel_word(post.channel.value),
                 local(post.scheduled_at),
-                post.state.value,
+                state_word(post.state.value),
                 post.permalink or "",
             )
-    console.print(table)
+            for post, community, campaign_slug in session.execute(query).all()
+        ]
+    d = display.current()
+    headings = (
+        N_("id"),
+        N_("campaign"),
+        N_("community"),
+        N_("channel"),
+        N_("due"),
+        N_("state"),
+        N_("link"),
+    )
+    console.print(
+        display.listing(
+            console,
+            title=d._("Posts"),
+            headings=[d._(h) for h in headings],
+            rows=shown,
+            keys=(0, 1, 2, 4),
+        )
+    )
 
 
 def _act(action: str, post_id: int, **kwargs: str) -> None:
@@ -179,38 +203,49 @@ def accounts() -> None:
 def accounts_list() -> None:
     """List channel accounts with their health."""
     with session_scope() as session:
-        table = Table(title="Channel accounts")
-        for column in (
-            "slug",
-            "channel",
-            "external id",
-            "community",
-            "secret",
-            "health",
-            "checked",
-            "message",
-        ):
-            table.add_column(column, overflow="fold")
+        d = display.current()
         rows = session.execute(
             select(ChannelAccount, Community.slug)
             .outerjoin(Community, Community.id == ChannelAccount.community_id)
             .order_by(ChannelAccount.slug)
         ).all()
+        shown: list[tuple[str | Text, ...]] = []
         for account, community in rows:
-            health = account.health.value
-            if account.health != AccountHealth.OK:
-                health = f"[red]{health}[/]"
-            table.add_row(
-                account.slug,
-                account.kind.value,
-                account.external_id,
-                community or "(programme)",
-                account.secret_name or "—",
-                health,
-                local(account.health_checked_at),
-                account.health_message or "",
+            health = Text(
+                state_word(account.health.value),
+                style="red" if account.health != AccountHealth.OK else "",
             )
-    console.print(table)
+            shown.append(
+                (
+                    account.slug,
+                    channel_word(account.kind.value),
+                    account.external_id,
+                    community or d._("(programme)"),
+                    account.secret_name or "—",
+                    health,
+                    local(account.health_checked_at),
+                    account.health_message or "",
+                )
+            )
+    headings = (
+        N_("slug"),
+        N_("channel"),
+        N_("external id"),
+        N_("community"),
+        N_("secret"),
+        N_("health"),
+        N_("checked"),
+        N_("message"),
+    )
+    console.print(
+        display.listing(
+            console,
+            title=d._("Channel accounts"),
+            headings=[d._(h) for h in headings],
+            rows=shown,
+            keys=(0, 3, 6),
+        )
+    )
 
 
 @accounts.command("reconnected")

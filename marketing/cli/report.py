@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 from rich.console import Console
 
+from marketing.cli import display
 from marketing.cli.base import console, friendly_errors, needs_schema
 from marketing.db import session_scope
 from marketing.reports import (
@@ -36,9 +37,9 @@ CSV_FILE_ENCODING = "utf-8-sig"
 
 
 class Day(click.ParamType):  # type: ignore[type-arg]
-    """A ``YYYY-MM-DD`` date; a Buddhist-era year (2569) is read as such."""
+    """A day as ``YYYY-MM-DD`` or ``DD/MM/YYYY``; a Buddhist-era year (2569) is read as such."""
 
-    name = "YYYY-MM-DD"
+    name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
         if isinstance(value, date):
@@ -63,19 +64,20 @@ def period_options(func: F) -> F:
         help="Length of the period when --from or --to is missing.",
     )(func)
     func = click.option(
-        "--to", "end", type=Day(), help="Last day (included); default: today in Asia/Bangkok."
+        "--to",
+        "end",
+        type=Day(),
+        help="Last day (included), e.g. 28/11/2569 or 2026-11-28; default: today in Asia/Bangkok.",
     )(func)
-    func = click.option("--from", "start", type=Day(), help="First day (included).")(func)
+    func = click.option(
+        "--from", "start", type=Day(), help="First day (included), e.g. 01/11/2569."
+    )(func)
     return func
 
 
 def output_options(func: F) -> F:
-    """--format, --output and --buddhist-era."""
-    func = click.option(
-        "--buddhist-era",
-        is_flag=True,
-        help="Show years in the Buddhist era (2569) in tables and HTML; CSV and JSON keep ISO.",
-    )(func)
+    """--format and --output (and the old --buddhist-era, now ``marketing --era be``)."""
+    func = click.option("--buddhist-era", is_flag=True, hidden=True)(func)
     func = click.option(
         "--output",
         "-o",
@@ -88,7 +90,8 @@ def output_options(func: F) -> F:
         type=click.Choice(FORMATS),
         default="table",
         show_default=True,
-        help="table (terminal), csv, json, or html (one self-contained file).",
+        help="table (terminal) or html (one self-contained file), in the language and era "
+        "chosen (marketing --lang/--era); csv or json for programs (ISO dates, English keys).",
     )(func)
     return func
 
@@ -107,13 +110,23 @@ def _emit(
     report: Report, *, format_: str, output: Path | None, buddhist_era: bool, html_name: str
 ) -> None:
     settings = get_settings()
+    d = display.current()
+    buddhist_era = buddhist_era or d.buddhist_era
     if format_ == "table":
-        rendered = renderables(report, buddhist_era=buddhist_era, zone=settings.zone)
+        width = 200 if output is not None else console.width
+        rendered = renderables(
+            report,
+            buddhist_era=buddhist_era,
+            zone=settings.zone,
+            language=d.language,
+            gettext=d._,
+            width=width,
+        )
         if output is None:
             console.print(rendered)
             return
         buffer = io.StringIO()
-        Console(file=buffer, width=200, no_color=True, highlight=False).print(rendered)
+        Console(file=buffer, width=width, no_color=True, highlight=False).print(rendered)
         _write(output, buffer.getvalue(), "utf-8")
     elif format_ == "csv":
         body = to_csv(report)

@@ -89,11 +89,19 @@ def resolve_period(
 
 
 def parse_day(text: str) -> date:
-    """``YYYY-MM-DD`` as a date; a Buddhist-era year (``2569-11-28``) is read as such."""
-    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*", text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-11-28")
-    year, month, day = (int(part) for part in match.groups())
+    """A day typed by a person: ``YYYY-MM-DD`` or ``DD/MM/YYYY`` (as Thai staff write it,
+    ``25/12/2569``); a Buddhist-era year (2400 or more) is read as such in either form."""
+    iso = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*", text)
+    thai = re.fullmatch(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*", text)
+    if iso is not None:
+        year, month, day = (int(part) for part in iso.groups())
+    elif thai is not None:
+        day, month, year = (int(part) for part in thai.groups())
+    else:
+        raise ValueError(
+            f"{text!r} is not a date: write it as DD/MM/YYYY or YYYY-MM-DD, "
+            "e.g. 28/11/2569 or 2026-11-28"
+        )
     if year >= _BUDDHIST_YEAR_FLOOR:
         year -= BUDDHIST_ERA_OFFSET
     try:
