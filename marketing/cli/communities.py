@@ -8,7 +8,9 @@ import click
 from rich.table import Table
 from sqlalchemy import func, select
 
+from marketing.cli import display
 from marketing.cli.base import console, friendly_errors, needs_schema
+from marketing.cli.display import N_, channel_word, state_word
 from marketing.db import session_scope
 from marketing.models import ChannelAccount, Community, Highlight, Subscriber
 from marketing.settings import get_settings
@@ -78,13 +80,12 @@ def list_() -> None:
         accounts: dict[int | None, list[str]] = {}
         for account in session.scalars(select(ChannelAccount).order_by(ChannelAccount.slug)):
             accounts.setdefault(account.community_id, []).append(
-                f"{account.kind.value}" + ("" if account.health == "ok" else f" ({account.health})")
+                channel_word(account.kind.value)
+                + ("" if account.health == "ok" else f" ({state_word(account.health.value)})")
             )
-        table = Table(title="Communities")
-        for column in ("slug", "name", "province", "channels", "subscribers", "highlights"):
-            table.add_column(column)
-        for c in session.scalars(select(Community).order_by(Community.slug)):
-            table.add_row(
+        d = display.current()
+        shown = [
+            (
                 c.slug,
                 c.name_th,
                 c.province,
@@ -92,4 +93,22 @@ def list_() -> None:
                 str(subs.get(c.id, 0)),
                 str(highlights.get(c.id, 0)),
             )
-    console.print(table)
+            for c in session.scalars(select(Community).order_by(Community.slug))
+        ]
+    headings = (
+        N_("slug"),
+        N_("name"),
+        N_("province"),
+        N_("channels"),
+        N_("subscribers"),
+        N_("highlights"),
+    )
+    console.print(
+        display.listing(
+            console,
+            title=d._("Communities"),
+            headings=[d._(h) for h in headings],
+            rows=shown,
+            numeric=(4, 5),
+        )
+    )

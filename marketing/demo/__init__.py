@@ -339,6 +339,7 @@ def _watch_publishing(
 
 
 def _report(console: Console, result: DemoResult, slug: str) -> None:
+    from marketing.cli import display
     from marketing.reports import campaign_report, community_report, programme_overview
     from marketing.reports.exports import Report
     from marketing.reports.html import render_html
@@ -363,7 +364,17 @@ def _report(console: Console, result: DemoResult, slug: str) -> None:
                 end=period.end,
             )
     console.print("[bold]6/6[/] Programme overview, last 7 days")
-    console.print(renderables(overview, buddhist_era=True, zone=settings.zone))
+    shown = display.current()
+    console.print(
+        renderables(
+            overview,
+            buddhist_era=shown.buddhist_era,
+            zone=settings.zone,
+            language=shown.language,
+            gettext=shown._,
+            width=console.width,
+        )
+    )
     for name, report in reports.items():
         path = out / name
         path.write_text(
