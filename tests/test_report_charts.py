@@ -92,8 +92,12 @@ def test_periods_and_buddhist_era() -> None:
     assert period.previous() == Period(start=date(2026, 9, 3), end=date(2026, 9, 30))
     assert parse_day("2569-10-01") == date(2026, 10, 1)
     assert parse_day("2567-02-29") == date(2024, 2, 29)  # a leap day in BE 2567 (2024)
-    with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        parse_day("1/10/2569")
+    assert parse_day("1/10/2569") == parse_day("01/10/2569") == date(2026, 10, 1)
+    assert parse_day("29/02/2567") == date(2024, 2, 29)
+    with pytest.raises(ValueError, match="DD/MM/YYYY or YYYY-MM-DD"):
+        parse_day("10/2569")
+    with pytest.raises(ValueError, match="not a date on the calendar"):
+        parse_day("29/02/2568")  # 2025: no leap day
     with pytest.raises(ValidationError, match="give --from on or before --to"):
         Period(start=date(2026, 10, 2), end=date(2026, 10, 1))
     assert thai_date(date(2026, 11, 28), buddhist_era=True) == "28 พ.ย. 2569"
