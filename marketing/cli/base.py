@@ -143,6 +143,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="marketing")
 @click.option(
+    "--language",
     "--lang",
     "language",
     type=click.Choice(["th", "en"]),

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from marketing.cli import display
 from marketing.cli.base import console
 
 MARKS = {"ok": "[green]✓[/]", "warning": "[yellow]![/]", "error": "[red]✗[/]"}
@@ -24,9 +25,7 @@ MARKS = {"ok": "[green]✓[/]", "warning": "[yellow]![/]", "error": "[red]✗[/]
 @click.option(
     "--language",
     type=click.Choice(["th", "en"]),
-    default="th",
-    show_default=True,
-    help="Language of the messages.",
+    help="Language of the messages (default: marketing --language, MARKETING_LANGUAGE, th).",
 )
 @click.option(
     "--timeout",
@@ -35,13 +34,14 @@ MARKS = {"ok": "[green]✓[/]", "warning": "[yellow]![/]", "error": "[red]✗[/]
     show_default=True,
     help="Seconds each check that reaches another host may take.",
 )
-def doctor(output: str, language: str, timeout: float) -> None:
+def doctor(output: str, language: str | None, timeout: float) -> None:
     """Check this host's settings and surroundings: secrets, file permissions, URLs and TLS,
     the database and its migrations, Redis, the clock, the SMTP relay and every account's
     health. Exits 1 if anything is an error."""
     from marketing.doctor import diagnose
     from marketing.settings import get_settings
 
+    language = language or display.current().language
     diagnosis = diagnose(settings=get_settings(), language=language, timeout=timeout)
     if output == "json":
         click.echo(json.dumps(diagnosis.as_dict(), ensure_ascii=False, indent=2))
