@@ -14,22 +14,42 @@ documented on each adapter (``channels/facebook.py``, ``channels/youtube.py``,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+#: Called with a renewed access token, the refresh token the answer carried (None: keep the
+#: stored one) and the new expiry, so the caller can keep them.
+RefreshListener = Callable[[SecretStr, SecretStr | None, datetime | None], None]
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """What an OAuth client needs to renew an account's access token by itself (Google's
+    ``Credentials(token, refresh_token, token_uri, client_id, client_secret)``)."""
+
+    refresh_token: SecretStr = field(repr=False)
+    token_uri: str
+    client_id: str
+    client_secret: SecretStr = field(repr=False)
+    expiry: datetime | None = None  # of the access token, aware UTC
+    scopes: tuple[str, ...] = ()
+    on_refresh: RefreshListener | None = field(default=None, repr=False, compare=False)
+
 
 @dataclass(frozen=True)
 class Account:
-    """The channel account a post goes out on. ``token`` is masked when printed."""
+    """The channel account a post goes out on. ``token`` is masked when printed; ``grant``,
+    when given, lets the adapter renew ``token`` itself."""
 
     kind: str
     external_id: str  # Page id, YouTube channel id, or sender address
     display_name: str
     token: SecretStr | None = field(default=None, repr=False)
+    grant: RefreshGrant | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,9 @@ class Receipt:
     permalink: str | None
     published_at: datetime
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # Something staff should know about a publication that did succeed, as a code
+    # (``youtube:forced-private``); None when there is nothing to say.
+    notice: str | None = None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload, build_http
+from pydantic import SecretStr
 
 from channels.base import (
     Account,
@@ -62,6 +63,7 @@ from channels.base import (
     OutgoingPost,
     Publisher,
     Receipt,
+    RefreshGrant,
 )
 from channels.errors import (
     AuthExpired,
@@ -83,6 +85,8 @@ log = logging.getLogger(__name__)
 MARKER_TAG_PREFIX = "glo-"
 MARKER_TAG_CHARS = len(MARKER_TAG_PREFIX) + 20
 MASK = "**********"
+#: Receipt notice: YouTube made the upload private although it asked for more.
+FORCED_PRIVATE = "youtube:forced-private"
 
 
 def marker_tag(marker: str) -> str:
@@ -222,15 +226,22 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def receipt_from_video(video: Mapping[str, Any]) -> Receipt:
-    """The receipt for an uploaded ``video`` resource."""
+def receipt_from_video(video: Mapping[str, Any], *, asked: str | None = None) -> Receipt:
+    """The receipt for an uploaded ``video`` resource.  When ``asked`` (the privacy the
+    upload asked for) is not private but the video came back private, YouTube locked it:
+    uploads by an API project that has not passed Google's audit are private whatever they
+    ask (support.google.com/youtube/answer/7300965, "unverified API projects"); the receipt
+    carries the notice :data:`FORCED_PRIVATE`."""
     video_id = str(video["id"])
     published = (video.get("snippet") or {}).get("publishedAt")
+    got = (video.get("status") or {}).get("privacyStatus")
+    forced = asked is not None and asked != "private" and got == "private"
     return Receipt(
         external_id=video_id,
         permalink=f"https://www.youtube.com/watch?v={video_id}",
         published_at=parse_time(published) if published else datetime.now(UTC),
         raw=dict(video),
+        notice=FORCED_PRIVATE if forced else None,
     )
 
 
@@ -439,18 +450,48 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         return account.token.get_secret_value()
 
     @contextmanager
-    def _connection(self, token: str) -> Iterator[Any]:
+    def _connection(self, token: str, grant: RefreshGrant | None = None) -> Iterator[Any]:
         """A YouTube client acting with ``token``; its kept-alive connections are closed
-        when the block ends."""
+        when the block ends.  With ``grant``, google-auth renews the token itself when
+        YouTube answers 401 or it has expired, and the renewed token goes to
+        ``grant.on_refresh`` (with the refresh token only if the answer carried a new one)."""
         http = build_http()  # keeps the upload's 308 from being taken for a redirect
         http.timeout = self.timeout
-        # No refresh on 401: these credentials cannot refresh; the 401 itself is the answer.
-        credentials = Credentials(token=token)  # type: ignore[no-untyped-call]
-        authorized = AuthorizedHttp(credentials, http=http, refresh_status_codes=())
+        if grant is None:
+            # No refresh on 401: these credentials cannot refresh; the 401 is the answer.
+            credentials = Credentials(token=token)  # type: ignore[no-untyped-call]
+            authorized = AuthorizedHttp(credentials, http=http, refresh_status_codes=())
+        else:
+            expiry = grant.expiry.astimezone(UTC).replace(tzinfo=None) if grant.expiry else None
+            credentials = Credentials(  # type: ignore[no-untyped-call]
+                token=token,
+                refresh_token=grant.refresh_token.get_secret_value(),
+                token_uri=grant.token_uri,
+                client_id=grant.client_id,
+                client_secret=grant.client_secret.get_secret_value(),
+                scopes=list(grant.scopes) or None,
+                expiry=expiry,
+            )
+            authorized = AuthorizedHttp(credentials, http=http)
         try:
             yield build_from_document(self._document, http=authorized)
         finally:
             authorized.close()
+            if grant is not None and credentials.token and credentials.token != token:
+                self._refreshed(grant, credentials)
+
+    @staticmethod
+    def _refreshed(grant: RefreshGrant, credentials: Credentials) -> None:
+        if grant.on_refresh is None:
+            return
+        # google-auth keeps the old refresh token when the answer has none
+        # (google.oauth2.reload: response.get("refresh_token", refresh_token)).
+        refresh = credentials.refresh_token
+        renewed = refresh if refresh and refresh != grant.refresh_token.get_secret_value() else None
+        expiry = credentials.expiry.replace(tzinfo=UTC) if credentials.expiry else None
+        grant.on_refresh(
+            SecretStr(str(credentials.token)), SecretStr(renewed) if renewed else None, expiry
+        )
 
     def _quota_key(self, account: Account) -> str:
         return self.quota_project or account.external_id
@@ -487,12 +528,23 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         except HttpError as exc:
             raise self._failure(exc, account, method, token) from exc
         except RefreshError as exc:
-            raise self._auth_refused(account, method) from exc
+            raise self._auth_refused(account, method, exc) from exc
         except NETWORK_ERRORS as exc:
             raise self._network_error(exc, method, token) from exc
 
     @staticmethod
-    def _auth_refused(account: Account, method: str) -> AuthExpired:
+    def _auth_refused(
+        account: Account, method: str, refresh: RefreshError | None = None
+    ) -> AuthExpired:
+        if refresh is not None and "invalid_grant" in str(refresh):
+            # The grant was revoked or has expired: no refresh can help, a person must
+            # sign in again (developers.google.com/identity/protocols/oauth2#expiration).
+            return AuthExpired(
+                f"Google refused to renew the token of YouTube channel {account.external_id}: "
+                "the grant was revoked or has expired (invalid_grant)",
+                code="youtube:invalid-grant",
+                hint="reconnect the YouTube channel from the web app (sign in with Google again)",
+            )
         return AuthExpired(
             f"YouTube refused {method} for channel {account.external_id}: the token is not valid",
             code="authError",
@@ -529,13 +581,16 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         mimetype = mimetypes.guess_type(path.name)[0] or ""
         if not mimetype.startswith("video/"):
             mimetype = "application/octet-stream"  # the other type videos.insert accepts
-        with self._connection(token) as service, path.open("rb") as fh:
+        with (
+            self._connection(token, post.account.grant) as service,
+            path.open("rb") as fh,
+        ):
             media = _ChunkedFileUpload(fh, mimetype, chunksize=self.chunk_size, resumable=True)
             request = service.videos().insert(
                 part=",".join(resource), body=resource, media_body=media
             )
             video = self._upload(request, media, post, token)
-        return receipt_from_video(video)
+        return receipt_from_video(video, asked=resource["status"]["privacyStatus"])
 
     def _upload(self, request: Any, media: Any, post: OutgoingPost, token: str) -> Any:
         """Drive the resumable upload to its end, resuming after a dropped connection or a
@@ -565,7 +620,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
             except RefreshError as exc:
                 if maybe_complete:
                     raise self._unknown(post, exc) from exc
-                raise self._auth_refused(post.account, "videos.insert") from exc
+                raise self._auth_refused(post.account, "videos.insert", exc) from exc
             except NETWORK_ERRORS as exc:
                 cause = exc
             else:
@@ -616,13 +671,13 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         """The upload tagged with ``post``'s marker made at or after ``since``, found through
         the channel's uploads playlist (1 unit a page) rather than ``search.list`` (100)."""
         token = self._token(post.account)
-        with self._connection(token) as service:
+        with self._connection(token, post.account.grant) as service:
             return self._find_upload(service, post, since, token)
 
     def check_account(self, account: Account) -> None:
         """Ask which channel the token acts for (1 unit): AuthExpired unless it is this one."""
         token = self._token(account)
-        with self._connection(token) as service:
+        with self._connection(token, account.grant) as service:
             self._own_channel(service, account, token)
 
     def _own_channel(self, service: Any, account: Account, token: str) -> dict[str, Any]:
@@ -753,7 +808,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         bucket, cost = cost_of("videos.list")
         self.ledger.reserve(self._quota_key(account), bucket, cost * len(groups))
         metrics: list[Metrics] = []
-        with self._connection(token) as service:
+        with self._connection(token, account.grant) as service:
             for batch in groups:
                 response = self._execute(
                     service.videos().list(part="statistics", id=",".join(batch)),

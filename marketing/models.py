@@ -4,6 +4,8 @@ Reference data
     Community -- one pilot community (Thai and English names, province, tags, time zone)
     ChannelAccount -- a Facebook Page, YouTube channel or email sender, of a community or
         programme-wide; holds the *name* of the secret with its token, never the token
+    AccountToken -- the tokens of an account connected from the web app, encrypted
+        (Fernet ciphertext only; :mod:`marketing.token_store` reads and writes them)
     Subscriber -- an email address with the consent it was given under
     Highlight -- a story, product or programme of a community, ready to be posted
 
@@ -102,6 +104,11 @@ class AccountHealth(StrEnum):
     UNKNOWN = "unknown"
 
 
+class TokenKind(StrEnum):
+    FACEBOOK_PAGE = "facebook_page"  # a Page's own access token, never a user token
+    GOOGLE = "google"  # Google access and refresh token (google-auth Credentials)
+
+
 class CampaignStatus(StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"
@@ -193,6 +200,27 @@ class ChannelAccount(TimestampMixin, Base):
     health_checked_at: Mapped[datetime | None]
 
     community: Mapped[Community | None] = relationship(back_populates="accounts")
+
+
+class AccountToken(TimestampMixin, Base):
+    """The tokens of one channel account, as Fernet ciphertext under ``MARKETING_TOKEN_KEYS``.
+    Times and scopes are not secret and stay readable, so expiry warnings need no key."""
+
+    __tablename__ = "account_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_account.id", ondelete="CASCADE"), unique=True
+    )
+    kind: Mapped[TokenKind] = mapped_column(_enum(TokenKind))
+    access_ciphertext: Mapped[str] = mapped_column(Text)
+    refresh_ciphertext: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None]
+    # When the grant itself ends unless renewed (the long-lived user token's 60 days, a
+    # Google refresh token's 7 days while the consent screen is in testing).
+    lifetime_ends_at: Mapped[datetime | None]
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    refreshed_at: Mapped[datetime | None]
 
 
 class Subscriber(TimestampMixin, Base):
@@ -295,6 +323,9 @@ class Post(TimestampMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_code: Mapped[str | None] = mapped_column(String(100))
     action_hint: Mapped[str | None] = mapped_column(Text)
+    # What staff should know about a publication that succeeded, as a code the web app
+    # explains (``youtube:forced-private``: YouTube made the video private).
+    notice: Mapped[str | None] = mapped_column(String(100))
     # When collect_metrics should next ask the channel (None: no more collection).
     metrics_due_at: Mapped[datetime | None] = mapped_column(index=True)
     # Removed from its channel on request (``marketing posts takedown``): when, who asked, why.

@@ -261,6 +261,7 @@ _MARK_PUBLISHED = (
         last_error=None,
         last_error_code=None,
         action_hint=None,
+        notice=bindparam("receipt_notice"),
         metrics_due_at=bindparam("receipt_metrics_due_at", type_=UTCDateTime()),
         state=PostState.PUBLISHED,
         state_changed_at=bindparam("receipt_now", type_=UTCDateTime()),
@@ -425,6 +426,7 @@ def _publish(
         "receipt_published_at": receipt.published_at,
         "receipt_metrics_due_at": next_metrics_due(receipt.published_at, now),
         "receipt_outcome": outcome,
+        "receipt_notice": receipt.notice,
         "receipt_now": now,
     }
     connection = session.connection()  # Core statements: see begin_attempt

@@ -26,6 +26,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_TIMEZONE = "Asia/Bangkok"
 DEVELOPMENT_TRACKING_SECRET = "change-me-tracking-secret"
 DEVELOPMENT_WEB_SECRET = "change-me-web-secret"
+# A Fernet key (32 bytes, URL-safe base64) everyone can read: refused off this machine.
+DEVELOPMENT_TOKEN_KEY = "Y2hhbmdlLW1lLXRva2VuLWtleS1kZXZlbG9wbWVudDA="
 
 
 class SmtpSecurity(StrEnum):
@@ -109,6 +111,30 @@ class Settings(BaseSettings):
     graph_api_version: str = Field("v25.0", description="Graph API version in URLs.")
     facebook_app_secret: SecretStr | None = Field(
         None, description="App secret for appsecret_proof (optional)."
+    )
+    facebook_app_id: str | None = Field(
+        None, description="Facebook app id for connecting Pages from the web app (Login)."
+    )
+    facebook_dialog_url: str = Field(
+        "https://www.facebook.com",
+        description="Host of the Facebook Login dialog (/{version}/dialog/oauth).",
+    )
+    google_client_id: str | None = Field(
+        None, description="Google OAuth client id for connecting YouTube channels."
+    )
+    google_client_secret: SecretStr | None = Field(None, description="Google OAuth client secret.")
+    google_auth_uri: str = Field(
+        "https://accounts.google.com/o/oauth2/auth", description="Google's authorization page."
+    )
+    google_token_uri: str = Field(
+        "https://oauth2.googleapis.com/token", description="Google's token endpoint."
+    )
+    token_keys: SecretStr = Field(
+        SecretStr(DEVELOPMENT_TOKEN_KEY),
+        description="Fernet keys that encrypt channel tokens in the database, comma-separated, "
+        "newest first (`marketing accounts rotate-key` re-encrypts under the first; then drop "
+        "the old ones). The development value is refused unless public_base_url is on this "
+        "machine.",
     )
     youtube_root_url: str = Field(
         "https://youtube.googleapis.com/", description="YouTube Data API root URL."
@@ -268,16 +294,18 @@ def reset_settings() -> None:
 # *and* the address the server listens on are loopback.  Every entry point asks the one
 # function below: the web factory, the worker's start-up, the e-mail adapter, the CLI.
 
-SecretUse = Literal["web", "tracking"]
+SecretUse = Literal["web", "tracking", "tokens"]
 SECRET_VARIABLES: dict[SecretUse, str] = {
     "web": "MARKETING_WEB_SECRET",
     "tracking": "MARKETING_TRACKING_SECRET",
+    "tokens": "MARKETING_TOKEN_KEYS",
 }
 # A worker signs the links of campaign e-mail and never sees a session cookie.
 WORKER_SECRETS: tuple[SecretUse, ...] = ("tracking",)
 _DEVELOPMENT_VALUES: dict[SecretUse, str] = {
     "web": DEVELOPMENT_WEB_SECRET,
     "tracking": DEVELOPMENT_TRACKING_SECRET,
+    "tokens": DEVELOPMENT_TOKEN_KEY,
 }
 
 
@@ -322,11 +350,23 @@ class DevelopmentSecretRefused(RuntimeError):
 
 def development_secrets(settings: Settings, *, uses: Iterable[SecretUse]) -> list[str]:
     """The variables among ``uses`` whose secret still has its development value."""
-    current = {"web": settings.web_secret, "tracking": settings.tracking_secret}
+    current = {
+        "web": settings.web_secret.get_secret_value(),
+        "tracking": settings.tracking_secret.get_secret_value(),
+        # The development key counts wherever it is still among the keys.
+        "tokens": next(
+            (
+                k
+                for k in settings.token_keys.get_secret_value().split(",")
+                if k.strip() == DEVELOPMENT_TOKEN_KEY
+            ),
+            "",
+        ).strip(),
+    }
     return [
         SECRET_VARIABLES[use]
-        for use in ("web", "tracking")
-        if use in set(uses) and current[use].get_secret_value() == _DEVELOPMENT_VALUES[use]
+        for use in ("web", "tracking", "tokens")
+        if use in set(uses) and current[use] == _DEVELOPMENT_VALUES[use]
     ]
 
 
@@ -351,6 +391,14 @@ def check_development_secrets(
     if bound_host is not None and not is_loopback_host(bound_host):
         reason = f"the server listens on {bound_host}, which other machines can reach"
         raise DevelopmentSecretRefused(variables=found, reason=reason)
+
+
+class TokenKeysInvalid(ValueError):
+    """``MARKETING_TOKEN_KEYS`` holds no key, or a value that is not a Fernet key."""
+
+
+class TokenUnreadable(LookupError):
+    """A stored token was encrypted under a key that is no longer configured."""
 
 
 class MissingSecret(LookupError):

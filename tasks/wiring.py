@@ -4,11 +4,14 @@ limits; in process memory on the embedded defaults, where one worker runs)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 
 import redis
+from pydantic import SecretStr
+from sqlalchemy import Engine
 
-from channels.base import Account, Publisher
+from channels.base import Account, Publisher, RefreshGrant
 from channels.email import EmailAdapter
 from channels.errors import AuthExpired, PermanentError
 from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
@@ -20,7 +23,8 @@ from channels.ratelimit import (
     TokenBucket,
     UsageStore,
 )
-from marketing.models import ChannelKind
+from marketing.db import session_scope
+from marketing.models import ChannelKind, TokenKind
 from marketing.publishing import Claim
 from marketing.quota_record import quota_seed
 from marketing.settings import (
@@ -31,6 +35,7 @@ from marketing.settings import (
     get_secret,
     get_settings,
 )
+from marketing.token_store import StoredTokens, TokenUnreadable, load_tokens, record_refresh
 
 
 @cache
@@ -103,9 +108,23 @@ def email_adapter() -> EmailAdapter:
     return email_adapter_from_settings(settings)
 
 
-def account_for(claim: Claim) -> Account:
-    """The claimed post's account with its token; a missing secret is an auth problem a
-    person must fix, so it is raised as :class:`AuthExpired`."""
+def account_for(claim: Claim, *, engine: Engine | None = None) -> Account:
+    """The claimed post's account with its token: from the encrypted store when the account
+    was connected from the web app, else from the secret it names (environment or secrets
+    file).  A missing token is an auth problem a person must fix: :class:`AuthExpired`."""
+    try:
+        with session_scope(engine) as session:
+            stored = load_tokens(session=session, account_id=claim.account_id)
+    except TokenUnreadable as exc:
+        raise AuthExpired(str(exc), code="token_unreadable", hint=str(exc)) from exc
+    if stored is not None:
+        return Account(
+            kind=claim.channel.value,
+            external_id=claim.account_external_id,
+            display_name=claim.account_display_name,
+            token=stored.access_token,
+            grant=_grant(stored, account_id=claim.account_id, engine=engine),
+        )
     token = None
     if claim.account_secret_name:
         try:
@@ -117,6 +136,39 @@ def account_for(claim: Claim) -> Account:
         external_id=claim.account_external_id,
         display_name=claim.account_display_name,
         token=token,
+    )
+
+
+def _grant(stored: StoredTokens, *, account_id: int, engine: Engine | None) -> RefreshGrant | None:
+    """Google's refresh grant for ``stored`` tokens, whose renewals are written back to the
+    store (encrypted); None when there is nothing to refresh with."""
+    settings = get_settings()
+    if (
+        stored.kind != TokenKind.GOOGLE
+        or stored.refresh_token is None
+        or not settings.google_client_id
+        or settings.google_client_secret is None
+    ):
+        return None
+
+    def keep(access: SecretStr, refresh: SecretStr | None, expiry: datetime | None) -> None:
+        with session_scope(engine) as session:
+            record_refresh(
+                session=session,
+                account_id=account_id,
+                access_token=access,
+                refresh_token=refresh,
+                access_expires_at=expiry,
+            )
+
+    return RefreshGrant(
+        refresh_token=stored.refresh_token,
+        token_uri=settings.google_token_uri,
+        client_id=settings.google_client_id,
+        client_secret=settings.google_client_secret,
+        expiry=stored.access_expires_at,
+        scopes=stored.scopes,
+        on_refresh=keep,
     )
 
 

@@ -34,6 +34,8 @@ def friendly_errors(func: F) -> F:
             DevelopmentSecretRefused,
             InsecureSecretsFile,
             MissingSecret,
+            TokenKeysInvalid,
+            TokenUnreadable,
         )
 
         try:
@@ -53,6 +55,10 @@ def friendly_errors(func: F) -> F:
             sys.exit(2)
         except MissingSecret as exc:
             err_console.print(f"[bold red]Missing secret:[/] {exc}")
+            sys.exit(2)
+        except (TokenKeysInvalid, TokenUnreadable) as exc:
+            err_console.print("[bold red]Token store:[/] ", end="")
+            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
         except DevelopmentSecretRefused as exc:
             err_console.print("[bold red]Refused:[/] ", end="")

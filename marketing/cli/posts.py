@@ -327,3 +327,35 @@ def takedown(post_id: int, reason: str, by: str, private: bool) -> None:
             f"Post {post_id} was no longer on {done.channel.value}; the request is recorded.",
             highlight=False,
         )
+
+
+@accounts.command("rotate-key")
+@friendly_errors
+@needs_schema
+def rotate_key() -> None:
+    """Re-encrypt every stored token under the first key of MARKETING_TOKEN_KEYS."""
+    from marketing.token_store import rotate_keys
+
+    with session_scope() as session:
+        count = rotate_keys(session=session)
+    console.print(
+        f"{count} account(s) re-encrypted under the first key of MARKETING_TOKEN_KEYS; "
+        "the other keys may now be removed from it."
+    )
+
+
+@accounts.command("import-secrets")
+@friendly_errors
+@needs_schema
+def import_secrets_command() -> None:
+    """Move accounts' environment or secrets-file tokens into the encrypted store."""
+    from marketing.token_store import import_secrets
+
+    with session_scope() as session:
+        moved = import_secrets(session=session)
+    for slug in moved:
+        console.print(f"{slug}: token moved into the encrypted store")
+    console.print(
+        f"{len(moved)} account(s) moved; their MARKETING_SECRET_* variables or secrets-file "
+        "entries are no longer read and may be deleted."
+    )
