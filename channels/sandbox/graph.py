@@ -37,6 +37,20 @@ sandbox clock through :func:`channels.sandbox.base.engagement`.  Duplicate detec
 (error 506) is off by default: a test that proves exactly-once publishing must see a
 duplicate, not have the sandbox refuse it.
 
+Facebook Login, for connecting Pages (developers.facebook.com/docs/facebook-login/guides/
+advanced/manual-flow): ``GET /{version}/dialog/oauth`` is the consent page of the user
+signed in to the sandbox (:meth:`GraphSandbox.register_user`): a checkbox per Page the user
+manages and per requested permission, so a test can untick one (granular consent); it
+redirects to ``redirect_uri`` with ``code`` and ``state``.  ``/oauth/access_token`` exchanges a
+code once for a short-lived user token ("This authorization code has been used" the second
+time) and, with ``grant_type=fb_exchange_token``, a user token for a long-lived one
+(``expires_in`` about 60 days: /docs/facebook-login/guides/access-tokens/get-long-lived).
+``/me/accounts`` lists the granted Pages, each with its own Page access token (/docs/pages-api/
+getting-started); ``/me/permissions`` says what was granted and declined (/docs/graph-api/
+reference/user/permissions); ``/debug_token`` tells a token's type, expiry, data-access
+expiry and (granular) scopes (/docs/graph-api/reference/debug_token).  Tokens begin ``EAA``.
+:meth:`GraphSandbox.deauthorize` removes the app (its tokens answer 190/460).
+
 Sources for the shapes: developers.facebook.com/docs/pages-api/posts (publishing, post
 ids ``{page-id}_{post-id}``), /docs/graph-api/reference/page/photos, /docs/video-api/guides/
 publishing (``{"id": video-id}``), /docs/graph-api/results (cursor paging, ``paging.next`` a
@@ -51,9 +65,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import math
+import random
 import re
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -221,6 +237,52 @@ class SandboxPage:
     calls: deque[datetime] = field(default_factory=deque)
 
 
+@dataclass
+class SandboxUser:
+    user_id: str
+    name: str
+    page_ids: list[str]
+
+
+@dataclass
+class LoginGrant:
+    """What one pass through the Login dialog granted to an app."""
+
+    user_id: str
+    app_id: str
+    page_ids: list[str]
+    granted: list[str]
+    declined: list[str]
+    revoked: bool = False
+
+
+@dataclass
+class LoginCode:
+    grant: LoginGrant
+    redirect_uri: str
+    issued_at: datetime
+    used: bool = False
+
+
+@dataclass
+class UserToken:
+    grant: LoginGrant
+    expires_at: datetime
+    long_lived: bool
+
+
+@dataclass
+class IssuedPageToken:
+    page_id: str
+    grant: LoginGrant
+
+
+SHORT_LIVED = timedelta(hours=1, minutes=30)
+LONG_LIVED = timedelta(days=60)
+DATA_ACCESS = timedelta(days=90)
+TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One entry of a ``fields=`` list: ``reactions.summary(total_count).limit(0)``."""
@@ -328,6 +390,14 @@ class GraphHandler(SandboxHandler):
             if found is None:
                 raise GraphError(2500, f"Unknown path components: {split.path}")
             parts = [p for p in (found.group(2) or "").split("/") if p]
+            if parts == ["dialog", "oauth"]:
+                graph._login_dialog(self, params)
+                return
+            if parts[:1] in (["oauth"], ["debug_token"]) or (
+                parts[:1] == ["me"] and graph._user_token(params.get("access_token")) is not None
+            ):
+                self.send_json(200, graph._login_api(parts, params))
+                return
             page = graph._authenticate(params)
             usage_headers = graph._count_call(page)  # raises 80001 past the allowance
             status, payload = graph._answer(self.command, parts, params, files, page, split.path)
@@ -393,6 +463,13 @@ class GraphSandbox(SandboxServer):
         self._call_totals: Counter[str] = Counter()
         self._ids = itertools.count(1)
         self._traces = itertools.count(1)
+        self.apps: dict[str, str] = {}  # app id -> app secret
+        self.users: dict[str, SandboxUser] = {}
+        self.login_user: str | None = None  # who is signed in to the Login dialog
+        self._codes: dict[str, LoginCode] = {}
+        self._user_tokens: dict[str, UserToken] = {}
+        self._page_tokens: dict[str, IssuedPageToken] = {}
+        self._secrets = random.Random(f"{self.seed}:login")
 
     # -- what tests call ------------------------------------------------------------------
 
@@ -400,6 +477,33 @@ class GraphSandbox(SandboxServer):
         """Make ``page_id`` a Page whose Page access token is ``token``."""
         with self.lock:
             self._pages[page_id] = SandboxPage(page_id, token, name or f"Page {page_id}")
+
+    def register_app(self, app_id: str, app_secret: str) -> None:
+        """A Facebook app that may show the Login dialog."""
+        with self.lock:
+            self.apps[app_id] = app_secret
+
+    def register_user(self, user_id: str, name: str, page_ids: list[str]) -> None:
+        """A Facebook user who manages ``page_ids``; the first one registered is the one
+        signed in to the Login dialog."""
+        with self.lock:
+            self.users[user_id] = SandboxUser(user_id, name, list(page_ids))
+            self.login_user = self.login_user or user_id
+
+    def deauthorize(self, user_id: str) -> None:
+        """The user removed the app: every token of theirs answers 190/460 from now on."""
+        with self.lock:
+            for token in self._user_tokens.values():
+                if token.grant.user_id == user_id:
+                    token.grant.revoked = True
+            for issued in self._page_tokens.values():
+                if issued.grant.user_id == user_id:
+                    issued.grant.revoked = True
+
+    def issued_tokens(self) -> list[str]:
+        """Every user and Page token the Login endpoints issued (for leak checks)."""
+        with self.lock:
+            return [*self._user_tokens, *self._page_tokens]
 
     def expire_token(self, page_id: str) -> None:
         """From now on ``page_id``'s token answers 190/463 (session has expired)."""
@@ -433,6 +537,226 @@ class GraphSandbox(SandboxServer):
             state["publications"] = len(self._publications)
         return state
 
+    # -- Facebook Login ---------------------------------------------------------------------
+
+    def _new_token(self) -> str:
+        with self.lock:
+            return "EAA" + "".join(self._secrets.choice(TOKEN_ALPHABET) for _ in range(180))
+
+    def _user_token(self, token: str | None) -> UserToken | None:
+        with self.lock:
+            return self._user_tokens.get(token or "")
+
+    def _login_dialog(self, handler: GraphHandler, params: dict[str, str]) -> None:
+        """The consent page (GET) and its answer (POST): a redirect with a code."""
+        with self.lock:
+            user = self.users.get(self.login_user or "")
+            known_app = params.get("client_id") in self.apps
+        if user is None or not known_app:
+            handler.send_bytes(
+                400,
+                b"<h1>Invalid App ID</h1><p>The provided app ID does not look like a valid "
+                b"app ID.</p>",
+                "text/html; charset=utf-8",
+            )
+            return
+        redirect = params.get("redirect_uri", "")
+        state = {"state": params["state"]} if "state" in params else {}
+        if handler.command == "GET":
+            scopes = [s for s in params.get("scope", "").replace(" ", ",").split(",") if s]
+            hidden = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                for k, v in params.items()
+            )
+            pages = "".join(
+                f'<label><input type="checkbox" name="page" value="{html.escape(p)}" checked> '
+                f"{html.escape(self._pages[p].name if p in self._pages else p)}</label><br>"
+                for p in user.page_ids
+            )
+            boxes = "".join(
+                f'<label><input type="checkbox" name="grant" value="{html.escape(s)}" '
+                f"checked> {html.escape(s)}</label><br>"
+                for s in scopes
+            )
+            page = (
+                "<!doctype html><html><head><meta charset='utf-8'><title>Log in with "
+                f"Facebook (sandbox)</title></head><body><h1>{html.escape(user.name)}</h1>"
+                "<form method='post'>"
+                f"{hidden}<h2>Choose the Pages</h2>{pages}<h2>Permissions</h2>{boxes}"
+                "<button type='submit' name='decision' value='allow'>Continue</button> "
+                "<button type='submit' name='decision' value='deny'>Cancel</button>"
+                "</form></body></html>"
+            )
+            handler.send_bytes(200, page.encode("utf-8"), "text/html; charset=utf-8")
+            return
+        form = parse_qs(handler._read_body().decode("utf-8", "replace"))
+        if params.get("decision") != "allow":
+            query = urlencode(
+                {
+                    "error": "access_denied",
+                    "error_reason": "user_denied",
+                    "error_description": "Permissions error",
+                    **state,
+                }
+            )
+            handler.send_bytes(302, b"", headers={"Location": f"{redirect}?{query}"})
+            return
+        asked = [s for s in params.get("scope", "").replace(" ", ",").split(",") if s]
+        granted = [s for s in asked if s in form.get("grant", [])]
+        grant = LoginGrant(
+            user_id=user.user_id,
+            app_id=params["client_id"],
+            page_ids=[p for p in user.page_ids if p in form.get("page", [])],
+            granted=["public_profile", *granted],
+            declined=[s for s in asked if s not in granted],
+        )
+        code = "AQ" + "".join(self._secrets.choice(TOKEN_ALPHABET) for _ in range(120))
+        with self.lock:
+            self._codes[code] = LoginCode(grant, redirect, self.clock.now())
+        query = urlencode({"code": code, **state})
+        handler.send_bytes(302, b"", headers={"Location": f"{redirect}?{query}#_=_"})
+
+    def _app_of(self, params: dict[str, str]) -> str:
+        app_id = params.get("client_id", "")
+        if self.apps.get(app_id) != params.get("client_secret") or not app_id:
+            raise GraphError(
+                101, "Error validating client secret.", type="OAuthException", status=400
+            )
+        return app_id
+
+    def _login_api(self, parts: list[str], params: dict[str, str]) -> dict[str, Any]:
+        now = self.clock.now()
+        if parts == ["oauth", "access_token"]:
+            app_id = self._app_of(params)
+            if params.get("grant_type") == "fb_exchange_token":
+                short = self._user_token(params.get("fb_exchange_token"))
+                if short is None or short.expires_at <= now or short.grant.app_id != app_id:
+                    raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+                return self._issue_user_token(short.grant, long_lived=True)
+            with self.lock:
+                code = self._codes.get(params.get("code", ""))
+                if code is None:
+                    raise GraphError(100, "Invalid verification code format.")
+                if code.used:
+                    raise GraphError(100, "This authorization code has been used.", subcode=36009)
+                code.used = True
+                if code.redirect_uri != params.get("redirect_uri"):
+                    raise GraphError(
+                        100,
+                        "Error validating verification code. Please make sure your "
+                        "redirect_uri is identical to the one you used in the OAuth dialog "
+                        "request",
+                        subcode=36008,
+                    )
+                if code.grant.app_id != app_id or now - code.issued_at > timedelta(minutes=10):
+                    raise GraphError(100, "This authorization code has expired.", subcode=36007)
+            return self._issue_user_token(code.grant, long_lived=False)
+        if parts == ["debug_token"]:
+            return {"data": self._debug(params)}
+        user = self._user_token(params.get("access_token"))
+        assert user is not None  # routed here only with a user token
+        if user.grant.revoked:
+            raise GraphError(
+                190,
+                "Error validating access token: the user has not authorized application.",
+                subcode=458,
+            )
+        if user.expires_at <= now:
+            raise GraphError(
+                190, "Error validating access token: Session has expired.", subcode=463
+            )
+        grant = user.grant
+        if parts == ["me"]:
+            return {"id": grant.user_id, "name": self.users[grant.user_id].name}
+        if parts == ["me", "permissions"]:
+            return {
+                "data": [{"permission": p, "status": "granted"} for p in grant.granted]
+                + [{"permission": p, "status": "declined"} for p in grant.declined]
+            }
+        if parts == ["me", "accounts"]:
+            if "pages_show_list" not in grant.granted:
+                raise GraphError(
+                    200,
+                    "(#200) Requires pages_show_list permission to manage the object",
+                    type="OAuthException",
+                )
+            data = []
+            for page_id in grant.page_ids:
+                page = self._pages[page_id]
+                data.append(
+                    {
+                        "access_token": self._page_token(page_id, grant),
+                        "category": "Community",
+                        "category_list": [{"id": "2612", "name": "Community"}],
+                        "name": page.name,
+                        "id": page_id,
+                        "tasks": ["ANALYZE", "ADVERTISE", "MODERATE", "CREATE_CONTENT", "MANAGE"],
+                    }
+                )
+            return {"data": data, "paging": {"cursors": {"before": "QVFIU", "after": "QVFIU"}}}
+        raise GraphError(
+            100, f"Unsupported get request: /{'/'.join(parts)}", type="GraphMethodException"
+        )
+
+    def _issue_user_token(self, grant: LoginGrant, *, long_lived: bool) -> dict[str, Any]:
+        token = self._new_token()
+        lifetime = LONG_LIVED if long_lived else SHORT_LIVED
+        with self.lock:
+            self._user_tokens[token] = UserToken(grant, self.clock.now() + lifetime, long_lived)
+        return {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": int(lifetime.total_seconds()) - 56,
+        }
+
+    def _page_token(self, page_id: str, grant: LoginGrant) -> str:
+        with self.lock:
+            for token, issued in self._page_tokens.items():
+                if issued.page_id == page_id and issued.grant is grant:
+                    return token
+        token = self._new_token()
+        with self.lock:
+            self._page_tokens[token] = IssuedPageToken(page_id, grant)
+        return token
+
+    def _debug(self, params: dict[str, str]) -> dict[str, Any]:
+        app_id, _, secret = params.get("access_token", "").partition("|")
+        if self.apps.get(app_id) != secret or not app_id:
+            raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+        token = params.get("input_token", "")
+        now = self.clock.now()
+        data_access = int((now + DATA_ACCESS).timestamp())
+        with self.lock:
+            user = self._user_tokens.get(token)
+            issued = self._page_tokens.get(token)
+        if user is None and issued is None:
+            return {
+                "error": {"code": 190, "message": "Invalid OAuth access token."},
+                "is_valid": False,
+                "scopes": [],
+            }
+        grant = user.grant if user is not None else issued.grant  # type: ignore[union-attr]
+        data: dict[str, Any] = {
+            "app_id": grant.app_id,
+            "application": "GLO sandbox app",
+            "data_access_expires_at": data_access,
+            "is_valid": not grant.revoked and (user is None or user.expires_at > now),
+            "issued_at": int(now.timestamp()),
+            "scopes": grant.granted,
+            "granular_scopes": [
+                {"scope": s, "target_ids": grant.page_ids}
+                for s in grant.granted
+                if s.startswith("pages_") or s == "read_insights"
+            ],
+            "user_id": grant.user_id,
+        }
+        if user is not None:
+            data.update(type="USER", expires_at=int(user.expires_at.timestamp()))
+        else:
+            assert issued is not None
+            data.update(type="PAGE", expires_at=0, profile_id=issued.page_id)
+        return data
+
     # -- authentication and usage ---------------------------------------------------------
 
     def _trace(self) -> str:
@@ -445,6 +769,17 @@ class GraphSandbox(SandboxServer):
             raise GraphError(104, "An access token is required to request this resource.")
         with self.lock:
             page = next((p for p in self._pages.values() if p.token == token), None)
+            issued = self._page_tokens.get(token)
+            if page is None and issued is not None:
+                if issued.grant.revoked:
+                    raise GraphError(
+                        190,
+                        "Error validating access token: The session has been invalidated "
+                        "because the user changed their password or Facebook has changed the "
+                        "session for security reasons.",
+                        subcode=460,
+                    )
+                page = self._pages[issued.page_id]
         if page is None:
             raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
         if page.expired:

@@ -28,6 +28,28 @@ What it serves, and the public pages each part follows:
   ``invalidTitle``/``invalidDescription``/``invalidTags``/``invalidCategoryId``/
   ``invalidPublishAt`` for metadata that breaks the limits in /docs/videos#properties.
 
+Google's OAuth 2.0 for web server apps (developers.google.com/identity/protocols/oauth2/
+web-server) is served on the same port, for connecting a channel:
+
+- ``GET /o/oauth2/auth`` -- the consent page: the Google account (a registered channel) to
+  sign in as, and a checkbox per requested scope (granular consent: a scope may be unticked);
+  ``POST /o/oauth2/approve`` redirects to ``redirect_uri`` with ``code`` and ``state`` (or
+  ``error=access_denied``);
+- ``POST /token`` -- ``grant_type=authorization_code`` (``code_verifier`` checked against the
+  S256 ``code_challenge``, RFC 7636 §4.6; a code works once) answers ``access_token``
+  (``ya29.``), ``expires_in`` 3599, ``scope`` (what was granted), ``token_type`` and, with
+  ``access_type=offline``, ``refresh_token`` (``1//``); ``grant_type=refresh_token`` answers a
+  new access token without a refresh token; a revoked grant answers 400 ``invalid_grant``
+  (/identity/protocols/oauth2#expiration);
+- ``POST /revoke?token=`` (/identity/protocols/oauth2/web-server#tokenrevoke) or
+  :meth:`YouTubeSandbox.revoke_grant` revoke a grant with its access tokens.
+
+Access tokens expire an hour after issue on the sandbox clock (401 ``authError``).  Uploads
+are forced private while :attr:`YouTubeSandbox.force_private` is set, as YouTube does for
+API projects that have not passed its audit (developers.google.com/youtube/v3/docs/videos/
+insert: "All videos uploaded via the videos.insert endpoint from unverified API projects
+created after 28 July 2020 will be restricted to private viewing mode").
+
 The title limit is enforced in code points (the stricter reading of "100 characters").
 Quota is per sandbox (Google counts it per Cloud project); engagement grows
 deterministically with :func:`channels.sandbox.base.engagement`.  Faults come from
@@ -40,6 +62,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import random
 import re
@@ -47,7 +70,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from channels.quota import DEFAULT_LIMITS, UNITS, UPLOADS, quota_day
 from channels.sandbox.base import (
@@ -133,6 +156,52 @@ class SandboxChannel:
         return "UU" + self.id[2:] if self.id.startswith("UC") else "UU" + self.id
 
 
+#: Scopes that let a token read the channel, and upload to it
+#: (developers.google.com/youtube/v3/guides/auth/server-side-web-apps#identify-access-scopes).
+READ_SCOPES = frozenset(
+    {
+        "https://www.googleapis.com/auth/youtube",
+        "https://www.googleapis.com/auth/youtube.readonly",
+        "https://www.googleapis.com/auth/youtube.force-ssl",
+    }
+)
+UPLOAD_SCOPES = frozenset(
+    {"https://www.googleapis.com/auth/youtube", "https://www.googleapis.com/auth/youtube.upload"}
+)
+ACCESS_TOKEN_SECONDS = 3599
+
+
+@dataclass
+class OAuthClient:
+    client_id: str
+    client_secret: str
+
+
+@dataclass
+class AuthorizationCode:
+    client_id: str
+    redirect_uri: str
+    channel_id: str
+    scopes: list[str]
+    challenge: str | None
+    challenge_method: str
+    offline: bool
+    issued_at: datetime
+    used: bool = False
+
+
+@dataclass
+class Grant:
+    """One consent: a refresh token and the access tokens issued under it."""
+
+    refresh_token: str | None
+    client_id: str
+    channel_id: str
+    scopes: list[str]
+    revoked: bool = False
+    access_tokens: dict[str, datetime] = field(default_factory=dict)  # token -> expiry
+
+
 @dataclass
 class Upload:
     """One resumable upload session and, once its last byte arrived, its video."""
@@ -175,7 +244,15 @@ class YouTubeHandler(SandboxHandler):
     def route(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        if url.path == UPLOAD_PATH and self.command == "POST":
+        if url.path == "/o/oauth2/auth" and self.command == "GET":
+            self.sandbox._consent_page(self, query)
+        elif url.path == "/o/oauth2/approve" and self.command == "POST":
+            self.sandbox._approve(self, self.form())
+        elif url.path == "/token" and self.command == "POST":
+            self.sandbox._token(self, self.form())
+        elif url.path == "/revoke" and self.command == "POST":
+            self.sandbox._revoke(self, {**query, **self.form()})
+        elif url.path == UPLOAD_PATH and self.command == "POST":
             self.sandbox._start_upload(self, query)
         elif url.path == UPLOAD_PATH and self.command == "PUT":
             self.sandbox._upload_chunk(self, query)
@@ -205,6 +282,20 @@ class YouTubeHandler(SandboxHandler):
             self.send_json(200, {"ok": True})
         else:
             super().control()
+
+    def form(self) -> dict[str, str]:
+        """The form-encoded body, with HTTP Basic client credentials as ``client_id`` and
+        ``client_secret`` (RFC 6749 §2.3.1 allows either)."""
+        body = self._read_body().decode("utf-8", "replace")
+        values = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+        header = self.headers.get("Authorization") or ""
+        if header.lower().startswith("basic "):
+            from urllib.parse import unquote
+
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+            values.setdefault("client_id", unquote(user))
+            values.setdefault("client_secret", unquote(password))
+        return values
 
     def bearer(self) -> str | None:
         header = self.headers.get("Authorization") or ""
@@ -238,6 +329,11 @@ class YouTubeSandbox(SandboxServer):
         self.deleted: list[Video] = []  # removed with videos.delete (takedowns)
         self._quota: dict[tuple[str, str], int] = {}  # (bucket, Pacific day) -> used
         self._ids = random.Random(seed)
+        self.clients: dict[str, OAuthClient] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.grants: list[Grant] = []
+        self.force_private = False  # uploads come back private, as for an unaudited project
+        self._secrets = random.Random(f"{seed}:oauth")
 
     # -- set-up and inspection (tests, the demo)
 
@@ -262,6 +358,26 @@ class YouTubeSandbox(SandboxServer):
             for channel in self.channels.values():
                 if token_or_channel in (channel.token, channel.id):
                     channel.token_expired = True
+
+    def register_client(self, client_id: str, client_secret: str) -> None:
+        """An OAuth client (a Google Cloud project's web client) that may ask for consent."""
+        with self.lock:
+            self.clients[client_id] = OAuthClient(client_id, client_secret)
+
+    def revoke_grant(self, channel_id: str) -> int:
+        """Revoke every grant for ``channel_id`` (the owner removed the app's access at
+        myaccount.google.com/permissions); return how many."""
+        with self.lock:
+            found = [g for g in self.grants if g.channel_id == channel_id and not g.revoked]
+            for grant in found:
+                grant.revoked = True
+            return len(found)
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token the OAuth endpoints issued (for leak checks)."""
+        with self.lock:
+            tokens = [t for g in self.grants for t in g.access_tokens]
+            return tokens + [g.refresh_token for g in self.grants if g.refresh_token]
 
     def completed_uploads(self) -> list[Upload]:
         """Uploads whose last byte arrived (each made one video)."""
@@ -328,6 +444,8 @@ class YouTubeSandbox(SandboxServer):
         token = handler.bearer()
         with self.lock:
             channel = next((c for c in self.channels.values() if c.token == token), None)
+            if channel is None and token is not None:
+                channel = self._granted_channel(token)
         if channel is None or channel.token_expired:
             reason, message = (
                 ("required", "Login Required.")
@@ -346,6 +464,24 @@ class YouTubeSandbox(SandboxServer):
             )
             return None
         return channel
+
+    def _scoped(self, handler: YouTubeHandler, needed: frozenset[str]) -> bool:
+        """Whether the request's token carries one of ``needed``; answers 403
+        ``insufficientPermissions`` (/docs/errors) and returns False if not."""
+        scopes = self.scopes_of(handler.bearer())
+        if scopes is None or scopes & needed:
+            return True
+        handler._read_body()
+        handler.send_json(
+            403,
+            google_error(
+                403,
+                "insufficientPermissions",
+                "Request had insufficient authentication scopes.",
+                domain="global",
+            ),
+        )
+        return False
 
     def _charge(self, handler: YouTubeHandler, bucket: str, units: int) -> bool:
         """Spend quota, or answer 403 quotaExceeded (spending nothing) and return False."""
@@ -366,7 +502,7 @@ class YouTubeSandbox(SandboxServer):
 
     def _start_upload(self, handler: YouTubeHandler, query: dict[str, str]) -> None:
         channel = self._authenticate(handler)
-        if channel is None:
+        if channel is None or not self._scoped(handler, UPLOAD_SCOPES):
             return
         self._record("videos.insert", query)
         if query.get("uploadType") != "resumable":
@@ -544,7 +680,9 @@ class YouTubeSandbox(SandboxServer):
             },
             status={
                 "uploadStatus": "uploaded",
-                "privacyStatus": status.get("privacyStatus", "public"),
+                "privacyStatus": (
+                    "private" if self.force_private else status.get("privacyStatus", "public")
+                ),
                 **({"publishAt": status["publishAt"]} if "publishAt" in status else {}),
                 "license": "youtube",
                 "embeddable": True,
@@ -582,7 +720,7 @@ class YouTubeSandbox(SandboxServer):
 
     def _api_call(self, handler: YouTubeHandler, resource: str, query: dict[str, str]) -> None:
         channel = self._authenticate(handler)
-        if channel is None:
+        if channel is None or not self._scoped(handler, READ_SCOPES):
             return
         method = f"{resource}.list"
         self._record(method, query)
@@ -808,6 +946,192 @@ class YouTubeSandbox(SandboxServer):
         if offset > 0:
             response["prevPageToken"] = _page_token(max(offset - size, 0))
         handler.send_json(200, response)
+
+    # -- Google OAuth 2.0 (developers.google.com/identity/protocols/oauth2/web-server)
+
+    def _granted_channel(self, token: str) -> SandboxChannel | None:
+        # Caller holds self.lock.  A revoked grant's or an hour-old access token is refused.
+        now = self.clock.now()
+        for grant in self.grants:
+            expiry = grant.access_tokens.get(token)
+            if expiry is not None and not grant.revoked and now < expiry:
+                return self.channels.get(grant.channel_id)
+        return None
+
+    def scopes_of(self, token: str | None) -> set[str] | None:
+        """The scopes an issued access token carries; None for a preset channel token."""
+        with self.lock:
+            for grant in self.grants:
+                if token in grant.access_tokens:
+                    return set(grant.scopes)
+        return None
+
+    def _random(self, alphabet: str, length: int) -> str:
+        with self.lock:
+            return "".join(self._secrets.choice(alphabet) for _ in range(length))
+
+    def _consent_page(self, handler: YouTubeHandler, query: dict[str, str]) -> None:
+        client = self.clients.get(query.get("client_id", ""))
+        if client is None or query.get("response_type") != "code":
+            handler.send_bytes(
+                400,
+                b"<h1>Error 401: invalid_client</h1><p>The OAuth client was not found.</p>",
+                "text/html; charset=utf-8",
+            )
+            return
+        scopes = [s for s in query.get("scope", "").split() if s]
+        with self.lock:
+            channels = list(self.channels.values())
+        hidden = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in query.items()
+            if k != "scope"
+        )
+        accounts = "".join(
+            f'<label><input type="radio" name="channel_id" value="{html.escape(c.id)}"'
+            f"{' checked' if i == 0 else ''}> {html.escape(c.title)}</label><br>"
+            for i, c in enumerate(channels)
+        )
+        boxes = "".join(
+            f'<label><input type="checkbox" name="scope" value="{html.escape(s)}" checked> '
+            f"{html.escape(s)}</label><br>"
+            for s in scopes
+        )
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Sign in - Google "
+            "Accounts (sandbox)</title></head><body><h1>Choose an account</h1>"
+            f"<form method='post' action='/o/oauth2/approve'>{hidden}{accounts}"
+            f"<h2>The app wants to</h2>{boxes}"
+            "<button type='submit' name='decision' value='allow'>Continue</button> "
+            "<button type='submit' name='decision' value='deny'>Cancel</button>"
+            "</form></body></html>"
+        )
+        handler.send_bytes(200, page.encode("utf-8"), "text/html; charset=utf-8")
+
+    def _approve(self, handler: YouTubeHandler, form: dict[str, str]) -> None:
+        body = handler._read_body().decode("utf-8", "replace")
+        scopes = parse_qs(body).get("scope", [])
+        redirect = form.get("redirect_uri", "")
+        state = {"state": form["state"]} if "state" in form else {}
+        if form.get("decision") != "allow" or form.get("channel_id") not in self.channels:
+            target = f"{redirect}?{urlencode({'error': 'access_denied', **state})}"
+            handler.send_bytes(302, b"", headers={"Location": target})
+            return
+        code = "4/0A" + self._random(VIDEO_ID_ALPHABET, 60)
+        with self.lock:
+            self.codes[code] = AuthorizationCode(
+                client_id=form.get("client_id", ""),
+                redirect_uri=redirect,
+                channel_id=form["channel_id"],
+                scopes=scopes,
+                challenge=form.get("code_challenge"),
+                challenge_method=form.get("code_challenge_method", "plain"),
+                offline=form.get("access_type") == "offline",
+                issued_at=self.clock.now(),
+            )
+        query = urlencode({"code": code, "scope": " ".join(scopes), **state})
+        handler.send_bytes(302, b"", headers={"Location": f"{redirect}?{query}"})
+
+    def _token_error(self, handler: YouTubeHandler, error: str, description: str) -> None:
+        status = 401 if error == "invalid_client" else 400
+        handler.send_json(status, {"error": error, "error_description": description})
+
+    def _new_access(self, grant: Grant) -> dict[str, Any]:
+        # Caller holds self.lock.
+        token = "ya29.a0" + "".join(self._secrets.choice(VIDEO_ID_ALPHABET) for _ in range(100))
+        grant.access_tokens[token] = self.clock.now() + timedelta(seconds=ACCESS_TOKEN_SECONDS)
+        return {
+            "access_token": token,
+            "expires_in": ACCESS_TOKEN_SECONDS,
+            "scope": " ".join(grant.scopes),
+            "token_type": "Bearer",
+        }
+
+    def _token(self, handler: YouTubeHandler, form: dict[str, str]) -> None:
+        client = self.clients.get(form.get("client_id", ""))
+        if client is None or form.get("client_secret") != client.client_secret:
+            self._token_error(handler, "invalid_client", "The OAuth client was not found.")
+            return
+        grant_type = form.get("grant_type")
+        if grant_type == "authorization_code":
+            self._exchange_code(handler, client, form)
+        elif grant_type == "refresh_token":
+            with self.lock:
+                grant = next(
+                    (g for g in self.grants if g.refresh_token == form.get("refresh_token")),
+                    None,
+                )
+                if grant is None or grant.revoked or grant.client_id != client.client_id:
+                    answer = None
+                else:
+                    answer = self._new_access(grant)  # no refresh_token: the client keeps its own
+            if answer is None:
+                self._token_error(handler, "invalid_grant", "Token has been expired or revoked.")
+                return
+            handler.send_json(200, answer)
+        else:
+            self._token_error(
+                handler, "unsupported_grant_type", f"Invalid grant_type: {grant_type}"
+            )
+
+    def _exchange_code(
+        self, handler: YouTubeHandler, client: OAuthClient, form: dict[str, str]
+    ) -> None:
+        with self.lock:
+            code = self.codes.get(form.get("code", ""))
+            if code is None or code.used or code.client_id != client.client_id:
+                problem = "Malformed auth code." if code is None else "Bad Request"
+            elif code.redirect_uri != form.get("redirect_uri"):
+                problem = "redirect_uri_mismatch"
+            elif self.clock.now() - code.issued_at > timedelta(minutes=10):
+                problem = "Bad Request"
+            elif code.challenge is not None and not _pkce_matches(
+                form.get("code_verifier", ""), code.challenge, code.challenge_method
+            ):
+                problem = "Invalid code verifier."
+            else:
+                problem = None
+            if code is not None:
+                code.used = True  # a code is good for one try, right or wrong
+            if problem is None and code is not None:
+                grant = Grant(
+                    refresh_token=(
+                        "1//0g"
+                        + "".join(self._secrets.choice(VIDEO_ID_ALPHABET) for _ in range(90))
+                        if code.offline
+                        else None
+                    ),
+                    client_id=client.client_id,
+                    channel_id=code.channel_id,
+                    scopes=code.scopes,
+                )
+                self.grants.append(grant)
+                answer = self._new_access(grant)
+                if grant.refresh_token:
+                    answer["refresh_token"] = grant.refresh_token
+        if problem is not None:
+            self._token_error(handler, "invalid_grant", problem)
+            return
+        handler.send_json(200, answer)
+
+    def _revoke(self, handler: YouTubeHandler, values: dict[str, str]) -> None:
+        token = values.get("token", "")
+        with self.lock:
+            found = [g for g in self.grants if token == g.refresh_token or token in g.access_tokens]
+            for grant in found:
+                grant.revoked = True
+        if not found:
+            handler.send_json(400, {"error": "invalid_token", "error_description": "Bad Request"})
+            return
+        handler.send_json(200, {})
+
+
+def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:
+    """RFC 7636 §4.6: S256 compares BASE64URL(SHA256(verifier)) without padding."""
+    if method == "S256":
+        digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == challenge
+    return verifier == challenge
 
 
 def _etag(*parts: object) -> str:

@@ -44,6 +44,7 @@ from marketing.web import (
     api,
     campaigns,
     communities,
+    connect,
     guards,
     ops,
     overview,
@@ -61,7 +62,19 @@ STATIC = Path(__file__).with_name("static")
 # Every router of the app, in the order they are matched.
 ROUTERS = tuple(
     m.router
-    for m in (ops, people, overview, campaigns, posts, communities, alerts, reports, tracking, api)
+    for m in (
+        ops,
+        people,
+        overview,
+        campaigns,
+        posts,
+        communities,
+        alerts,
+        connect,
+        reports,
+        tracking,
+        api,
+    )
 )
 SESSION_COOKIE = "glo_session"
 
@@ -92,9 +105,22 @@ class SecurityHeaders:
     """Adds the security headers to every HTTP answer: ``Cache-Control: no-store`` to all but
     the static files, and HSTS when the public URL is https."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, form_targets: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
-        self.headers = [*SECURITY_HEADERS, HSTS] if hsts else SECURITY_HEADERS
+        headers = SECURITY_HEADERS
+        if form_targets:
+            # Connecting an account posts a form that redirects to the provider's sign-in
+            # page; form-action governs that redirect too, so those origins are named.
+            policy = CONTENT_SECURITY_POLICY.replace(
+                "form-action 'self'", "form-action 'self' " + " ".join(form_targets)
+            )
+            headers = [
+                (b"content-security-policy", policy.encode("ascii")),
+                *SECURITY_HEADERS[1:],
+            ]
+        self.headers = [*headers, HSTS] if hsts else headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,6 +143,23 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+def sign_in_origins(settings: Settings) -> tuple[str, ...]:
+    """The origins of the Facebook Login dialog and Google's consent page, when connecting
+    accounts is configured."""
+    urls = []
+    if settings.facebook_app_id:
+        urls.append(settings.facebook_dialog_url)
+    if settings.google_client_id:
+        urls.append(settings.google_auth_uri)
+    origins = []
+    for url in urls:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme in ("http", "https") and parts.netloc and origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
 
 
 def reached_from_elsewhere(server: tuple[str, int | None] | None) -> bool:
@@ -213,7 +256,11 @@ def create_app(
     if in_use:
         app.add_middleware(LoopbackOnly, variables=in_use)
     app.add_middleware(guards.BodyLimit)  # outside the session: before anything is read
-    app.add_middleware(SecurityHeaders, hsts=urlsplit(settings.public_base_url).scheme == "https")
+    app.add_middleware(
+        SecurityHeaders,
+        hsts=urlsplit(settings.public_base_url).scheme == "https",
+        form_targets=sign_in_origins(settings),
+    )
     app.add_exception_handler(guards.ControlCharacterRefused, guards.control_character_refused)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

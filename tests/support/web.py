@@ -199,8 +199,8 @@ def imported(client: WebClient, answer: Any) -> Any:
 class ServerThread:
     """The app under a real uvicorn server on a free port, in a thread of this process."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
+    def __init__(self, app: FastAPI, *, port: int | None = None) -> None:
+        self.port = port or free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

@@ -1,0 +1,657 @@
+"""Connecting Facebook Pages and YouTube channels from the web app (admins only).
+
+Facebook (developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow): the Login
+dialog with ``state`` bound to this browser's session -> code -> user token (requests-oauthlib's
+``OAuth2Session``) -> long-lived user token (``grant_type=fb_exchange_token``) ->
+``/me/permissions`` (every scope asked for must be granted, or nothing is stored) ->
+``/me/accounts`` -> a picker -> for each chosen Page its *own* Page token, checked with
+``/debug_token`` (type PAGE, valid, acting for that Page) before it is stored.  The user token is
+never stored.
+
+YouTube (developers.google.com/identity/protocols/oauth2/web-server): google-auth-oauthlib's
+``Flow`` with PKCE, ``access_type=offline`` and ``prompt=consent`` -> access and refresh token
+-> ``channels.list(mine=true)`` -> a picker.  Workers then refresh the access token through
+google-auth (:func:`tasks.wiring.account_for`).
+
+Between the provider's answer and the picker the tokens wait in the session cookie as
+Fernet ciphertext under ``MARKETING_TOKEN_KEYS`` (15 minutes at most), never in the clear.
+Each chosen account is tied to a community or to the programme; what was not chosen, not
+granted or not valid is not stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import requests
+from cryptography.fernet import InvalidToken
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketing.models import (
+    AccountHealth,
+    AccountToken,
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    TokenKind,
+    User,
+)
+from marketing.publishing import account_reconnected
+from marketing.settings import Settings
+from marketing.token_store import store_tokens, token_cipher
+from marketing.web.deps import DB, Admin, settings_of
+from marketing.web.rendering import gettext_for, render
+from marketing.web.staff import audit
+
+router = APIRouter(include_in_schema=False)
+
+#: What a Page account needs: list the Pages, publish, read engagement and insights
+#: (developers.facebook.com/docs/permissions).
+FACEBOOK_SCOPES = (
+    "pages_show_list",
+    "pages_manage_posts",
+    "pages_read_engagement",
+    "read_insights",
+)
+#: Upload, read the channel, read analytics (developers.google.com/youtube/v3/guides/auth/
+#: server-side-web-apps#identify-access-scopes).
+GOOGLE_SCOPES = (
+    "https://www.googleapis.com/auth/youtube.upload",
+    "https://www.googleapis.com/auth/youtube.readonly",
+    "https://www.googleapis.com/auth/yt-analytics.readonly",
+)
+PENDING_SECONDS = 15 * 60
+STATE_KEY = "connect_state"
+PENDING_KEY = "connect_pending"
+TIMEOUT = 30.0
+
+
+class ConnectRefused(Exception):
+    """The provider's answer cannot be used; ``message`` is for staff (translated)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _loopback_http(*urls: str) -> None:
+    """oauthlib refuses plain http; allow it only when every URL is this machine (the
+    sandboxes; RFC 8252 §8.3 allows loopback redirects)."""
+    from marketing.settings import is_loopback_url
+
+    if all(is_loopback_url(u) for u in urls):
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+    # Granular consent: a user may grant fewer scopes than asked; the flows check what was
+    # granted themselves instead of oauthlib raising "Scope has changed".
+    os.environ["OAUTHLIB_RELAX_TOKEN_SCOPE"] = "1"
+
+
+def _callback(settings: Settings, provider: str) -> str:
+    return f"{settings.public_base_url.rstrip('/')}/accounts/connect/{provider}/callback"
+
+
+def _graph(settings: Settings, path: str) -> str:
+    return f"{settings.graph_api_url.rstrip('/')}/{settings.graph_api_version}/{path}"
+
+
+def _slug(prefix: str, external_id: str) -> str:
+    return (prefix + "-" + re.sub(r"[^a-z0-9-]+", "-", external_id.lower())).strip("-")[:80]
+
+
+def _seal(settings: Settings, data: dict[str, Any]) -> str:
+    return token_cipher(settings).encrypt(json.dumps(data).encode()).decode()
+
+
+def _unseal(settings: Settings, value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        data = token_cipher(settings).decrypt(value.encode(), ttl=PENDING_SECONDS)
+    except InvalidToken:
+        return None
+    found: dict[str, Any] = json.loads(data)
+    return found
+
+
+def _refused(request: Request, user: User, message: str, status_code: int = 400) -> Response:
+    _ = gettext_for(user)
+    request.session.pop(PENDING_KEY, None)
+    return render(
+        request,
+        "connect_refused.html",
+        user=user,
+        status_code=status_code,
+        title=_("The account was not connected"),
+        message=message,
+    )
+
+
+def _check_state(request: Request, provider: str, state: str | None) -> dict[str, Any] | None:
+    """The flow this browser started for ``provider``, if ``state`` is its own (CSRF)."""
+    started = request.session.pop(STATE_KEY, None)
+    if not isinstance(started, dict) or started.get("provider") != provider:
+        return None
+    if not state or started.get("state") != state:
+        return None
+    return started
+
+
+@router.get("/accounts/connect")
+def connect_page(request: Request, user: Admin, session: DB) -> Response:
+    """What can be connected, and the accounts whose tokens are in the encrypted store."""
+    settings = settings_of(request)
+    stored = session.execute(
+        select(ChannelAccount, AccountToken, Community)
+        .join(AccountToken, AccountToken.account_id == ChannelAccount.id)
+        .outerjoin(Community, Community.id == ChannelAccount.community_id)
+        .order_by(ChannelAccount.slug)
+    ).all()
+    return render(
+        request,
+        "connect.html",
+        user=user,
+        stored=stored,
+        facebook_ready=bool(settings.facebook_app_id and settings.facebook_app_secret),
+        google_ready=bool(settings.google_client_id and settings.google_client_secret),
+    )
+
+
+# --- Facebook -----------------------------------------------------------------------------
+
+
+def _facebook_session(settings: Settings, state: str | None = None) -> Any:
+    from requests_oauthlib import OAuth2Session
+
+    _loopback_http(settings.facebook_dialog_url, settings.graph_api_url, settings.public_base_url)
+    return OAuth2Session(
+        client_id=settings.facebook_app_id,
+        redirect_uri=_callback(settings, "facebook"),
+        scope=list(FACEBOOK_SCOPES),
+        state=state,
+    )
+
+
+@router.post("/accounts/connect/facebook")
+def facebook_start(
+    request: Request,
+    user: Admin,
+    account: Annotated[str, Form(max_length=80)] = "",
+) -> Response:
+    """Send the browser to the Facebook Login dialog."""
+    settings = settings_of(request)
+    _ = gettext_for(user)
+    if not (settings.facebook_app_id and settings.facebook_app_secret):
+        return _refused(
+            request,
+            user,
+            _("Set MARKETING_FACEBOOK_APP_ID and MARKETING_FACEBOOK_APP_SECRET first."),
+        )
+    oauth = _facebook_session(settings)
+    dialog = f"{settings.facebook_dialog_url.rstrip('/')}/{settings.graph_api_version}/dialog/oauth"
+    url, state = oauth.authorization_url(dialog)
+    request.session[STATE_KEY] = {"provider": "facebook", "state": state, "account": account}
+    return RedirectResponse(url, status_code=303)
+
+
+def _graph_get(oauth: Any, url: str, params: dict[str, str]) -> dict[str, Any]:
+    """A Graph GET whose failure becomes :class:`ConnectRefused` without the token in it."""
+    try:
+        answer = oauth.get(url, params=params, timeout=TIMEOUT, withhold_token=True)
+    except requests.RequestException:
+        raise ConnectRefused("network") from None
+    try:
+        body: dict[str, Any] = answer.json()
+    except ValueError:
+        raise ConnectRefused("answer") from None
+    if answer.status_code >= 400 or "error" in body and not isinstance(body.get("data"), dict):
+        error = body.get("error") or {}
+        raise ConnectRefused(str(error.get("message", "refused"))[:300])
+    return body
+
+
+@router.get("/accounts/connect/facebook/callback")
+def facebook_callback(
+    request: Request,
+    user: Admin,
+    session: DB,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+) -> Response:
+    """Code -> user token -> long-lived user token -> permissions -> the Pages and their own
+    tokens, kept encrypted for the picker."""
+    from oauthlib.oauth2 import OAuth2Error
+
+    settings = settings_of(request)
+    _ = gettext_for(user)
+    started = _check_state(request, "facebook", state)
+    if started is None:
+        return _refused(
+            request,
+            user,
+            _(
+                "This answer from Facebook does not belong to a connection started here. "
+                "Start again."
+            ),
+            status_code=403,
+        )
+    if error or not code:
+        return _refused(request, user, _("Facebook sign-in was cancelled: nothing was connected."))
+    secret = settings.facebook_app_secret.get_secret_value() if settings.facebook_app_secret else ""
+    oauth = _facebook_session(settings, state=state)
+    try:
+        short = oauth.fetch_token(
+            _graph(settings, "oauth/access_token"),
+            code=code,
+            client_secret=secret,
+            include_client_id=True,
+            timeout=TIMEOUT,
+        )
+        long_lived = _graph_get(
+            oauth,
+            _graph(settings, "oauth/access_token"),
+            {
+                "grant_type": "fb_exchange_token",
+                "client_id": settings.facebook_app_id or "",
+                "client_secret": secret,
+                "fb_exchange_token": short["access_token"],
+            },
+        )
+        user_token = str(long_lived["access_token"])
+        permissions = _graph_get(
+            oauth, _graph(settings, "me/permissions"), {"access_token": user_token}
+        )
+        granted = {
+            p["permission"] for p in permissions.get("data", []) if p.get("status") == "granted"
+        }
+        missing = [s for s in FACEBOOK_SCOPES if s not in granted]
+        if missing:
+            return _refused(
+                request,
+                user,
+                _(
+                    "Facebook did not grant every permission the service needs: %(missing)s "
+                    "was not allowed. Nothing was connected. Connect again and leave every "
+                    "permission ticked."
+                )
+                % {"missing": ", ".join(missing)},
+            )
+        pages = _graph_get(
+            oauth,
+            _graph(settings, "me/accounts"),
+            {"access_token": user_token, "fields": "id,name,access_token,tasks"},
+        )
+    except (OAuth2Error, ConnectRefused, requests.RequestException, KeyError, ValueError):
+        return _refused(
+            request,
+            user,
+            _(
+                "Facebook refused to finish the connection (the code may have expired or been "
+                "used already). Nothing was connected. Start again."
+            ),
+        )
+    items = [
+        {"id": str(p["id"]), "name": str(p.get("name", p["id"])), "token": str(p["access_token"])}
+        for p in pages.get("data", [])
+        if p.get("id") and p.get("access_token")
+    ]
+    wanted = started.get("account") or ""
+    if wanted:
+        existing = session.scalars(
+            select(ChannelAccount).where(ChannelAccount.slug == wanted)
+        ).first()
+        if existing is not None and existing.external_id not in {i["id"] for i in items}:
+            return _refused(
+                request,
+                user,
+                _(
+                    "The Page %(name)s was not ticked in Facebook's dialog, so it was not "
+                    "reconnected. Connect again and tick it."
+                )
+                % {"name": existing.display_name},
+            )
+    if not items:
+        return _refused(
+            request,
+            user,
+            _("No Page was shared in Facebook's dialog: nothing was connected."),
+        )
+    request.session[PENDING_KEY] = _seal(
+        settings,
+        {"provider": "facebook", "items": items, "scopes": sorted(granted)},
+    )
+    return RedirectResponse("/accounts/connect/pick", status_code=303)
+
+
+def _check_page_token(settings: Settings, page_id: str, token: str) -> dict[str, Any]:
+    """``/debug_token`` of a Page token: valid, of type PAGE, acting for ``page_id`` with
+    permission to publish; its data, or :class:`ConnectRefused`."""
+    from requests_oauthlib import OAuth2Session
+
+    secret = settings.facebook_app_secret.get_secret_value() if settings.facebook_app_secret else ""
+    data = _graph_get(
+        OAuth2Session(client_id=settings.facebook_app_id),
+        _graph(settings, "debug_token"),
+        {"input_token": token, "access_token": f"{settings.facebook_app_id}|{secret}"},
+    ).get("data", {})
+    if not data.get("is_valid") or data.get("type") != "PAGE":
+        raise ConnectRefused("not a valid Page token")
+    if str(data.get("profile_id")) != page_id:
+        raise ConnectRefused("token of another Page")
+    if "pages_manage_posts" not in (data.get("scopes") or []):
+        raise ConnectRefused("pages_manage_posts")
+    return dict(data)
+
+
+# --- YouTube ------------------------------------------------------------------------------
+
+
+def _google_flow(
+    settings: Settings, *, state: str | None = None, verifier: str | None = None
+) -> Any:
+    from google_auth_oauthlib.flow import Flow
+
+    _loopback_http(settings.google_auth_uri, settings.google_token_uri, settings.public_base_url)
+    secret = (
+        settings.google_client_secret.get_secret_value() if settings.google_client_secret else ""
+    )
+    config = {
+        "web": {
+            "client_id": settings.google_client_id,
+            "client_secret": secret,
+            "auth_uri": settings.google_auth_uri,
+            "token_uri": settings.google_token_uri,
+            "redirect_uris": [_callback(settings, "youtube")],
+        }
+    }
+    return Flow.from_client_config(
+        config,
+        scopes=list(GOOGLE_SCOPES),
+        redirect_uri=_callback(settings, "youtube"),
+        state=state,
+        code_verifier=verifier,
+        autogenerate_code_verifier=verifier is None,
+    )
+
+
+@router.post("/accounts/connect/youtube")
+def youtube_start(
+    request: Request,
+    user: Admin,
+    account: Annotated[str, Form(max_length=80)] = "",
+) -> Response:
+    """Send the browser to Google's consent page (PKCE, offline access, consent asked)."""
+    settings = settings_of(request)
+    _ = gettext_for(user)
+    if not (settings.google_client_id and settings.google_client_secret):
+        return _refused(
+            request,
+            user,
+            _("Set MARKETING_GOOGLE_CLIENT_ID and MARKETING_GOOGLE_CLIENT_SECRET first."),
+        )
+    flow = _google_flow(settings)
+    url, state = flow.authorization_url(access_type="offline", prompt="consent")
+    request.session[STATE_KEY] = {
+        "provider": "youtube",
+        "state": state,
+        "account": account,
+        # The PKCE verifier waits encrypted: only this server can finish the exchange.
+        "verifier": _seal(settings, {"verifier": flow.code_verifier}),
+    }
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/accounts/connect/youtube/callback")
+def youtube_callback(
+    request: Request,
+    user: Admin,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+) -> Response:
+    """Code (with the PKCE verifier) -> access and refresh token -> the channel."""
+    from google.auth.exceptions import GoogleAuthError
+    from google_auth_httplib2 import AuthorizedHttp
+    from googleapiclient.discovery import build_from_document
+    from googleapiclient.errors import HttpError
+    from googleapiclient.http import build_http
+    from oauthlib.oauth2 import OAuth2Error
+
+    from channels.youtube import discovery_document
+
+    settings = settings_of(request)
+    _ = gettext_for(user)
+    started = _check_state(request, "youtube", state)
+    sealed = _unseal(settings, started.get("verifier")) if started else None
+    if started is None or sealed is None:
+        return _refused(
+            request,
+            user,
+            _("This answer from Google does not belong to a connection started here. Start again."),
+            status_code=403,
+        )
+    if error or not code:
+        return _refused(request, user, _("Google sign-in was cancelled: nothing was connected."))
+    flow = _google_flow(settings, state=state, verifier=str(sealed["verifier"]))
+    try:
+        token = flow.fetch_token(code=code, timeout=TIMEOUT)
+    except (OAuth2Error, requests.RequestException, ValueError):
+        return _refused(
+            request,
+            user,
+            _(
+                "Google refused to finish the connection (the code may have expired or been "
+                "used already). Nothing was connected. Start again."
+            ),
+        )
+    granted = token.get("scope") or []
+    granted = set(granted.split() if isinstance(granted, str) else granted)
+    missing = [s.rsplit("/", 1)[-1] for s in GOOGLE_SCOPES if s not in granted]
+    if missing:
+        return _refused(
+            request,
+            user,
+            _(
+                "Google did not grant every permission the service needs: %(missing)s was not "
+                "allowed. Nothing was connected. Connect again and leave every permission "
+                "ticked."
+            )
+            % {"missing": ", ".join(missing)},
+        )
+    credentials = flow.credentials
+    if not credentials.refresh_token:
+        return _refused(
+            request,
+            user,
+            _(
+                "Google gave no refresh token, so the channel would stop within the hour. "
+                "Connect again."
+            ),
+        )
+    http = AuthorizedHttp(credentials, http=build_http())
+    try:
+        service = build_from_document(discovery_document(settings.youtube_root_url), http=http)
+        answer = service.channels().list(part="snippet", mine=True).execute()
+    except (HttpError, GoogleAuthError, OSError):
+        return _refused(
+            request, user, _("YouTube did not say which channel this account owns. Start again.")
+        )
+    finally:
+        http.close()
+    items = [
+        {"id": str(c["id"]), "name": str((c.get("snippet") or {}).get("title", c["id"]))}
+        for c in answer.get("items") or []
+    ]
+    if not items:
+        return _refused(
+            request, user, _("This Google account has no YouTube channel: nothing was connected.")
+        )
+    expiry = credentials.expiry.replace(tzinfo=UTC).isoformat() if credentials.expiry else None
+    request.session[PENDING_KEY] = _seal(
+        settings,
+        {
+            "provider": "youtube",
+            "items": items,
+            "scopes": sorted(granted),
+            "access": credentials.token,
+            "refresh": credentials.refresh_token,
+            "expiry": expiry,
+        },
+    )
+    return RedirectResponse("/accounts/connect/pick", status_code=303)
+
+
+# --- the picker ---------------------------------------------------------------------------
+
+
+@router.get("/accounts/connect/pick")
+def pick_page(request: Request, user: Admin, session: DB) -> Response:
+    """The Pages or channel just granted, each to tie to a community or the programme."""
+    _ = gettext_for(user)
+    pending = _unseal(settings_of(request), request.session.get(PENDING_KEY))
+    if pending is None:
+        return _refused(request, user, _("The connection has expired (15 minutes). Start again."))
+    communities = session.scalars(select(Community).order_by(Community.name_th)).all()
+    return render(
+        request,
+        "connect_pick.html",
+        user=user,
+        provider=pending["provider"],
+        items=[{"id": i["id"], "name": i["name"]} for i in pending["items"]],
+        communities=communities,
+    )
+
+
+@router.post("/accounts/connect/pick")
+async def pick(request: Request, user: Admin, session: DB) -> Response:
+    """Store what was chosen: each Page's own token (checked first), or the channel's
+    access and refresh token, encrypted; tie each to its community."""
+    settings = settings_of(request)
+    _ = gettext_for(user)
+    pending = _unseal(settings, request.session.pop(PENDING_KEY, None))
+    if pending is None:
+        return _refused(request, user, _("The connection has expired (15 minutes). Start again."))
+    form = await request.form()
+    chosen: list[tuple[dict[str, Any], Community | None]] = []
+    for item in pending["items"]:
+        target = str(form.get(f"tie-{item['id']}", ""))
+        if target in ("", "skip"):
+            continue
+        if target == "programme":
+            chosen.append((item, None))
+            continue
+        community = session.scalars(select(Community).where(Community.slug == target)).first()
+        if community is None:
+            return _refused(request, user, _("There is no such community."))
+        chosen.append((item, community))
+    if not chosen:
+        return _refused(request, user, _("No account was chosen: nothing was connected."))
+    facebook = pending["provider"] == "facebook"
+    checked: dict[str, dict[str, Any]] = {}
+    if facebook:
+        for item, _community in chosen:
+            try:
+                checked[item["id"]] = _check_page_token(settings, item["id"], item["token"])
+            except ConnectRefused:
+                return _refused(
+                    request,
+                    user,
+                    _(
+                        "Facebook says the token of Page %(name)s is not a Page token allowed "
+                        "to publish. Nothing was connected."
+                    )
+                    % {"name": item["name"]},
+                )
+    names = []
+    for item, community in chosen:
+        account = _save_account(
+            session=session,
+            settings=settings,
+            pending=pending,
+            item=item,
+            community=community,
+            debug=checked.get(item["id"]),
+        )
+        audit(
+            session=session,
+            user=user,
+            action="account.connected",
+            object_type="account",
+            object_id=account.slug,
+            channel=account.kind.value,
+            external_id=account.external_id,
+            community=community.slug if community else None,
+            scopes=pending["scopes"],
+        )
+        names.append(account.display_name)
+    session.commit()
+    from marketing.web.rendering import flash
+
+    flash(request, _("Connected: %(names)s.") % {"names": ", ".join(names)})
+    return RedirectResponse("/accounts/connect", status_code=303)
+
+
+def _save_account(
+    *,
+    session: Session,
+    settings: Settings,
+    pending: dict[str, Any],
+    item: dict[str, Any],
+    community: Community | None,
+    debug: dict[str, Any] | None,
+) -> ChannelAccount:
+    facebook = pending["provider"] == "facebook"
+    kind = ChannelKind.FACEBOOK if facebook else ChannelKind.YOUTUBE
+    account = session.scalars(
+        select(ChannelAccount).where(
+            ChannelAccount.kind == kind, ChannelAccount.external_id == item["id"]
+        )
+    ).first()
+    if account is None:
+        account = ChannelAccount(
+            slug=_slug("fb" if facebook else "yt", item["id"]),
+            kind=kind,
+            external_id=item["id"],
+            display_name=item["name"][:200],
+            health=AccountHealth.OK,
+        )
+        session.add(account)
+    account.community_id = community.id if community else None
+    account.secret_name = None  # the store serves it from now on
+    session.flush()
+    if facebook:
+        ends = (debug or {}).get("data_access_expires_at")
+        store_tokens(
+            session=session,
+            account=account,
+            kind=TokenKind.FACEBOOK_PAGE,
+            access_token=SecretStr(item["token"]),
+            lifetime_ends_at=datetime.fromtimestamp(int(ends), UTC) if ends else None,
+            scopes=(debug or {}).get("scopes") or pending["scopes"],
+            settings=settings,
+        )
+    else:
+        expiry = pending.get("expiry")
+        store_tokens(
+            session=session,
+            account=account,
+            kind=TokenKind.GOOGLE,
+            access_token=SecretStr(pending["access"]),
+            refresh_token=SecretStr(pending["refresh"]),
+            access_expires_at=datetime.fromisoformat(expiry) if expiry else None,
+            scopes=pending["scopes"],
+            settings=settings,
+        )
+    if account.health != AccountHealth.OK:
+        account_reconnected(session=session, slug=account.slug)
+    else:
+        account.health_checked_at = datetime.now(UTC)
+    return account
