@@ -323,6 +323,26 @@ def test_connect_a_page_and_a_channel_publish_refresh_revoke_and_leave_no_token_
             assert account.health == AccountHealth.NEEDS_RECONNECT
             community = session.get(Community, account.community_id)
             assert community is not None and community.slug == PHRAE
+
+        # -- the admin reconnects that one channel; its waiting post goes out -------------
+        page.goto(server.url + "/accounts/connect")
+        assert "ต้องเชื่อมต่อใหม่" in page.inner_text("main")
+        page.click(
+            f"form[action='/accounts/connect/youtube']:has(input[value='{channel_slug}']) button"
+        )
+        page.wait_for_load_state("load")
+        page.click("button[value=allow]")
+        page.wait_for_load_state("load")
+        # Tied to its community already: the picker keeps it.
+        assert page.locator(f"select[name='tie-{CHANNEL}']").input_value() == PHRAE
+        page.click("form[action='/accounts/connect/pick'] button[type=submit]")
+        page.wait_for_load_state("load")
+        with session_scope(engine) as session:
+            account = session.scalars(
+                select(ChannelAccount).where(ChannelAccount.slug == channel_slug)
+            ).one()
+            assert account.health == AccountHealth.OK
+        assert publish_due(engine) == {revoked: PostState.PUBLISHED}
     finally:
         context.close()
         server.stop()

@@ -413,6 +413,7 @@ def youtube_start(
 def youtube_callback(
     request: Request,
     user: Admin,
+    session: DB,
     code: str | None = None,
     state: str | None = None,
     error: str | None = None,
@@ -490,6 +491,21 @@ def youtube_callback(
         {"id": str(c["id"]), "name": str((c.get("snippet") or {}).get("title", c["id"]))}
         for c in answer.get("items") or []
     ]
+    wanted = started.get("account") or ""
+    if wanted:
+        existing = session.scalars(
+            select(ChannelAccount).where(ChannelAccount.slug == wanted)
+        ).first()
+        if existing is not None and existing.external_id not in {i["id"] for i in items}:
+            return _refused(
+                request,
+                user,
+                _(
+                    "The Google account chosen does not own the channel %(name)s, so it was "
+                    "not reconnected. Connect again with the account that owns it."
+                )
+                % {"name": existing.display_name},
+            )
     if not items:
         return _refused(
             request, user, _("This Google account has no YouTube channel: nothing was connected.")
@@ -520,12 +536,28 @@ def pick_page(request: Request, user: Admin, session: DB) -> Response:
     if pending is None:
         return _refused(request, user, _("The connection has expired (15 minutes). Start again."))
     communities = session.scalars(select(Community).order_by(Community.name_th)).all()
+    kind = ChannelKind.FACEBOOK if pending["provider"] == "facebook" else ChannelKind.YOUTUBE
+    # An account connected before keeps its community unless the admin changes it.
+    current = {
+        external_id: slug or "programme"
+        for external_id, slug in session.execute(
+            select(ChannelAccount.external_id, Community.slug)
+            .outerjoin(Community, Community.id == ChannelAccount.community_id)
+            .where(
+                ChannelAccount.kind == kind,
+                ChannelAccount.external_id.in_([i["id"] for i in pending["items"]]),
+            )
+        )
+    }
     return render(
         request,
         "connect_pick.html",
         user=user,
         provider=pending["provider"],
-        items=[{"id": i["id"], "name": i["name"]} for i in pending["items"]],
+        items=[
+            {"id": i["id"], "name": i["name"], "current": current.get(i["id"], "skip")}
+            for i in pending["items"]
+        ],
         communities=communities,
     )
 
