@@ -13,6 +13,7 @@ sandboxes issued, and after key rotation the tokens are readable under the new k
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
@@ -205,7 +206,9 @@ def test_connect_a_page_and_a_channel_publish_refresh_revoke_and_leave_no_token_
     sandboxes: tuple[GraphSandbox, YouTubeSandbox, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every library's debug lines, token requests included
     graph, youtube, port = sandboxes
     add_user(engine, "admin", Role.ADMIN)
     server = ServerThread(create_app(engine=engine), port=int(port)).start()
@@ -354,6 +357,9 @@ def test_connect_a_page_and_a_channel_publish_refresh_revoke_and_leave_no_token_
     assert len(everything) > 10_000
     assert [t for t in issued_tokens if t.encode() in everything] == []
     assert [p for p in PREFIXES if p in everything] == []
+    logged = caplog.text
+    assert "oauth" in logged.lower()  # the flows did log
+    assert [t[:12] for t in issued_tokens if t in logged] == []
 
     # -- rotation: readable under the new key alone, not under the old one -----------------
     old = get_key()

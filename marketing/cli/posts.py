@@ -15,6 +15,7 @@ from marketing.cli.display import N_, channel_word, state_word
 from marketing.db import session_scope
 from marketing.models import (
     AccountHealth,
+    AccountToken,
     Campaign,
     ChannelAccount,
     Community,
@@ -209,6 +210,7 @@ def accounts_list() -> None:
             .outerjoin(Community, Community.id == ChannelAccount.community_id)
             .order_by(ChannelAccount.slug)
         ).all()
+        encrypted = set(session.scalars(select(AccountToken.account_id)))
         shown: list[tuple[str | Text, ...]] = []
         for account, community in rows:
             health = Text(
@@ -221,7 +223,9 @@ def accounts_list() -> None:
                     channel_word(account.kind.value),
                     account.external_id,
                     community or d._("(programme)"),
-                    account.secret_name or "—",
+                    d._("(encrypted store)")
+                    if account.id in encrypted
+                    else account.secret_name or "—",
                     health,
                     local(account.health_checked_at),
                     account.health_message or "",

@@ -22,6 +22,7 @@ granted or not valid is not stored.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from datetime import UTC, datetime
@@ -72,6 +73,60 @@ PENDING_SECONDS = 15 * 60
 STATE_KEY = "connect_state"
 PENDING_KEY = "connect_pending"
 TIMEOUT = 30.0
+
+
+_SECRET_FIELD = re.compile(
+    r"((?:access_token|input_token|fb_exchange_token|client_secret|refresh_token|code_verifier"
+    r"|appsecret_proof|code)(?:=|%3D|['\"]\s*:\s*['\"]))[^&\s'\"<>,}]+",
+    re.IGNORECASE,
+)
+
+
+_SECRET_KEY = re.compile(
+    r"access_token|input_token|fb_exchange_token|client_secret|refresh_token|code_verifier"
+    r"|appsecret_proof|code|id_token",
+    re.IGNORECASE,
+)
+
+
+def scrub_fields(text: str) -> str:
+    """``text`` with the value of every token-bearing field (query, form or JSON) masked."""
+    return _SECRET_FIELD.sub(r"\1***", text)
+
+
+class _ScrubTokens(logging.Filter):
+    """urllib3 logs request lines and oauthlib / requests-oauthlib log token requests and
+    answers at DEBUG: the values of their token fields are masked before any handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = scrub_fields(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a if isinstance(a, int | float) else scrub_fields(str(a)) for a in record.args
+            )
+        elif isinstance(record.args, dict):
+            # One mapping argument (``log.debug("Obtained token %s", token)``): mask by key.
+            record.args = {
+                k: "***" if _SECRET_KEY.fullmatch(str(k)) else scrub_fields(str(v))
+                for k, v in record.args.items()
+            }
+        return True
+
+
+for _name in (
+    "urllib3.connectionpool",
+    "urllib3.util.retry",
+    "urllib3.poolmanager",
+    "requests_oauthlib",
+    "requests_oauthlib.oauth2_session",
+    "oauthlib",
+    "oauthlib.oauth2.rfc6749.clients.base",
+    "oauthlib.oauth2.rfc6749.parameters",
+    "google_auth_oauthlib.flow",
+    "uvicorn.access",  # the callback's query carries the one-time code
+):
+    logging.getLogger(_name).addFilter(_ScrubTokens())
 
 
 class ConnectRefused(Exception):
