@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     google_token_uri: str = Field(
         "https://oauth2.googleapis.com/token", description="Google's token endpoint."
     )
+    google_consent_testing: bool = Field(
+        False,
+        description="The Google project's OAuth consent screen is in Testing: its refresh "
+        "tokens die after 7 days, which is recorded as the channel's access end.",
+    )
     token_keys: SecretStr = Field(
         SecretStr(DEVELOPMENT_TOKEN_KEY),
         description="Fernet keys that encrypt channel tokens in the database, comma-separated, "

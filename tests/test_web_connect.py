@@ -101,6 +101,7 @@ def sandboxes(
         "GOOGLE_TOKEN_URI": youtube.url + "/token",
         "YOUTUBE_ROOT_URL": youtube.url + "/",
         "TOKEN_KEYS": Fernet.generate_key().decode(),
+        "GOOGLE_CONSENT_TESTING": "true",
     }.items():
         monkeypatch.setenv(f"MARKETING_{name}", value)
     reset_settings()
@@ -282,6 +283,9 @@ def test_connect_a_page_and_a_channel_publish_refresh_revoke_and_leave_no_token_
         first = stored(engine, channel_slug)
         assert first is not None and first.refresh_token is not None
         refresh = first.refresh_token.get_secret_value()
+        # A consent screen in Testing: the grant's 7 days are recorded, for warnings.
+        assert first.lifetime_ends_at is not None
+        assert abs(first.lifetime_ends_at - utcnow() - timedelta(days=7)) < timedelta(minutes=5)
         assert refresh.startswith("1//") and first.access_token.get_secret_value().startswith(
             "ya29."
         )

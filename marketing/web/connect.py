@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import requests
@@ -734,6 +734,11 @@ def _save_account(
             access_token=SecretStr(pending["access"]),
             refresh_token=SecretStr(pending["refresh"]),
             access_expires_at=datetime.fromisoformat(expiry) if expiry else None,
+            # developers.google.com/identity/protocols/oauth2#expiration: a project whose
+            # consent screen is in Testing gets refresh tokens that expire in 7 days.
+            lifetime_ends_at=(
+                datetime.now(UTC) + timedelta(days=7) if settings.google_consent_testing else None
+            ),
             scopes=pending["scopes"],
             settings=settings,
         )
