@@ -129,7 +129,8 @@ def _why(exc: BaseException) -> str:
 
 
 def check_secrets(settings: Settings, _: Gettext) -> list[Finding]:
-    """The web and tracking secrets are not the development values while the app is exposed."""
+    """The web and tracking secrets and the token keys are not the development values while
+    the app is exposed."""
     found = development_secrets(settings, uses=tuple(SECRET_VARIABLES))
     if found and not is_loopback_url(settings.public_base_url):
         return [

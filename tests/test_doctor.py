@@ -152,6 +152,7 @@ def test_a_plain_http_public_url_and_a_missing_secret_are_errors(
     monkeypatch.setenv("MARKETING_PUBLIC_BASE_URL", "http://marketing.example.org")
     monkeypatch.setenv("MARKETING_WEB_SECRET", "w" * 48)
     monkeypatch.setenv("MARKETING_TRACKING_SECRET", "t" * 48)
+    monkeypatch.setenv("MARKETING_TOKEN_KEYS", "k" * 43 + "=")  # not the development key
     with session_scope(engine) as s:
         secret = s.scalars(
             select(ChannelAccount.secret_name).where(ChannelAccount.secret_name.is_not(None))
