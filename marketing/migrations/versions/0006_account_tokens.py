@@ -1,7 +1,7 @@
 """account tokens: channel tokens connected from the web app, encrypted; post notices (#13)
 
 Revision ID: 0006_account_tokens
-Revises: 0007 (privacy)
+Revises: 0008 (notifications)
 Create Date: 2026-12-01 11:00:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_account_tokens"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
