@@ -187,7 +187,7 @@ def test_import_secrets_moves_env_tokens_into_the_store_and_publishing_reads_the
     listed = CliRunner().invoke(main, ["accounts", "list"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0, listed.output
     line = next(row for row in listed.output.splitlines() if "fb-nan" in row)
-    assert "(encrypted store)" in line and PAGE_TOKEN not in listed.output
+    assert "(ที่เก็บแบบเข้ารหัส)" in line and PAGE_TOKEN not in listed.output  # Thai by default
 
 
 def test_the_development_key_is_refused_off_this_machine_and_bad_keys_are_named_not_shown(

@@ -1,6 +1,6 @@
 """account tokens: channel tokens connected from the web app, encrypted; post notices (#13)
 
-Revision ID: 0006_account_tokens
+Revision ID: 0009
 Revises: 0008 (notifications)
 Create Date: 2026-12-01 11:00:00.000000
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_account_tokens"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
