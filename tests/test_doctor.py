@@ -179,11 +179,10 @@ def test_a_silent_smtp_relay_is_reported_within_the_timeout(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no clock of its own
 def test_a_clock_far_from_the_database_servers_is_an_error(
     db_url: str, sandboxed: SandboxSuite
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite runs in this process: it has no clock of its own")
     ahead = diagnose(
         settings=Settings(),
         language="en",
