@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
@@ -59,7 +60,22 @@ from marketing.web.staff import SESSION_HOURS
 from marketing.web.throttle import SignInThrottle
 
 STATIC = Path(__file__).with_name("static")
+
+
 # Every router of the app, in the order they are matched.
+def _shown_detail(gettext: Any, detail: str, status: int) -> str:
+    """An error's detail for a page: its translation when the catalog has one; else, to a
+    reader of another language than the code's English, what the status means."""
+    translated = str(gettext(detail))
+    if translated != detail or gettext("Not found") == "Not found":  # translated, or English
+        return translated
+    if status == 404:
+        return str(gettext("Nothing is here: the address may be mistyped, or it was removed."))
+    if status == 400:
+        return str(gettext("A value in the address or the form is not valid."))
+    return str(gettext("Something went wrong. Try again, or tell the system administrator."))
+
+
 ROUTERS = tuple(
     m.router
     for m in (
@@ -335,7 +351,7 @@ def create_app(
             public=request.url.path.startswith("/e/"),
             status_code=exc.status_code,
             title=_("Not found") if exc.status_code == 404 else str(exc.status_code),
-            message=str(exc.detail),
+            message=_shown_detail(_, str(exc.detail), exc.status_code),
             needed=None,
         )
 
@@ -354,7 +370,11 @@ def create_app(
             user=_user(request),
             status_code=400,
             title=_("The request is not valid"),
-            message="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+            message=_shown_detail(
+                _,
+                "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+                400,
+            ),
             needed=None,
         )
 

@@ -446,6 +446,7 @@ def audit_page(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     total = session.scalar(select(func.count()).select_from(AuditLog)) or 0
+    people = session.scalars(select(User)).all()
     entries = session.scalars(
         select(AuditLog)
         .order_by(AuditLog.at.desc(), AuditLog.id.desc())
@@ -457,6 +458,9 @@ def audit_page(
         "audit.html",
         user=user,
         entries=entries,
+        # Staff are a few dozen people: every name, for the sentences' people and objects.
+        names={u.username: u.display_name or u.username for u in people},
+        names_by_id={str(u.id): u.display_name or u.username for u in people},
         page=page,
         pages=max(1, -(-total // AUDIT_PAGE)),
         total=total,

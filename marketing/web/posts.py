@@ -28,7 +28,7 @@ from marketing.publishing import PostActionRefused, cancel_post, resolve_publish
 from marketing.web.deps import DB, Editor, Viewer, settings_of
 from marketing.web.i18n import language_of
 from marketing.web.overview import post_lines, post_lines_query
-from marketing.web.rendering import flash, gettext_for, render
+from marketing.web.rendering import STATE_LABELS, flash, gettext_for, render
 from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
@@ -121,7 +121,8 @@ def _act(request: Request, session: Session, user: User, post_id: int, action: s
         state=state,
     )
     session.commit()
-    flash(request, _("Post %(id)s is now: %(state)s.") % {"id": post_id, "state": state})
+    shown = STATE_LABELS[language_of(user.language)].get(state or "", state)
+    flash(request, _("Post %(id)s is now: %(state)s.") % {"id": post_id, "state": shown})
     return RedirectResponse(f"/posts/{post_id}", status_code=303)
 
 

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from marketing.models import Role, User
 from marketing.placeholders import readable, readable_content
 from marketing.reports import labels
+from marketing.web import wording
 from marketing.web.deps import csrf_token, settings_of
 from marketing.web.i18n import LANGUAGES, Clock, language_of, translations
 
@@ -104,6 +105,7 @@ def environment(language: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    gettext = translations(language).gettext
     env.globals.update(
         channel_label=CHANNEL_LABELS[language],
         state_label=STATE_LABELS[language],
@@ -116,6 +118,13 @@ def environment(language: str) -> Environment:
         rate=partial(labels.rate, en=language == "en"),
         component_label=COMPONENT_LABELS[language],
         readable_content=partial(readable_content, language=language),
+        explain=partial(wording.explain, _=gettext),
+        outcome_label=partial(wording.outcome_label, _=gettext),
+        zone_name=partial(wording.zone_name, _=gettext),
+        sort_label=partial(wording.sort_label, _=gettext),
+        health_advice=partial(wording.health_advice, _=gettext),
+        audit_sentence=partial(wording.audit_sentence, _=gettext),
+        audit_details=partial(wording.audit_details, _=gettext),
     )
     env.filters["readable"] = partial(readable, language=language)
     return env

@@ -163,7 +163,8 @@ def test_failed_sign_ins_are_audited_with_name_address_and_reason_never_the_pass
     add_user(engine, "admin", Role.ADMIN)
     admin = Browser(app, "192.0.2.1")
     assert admin.sign_in("admin", PASSWORD).status_code == 303
-    assert "user.sign_in_failed" in admin.http.get("/admin/audit").text
+    page = admin.http.get("/admin/audit").text  # as sentences (#15)
+    assert "การเข้าสู่ระบบในชื่อ somchai ไม่สำเร็จ" in page and "รหัสผ่านผิด" in page
     admin.close()
 
 

@@ -1,0 +1,268 @@
+"""What the domain records as codes, in the words of the person reading the page.
+
+The pipeline, the channels and the audit log store codes with their values (a post's
+``last_error_code``, an attempt's outcome, an audit entry's action and detail) next to an
+English message for the logs and the command line.  Pages never show that English: each code
+is explained here through the reader's gettext catalog (``_``), and the steps it asks for
+name the page's own buttons, never a command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marketing.models import AttemptOutcome, AuditLog, Post, PostState
+
+Gettext = Callable[[str], str]
+
+#: Codes of problems no retry can fix until a person changes something elsewhere (a secret,
+#: the account's token, the service's settings): the page offers no "Retry" for them.
+_BLOCKED_CODES = ("missing_secret", "account_unhealthy", "email:development-secret")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A post's problem for a person: what happened, what to do, and whether retrying helps."""
+
+    problem: str
+    todo: str
+    retry: bool
+
+
+def _family(code: str) -> str:
+    """The kind of problem a channel's code names."""
+    if code in _BLOCKED_CODES:
+        return code
+    if code.startswith("quota:"):
+        return "quota"
+    if "media" in code or code in {"facebook:file", "empty_video"}:
+        return "media"
+    if code in {"invalid-address"}:
+        return "address"
+    if code in {"invalid-content", "invalid_content", "invalid-sender"}:
+        return "content"
+    if code.startswith("smtp-"):
+        return "smtp"
+    if code in {"no_token", "facebook:no-token", "authError", "no_channel", "wrong_channel"}:
+        return "account_unhealthy"
+    return ""
+
+
+def explain(post: Post, *, account: str, _: Gettext) -> Explanation:
+    """Why ``post`` (sent through the account named ``account``) needs a person, and what to
+    do about it, in the reader's language."""
+    code = post.last_error_code or ""
+    family = _family(code)
+    if family == "missing_secret":
+        return Explanation(
+            _("The password (secret) of account %(account)s is not set on the server.")
+            % {"account": account},
+            _(
+                "Ask the system administrator to set it, then press “Token renewed: mark "
+                "healthy” for the account on the community's page: its waiting posts go out "
+                "again."
+            ),
+            retry=False,
+        )
+    if family == "email:development-secret":
+        return Explanation(
+            _("The server still uses its development key, so e-mails are not sent."),
+            _("Ask the system administrator to set the server's own secret key, then retry."),
+            retry=False,
+        )
+    if post.state == PostState.NEEDS_RECONNECT or family == "account_unhealthy":
+        return Explanation(
+            _("The channel no longer accepts account %(account)s.") % {"account": account},
+            _(
+                "Renew the account's token, then press “Token renewed: mark healthy” for the "
+                "account on the community's page: its waiting posts go out again."
+            ),
+            retry=False,
+        )
+    if post.state == PostState.UNCONFIRMED:
+        return Explanation(
+            _("It is not known whether the channel published this post."),
+            _(
+                "Look for the post on the channel. If it is there, mark it as published with "
+                "its address; if not, retry."
+            ),
+            retry=True,
+        )
+    if family == "quota":
+        return Explanation(
+            _("The channel's quota for today is used up."),
+            _("Nothing to do: the post goes out when the quota allows."),
+            retry=True,
+        )
+    if family == "media":
+        return Explanation(
+            _("The channel refused the post's picture or video file."),
+            _("Fix the file in the campaign, apply the campaign again, then retry."),
+            retry=True,
+        )
+    if family == "address":
+        return Explanation(
+            _("A subscriber's e-mail address is not valid."),
+            _("Correct the address in the community's subscriber list, import it, then retry."),
+            retry=True,
+        )
+    if family == "content":
+        return Explanation(
+            _("The channel refused the post's content."),
+            _("Fix the content in the campaign, apply the campaign again, then retry."),
+            retry=True,
+        )
+    if family == "smtp":
+        return Explanation(
+            _("The e-mail server refused or did not answer."),
+            _("Ask the system administrator to check the e-mail server, then retry."),
+            retry=True,
+        )
+    if post.transient_failures:
+        return Explanation(
+            _("The channel failed %(n)s times in a row.") % {"n": post.transient_failures},
+            _("Check that the channel works again, then retry."),
+            retry=True,
+        )
+    return Explanation(
+        _("The channel refused this post."),
+        _("Fix the campaign (content or media), apply it again, then retry."),
+        retry=True,
+    )
+
+
+def outcome_label(outcome: AttemptOutcome, _: Gettext) -> str:
+    """An attempt's outcome, in words."""
+    labels = {
+        AttemptOutcome.UNKNOWN: _("in progress or interrupted"),
+        AttemptOutcome.PUBLISHED: _("published"),
+        AttemptOutcome.TRANSIENT: _("temporary failure"),
+        AttemptOutcome.RATE_LIMITED: _("too many requests, waited"),
+        AttemptOutcome.AUTH_EXPIRED: _("account needs reconnecting"),
+        AttemptOutcome.PERMANENT: _("refused by the channel"),
+        AttemptOutcome.RECONCILED_FOUND: _("found on the channel"),
+        AttemptOutcome.RECONCILED_ABSENT: _("checked: not on the channel"),
+        AttemptOutcome.UNCONFIRMED: _("could not be confirmed"),
+    }
+    return labels[outcome]
+
+
+def health_advice(health: str, _: Gettext) -> str:
+    """What to do about a channel account in ``health`` (empty when nothing)."""
+    if health == "needs_reconnect":
+        return _("Renew the account's token, then press “Token renewed: mark healthy”.")
+    if health == "permission_lost":
+        return _(
+            "A Page admin must give the app its permission back, then press “Token renewed: "
+            "mark healthy”."
+        )
+    return ""
+
+
+def zone_name(key: str, _: Gettext) -> str:
+    """The time zone as people call it: ``Asia/Bangkok`` is Thailand time."""
+    names = {"Asia/Bangkok": _("Thailand time"), "UTC": _("Coordinated Universal Time")}
+    return names.get(key, key)
+
+
+def sort_label(key: str, _: Gettext) -> str:
+    """A report's sort key (``rate``, ``growth``, ...) in words."""
+    labels = {
+        "rate": _("engagement rate"),
+        "interactions": _("interactions"),
+        "reach": _("reach (views and emails sent)"),
+        "views": _("views"),
+        "posts": _("posts published"),
+        "growth": _("change in interactions against the previous period"),
+        "rate-change": _("change in engagement rate"),
+        "name": _("Thai name"),
+        "slug": _("short name (slug)"),
+        "province": _("province"),
+    }
+    return labels.get(key, key)
+
+
+def audit_sentence(
+    entry: AuditLog, *, names: Mapping[str, str], names_by_id: Mapping[str, str], _: Gettext
+) -> str:
+    """An audit entry as a sentence with people's display names: ``มาลี อนุมัติแคมเปญ
+    songkran``.  ``names``: display names by username; ``names_by_id``: by user id."""
+    actors = {"command line": _("someone on the command line"), "system": _("the system")}
+    who = names.get(entry.actor) or actors.get(entry.actor, entry.actor)
+    what = entry.object_id
+    if entry.object_type == "user":
+        what = names_by_id.get(what) or str(entry.detail.get("username") or what)
+    elif entry.object_type == "api_token" and entry.detail.get("owner"):
+        owner = str(entry.detail["owner"])
+        what = names.get(owner, owner)
+    actions: Mapping[str, str] = {
+        "campaign.apply": _("%(who)s saved campaign %(what)s"),
+        "campaign.approve": _("%(who)s approved campaign %(what)s"),
+        "campaign.pause": _("%(who)s paused campaign %(what)s"),
+        "campaign.resume": _("%(who)s resumed campaign %(what)s"),
+        "campaign.cancel": _("%(who)s cancelled campaign %(what)s"),
+        "post.retry": _("%(who)s retried post #%(what)s"),
+        "post.cancel": _("%(who)s cancelled post #%(what)s"),
+        "post.resolve": _("%(who)s marked post #%(what)s as published"),
+        "account.reconnected": _("%(who)s marked account %(what)s as reconnected"),
+        "community.import_subscribers": _("%(who)s imported subscribers of %(what)s"),
+        "user.sign_in": _("%(who)s signed in"),
+        "user.sign_in_failed": _("a sign-in as %(what)s failed"),
+        "user.preferences": _("%(who)s changed their preferences"),
+        "user.password": _("%(who)s changed the password of %(what)s"),
+        "user.password_failed": _("%(who)s gave a wrong current password"),
+        "user.create": _("%(who)s created user %(what)s"),
+        "user.change": _("%(who)s changed user %(what)s"),
+        "user.token": _("%(who)s made an access token for %(what)s"),
+        "user.token_revoke": _("%(who)s revoked an access token of %(what)s"),
+    }
+    template = actions.get(entry.action)
+    if template is None:
+        return _("%(who)s: %(action)s on %(what)s") % {
+            "who": who,
+            "action": entry.action,
+            "what": what,
+        }
+    return template % {"who": who, "what": what}
+
+
+def audit_details(detail: Mapping[str, Any], _: Gettext) -> list[str]:
+    """An audit entry's detail as short phrases (counts and choices in words)."""
+    phrases = {
+        "added": _("%(value)s posts added"),
+        "updated": _("%(value)s posts changed"),
+        "cancelled": _("%(value)s posts cancelled"),
+        "posts_cancelled": _("%(value)s posts cancelled"),
+        "posts_rescheduled": _("%(value)s posts sent again"),
+        "rows": _("%(value)s rows"),
+        "imported": _("%(value)s subscribers"),
+        "file": _("file %(value)s"),
+        "address": _("from %(value)s"),
+        "sessions_ended": _("%(value)s sessions ended"),
+        "tokens_revoked": _("%(value)s tokens revoked"),
+        "role": _("role: %(value)s"),
+    }
+    flags = {
+        "back_to_draft": _("back to draft, to be approved again"),
+        "single_person": _("single-person mode"),
+        "active": _("switched on"),
+    }
+    reasons = {
+        "wrong-password": _("wrong password"),
+        "unknown-name": _("unknown name"),
+        "switched-off": _("the user is switched off"),
+    }
+    out = []
+    if detail.get("reason") in reasons:
+        out.append(reasons[detail["reason"]])
+    if detail.get("locked_until"):
+        out.append(_("the name is locked for a while"))
+    for key, value in sorted(detail.items()):
+        if key in flags:
+            if value is True:
+                out.append(flags[key])
+        elif key in phrases and value not in (None, "", 0):
+            out.append(phrases[key] % {"value": value})
+    return out
