@@ -696,7 +696,14 @@ def _settle_abandoned(
 
 
 class PostActionRefused(ValueError):
-    """A person asked for something a post's state does not allow."""
+    """A person asked for something a post's state does not allow.  ``code`` (``no_post``,
+    ``not_retryable``, ``account_unhealthy``, ``not_cancellable``, ``not_unconfirmed``,
+    ``no_account``) and ``values`` let a page say it in the reader's language."""
+
+    def __init__(self, message: str, *, code: str = "", **values: str | int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = values
 
 
 def retry_post(*, session: Session, post_id: int, now: datetime | None = None) -> Post:
@@ -704,18 +711,23 @@ def retry_post(*, session: Session, post_id: int, now: datetime | None = None) -
     now = now or utcnow()
     post = session.get(Post, post_id)
     if post is None:
-        raise PostActionRefused(f"there is no post {post_id}")
+        raise PostActionRefused(f"there is no post {post_id}", code="no_post", id=post_id)
     if post.state not in PROBLEM_STATES:
         raise PostActionRefused(
             f"post {post_id} is {post.state.value}; only failed, unconfirmed or "
-            "needs_reconnect posts can be retried"
+            "needs_reconnect posts can be retried",
+            code="not_retryable",
+            id=post_id,
+            state=post.state.value,
         )
     if post.state == PostState.NEEDS_RECONNECT:
         account = session.get(ChannelAccount, post.channel_account_id)
         if account is not None and account.health != AccountHealth.OK:
             raise PostActionRefused(
                 f"account {account.slug} still needs reconnecting; run "
-                f"`marketing accounts reconnected {account.slug}` once its token is renewed"
+                f"`marketing accounts reconnected {account.slug}` once its token is renewed",
+                code="account_unhealthy",
+                account=account.slug,
             )
     post.transient_failures = 0  # a person chose to try again: start counting afresh
     post.next_try_at = now
@@ -729,9 +741,14 @@ def cancel_post(*, session: Session, post_id: int, now: datetime | None = None) 
     now = now or utcnow()
     post = session.get(Post, post_id)
     if post is None:
-        raise PostActionRefused(f"there is no post {post_id}")
+        raise PostActionRefused(f"there is no post {post_id}", code="no_post", id=post_id)
     if post.state in (PostState.PUBLISHING, PostState.PUBLISHED, PostState.CANCELLED):
-        raise PostActionRefused(f"post {post_id} is {post.state.value} and cannot be cancelled")
+        raise PostActionRefused(
+            f"post {post_id} is {post.state.value} and cannot be cancelled",
+            code="not_cancellable",
+            id=post_id,
+            state=post.state.value,
+        )
     _set_state(post, PostState.CANCELLED, now)
     return post
 
@@ -743,9 +760,14 @@ def resolve_published(
     now = now or utcnow()
     post = session.get(Post, post_id)
     if post is None:
-        raise PostActionRefused(f"there is no post {post_id}")
+        raise PostActionRefused(f"there is no post {post_id}", code="no_post", id=post_id)
     if post.state != PostState.UNCONFIRMED:
-        raise PostActionRefused(f"post {post_id} is {post.state.value}, not unconfirmed")
+        raise PostActionRefused(
+            f"post {post_id} is {post.state.value}, not unconfirmed",
+            code="not_unconfirmed",
+            id=post_id,
+            state=post.state.value,
+        )
     post.permalink = permalink
     post.published_at = post.published_at or now
     post.last_error = post.action_hint = None
@@ -759,7 +781,9 @@ def account_reconnected(*, session: Session, slug: str, now: datetime | None = N
     now = now or utcnow()
     account = session.scalars(select(ChannelAccount).where(ChannelAccount.slug == slug)).first()
     if account is None:
-        raise PostActionRefused(f"there is no channel account {slug!r}")
+        raise PostActionRefused(
+            f"there is no channel account {slug!r}", code="no_account", account=slug
+        )
     account.health = AccountHealth.OK
     account.health_message = None
     account.health_checked_at = now

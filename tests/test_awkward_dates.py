@@ -40,6 +40,7 @@ from marketing.models import (
     User,
 )
 from marketing.reports.period import Period, resolve_period
+from marketing.thai import typed_day
 from marketing.web import create_app
 from tests.support.web import WebClient, add_user, clock_at, import_sample, same_week_pair
 
@@ -302,10 +303,12 @@ def test_the_default_report_period_is_the_28_local_days_up_to_today(
 ) -> None:
     with signed_in(people, frozen_at(day.today), "somsri") as client:
         page = client.get("/reports")
-        shown = re.findall(r'id="o-(from|to)" name="\w+" type="date" value="([\d-]+)"', page.text)
-        assert dict(shown) == {
-            "from": day.period[0].isoformat(),
-            "to": day.period[1].isoformat(),
+        shown = re.findall(
+            r'id="o-(from|to)" name="\w+" type="text" [^>]*value="([\d/]+)"', page.text
+        )
+        assert dict(shown) == {  # typed and read as dd/mm/yyyy in the Buddhist era (#15)
+            "from": typed_day(day.period[0], buddhist_era=True),
+            "to": typed_day(day.period[1], buddhist_era=True),
         }, f"expected the default period {day.period}, saw {shown}"
         overview = client.get("/reports/overview")
         assert overview.status_code == 200

@@ -158,7 +158,7 @@ def test_people_act_on_problem_posts_and_accounts(editor: WebClient, engine: Eng
     assert editor.post(f"/posts/{post_id}/retry").status_code == 303
     assert editor.post(f"/posts/{post_id}/retry").status_code == 303  # refused: flashed
     page = editor.get(f"/posts/{post_id}")
-    assert "only failed, unconfirmed or needs_reconnect posts can be retried" in page.text
+    assert "ลองใหม่ได้เฉพาะโพสต์ที่ล้มเหลว" in page.text  # the refusal in Thai (#15)
     assert editor.post(f"/posts/{post_id}/cancel").status_code == 303
     answer = editor.post("/accounts/nan-ban-doi-ngoen-facebook/reconnected")
     assert answer.headers["location"] == f"/communities/{COMMUNITY}"

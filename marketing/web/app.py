@@ -66,6 +66,8 @@ STATIC = Path(__file__).with_name("static")
 def _shown_detail(gettext: Any, detail: str, status: int) -> str:
     """An error's detail for a page: its translation when the catalog has one; else, to a
     reader of another language than the code's English, what the status means."""
+    if not detail.isascii():  # written in the reader's language where it was raised
+        return detail
     translated = str(gettext(detail))
     if translated != detail or gettext("Not found") == "Not found":  # translated, or English
         return translated

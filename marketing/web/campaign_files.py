@@ -275,11 +275,14 @@ def last_change(*, session: Session, slug: str) -> CampaignChange | None:
     return CampaignChange(actor=entry.actor, at=at, **counts)
 
 
-def approval_refusal(*, session: Session, campaign: Campaign, user: User) -> str | None:
-    """Why ``user`` may not approve ``campaign`` (four-eyes), or None if they may."""
+def approval_refusal(
+    *, session: Session, campaign: Campaign, user: User, _: Callable[[str], str] = str
+) -> str | None:
+    """Why ``user`` may not approve ``campaign`` (four-eyes), or None if they may; ``_``
+    translates (the API answers in the code's English)."""
     code = four_eyes_refusal(session=session, campaign=campaign, actor=user.username)
     if code == FOUR_EYES_APPLIED:
-        return "you applied a change to this campaign: another approver must approve it"
+        return _("you applied a change to this campaign: another approver must approve it")
     if code == FOUR_EYES_CREATED:
-        return "you created this campaign: another approver must approve it"
+        return _("you created this campaign: another approver must approve it")
     return None

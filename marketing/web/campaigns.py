@@ -233,7 +233,7 @@ def campaign_page(
         .order_by(Post.scheduled_at, Community.slug, Post.id)
     ).all()
     refusal = (
-        approval_refusal(session=session, campaign=campaign, user=user)
+        approval_refusal(session=session, campaign=campaign, user=user, _=gettext_for(user))
         if user.role.allows(Role.APPROVER)
         else None
     )
@@ -337,7 +337,7 @@ def approve(
 ) -> Response:
     _ = gettext_for(user)
     campaign = _campaign(session, slug)
-    refusal = approval_refusal(session=session, campaign=campaign, user=user)
+    refusal = approval_refusal(session=session, campaign=campaign, user=user, _=_)
     if refusal:
         return _refused(request, session, slug, _("Not approved: %(why)s.") % {"why": refusal})
     try:

@@ -5,7 +5,7 @@ accounts with their health."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Path, Request, UploadFile
@@ -24,8 +24,16 @@ from marketing.reports.rows import CHANNELS, CommunityReport
 from marketing.web.deps import DB, Editor, Viewer, engine_of, settings_of, today_of
 from marketing.web.i18n import Clock
 from marketing.web.imports import MAX_CSV_BYTES, job_problems, progress_of, start_import
-from marketing.web.rendering import CHANNEL_LABELS, clock_for, flash, gettext_for, render
+from marketing.web.rendering import (
+    CHANNEL_LABELS,
+    clock_for,
+    day_input_problem,
+    flash,
+    gettext_for,
+    render,
+)
 from marketing.web.staff import audit
+from marketing.web.wording import refusal
 
 router = APIRouter(include_in_schema=False)
 
@@ -179,12 +187,28 @@ def subscribers_import(
     slug: Annotated[str, Path(pattern=SLUG)],
     file: UploadFile,
     consent_source: Annotated[str, Form(min_length=3, max_length=300)],
-    consent_date: Annotated[date, Form()],
+    consent_date: Annotated[str, Form(max_length=40)],
 ) -> Response:
     """Start importing the uploaded list in the background; its job page shows progress."""
     community = _community(session, slug)
     zone = settings_of(request).zone
-    consent_at = datetime.combine(consent_date, datetime.min.time(), tzinfo=zone)
+    _ = gettext_for(user)
+    try:
+        consented = clock_for(request, user).parse_typed(consent_date)
+    except ValueError:
+        problem = Problem(
+            _("the form"), None, None, "", day_input_problem(request, user, consent_date)
+        )
+        return render(
+            request,
+            "import_problems.html",
+            user=user,
+            community=community,
+            problems=[problem],
+            name=_("the form"),
+            status_code=422,
+        )
+    consent_at = datetime.combine(consented, datetime.min.time(), tzinfo=zone)
     data = file.file.read(MAX_CSV_BYTES + 1)
     name = file.filename or "subscribers.csv"
     if len(data) > MAX_CSV_BYTES:
@@ -256,7 +280,7 @@ def reconnected(
         count = account_reconnected(session=session, slug=slug)
     except PostActionRefused as exc:
         session.rollback()
-        flash(request, str(exc), "error")
+        flash(request, refusal(exc.code, exc.values, states={}, _=_), "error")
         return RedirectResponse(back, status_code=303)
     audit(
         session=session,

@@ -23,7 +23,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-from marketing.thai import BUDDHIST_ERA_OFFSET
+from marketing.thai import BUDDHIST_ERA_OFFSET, parse_typed_day, typed_day
 from marketing.thai import MONTHS as THAI_MONTHS_LONG
 from marketing.thai import MONTHS_SHORT as THAI_MONTHS
 from marketing.thai import WEEKDAYS_SHORT as THAI_WEEKDAYS
@@ -99,6 +99,14 @@ class Clock:
             return ""
         months = THAI_MONTHS if self.language == "th" else ENGLISH_MONTHS
         return f"{value.day} {months[value.month - 1]} {self.year(value.year)}"
+
+    def typed(self, value: date) -> str:
+        """``value`` as this person types a day into a form: ``25/12/2569``."""
+        return typed_day(value, buddhist_era=self.buddhist_era)
+
+    def parse_typed(self, text: str) -> date:
+        """A day this person typed (``dd/mm/yyyy`` in their era); ValueError if none."""
+        return parse_typed_day(text, buddhist_era=self.buddhist_era)
 
     def weekday_day(self, value: date) -> str:
         """``จ. 28 พ.ย. 2569``."""

@@ -23,12 +23,13 @@ from marketing.models import (
     Community,
     Post,
     PostState,
+    User,
 )
 from marketing.placeholders import readable
 from marketing.publishing import PROBLEM_STATES
 from marketing.web.deps import DB, Viewer, now_of, settings_of, today_of
 from marketing.web.i18n import language_of
-from marketing.web.rendering import render
+from marketing.web.rendering import clock_for, day_input_problem, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -171,13 +172,12 @@ def dashboard(
     )
 
 
-def _parse_day(text: str | None, today: date) -> date:
+def _parse_day(request: Request, user: User, text: str | None, today: date) -> date:
+    """The day asked for (typed ``dd/mm/yyyy`` in the reader's era, or ISO from the pager);
+    today if none; ValueError if ``text`` is not a day."""
     if not text:
         return today
-    try:
-        value = date.fromisoformat(text)
-    except ValueError:
-        return today
+    value = clock_for(request, user).parse_typed(text)
     return min(max(value, EARLIEST), LATEST)
 
 
@@ -193,7 +193,11 @@ def calendar_page(
 ) -> Response:
     zone = settings_of(request).zone
     today = today_of(request)
-    anchor = _parse_day(day, today)
+    day_problem = ""
+    try:
+        anchor = _parse_day(request, user, day, today)
+    except ValueError:
+        anchor, day_problem = today, day_input_problem(request, user, day or "")
     if view == "week":
         first = anchor - timedelta(days=anchor.weekday())
         last = first + timedelta(days=6)
@@ -225,6 +229,7 @@ def calendar_page(
         request,
         "calendar.html",
         user=user,
+        day_problem=day_problem,
         view=view,
         anchor=anchor,
         first=first,

@@ -30,6 +30,7 @@ from marketing.web.i18n import language_of
 from marketing.web.overview import post_lines, post_lines_query
 from marketing.web.rendering import STATE_LABELS, flash, gettext_for, render
 from marketing.web.staff import audit
+from marketing.web.wording import refusal
 
 router = APIRouter(include_in_schema=False)
 
@@ -126,9 +127,12 @@ def _act(request: Request, session: Session, user: User, post_id: int, action: s
     return RedirectResponse(f"/posts/{post_id}", status_code=303)
 
 
-def _refused(request: Request, session: Session, post_id: int, exc: Exception) -> Response:
+def _refused(
+    request: Request, session: Session, user: User, post_id: int, exc: PostActionRefused
+) -> Response:
     session.rollback()
-    flash(request, str(exc), "error")
+    states = STATE_LABELS[language_of(user.language)]
+    flash(request, refusal(exc.code, exc.values, states=states, _=gettext_for(user)), "error")
     return RedirectResponse(f"/posts/{post_id}", status_code=303)
 
 
@@ -142,7 +146,7 @@ def retry(
     try:
         retry_post(session=session, post_id=post_id)
     except PostActionRefused as exc:
-        return _refused(request, session, post_id, exc)
+        return _refused(request, session, user, post_id, exc)
     return _act(request, session, user, post_id, "retry")
 
 
@@ -156,7 +160,7 @@ def cancel(
     try:
         cancel_post(session=session, post_id=post_id)
     except PostActionRefused as exc:
-        return _refused(request, session, post_id, exc)
+        return _refused(request, session, user, post_id, exc)
     return _act(request, session, user, post_id, "cancel")
 
 
@@ -171,7 +175,7 @@ def resolve(
     try:
         resolve_published(session=session, post_id=post_id, permalink=permalink)
     except PostActionRefused as exc:
-        return _refused(request, session, post_id, exc)
+        return _refused(request, session, user, post_id, exc)
     return _act(request, session, user, post_id, "resolve")
 
 

@@ -8,11 +8,12 @@ language under another request.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -137,6 +138,29 @@ def clock_for(request: Request, user: User | None) -> Clock:
         buddhist_era=user.buddhist_era if user else True,
         zone=settings_of(request).zone,
     )
+
+
+def day_input_problem(request: Request, user: User | None, text: str) -> str:
+    """What is wrong with ``text`` typed as a day, in ``user``'s language and era."""
+    _ = gettext_for(user)
+    clock = clock_for(request, user)
+    return str(
+        _("“%(text)s” is not a date: write day/month/year (%(era)s), e.g. %(example)s.")
+        % {
+            "text": text[:40],
+            "era": _("Buddhist era") if clock.buddhist_era else _("Common era"),
+            "example": clock.typed(date(2026, 12, 25)),
+        }
+    )
+
+
+def parse_day_input(request: Request, user: User | None, text: str) -> date:
+    """A day ``user`` typed into a form (``dd/mm/yyyy`` in their era; ISO from the app's own
+    links); 400 with :func:`day_input_problem` if it is none."""
+    try:
+        return clock_for(request, user).parse_typed(text)
+    except ValueError:
+        raise HTTPException(400, day_input_problem(request, user, text)) from None
 
 
 def gettext_for(user: User | None) -> Any:

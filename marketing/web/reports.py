@@ -26,7 +26,7 @@ from marketing.reports.exports import Report, to_csv, to_json
 from marketing.reports.html import render_html
 from marketing.reports.period import Period
 from marketing.web.deps import DB, Viewer, settings_of, today_of
-from marketing.web.rendering import render
+from marketing.web.rendering import parse_day_input, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,11 +35,24 @@ FORMAT = r"^(html|csv|json)$"
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 MAX_DAYS = 3660
 
-Day = Annotated[date | None, Query(ge=EARLIEST, le=LATEST)]
+# A day as typed into the form (dd/mm/yyyy in the reader's era) or ISO (links, scripts).
+Day = Annotated[str | None, Query(max_length=40)]
 
 
-def report_period(request: Request, start: date | None, end: date | None, days: int) -> Period:
-    """The period asked for (default: the last ``days`` days); 400 if it is not one."""
+def report_period(
+    request: Request,
+    start: date | str | None,
+    end: date | str | None,
+    days: int,
+    *,
+    user: User | None = None,
+) -> Period:
+    """The period asked for (default: the last ``days`` days); 400 if it is not one.  Days
+    given as text were typed by ``user`` (``dd/mm/yyyy`` in their era, or ISO)."""
+    if isinstance(start, str):
+        start = parse_day_input(request, user, start) if start else None
+    if isinstance(end, str):
+        end = parse_day_input(request, user, end) if end else None
     try:
         period = resolve_period(
             start=start,
@@ -84,7 +97,7 @@ def reports_page(
     user: Viewer,
     session: DB,
 ) -> Response:
-    period = report_period(request, None, None, 28)
+    period = report_period(request, None, None, 28, user=user)
     return render(
         request,
         "reports.html",
@@ -113,7 +126,7 @@ def overview_report(
     format_: Annotated[str, Query(alias="format", pattern=FORMAT)] = "html",
     download: bool = False,
 ) -> Response:
-    period = report_period(request, start, end, days)
+    period = report_period(request, start, end, days, user=user)
     report = programme_overview(
         session=session, start=period.start, end=period.end, sort=sort, reverse=reverse
     )
@@ -133,7 +146,7 @@ def community_report_page(
     format_: Annotated[str, Query(alias="format", pattern=FORMAT)] = "html",
     download: bool = False,
 ) -> Response:
-    period = report_period(request, start, end, days)
+    period = report_period(request, start, end, days, user=user)
     try:
         report = community_report(
             session=session, community_slug=slug, start=period.start, end=period.end

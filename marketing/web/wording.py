@@ -133,6 +133,28 @@ def explain(post: Post, *, account: str, _: Gettext) -> Explanation:
     )
 
 
+def refusal(code: str, values: Mapping[str, Any], *, states: Mapping[str, str], _: Gettext) -> str:
+    """Why a person's action on a post or account was refused (a ``PostActionRefused``'s
+    code and values); ``states``: the reader's names of post states."""
+    shown = {**values, "state": states.get(str(values.get("state", "")), values.get("state"))}
+    messages = {
+        "no_post": _("There is no post %(id)s."),
+        "not_retryable": _(
+            "Post %(id)s is %(state)s: only a failed, unconfirmed or disconnected post can be "
+            "retried."
+        ),
+        "account_unhealthy": _(
+            "Account %(account)s still needs reconnecting: renew its token, then press “Token "
+            "renewed: mark healthy” on the community's page."
+        ),
+        "not_cancellable": _("Post %(id)s is %(state)s and cannot be cancelled."),
+        "not_unconfirmed": _("Post %(id)s is %(state)s: only an unconfirmed post is marked so."),
+        "no_account": _("There is no channel account %(account)s."),
+    }
+    template = messages.get(code)
+    return template % shown if template else _("That cannot be done now.")
+
+
 def outcome_label(outcome: AttemptOutcome, _: Gettext) -> str:
     """An attempt's outcome, in words."""
     labels = {
