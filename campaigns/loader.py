@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -165,12 +166,23 @@ class CampaignDefinition:
         return digest.hexdigest()
 
     def problem(
-        self, path: Path_, message: str, hint: str | None = None, *, at_key: bool = False
+        self,
+        path: Path_,
+        message: str,
+        hint: str | None = None,
+        *,
+        at_key: bool = False,
+        code: str | None = None,
+        values: Mapping[str, str] | None = None,
     ) -> None:
         """Record a problem at ``path`` of the campaign file (``at_key``: where its key is
-        written, for a problem with the key itself)."""
+        written, for a problem with the key itself; ``code`` and ``values``: see
+        :class:`marketing.problems.Problem`)."""
         line, column = where(self.positions, path, at_key=at_key)
-        self.problems.append(Problem(self.file, line, column, format_path(path), message, hint))
+        pairs = tuple((values or {}).items())
+        self.problems.append(
+            Problem(self.file, line, column, format_path(path), message, hint, code, pairs)
+        )
         self.reported.add(path)
 
 
@@ -222,10 +234,12 @@ def read_campaign(
                 "is not a known field (check its spelling)",
                 f"did you mean {close[0]}?" if close else f"known: {', '.join(TOP_LEVEL)}",
                 at_key=True,
+                code="unknown_field",
+                values={"close": close[0] if close else ""},
             )
     for key in REQUIRED:
         if key not in data:
-            d.problem((key,), "is required but missing")
+            d.problem((key,), "is required but missing", code="required")
     _read_head(d, data)
     window_ok = _read_window(d, data["window"]) if "window" in data else False
     if "communities" in data:
@@ -409,7 +423,7 @@ def _check_media(d: CampaignDefinition, ref: TemplateRef, path: Path_) -> None:
     try:
         resolve_media(ref.text, root=d.media_root)
     except MediaRefused as exc:
-        d.problem(path, exc.message, exc.hint)
+        d.problem(path, exc.message, exc.hint, code=exc.code, values=exc.values)
 
 
 def _read_channels(d: CampaignDefinition, value: Any) -> None:

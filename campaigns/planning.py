@@ -188,9 +188,19 @@ class _Planner:
         self._rendered: dict[tuple[Any, ...], str | Problem] = {}
         self._media: dict[str, str | MediaRefused] = {}
 
-    def problem(self, path: Path_, message: str, hint: str | None = None) -> None:
+    def problem(
+        self,
+        path: Path_,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        values: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         line, column = where(self.d.positions, path)
-        self.problems.append(Problem(self.d.file, line, column, format_path(path), message, hint))
+        self.problems.append(
+            Problem(self.d.file, line, column, format_path(path), message, hint, code, values)
+        )
         self.d.reported.add(path)
 
     # -- reading the database -----------------------------------------------------------------
@@ -214,6 +224,8 @@ class _Planner:
                         f"did you mean {close[0]}?"
                         if close
                         else "see `marketing communities list`, or import the community first",
+                        code="unknown_community",
+                        values=(("slug", slug), ("close", close[0] if close else "")),
                     )
             return [found[slug] for slug in wanted if slug in found]
         everyone = list(self.session.scalars(select(Community).order_by(Community.slug)))
@@ -478,6 +490,8 @@ class _Planner:
                                 path,
                                 resolved.message,
                                 resolved.hint,
+                                code=resolved.code,
+                                values=resolved.values,
                             ),
                             community,
                         )

@@ -31,10 +31,13 @@ MAX_PATH_CHARS = 1000
 class MediaRefused(ValueError):
     """A media path that may not be used; ``hint`` says what to write instead."""
 
-    def __init__(self, message: str, hint: str):
+    def __init__(self, message: str, hint: str, *, code: str = "", path: str = "") -> None:
         super().__init__(f"{message} -- {hint}")
         self.message = message
         self.hint = hint
+        # For a reader of another language: ``media_*`` and the path as written.
+        self.code = code
+        self.values = {"path": path}
 
 
 def resolve_media(written: str, *, root: Path) -> Path:
@@ -43,23 +46,42 @@ def resolve_media(written: str, *, root: Path) -> Path:
     text = written.strip()
     where = f"put the file in the media folder ({root}) and write its path relative to it"
     if not text:
-        raise MediaRefused("names no file", where)
+        raise MediaRefused("names no file", where, code="media_empty")
     if len(text) > MAX_PATH_CHARS or any(ord(c) < 32 for c in text):
-        raise MediaRefused("is not a file name (too long, or has control characters)", where)
+        raise MediaRefused(
+            "is not a file name (too long, or has control characters)", where, code="media_name"
+        )
     if PurePosixPath(text).is_absolute() or PureWindowsPath(text).anchor:
-        raise MediaRefused(f"{text!r} is an absolute path; media paths are relative", where)
+        raise MediaRefused(
+            f"{text!r} is an absolute path; media paths are relative",
+            where,
+            code="media_absolute",
+            path=text,
+        )
     if ".." in _SEPARATORS.split(text):
-        raise MediaRefused(f"{text!r} climbs out with '..'", where)
+        raise MediaRefused(f"{text!r} climbs out with '..'", where, code="media_climbs", path=text)
     real_root = root.resolve()
     target = real_root / text
     found = inside(target, real_root)
     if found is not None:
         return found
     if target.is_symlink() or (target.exists() and not target.resolve().is_relative_to(real_root)):
-        raise MediaRefused(f"{text!r} is a link that leads out of the media folder", where)
+        raise MediaRefused(
+            f"{text!r} is a link that leads out of the media folder",
+            where,
+            code="media_link",
+            path=text,
+        )
     if target.exists():
-        raise MediaRefused(f"{text!r} is not a regular file", where)
-    raise MediaRefused(f"media file {text!r} not found in the media folder", f"looked for {target}")
+        raise MediaRefused(
+            f"{text!r} is not a regular file", where, code="media_not_file", path=text
+        )
+    raise MediaRefused(
+        f"media file {text!r} not found in the media folder",
+        f"looked for {target}",
+        code="media_not_found",
+        path=text,
+    )
 
 
 def contained(path: str | Path, *, root: Path) -> Path | None:

@@ -49,6 +49,11 @@ class Problem:
     field: str
     message: str
     hint: str | None = dc_field(default=None, compare=False)
+    # What the problem is, for a reader of another language than the message's English: a
+    # code (``required``, ``unknown_field``, ``unreadable_value``, ``unknown_community``,
+    # ``media_*``) and its values as (name, value) pairs; None where only the message says.
+    code: str | None = dc_field(default=None, compare=False)
+    values: tuple[tuple[str, str], ...] = dc_field(default=(), compare=False)
 
     def __str__(self) -> str:
         where = self.file
@@ -110,11 +115,22 @@ class Positions(Mapping[Path_, tuple[int, int]]):
 
 
 def problem_at(
-    file: str, positions: Positions, path: Path_, message: str, hint: str | None = None
+    file: str,
+    positions: Positions,
+    path: Path_,
+    message: str,
+    hint: str | None = None,
+    *,
+    code: str | None = None,
+    values: Mapping[str, Any] | None = None,
 ) -> Problem:
     """A problem at ``path`` of a document whose positions are known."""
     line, column = positions.nearest(path)
-    return Problem(file, line, column, format_path(path), message, hint)
+    return Problem(file, line, column, format_path(path), message, hint, code, _pairs(values))
+
+
+def _pairs(values: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, str(v)) for k, v in (values or {}).items())
 
 
 def problems_from_validation(
@@ -130,10 +146,14 @@ def problems_from_validation(
         message = item["msg"]
         if item["type"] == "missing":
             message = "is required but missing"
-        elif item["type"] == "extra_forbidden":
+            found.append(problem_at(file, positions, loc, message, code="required"))
+            continue
+        if item["type"] == "extra_forbidden":
             message = "is not a known field (check its spelling)"
             line, column = positions.key(loc)
-            found.append(Problem(file, line, column, format_path(loc), message))
+            found.append(
+                Problem(file, line, column, format_path(loc), message, code="unknown_field")
+            )
             continue
         found.append(problem_at(file, positions, loc, message))
     return found

@@ -393,7 +393,17 @@ def _media_problems(flat: _Flat, root: Path, file: str, positions: Positions) ->
             try:
                 real = resolve_media(media, root=root)
             except MediaRefused as exc:
-                problems.append(problem_at(file, positions, where, exc.message, exc.hint))
+                problems.append(
+                    problem_at(
+                        file,
+                        positions,
+                        where,
+                        exc.message,
+                        exc.hint,
+                        code=exc.code,
+                        values=exc.values,
+                    )
+                )
                 continue
             table = VIDEO_TYPES if real.suffix.lower() in VIDEO_TYPES else IMAGE_TYPES
             found = type_problem(real, table)

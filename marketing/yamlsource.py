@@ -102,18 +102,32 @@ class _Builder:
         try:
             return self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
-            self._problem(node, path, f"cannot read value {node.value!r}: {exc}")
+            self._problem(
+                node,
+                path,
+                f"cannot read value {node.value!r}: {exc}",
+                code="unreadable_value",
+                value=str(node.value),
+            )
             return None
         except AttributeError:
             # PyYAML resolves e.g. "00:00:00-04:19:18" as a timestamp its constructor cannot read.
             self._problem(node, path, f"cannot read {node.value!r} as a date and time")
             return None
 
-    def _problem(self, node: yaml.Node, path: Path_, message: str, hint: str | None = None) -> None:
+    def _problem(
+        self,
+        node: yaml.Node,
+        path: Path_,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        **values: str,
+    ) -> None:
         mark = node.start_mark
-        self.problems.append(
-            Problem(self.file, mark.line + 1, mark.column + 1, format_path(path), message, hint)
-        )
+        where = (self.file, mark.line + 1, mark.column + 1, format_path(path))
+        self.problems.append(Problem(*where, message, hint, code, tuple(values.items())))
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, file: str) -> Problem:

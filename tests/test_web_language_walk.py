@@ -208,7 +208,7 @@ def english_words(chunk: str, data: set[str]) -> list[str]:
     found = []
     for token in chunk.split():
         bare = token.strip("()[]{}.,;:!?\"'«»“”‘’·…")
-        if not bare or NOT_WORDS.match(bare) or bare in data or bare in TYPED:
+        if not bare or NOT_WORDS.match(bare) or {token, bare} & data or bare in TYPED:
             continue
         found += [w for w in ENGLISH_WORD.findall(bare) if w not in BRANDS and w not in data]
     return found
@@ -398,3 +398,48 @@ def test_english_pages_have_no_thai_left(walked: FastAPI, engine: Engine) -> Non
         if thai:
             found[path] = thai[:8]
     assert not found, "\n".join(f"{p}: {e}" for p, e in found.items())
+
+
+#: A campaign file with a problem of each kind that has a code: a value that cannot be read,
+#: a missing and an unknown field, an unknown community, media outside and missing.
+MISTAKES = """\
+slug: walk-mistakes
+name: ทดลอง
+window:
+  start: 2031-04-31
+  end: 2031-04-16
+communities: [nan-ban-doi-ngoen, nan-ban-doi-ngoenn]
+colour: red
+channels:
+  facebook:
+    account: community
+    message: "สวัสดี"
+    photo: ../../etc/passwd
+  youtube:
+    account: community
+    title: t
+    video: missing.mp4
+schedule:
+  at: [2031-04-13T09:00:00+07:00]
+"""
+
+
+def test_a_campaign_files_problems_are_in_thai(app: FastAPI, engine: Engine) -> None:
+    malee = WebClient(app).sign_in("malee")
+    checked = malee.post("/campaigns/check", data={"yaml": MISTAKES})
+    assert checked.status_code == 422, checked.text[:800]
+    text = " ".join(visible_text(checked.text))
+    assert "อ่านค่า 2031-04-31 ไม่ได้" in text  # the file is read before it is checked
+    fixed = MISTAKES.replace("2031-04-31", "2031-04-10")
+    checked = malee.post("/campaigns/check", data={"yaml": fixed})
+    text = " ".join(visible_text(checked.text))
+    assert "ไม่มีชุมชน nan-ban-doi-ngoenn — หมายถึง nan-ban-doi-ngoen หรือเปล่า" in text
+    assert "../../etc/passwd ออกนอกโฟลเดอร์สื่อ" in text
+    assert "ไม่พบไฟล์สื่อ missing.mp4 ในโฟลเดอร์สื่อ" in text
+    assert "ไม่ใช่ช่องที่รู้จัก" in text  # colour
+    assert "/data/media" not in checked.text  # no server path on the page
+    words, _ = data_texts(engine)
+    words |= {"../../etc/passwd", "missing.mp4"}  # paths as the person wrote them
+    english = [w for c in visible_text(checked.text) for w in english_words(c, words)]
+    assert not english, english
+    malee.close()

@@ -124,6 +124,7 @@ def environment(language: str) -> Environment:
         zone_name=partial(wording.zone_name, _=gettext),
         sort_label=partial(wording.sort_label, _=gettext),
         health_advice=partial(wording.health_advice, _=gettext),
+        problem_text=partial(wording.problem_text, _=gettext),
         audit_sentence=partial(wording.audit_sentence, _=gettext),
         audit_details=partial(wording.audit_details, _=gettext),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from marketing.models import AttemptOutcome, AuditLog, Post, PostState
+from marketing.problems import Problem
 
 Gettext = Callable[[str], str]
 
@@ -153,6 +154,45 @@ def refusal(code: str, values: Mapping[str, Any], *, states: Mapping[str, str], 
     }
     template = messages.get(code)
     return template % shown if template else _("That cannot be done now.")
+
+
+def problem_text(problem: Problem, _: Gettext) -> tuple[str, str]:
+    """A file's problem (message, hint) in the reader's language, from its code and values;
+    the English message and hint for a problem recorded without a code."""
+    values = dict(problem.values)
+    write_relative = _("Put the file in the media folder and write its path relative to it.")
+    known: Mapping[str, tuple[str, str]] = {
+        "required": (_("is required but missing"), ""),
+        "unknown_field": (
+            _("is not a known field (check its spelling)"),
+            _("Did you mean %(close)s?") if values.get("close") else "",
+        ),
+        "unreadable_value": (
+            _("cannot read the value %(value)s (check the date, time or number)"),
+            "",
+        ),
+        "unknown_community": (
+            _("there is no community %(slug)s"),
+            _("Did you mean %(close)s?")
+            if values.get("close")
+            else _("Check the communities page, or import the community first."),
+        ),
+        "media_empty": (_("names no file"), write_relative),
+        "media_name": (_("is not a file name (too long, or has control characters)"), ""),
+        "media_absolute": (
+            _("%(path)s is a path from the root; write it relative"),
+            write_relative,
+        ),
+        "media_climbs": (_("%(path)s climbs out of the media folder with “..”"), write_relative),
+        "media_link": (_("%(path)s is a link that leads out of the media folder"), write_relative),
+        "media_not_file": (_("%(path)s is not a regular file"), write_relative),
+        "media_not_found": (_("the media file %(path)s is not in the media folder"), ""),
+    }
+    found = known.get(problem.code or "")
+    if found is None:
+        return problem.message, problem.hint or ""
+    message, hint = found
+    return message % values, hint % values
 
 
 def outcome_label(outcome: AttemptOutcome, _: Gettext) -> str:
