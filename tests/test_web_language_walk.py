@@ -149,9 +149,10 @@ TYPED = {
     "users",
     "token",
 }
-#: Pages not yet in English: the HTML reports are rendered in Thai for every reader (their
-#: renderer, marketing/reports/html.py, has no English labels yet).
-THAI_ONLY = ("/reports/overview", "/reports/community/", "/reports/campaign/")
+#: Pages in Thai for every reader: the HTML reports (their renderer,
+#: marketing/reports/html.py, has no English labels yet) and the public reconnect page, which
+#: a community's member opens without an account (no language chosen).
+THAI_ONLY = ("/reports/overview", "/reports/community/", "/reports/campaign/", "/reconnect/")
 ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
 THAI = re.compile(r"[\u0e00-\u0e7f]+")
 # Whole tokens that are data or addresses, not words: URLs, e-mail addresses, slugs, file names,
@@ -306,6 +307,7 @@ def pages(app: FastAPI, engine: Engine) -> list[str]:
         values = {
             "slug": COMMUNITY,
             "post_id": str(session.scalars(select(Post.id).order_by(Post.id.desc())).first()),
+            "token": "no-such-link",  # a reconnect link that is not one: its refusal page
         }
         campaign = session.scalars(select(Campaign.slug).order_by(Campaign.id)).first()
     found = []
