@@ -146,6 +146,11 @@ def state_of(stack: PipelineStack, post_id: int) -> PostState:
         return post.state
 
 
+# Where a process of this host listens, not where it reaches another host: loopback there
+# keeps a port private to the host, which is the safe default.
+LISTEN_ADDRESSES = frozenset({"worker_metrics_address"})
+
+
 def loopback_settings(env: dict[str, str]) -> dict[str, str]:
     """The settings a process given ``env`` would run with (defaults included) that name
     this machine's loopback: any would fail on another host."""
@@ -159,6 +164,8 @@ def loopback_settings(env: dict[str, str]) -> dict[str, str]:
     settings = Settings(_env_file=None, **given)  # type: ignore[call-arg]
     found = {}
     for name, value in settings.model_dump().items():
+        if name in LISTEN_ADDRESSES:
+            continue
         if isinstance(value, str) and (is_loopback_host(value) or is_loopback_url(value)):
             found[name] = value
     return found
