@@ -14,4 +14,7 @@ fi
 
 bash scripts/services.sh
 
-exec .venv/bin/python -m pytest "$@"
+# Two processes (pytest-xdist): most of the suite waits on real workers, browsers and servers,
+# so two share the 2 cores well; each has its own PostgreSQL database and private Redis.
+# MARKETING_TEST_PROCESSES=0 runs everything in this one process.
+exec .venv/bin/python -m pytest -n "${MARKETING_TEST_PROCESSES:-2}" "$@"
