@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from marketing.models import AccountHealth, ChannelAccount, Role
 from marketing.reconnect_links import create_link
 from marketing.web.app import ROUTERS
 from marketing.web.tracking import TrackingLinks
+from tests.support.besttimes import seeded_programme
 from tests.support.web import NOW, PASSWORD, add_user, clock_at, served, subscribers_of
 from tests.test_reports import ACTIVE, CAMPAIGN, END, START, seed
 from tests.test_web_browser import browser  # noqa: F401  (the module's Chromium, reused)
@@ -138,7 +140,8 @@ def html_routes() -> set[str]:
 
 def seed_everything(engine: Engine, *, language: str) -> dict[str, int]:
     """Reports' sample data (a campaign with a post on every channel, failed, unconfirmed and
-    needs-reconnect posts), an account needing reconnection and an admin reading ``language``."""
+    needs-reconnect posts), an account needing reconnection, communities with enough posts
+    for a best-times heat map and an admin reading ``language``."""
     with session_scope(engine) as session:
         post_ids = seed(session).post_ids
         account = session.scalars(
@@ -149,6 +152,8 @@ def seed_everything(engine: Engine, *, language: str) -> dict[str, int]:
             "(#190) Error validating access token: Session has expired on Tuesday, "
             "01-Dec-26 03:00:00 PST. The current time is Tuesday, 01-Dec-26 04:12:00 PST."
         )
+        # Communities whose posts teach the best times: the community page's heat map.
+        seeded_programme(session, random.Random(7), last_monday=date(2026, 11, 16))
     add_user(engine, "admin", Role.ADMIN, language=language)
     return post_ids
 
@@ -298,7 +303,10 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
                 for name in ("fb", "yt", "mail", "failed", "unconfirmed", "reconnect")
             ],
             "/communities": [("communities", "/communities")],
-            "/communities/{slug}": [("community", f"/communities/{ACTIVE}")],
+            "/communities/{slug}": [
+                ("community", f"/communities/{ACTIVE}"),
+                ("community-best-times", "/communities/busy"),
+            ],
             "/imports/{key}": [("import-job", job)],
             "/reports": [("reports", "/reports")],
             "/reports/overview": [("report-overview", f"/reports/overview?{period}")],

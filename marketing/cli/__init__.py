@@ -56,7 +56,10 @@ main.lazy.update(
         ),
         "report": (
             "marketing.cli.report:report",
-            "Engagement reports: per community, the programme overview, and per campaign.",
+            (
+                "Engagement reports: per community, the programme overview, per campaign, and "
+                "best times."
+            ),
         ),
         "sandbox": (
             "marketing.cli.demo:sandbox",

@@ -1,10 +1,12 @@
-"""``marketing report``: engagement per community, the programme overview, and per campaign."""
+"""``marketing report``: engagement per community, the programme overview, per campaign, and
+best times to post."""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -156,7 +158,7 @@ def _write(path: Path, body: str, encoding: str) -> None:
 
 @click.group()
 def report() -> None:
-    """Engagement reports: per community, the programme overview, and per campaign.
+    """Engagement reports: per community, the programme overview, per campaign, and best times.
 
     Periods are whole local days (Asia/Bangkok); the default is the last 28 days up to
     today. Every report compares with the period of the same length just before.
@@ -253,3 +255,159 @@ def campaign(slug: str, format_: str, output: Path | None, buddhist_era: bool) -
         buddhist_era=buddhist_era,
         html_name=f"campaign-{slug}.html",
     )
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """An ISO 8601 moment with its offset, e.g. ``2027-06-30T19:00+07:00``."""
+
+    name = "MOMENT"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 moment", param, ctx)
+        if moment.tzinfo is None:
+            self.fail(f"{value!r} has no offset (add +07:00 or Z)", param, ctx)
+        return moment.astimezone(UTC)
+
+
+@report.command("best-times")
+@click.argument("slug", required=False)
+@click.option(
+    "--channel",
+    type=click.Choice(["facebook", "youtube"]),
+    default="facebook",
+    show_default=True,
+    help="The channel whose posts are learnt from.",
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table (terminal, in the language chosen with marketing --lang) or json (English keys).",
+)
+@click.option("--now", type=Moment(), hidden=True, help="Learn as if it were this moment.")
+@friendly_errors
+@needs_schema
+def best_times_command(slug: str | None, channel: str, format_: str, now: datetime | None) -> None:
+    """When each community's posts do best: the recommended two-hour block of the week with
+    its confidence; for one community (SLUG) the whole week as a grid."""
+    from marketing.besttimes_view import CommunityNotFound, as_json, community_times
+    from marketing.db import utcnow
+    from marketing.models import ChannelKind
+
+    moment = now or utcnow()
+    with session_scope() as session:
+        try:
+            items = community_times(
+                session=session, channel=ChannelKind(channel), now=moment, slug=slug
+            )
+        except CommunityNotFound as exc:
+            raise ReportNotFound(str(exc)) from None
+    if format_ == "json":
+        body = {
+            "channel": channel,
+            "now": moment.isoformat(),
+            "communities": [as_json(item) for item in items],
+        }
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    d = display.current()
+    channel_name = display.channel_word(channel)
+    if slug is None:
+        from marketing.besttimes_view import sentence
+
+        console.print(
+            display.listing(
+                console,
+                title=d._("Best times on {channel}").format(channel=channel_name),
+                headings=[d._("community"), d._("posts"), d._("best time")],
+                rows=[
+                    [
+                        item.slug,
+                        str(item.times.posts if item.times else 0),
+                        sentence(item, language=d.language),
+                    ]
+                    for item in items
+                ],
+                keys=(0,),
+                numeric=(1,),
+            )
+        )
+        return
+    console.print(_best_times_of_one(items[0], channel_name=channel_name))
+
+
+def _best_times_of_one(item: Any, *, channel_name: str) -> Any:
+    """One community's sentence, figures, and its week as a grid of % against its average."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from marketing.besttimes_view import grid, sentence, start_hours
+    from marketing.reports.labels import percent
+    from marketing.thai import WEEKDAYS_SHORT
+    from marketing.web.i18n import ENGLISH_WEEKDAYS
+
+    d = display.current()
+    name = item.name_en if d.en else item.name_th
+    title = d._("{name} ({slug}): best times on {channel}").format(
+        name=name, slug=item.slug, channel=channel_name
+    )
+    parts: list[Any] = [
+        Text(title, style="bold"),
+        Text(sentence(item, language=d.language)),
+    ]
+    times = item.times
+    if times is None:
+        return Group(*parts)
+    parts.append(
+        Text(
+            d._(
+                "Average engagement rate {rate} from {posts} posts; {young} too young to compare."
+            ).format(
+                rate=percent(times.average, digits=1), posts=times.posts, young=times.left_out
+            ),
+            style="dim",
+        )
+    )
+    days = WEEKDAYS_SHORT if d.language == "th" else ENGLISH_WEEKDAYS
+    styles = ("red", "yellow", "", "green", "bold green")
+    rows = grid(times)
+    # 4 cells for the day, 5 per block: 64 in all; narrower terminals get two halves.
+    halves = [range(12)] if console.width >= 64 else [range(6), range(6, 12)]
+    hours = start_hours()
+    lines: list[Any] = [Text("")]
+    for columns in halves:
+        header = Text("    ")
+        for col in columns:
+            header.append(f"{hours[col]:02d}".rjust(4) + " ")
+        lines.append(header)
+        for day, row in enumerate(rows):
+            label = days[day]
+            line = Text(label + " " * max(1, 4 - Text(label).cell_len))
+            for col in columns:
+                cell = row[col]
+                value = max(-999, min(999, round((cell.relative - 1) * 100)))
+                mark = "*" if cell.recommended else ("·" if cell.estimate.posts == 0 else " ")
+                style = "reverse bold" if cell.recommended else styles[cell.level]
+                line.append(f"{value:>+4}", style=style)
+                line.append(mark)
+            lines.append(line)
+    lines.append(
+        Text(
+            d._(
+                "Each number: the block's rate in % above (+) or below (-) the community's "
+                "average; columns start at the hour shown. * recommended; · no post of its own "
+                "there yet (the programme's pattern)."
+            ),
+            style="dim",
+        )
+    )
+    return Group(*parts, *lines)

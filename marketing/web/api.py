@@ -690,6 +690,28 @@ def community(slug: Slug, user: Viewer, session: DB) -> Any:
     return found[0]
 
 
+@router.get("/communities/{slug}/best-times", responses=NOT_FOUND)
+def community_best_times(
+    request: Request,
+    slug: Slug,
+    user: Viewer,
+    session: DB,
+    channel: Annotated[str, Query(pattern="^(facebook|youtube)$")] = "facebook",
+) -> dict[str, Any]:
+    """When the community's posts do best on ``channel``: the recommended two-hour block with
+    its lift, probability and confidence, and all 84 blocks of the week (rates per view,
+    against the community's average; see docs/reports.md)."""
+    from marketing.besttimes_view import CommunityNotFound, as_json, community_times
+
+    try:
+        item = community_times(
+            session=session, channel=ChannelKind(channel), now=now_of(request), slug=slug
+        )[0]
+    except CommunityNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    return as_json(item)
+
+
 Day = Annotated[date | None, Query(ge=EARLIEST, le=LATEST)]
 
 

@@ -6,23 +6,41 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketing.models import ChannelAccount, Community, ImportJob, ImportState, Subscriber
+from marketing.besttimes import block_label
+from marketing.besttimes_view import (
+    LEVEL_BOUNDS,
+    community_times,
+    grid,
+    sentence,
+    start_hours,
+)
+from marketing.models import (
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    ImportJob,
+    ImportState,
+    Subscriber,
+)
 from marketing.problems import Problem
 from marketing.publishing import PostActionRefused, account_reconnected
 from marketing.reports import community_report, resolve_period
 from marketing.reports import labels as report_labels
 from marketing.reports.charts import Bar, Series, bar_chart, line_chart
 from marketing.reports.rows import CHANNELS, CommunityReport
-from marketing.web.deps import DB, Editor, Viewer, engine_of, settings_of, today_of
-from marketing.web.i18n import Clock
+from marketing.thai import WEEKDAYS as THAI_WEEKDAYS
+from marketing.thai import WEEKDAYS_SHORT as THAI_WEEKDAYS_SHORT
+from marketing.web.deps import DB, Editor, Viewer, engine_of, now_of, settings_of, today_of
+from marketing.web.i18n import ENGLISH_WEEKDAYS, Clock
 from marketing.web.imports import MAX_CSV_BYTES, job_problems, progress_of, start_import
 from marketing.web.rendering import (
     CHANNEL_LABELS,
@@ -130,12 +148,47 @@ def performance_charts(
     return charts
 
 
+def chance(probability: float) -> str:
+    """``97%``; never ``100%`` (or ``0%``): the model is never that sure."""
+    if probability > 0.99:
+        return "> 99%"
+    if probability < 0.01:
+        return "< 1%"
+    return f"{round(probability * 100)}%"
+
+
+def best_times_view(
+    *, session: Session, slug: str, channel: ChannelKind, now: datetime, language: str
+) -> dict[str, object]:
+    """What the community page's heat map needs: the sentence, the grid, labels."""
+    item = community_times(session=session, channel=channel, now=now, slug=slug)[0]
+    times = item.times
+    bounds = [round((b - 1) * 100) for b in LEVEL_BOUNDS]
+    return {
+        "channel": channel.value,
+        "channels": [c.value for c in (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE)],
+        "sentence": sentence(item, language=language),
+        "times": times,
+        "recommendation": times.recommendation if times else None,
+        "chance": chance(times.recommendation.probability)
+        if times and times.recommendation
+        else "",
+        "rows": grid(times) if times else [],
+        "days": list(THAI_WEEKDAYS if language == "th" else ENGLISH_WEEKDAYS),
+        "short_days": list(THAI_WEEKDAYS_SHORT if language == "th" else ENGLISH_WEEKDAYS),
+        "hours": start_hours(),
+        "label": partial(block_label, language=language),
+        "bounds": bounds,
+    }
+
+
 @router.get("/communities/{slug}")
 def community_page(
     request: Request,
     user: Viewer,
     session: DB,
     slug: Annotated[str, Path(pattern=SLUG)],
+    channel: Annotated[str, Query(pattern="^(facebook|youtube)$")] = "facebook",
 ) -> Response:
     community = _community(session, slug)
     period = resolve_period(
@@ -176,6 +229,13 @@ def community_page(
         accounts=accounts,
         import_summary=None,
         import_problems=[],
+        best=best_times_view(
+            session=session,
+            slug=slug,
+            channel=ChannelKind(channel),
+            now=now_of(request),
+            language=clock.language,
+        ),
     )
 
 

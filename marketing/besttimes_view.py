@@ -1,0 +1,173 @@
+"""Best times as people and programs see them: per community the recommendation, the
+hour-of-week grid (7 days x 12 two-hour blocks) with each block's rate against the
+community's average, and a JSON form.  Shared by ``marketing report best-times``, the
+community page and ``GET /api/v1/communities/{slug}/best-times``.
+
+A community with no published post of its own that is old enough to compare has no
+:class:`~marketing.besttimes.BestTimes`; it is listed with ``times=None`` and a sentence
+saying that the programme's pattern is used meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from marketing.besttimes import (
+    BLOCK_HOURS,
+    BLOCKS_PER_DAY,
+    BestTimes,
+    BlockEstimate,
+    best_times,
+    block_label,
+    reason,
+)
+from marketing.models import ChannelKind, Community
+
+# A block's rate over the community's average: below the first bound is level 0, at or
+# above the last is level 4 (level 2: within 5 % of the average).
+LEVEL_BOUNDS = (0.8, 0.95, 1.05, 1.25)
+LEVELS = len(LEVEL_BOUNDS) + 1
+
+
+class CommunityNotFound(LookupError):
+    """No community has that slug."""
+
+
+@dataclass(frozen=True)
+class CommunityTimes:
+    """One community's best times on one channel (``times`` None: no post of its own yet)."""
+
+    slug: str
+    name_th: str
+    name_en: str
+    channel: ChannelKind
+    times: BestTimes | None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One block of the grid as shown."""
+
+    estimate: BlockEstimate
+    relative: float  # rate / the community's average (1.0 = average)
+    level: int  # 0 (far below average) .. LEVELS - 1 (far above)
+    recommended: bool
+
+
+def level_of(relative: float) -> int:
+    """The colour level of a block whose rate is ``relative`` times the average."""
+    return sum(1 for bound in LEVEL_BOUNDS if relative >= bound)
+
+
+def community_times(
+    *, session: Session, channel: ChannelKind, now: datetime, slug: str | None = None
+) -> list[CommunityTimes]:
+    """Every community's (or the one ``slug`` names) best times on ``channel`` from the posts
+    published by ``now``, by province and slug; :class:`CommunityNotFound` for an unknown
+    slug."""
+    query = select(Community).order_by(Community.province, Community.slug)
+    if slug is not None:
+        query = query.where(Community.slug == slug)
+    communities = session.scalars(query).all()
+    if slug is not None and not communities:
+        raise CommunityNotFound(f"no community {slug}")
+    learnt = best_times(session=session, channel=channel, now=now)
+    return [
+        CommunityTimes(
+            slug=c.slug,
+            name_th=c.name_th,
+            name_en=c.name_en,
+            channel=channel,
+            times=learnt.get(c.id),
+        )
+        for c in communities
+    ]
+
+
+def sentence(item: CommunityTimes, *, language: str = "th") -> str:
+    """The recommendation in one sentence (or why there is none)."""
+    if item.times is not None:
+        return reason(item.times, language=language)
+    if language == "th":
+        return "ยังไม่มีโพสต์ของชุมชนนี้ให้เรียนรู้ ใช้ช่วงเวลาที่ได้ผลดีของทั้งโครงการไปก่อน"
+    return "No posts of its own to learn from yet; the programme's pattern is used meanwhile"
+
+
+def grid(times: BestTimes) -> list[list[Cell]]:
+    """Seven rows (Monday first) of twelve cells (00:00 first)."""
+    recommended = times.recommendation.block.block if times.recommendation else None
+    rows: list[list[Cell]] = []
+    for day in range(7):
+        row = []
+        for slot in range(BLOCKS_PER_DAY):
+            estimate = times.blocks[day * BLOCKS_PER_DAY + slot]
+            relative = estimate.rate / times.average if times.average > 0 else 1.0
+            row.append(
+                Cell(
+                    estimate=estimate,
+                    relative=relative,
+                    level=level_of(relative),
+                    recommended=estimate.block == recommended,
+                )
+            )
+        rows.append(row)
+    return rows
+
+
+def start_hours() -> list[int]:
+    """The first hour of each column: 0, 2, ..., 22."""
+    return [slot * BLOCK_HOURS for slot in range(BLOCKS_PER_DAY)]
+
+
+def as_json(item: CommunityTimes) -> dict[str, Any]:
+    """One community's best times for programs: English keys, rates per view, Thai and
+    English sentences."""
+    out: dict[str, Any] = {
+        "community": item.slug,
+        "channel": item.channel.value,
+        "reason_th": sentence(item, language="th"),
+        "reason_en": sentence(item, language="en"),
+        "posts": 0,
+        "left_out": 0,
+        "average_rate": None,
+        "recommendation": None,
+        "blocks": [],
+    }
+    times = item.times
+    if times is None:
+        return out
+    out.update(posts=times.posts, left_out=times.left_out, average_rate=times.average)
+    rec = times.recommendation
+    if rec is not None:
+        out["recommendation"] = {
+            "block": rec.block.block,
+            "weekday": rec.block.weekday,
+            "start_hour": rec.block.start_hour,
+            "label_th": block_label(rec.block.block, language="th"),
+            "label_en": block_label(rec.block.block, language="en"),
+            "lift": rec.lift,
+            "probability": rec.probability,
+            "confidence": rec.confidence,
+            "posts": rec.posts,
+        }
+    out["blocks"] = [
+        {
+            "block": cell.estimate.block,
+            "weekday": cell.estimate.weekday,
+            "start_hour": cell.estimate.start_hour,
+            "rate": cell.estimate.rate,
+            "sd": cell.estimate.sd,
+            "relative": cell.relative,
+            "posts": cell.estimate.posts,
+            "interactions": cell.estimate.interactions,
+            "views": cell.estimate.views,
+        }
+        for row in grid(times)
+        for cell in row
+    ]
+    return out
