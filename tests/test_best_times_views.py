@@ -188,6 +188,7 @@ def test_the_community_page_shows_the_heat_map_with_the_recommended_block(app: F
     try:
         html = english.get("/communities/busy").text
         assert "Friday 18:00–20:00: engagement rate" in html and "recommended" in html
+        assert '<abbr title="Friday">Fri</abbr>' in html
     finally:
         english.close()
 

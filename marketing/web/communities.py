@@ -148,6 +148,9 @@ def performance_charts(
     return charts
 
 
+ENGLISH_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 def chance(probability: float) -> str:
     """``97%``; never ``100%`` (or ``0%``): the model is never that sure."""
     if probability > 0.99:
@@ -174,7 +177,7 @@ def best_times_view(
         if times and times.recommendation
         else "",
         "rows": grid(times) if times else [],
-        "days": list(THAI_WEEKDAYS if language == "th" else ENGLISH_WEEKDAYS),
+        "days": list(THAI_WEEKDAYS if language == "th" else ENGLISH_DAY_NAMES),
         "short_days": list(THAI_WEEKDAYS_SHORT if language == "th" else ENGLISH_WEEKDAYS),
         "hours": start_hours(),
         "label": partial(block_label, language=language),
