@@ -126,6 +126,11 @@ class BestTimes:
     level_prior_posts: float  # the same for the community's level against the programme's
     recommendation: Recommendation | None  # None: too few posts to say anything of its own
     left_out: int = 0  # posts too young to compare
+    # The programme's pattern on this channel (each block's rate over a community's own
+    # average, the same for every community) and its overall rate: what a community with no
+    # post of its own gets.
+    pattern: tuple[float, ...] = ()
+    programme_average: float = 0.0
 
 
 def block_of(moment: datetime, zone: str) -> int:
@@ -311,6 +316,8 @@ def estimate(
             level_prior_posts=level_prior,
             recommendation=recommendation,
             left_out=left_out.get(community_id, 0),
+            pattern=tuple(pattern),
+            programme_average=overall,
         )
     return result
 

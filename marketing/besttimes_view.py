@@ -3,9 +3,10 @@ hour-of-week grid (7 days x 12 two-hour blocks) with each block's rate against t
 community's average, and a JSON form.  Shared by ``marketing report best-times``, the
 community page and ``GET /api/v1/communities/{slug}/best-times``.
 
-A community with no published post of its own that is old enough to compare has no
-:class:`~marketing.besttimes.BestTimes`; it is listed with ``times=None`` and a sentence
-saying that the programme's pattern is used meanwhile.
+A community with no published post of its own that is old enough to compare gets the
+programme's pattern (``from_programme``: every block the programme's overall rate times the
+pattern, no recommendation), labelled as such; when no community has such a post either,
+``times`` is None.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class CommunityTimes:
     name_en: str
     channel: ChannelKind
     times: BestTimes | None
+    from_programme: bool = False  # times is the programme's pattern, not its own
 
 
 @dataclass(frozen=True)
@@ -77,21 +79,53 @@ def community_times(
     if slug is not None and not communities:
         raise CommunityNotFound(f"no community {slug}")
     learnt = best_times(session=session, channel=channel, now=now)
-    return [
-        CommunityTimes(
-            slug=c.slug,
-            name_th=c.name_th,
-            name_en=c.name_en,
-            channel=channel,
-            times=learnt.get(c.id),
+    sample = next(iter(learnt.values()), None)
+    out = []
+    for c in communities:
+        times = learnt.get(c.id)
+        from_programme = times is None and sample is not None
+        if from_programme and sample is not None:
+            times = programme_times(sample, community_id=c.id)
+        out.append(
+            CommunityTimes(
+                slug=c.slug,
+                name_th=c.name_th,
+                name_en=c.name_en,
+                channel=channel,
+                times=times,
+                from_programme=from_programme,
+            )
         )
-        for c in communities
-    ]
+    return out
+
+
+def programme_times(sample: BestTimes, *, community_id: int) -> BestTimes:
+    """The programme's pattern as one community's picture (no post, no recommendation), from
+    any community's :class:`BestTimes` of the channel (they share the pattern)."""
+    average = sample.programme_average
+    # A block with no post has the prior's spread; the sample's unposted blocks show it.
+    sd = next((e.sd for e in sample.blocks if e.posts == 0), max(e.sd for e in sample.blocks))
+    blocks = tuple(
+        BlockEstimate(block=b, posts=0, interactions=0, views=0, rate=average * factor, sd=sd)
+        for b, factor in enumerate(sample.pattern)
+    )
+    return BestTimes(
+        community_id=community_id,
+        channel=sample.channel,
+        blocks=blocks,
+        average=average,
+        posts=0,
+        prior_posts=sample.prior_posts,
+        level_prior_posts=sample.level_prior_posts,
+        recommendation=None,
+        pattern=sample.pattern,
+        programme_average=average,
+    )
 
 
 def sentence(item: CommunityTimes, *, language: str = "th") -> str:
     """The recommendation in one sentence (or why there is none)."""
-    if item.times is not None:
+    if item.times is not None and not item.from_programme:
         return reason(item.times, language=language)
     if language == "th":
         return "ยังไม่มีโพสต์ของชุมชนนี้ให้เรียนรู้ ใช้ช่วงเวลาที่ได้ผลดีของทั้งโครงการไปก่อน"
@@ -130,6 +164,7 @@ def as_json(item: CommunityTimes) -> dict[str, Any]:
     out: dict[str, Any] = {
         "community": item.slug,
         "channel": item.channel.value,
+        "source": "programme" if item.from_programme else "community" if item.times else None,
         "reason_th": sentence(item, language="th"),
         "reason_en": sentence(item, language="en"),
         "posts": 0,

@@ -113,6 +113,19 @@ def test_one_community_gets_its_week_as_a_grid_with_the_recommended_block_marked
         assert sum(line.count("·") for line in grid) == BLOCKS - 3
 
 
+def test_a_community_with_no_posts_gets_the_programme_pattern_labelled(
+    seeded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "width", 80)
+    result = CliRunner().invoke(main, ["report", "best-times", "quiet", *AT])
+    assert result.exit_code == 0, result.output
+    lines = _fits(result.output, 80)
+    assert any(line.startswith("รูปแบบของทั้งโครงการ (ค่าเฉลี่ย") for line in lines)
+    grid = [line for line in lines if line.split(" ", 1)[0] in WEEKDAYS_SHORT]
+    assert len(grid) == 7 and not any("*" in line for line in grid)
+    assert sum(line.count("·") for line in grid) == BLOCKS
+
+
 def test_json_for_programs_and_unknown_communities_refused(seeded: Session) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["report", "best-times", "--format", "json", *AT])
@@ -125,7 +138,13 @@ def test_json_for_programs_and_unknown_communities_refused(seeded: Session) -> N
     assert busy["recommendation"]["confidence"] == "high"
     assert busy["recommendation"]["label_th"] == "ศุกร์ 18:00–20:00"
     assert len(busy["blocks"]) == BLOCKS and busy["posts"] == 18
-    assert by_slug["quiet"]["blocks"] == [] and by_slug["quiet"]["recommendation"] is None
+    assert busy["source"] == "community"
+    # No post of its own: the programme's pattern, labelled, with no recommendation.
+    quiet = by_slug["quiet"]
+    assert quiet["source"] == "programme" and quiet["recommendation"] is None
+    assert quiet["posts"] == 0 and len(quiet["blocks"]) == BLOCKS
+    assert quiet["blocks"][FRIDAY_EVENING]["relative"] > 1.15  # the programme's best block
+    assert max(quiet["blocks"], key=lambda b: b["relative"])["block"] == FRIDAY_EVENING
     missing = runner.invoke(main, ["report", "best-times", "nowhere", *AT])
     assert missing.exit_code == 2 and "nowhere" in missing.output
     naive = runner.invoke(main, ["report", "best-times", "--now", "2027-06-30T12:00"])
@@ -134,7 +153,8 @@ def test_json_for_programs_and_unknown_communities_refused(seeded: Session) -> N
     early = runner.invoke(
         main, ["report", "best-times", "busy", "--format", "json", "--now", "2027-01-01T00:00Z"]
     )
-    assert json.loads(early.output)["communities"][0]["recommendation"] is None
+    nothing = json.loads(early.output)["communities"][0]
+    assert nothing["recommendation"] is None and nothing["source"] is None
 
 
 def test_colour_levels_follow_the_rate_against_the_average() -> None:
@@ -178,9 +198,14 @@ def test_the_community_page_shows_the_heat_map_with_the_recommended_block(app: F
         assert "ยังมีโพสต์น้อยเกินไปที่จะบอกช่วงเวลาที่ดีที่สุดของชุมชนนี้เองได้" in newcomer
         assert len(CELL.findall(newcomer)) == BLOCKS and "data-recommended" not in newcomer
         quiet = client.get("/communities/quiet").text
-        assert "ชุมชนนี้ยังไม่มีโพสต์เช่นนั้นในช่องทางนี้" in quiet and not CELL.findall(quiet)
+        assert "แผนภาพจึงแสดงรูปแบบของทั้งโครงการ" in quiet and "รูปแบบของทั้งโครงการ:" in quiet
+        programme = CELL.findall(quiet)
+        assert len(programme) == BLOCKS and "data-recommended" not in quiet
+        assert all("ชุมชนยังไม่เคยโพสต์ในช่วงนี้" in cell[2] for cell in programme)
+        assert int(programme[FRIDAY_EVENING][0]) >= 3  # the programme's Friday evening
         youtube = client.get("/communities/busy?channel=youtube").text
-        assert not CELL.findall(youtube)  # its posts are all on Facebook
+        assert not CELL.findall(youtube)  # no YouTube post in the programme: no map at all
+        assert "ช่องทางนี้ยังไม่มีโพสต์เช่นนั้น จึงยังไม่มีแผนภาพ" in youtube
         assert client.get("/communities/busy?channel=email").status_code == 400
     finally:
         client.close()

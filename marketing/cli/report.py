@@ -367,16 +367,16 @@ def _best_times_of_one(item: Any, *, channel_name: str) -> Any:
     times = item.times
     if times is None:
         return Group(*parts)
-    parts.append(
-        Text(
-            d._(
-                "Average engagement rate {rate} from {posts} posts; {young} too young to compare."
-            ).format(
-                rate=percent(times.average, digits=1), posts=times.posts, young=times.left_out
-            ),
-            style="dim",
-        )
-    )
+    if item.from_programme:
+        figures = d._(
+            "The programme's pattern (average {rate}): this community has no post of its own "
+            "to learn from yet."
+        ).format(rate=percent(times.average, digits=1))
+    else:
+        figures = d._(
+            "Average engagement rate {rate} from {posts} posts; {young} too young to compare."
+        ).format(rate=percent(times.average, digits=1), posts=times.posts, young=times.left_out)
+    parts.append(Text(figures, style="dim"))
     days = WEEKDAYS_SHORT if d.language == "th" else ENGLISH_WEEKDAYS
     styles = ("red", "yellow", "", "green", "bold green")
     rows = grid(times)

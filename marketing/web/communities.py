@@ -172,6 +172,7 @@ def best_times_view(
         "channels": [c.value for c in (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE)],
         "sentence": sentence(item, language=language),
         "times": times,
+        "from_programme": item.from_programme,
         "recommendation": times.recommendation if times else None,
         "chance": chance(times.recommendation.probability)
         if times and times.recommendation
