@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from channels.base import Account
 from channels.errors import AuthExpired, ChannelError
 from marketing.db import get_engine, session_scope, utcnow
 from marketing.models import AccountHealth, ChannelAccount, ChannelKind
@@ -16,7 +15,7 @@ from marketing.performance import (
     rollup,
     store_snapshots,
 )
-from marketing.settings import MissingSecret, get_secret
+from marketing.settings import MissingSecret
 from tasks import wiring
 from tasks.app import app
 from tasks.housekeeping import record_heartbeat
@@ -38,15 +37,19 @@ def collect_metrics(force: bool = False) -> dict[str, int]:
                 assert account_row is not None
                 if account_row.health != AccountHealth.OK:
                     continue
-                secret_name = account_row.secret_name
-                account_values = (
-                    account_row.kind.value,
-                    account_row.external_id,
-                    account_row.display_name,
-                )
+                kind, external_id = account_row.kind.value, account_row.external_id
+                display_name, secret_name = account_row.display_name, account_row.secret_name
             try:
-                token = get_secret(secret_name) if secret_name else None
-                account = Account(*account_values, token=token)
+                # The encrypted store first (connected accounts, refreshed by google-auth),
+                # else the environment or secrets file, as for publishing.
+                account = wiring.account_of(
+                    account_id=due.account_id,
+                    kind=kind,
+                    external_id=external_id,
+                    display_name=display_name,
+                    secret_name=secret_name,
+                    engine=engine,
+                )
                 metrics = wiring.publisher(due.channel).fetch_metrics(account, list(due.posts))
             except (ChannelError, MissingSecret) as error:
                 accounts_failed += 1

@@ -109,34 +109,49 @@ def email_adapter() -> EmailAdapter:
 
 
 def account_for(claim: Claim, *, engine: Engine | None = None) -> Account:
-    """The claimed post's account with its token: from the encrypted store when the account
-    was connected from the web app, else from the secret it names (environment or secrets
-    file).  A missing token is an auth problem a person must fix: :class:`AuthExpired`."""
+    """The claimed post's account with its token (see :func:`account_of`)."""
+    return account_of(
+        account_id=claim.account_id,
+        kind=claim.channel.value,
+        external_id=claim.account_external_id,
+        display_name=claim.account_display_name,
+        secret_name=claim.account_secret_name,
+        engine=engine,
+    )
+
+
+def account_of(
+    *,
+    account_id: int,
+    kind: str,
+    external_id: str,
+    display_name: str,
+    secret_name: str | None,
+    engine: Engine | None = None,
+) -> Account:
+    """An account with its token: from the encrypted store when the account was connected
+    from the web app, else from the secret it names (environment or secrets file).  A
+    missing token is an auth problem a person must fix: :class:`AuthExpired`."""
     try:
         with session_scope(engine) as session:
-            stored = load_tokens(session=session, account_id=claim.account_id)
+            stored = load_tokens(session=session, account_id=account_id)
     except TokenUnreadable as exc:
         raise AuthExpired(str(exc), code="token_unreadable", hint=str(exc)) from exc
     if stored is not None:
         return Account(
-            kind=claim.channel.value,
-            external_id=claim.account_external_id,
-            display_name=claim.account_display_name,
+            kind=kind,
+            external_id=external_id,
+            display_name=display_name,
             token=stored.access_token,
-            grant=_grant(stored, account_id=claim.account_id, engine=engine),
+            grant=_grant(stored, account_id=account_id, engine=engine),
         )
     token = None
-    if claim.account_secret_name:
+    if secret_name:
         try:
-            token = get_secret(claim.account_secret_name)
+            token = get_secret(secret_name)
         except MissingSecret as exc:
             raise AuthExpired(str(exc), code="missing_secret", hint=str(exc)) from exc
-    return Account(
-        kind=claim.channel.value,
-        external_id=claim.account_external_id,
-        display_name=claim.account_display_name,
-        token=token,
-    )
+    return Account(kind=kind, external_id=external_id, display_name=display_name, token=token)
 
 
 def _grant(stored: StoredTokens, *, account_id: int, engine: Engine | None) -> RefreshGrant | None:

@@ -1,7 +1,9 @@
 """``marketing demo``: the whole job on embedded defaults, in under a minute.
 
 A fresh SQLite database and embedded broker in ``<data>/demo/``, the ten sample communities,
-the three sandboxes started in this process, a Thai campaign across Facebook, YouTube and
+the three sandboxes started in this process, their Facebook Pages and YouTube channels
+connected through the web app's connect flows (:mod:`marketing.demo.connect`: tokens only in
+the encrypted store), a Thai campaign across Facebook, YouTube and
 email applied and approved, a real Celery worker (with its beat) publishing everything,
 engagement collected over a few compressed rounds (the sandboxes' clock jumps ahead; email
 readers are simulated), then the programme overview on screen and HTML reports on disk.
@@ -25,12 +27,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
-from channels.sandbox.suite import SandboxAccount, SandboxSuite, sandbox_token
+from channels.sandbox.suite import SandboxSuite
 from marketing import migrate
 from marketing.db import dispose_engines, get_engine, session_scope, utcnow
+from marketing.demo.connect import connect_accounts, connect_settings, prepare_sandboxes
 from marketing.media import install_media
 from marketing.models import (
-    ChannelAccount,
     Delivery,
     DeliveryState,
     EmailEventKind,
@@ -85,6 +87,7 @@ def _settings_env(folder: Path, suite: SandboxSuite) -> dict[str, str]:
         "MARKETING_PUBLISH_BURST": "50",
         "MARKETING_PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         **suite.settings_env(),
+        **connect_settings(suite),
     }
 
 
@@ -184,27 +187,8 @@ def run_demo(*, base: Path, console: Console, worker_timeout: float = 45.0) -> D
             install_media(SAMPLE.parent / "media", root=get_settings().media_root, folder="sample")
             with session_scope() as session:
                 import_reference(session=session, path=SAMPLE)
-            with session_scope() as session:
-                accounts = session.scalars(select(ChannelAccount)).all()
-                secrets = {
-                    f"MARKETING_SECRET_{a.secret_name}": sandbox_token(a.secret_name)
-                    for a in accounts
-                    if a.secret_name
-                }
-                suite.register(
-                    SandboxAccount(
-                        a.kind.value, a.external_id, sandbox_token(a.secret_name), a.display_name
-                    )
-                    for a in accounts
-                    if a.secret_name
-                )
-            os.environ.update(secrets)
-            env.update(secrets)
-            try:
-                _run_pipeline(folder, env, console, result, suite, worker_timeout)
-            finally:
-                for key in secrets:
-                    os.environ.pop(key, None)
+            channel_ids = prepare_sandboxes(suite)
+            _run_pipeline(folder, env, console, result, suite, worker_timeout, channel_ids)
     return result
 
 
@@ -215,12 +199,18 @@ def _run_pipeline(
     result: DemoResult,
     suite: SandboxSuite,
     worker_timeout: float,
+    channel_ids: list[str],
 ) -> None:
     from campaigns.lifecycle import apply_campaign, approval_hash, approve_campaign
 
     console.print(
         "[bold]2/6[/] Sandboxes for the Graph API, YouTube and SMTP on 127.0.0.1 "
         f"(ports {suite.graph.port}, {suite.youtube.port}, {suite.smtp.port})"
+    )
+    connected = connect_accounts(channel_ids=channel_ids)
+    console.print(
+        f"    {connected.pages} Facebook Pages and {connected.channels} YouTube channels "
+        "connected through the web app's sign-in flows (tokens encrypted in the database)"
     )
     path = _write_campaign(folder)
     with session_scope() as session:
