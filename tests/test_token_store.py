@@ -206,3 +206,55 @@ def test_the_development_key_is_refused_off_this_machine_and_bad_keys_are_named_
     with pytest.raises(TokenKeysInvalid, match="key 2 of MARKETING_TOKEN_KEYS") as invalid:
         token_cipher(Settings(token_keys=f"{Fernet.generate_key().decode()},not-a-key-secret"))  # type: ignore[arg-type]
     assert "not-a-key-secret" not in str(invalid.value)
+
+
+def test_metrics_are_collected_with_the_stored_token(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Page served by the store (no secret name) has its engagement collected with the
+    stored token, and stays healthy: collection reads the store as publishing does (#13)."""
+    from channels.sandbox.graph import GraphSandbox
+    from marketing.models import AccountHealth, MetricSnapshot, PostState
+    from tasks import wiring
+    from tasks.metrics import collect_metrics
+    from tests.support.web import import_sample
+    from tests.test_web_connect import add_post, publish_due
+
+    import_sample(engine)
+    with GraphSandbox() as graph:
+        monkeypatch.setenv("MARKETING_GRAPH_API_URL", graph.url)
+        keys(monkeypatch, Fernet.generate_key())
+        wiring.reset()
+        with session_scope(engine) as session:
+            page = session.scalars(
+                select(ChannelAccount).where(
+                    ChannelAccount.kind == ChannelKind.FACEBOOK,
+                    ChannelAccount.community_id.is_not(None),
+                )
+            ).first()
+            assert page is not None
+            slug, page_id = page.slug, page.external_id
+            store_tokens(
+                session=session,
+                account=page,
+                kind=TokenKind.FACEBOOK_PAGE,
+                access_token=SecretStr(PAGE_TOKEN),
+            )
+            page.secret_name = None
+        graph.register_page(page_id, PAGE_TOKEN, "ผ้าทอ")
+        post_id = add_post(engine, slug, "store-metrics", {"message": "ผ้าทอน่าน"})
+        try:
+            assert publish_due(engine) == {post_id: PostState.PUBLISHED}
+            graph.clock.advance(timedelta(hours=6))
+            assert collect_metrics(force=True) == {"collected": 1, "accounts_failed": 0}
+        finally:
+            wiring.reset()
+    with session_scope(engine) as session:
+        health = session.scalars(
+            select(ChannelAccount.health).where(ChannelAccount.slug == slug)
+        ).one()
+        snapshots = session.scalars(
+            select(MetricSnapshot).where(MetricSnapshot.post_id == post_id)
+        ).all()
+    assert health == AccountHealth.OK
+    assert len(snapshots) == 1 and (snapshots[0].views or 0) > 0
