@@ -101,9 +101,9 @@ def connect_accounts(*, channel_ids: Iterable[str]) -> Connected:
         page = browser.submit(page, "/login", fill={"username": "demo-admin", "password": password})
         page = browser.submit(browser.get(f"{base}/accounts/connect"), "/accounts/connect/facebook")
         page = browser.submit(page, None, button=("decision", "allow"))  # every box ticked
-        browser.submit(page, "/accounts/connect/pick")  # each Page tied to its community
+        # The picker (each Page tied to its community) leads back to the connect page.
+        page = browser.submit(page, "/accounts/connect/pick")
         for channel_id in channel_ids:
-            page = browser.get(f"{base}/accounts/connect")
             page = browser.submit(page, "/accounts/connect/youtube")
             page = browser.submit(
                 page,
@@ -111,7 +111,7 @@ def connect_accounts(*, channel_ids: Iterable[str]) -> Connected:
                 fill={"channel_id": channel_id},
                 button=("decision", "allow"),
             )
-            browser.submit(page, "/accounts/connect/pick")
+            page = browser.submit(page, "/accounts/connect/pick")
     with session_scope() as session:
         served = dict(
             session.execute(
