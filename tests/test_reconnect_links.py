@@ -151,8 +151,13 @@ def make_link(client: WebClient, slug: str) -> str:
 
 
 def test_an_owner_without_a_staff_account_reconnects_through_the_link_once(
-    app: FastAPI, engine: Engine, clock: Clock
+    app: FastAPI, engine: Engine, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from marketing import reconnect_links
+
+    # The instructions shown where no connect flow is registered (tests/
+    # test_delegated_connect.py walks the registered Facebook and Google flows).
+    monkeypatch.setattr(reconnect_links, "_FLOWS", {})
     _id, slug = facebook_account(engine)
     admin = WebClient(app).sign_in("admin")
     community_page = admin.get("/communities/nan-ban-doi-ngoen").text

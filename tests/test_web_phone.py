@@ -76,6 +76,8 @@ NOT_PAGES = {
     "/healthz": "a liveness probe (JSON)",
     "/readyz": "a readiness probe (JSON)",
     "/metrics": "the Prometheus page (text)",
+    "/accounts/connect/facebook/delegated": "a redirect to Facebook's Login dialog",
+    "/accounts/connect/youtube/delegated": "a redirect to Google's consent page",
 }
 
 # What overflows, measured in the page: the document's width, the widest element sticking out

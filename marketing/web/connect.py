@@ -17,6 +17,17 @@ Between the provider's answer and the picker the tokens wait in the session cook
 Fernet ciphertext under ``MARKETING_TOKEN_KEYS`` (15 minutes at most), never in the clear.
 Each chosen account is tied to a community or to the programme; what was not chosen, not
 granted or not valid is not stored.
+
+Delegated reconnect (:mod:`marketing.reconnect_links`): a visitor without a staff account who
+used a reconnect link holds a one-hour grant for *one* account
+(:func:`marketing.web.alerts.delegated_account`).  Such a visitor may start the flow of that
+account's channel (``GET /accounts/connect/{provider}/delegated``, where the link sends them)
+and come back to its callback -- nothing else here: not the accounts page, not the picker, not
+another account.  The callback saves that one account only (same channel, same external id;
+any other Page shared in the dialog is ignored, never stored), keeping its community; then the
+grant ends (:func:`~marketing.web.alerts.end_delegation`), the waiting posts are rescheduled
+(:func:`~marketing.publishing.account_reconnected`) and every step is audited as
+``delegated link``.
 """
 
 from __future__ import annotations
@@ -25,12 +36,13 @@ import json
 import logging
 import os
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import requests
 from cryptography.fernet import InvalidToken
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -42,13 +54,27 @@ from marketing.models import (
     ChannelAccount,
     ChannelKind,
     Community,
+    Role,
     TokenKind,
     User,
 )
 from marketing.publishing import account_reconnected
+from marketing.reconnect_links import register_connect_flow
 from marketing.settings import Settings
 from marketing.token_store import store_tokens, token_cipher
-from marketing.web.deps import DB, Admin, settings_of
+from marketing.web.alerts import DELEGATION_KEY, delegated_account, end_delegation
+from marketing.web.deps import (
+    DB,
+    SAFE_METHODS,
+    Admin,
+    MaybeUser,
+    NotAllowed,
+    SignInRequired,
+    check_csrf,
+    client_address,
+    now_of,
+    settings_of,
+)
 from marketing.web.rendering import gettext_for, render
 from marketing.web.staff import audit
 
@@ -176,7 +202,42 @@ def _unseal(settings: Settings, value: str | None) -> dict[str, Any] | None:
     return found
 
 
-def _refused(request: Request, user: User, message: str, status_code: int = 400) -> Response:
+@dataclass(frozen=True)
+class Connector:
+    """Who runs a connect flow: an admin (``user``), or a visitor holding a delegated grant
+    for the one ``account`` they may reconnect (``user`` is then None)."""
+
+    user: User | None
+    account: ChannelAccount | None = None
+    link_id: int | None = None
+
+
+async def connector(request: Request, session: DB, user: MaybeUser) -> Connector:
+    """An admin, or else a visitor with a live delegated grant; CSRF is checked on every
+    state-changing request either way."""
+    if user is not None and user.role.allows(Role.ADMIN):
+        if request.method not in SAFE_METHODS and not getattr(request.state, "via_token", False):
+            await check_csrf(request)
+        request.state.user = user
+        return Connector(user=user)
+    account_id = delegated_account(request, now_of(request))
+    account = session.get(ChannelAccount, account_id) if account_id is not None else None
+    if account is not None:
+        if request.method not in SAFE_METHODS:
+            await check_csrf(request)
+        grant = request.session.get(DELEGATION_KEY) or {}
+        link = grant.get("link") if isinstance(grant, dict) else None
+        link_id = link if isinstance(link, int) else None
+        return Connector(user=None, account=account, link_id=link_id)
+    if user is None:
+        raise SignInRequired()
+    raise NotAllowed(Role.ADMIN)
+
+
+AdminOrDelegated = Annotated[Connector, Depends(connector)]
+
+
+def _refused(request: Request, user: User | None, message: str, status_code: int = 400) -> Response:
     _ = gettext_for(user)
     request.session.pop(PENDING_KEY, None)
     return render(
@@ -186,7 +247,37 @@ def _refused(request: Request, user: User, message: str, status_code: int = 400)
         status_code=status_code,
         title=_("The account was not connected"),
         message=message,
+        delegated=user is None,
     )
+
+
+def _delegated_refused(
+    request: Request, session: Session, actor: Connector, message: str, why: str
+) -> Response:
+    """Refuse a delegated visitor's step, audited; the grant stays for a correct retry."""
+    assert actor.account is not None
+    audit(
+        session=session,
+        user=None,
+        actor="delegated link",
+        action="account.delegated_refused",
+        object_type="account",
+        object_id=actor.account.slug,
+        link_id=actor.link_id,
+        why=why,
+        address=client_address(request),
+    )
+    session.commit()
+    return _refused(request, None, message, status_code=403)
+
+
+def _only_this_account(account: ChannelAccount) -> str:
+    _ = gettext_for(None)
+    message: str = _(
+        "This reconnect link is for the account %(name)s only: nothing else can be connected "
+        "with it."
+    ) % {"name": account.display_name}
+    return message
 
 
 def _check_state(request: Request, provider: str, state: str | None) -> dict[str, Any] | None:
@@ -234,13 +325,46 @@ def _facebook_session(settings: Settings, state: str | None = None) -> Any:
     )
 
 
+def _delegated_start(
+    request: Request, session: Session, actor: Connector, kind: ChannelKind, account: str
+) -> str | Response:
+    """The account slug a delegated visitor may start ``kind``'s flow for, or the refusal."""
+    assert actor.account is not None
+    if actor.account.kind != kind or account not in ("", actor.account.slug):
+        return _delegated_refused(
+            request, session, actor, _only_this_account(actor.account), why="other account"
+        )
+    return actor.account.slug
+
+
 @router.post("/accounts/connect/facebook")
 def facebook_start(
     request: Request,
-    user: Admin,
+    actor: AdminOrDelegated,
+    session: DB,
     account: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     """Send the browser to the Facebook Login dialog."""
+    if actor.account is not None:
+        allowed = _delegated_start(request, session, actor, ChannelKind.FACEBOOK, account)
+        if isinstance(allowed, Response):
+            return allowed
+        account = allowed
+    return _facebook_start(request, actor.user, account)
+
+
+@router.get("/accounts/connect/facebook/delegated")
+def facebook_delegated(request: Request, actor: AdminOrDelegated, session: DB) -> Response:
+    """Where a used reconnect link sends its owner: the dialog for that one Page."""
+    if actor.account is None:
+        return RedirectResponse("/accounts/connect", status_code=303)
+    allowed = _delegated_start(request, session, actor, ChannelKind.FACEBOOK, "")
+    if isinstance(allowed, Response):
+        return allowed
+    return _facebook_start(request, None, allowed)
+
+
+def _facebook_start(request: Request, user: User | None, account: str) -> Response:
     settings = settings_of(request)
     _ = gettext_for(user)
     if not (settings.facebook_app_id and settings.facebook_app_secret):
@@ -275,7 +399,7 @@ def _graph_get(oauth: Any, url: str, params: dict[str, str]) -> dict[str, Any]:
 @router.get("/accounts/connect/facebook/callback")
 def facebook_callback(
     request: Request,
-    user: Admin,
+    actor: AdminOrDelegated,
     session: DB,
     code: str | None = None,
     state: str | None = None,
@@ -286,8 +410,15 @@ def facebook_callback(
     from oauthlib.oauth2 import OAuth2Error
 
     settings = settings_of(request)
+    user = actor.user
     _ = gettext_for(user)
     started = _check_state(request, "facebook", state)
+    if (
+        actor.account is not None
+        and started is not None
+        and started.get("account") != actor.account.slug
+    ):
+        started = None  # a flow started by someone else, or for another account
     if started is None:
         return _refused(
             request,
@@ -379,10 +510,10 @@ def facebook_callback(
             user,
             _("No Page was shared in Facebook's dialog: nothing was connected."),
         )
-    request.session[PENDING_KEY] = _seal(
-        settings,
-        {"provider": "facebook", "items": items, "scopes": sorted(granted)},
-    )
+    pending = {"provider": "facebook", "items": items, "scopes": sorted(granted)}
+    if actor.account is not None:
+        return _finish_delegated(request, session, settings, actor, pending)
+    request.session[PENDING_KEY] = _seal(settings, pending)
     return RedirectResponse("/accounts/connect/pick", status_code=303)
 
 
@@ -440,10 +571,31 @@ def _google_flow(
 @router.post("/accounts/connect/youtube")
 def youtube_start(
     request: Request,
-    user: Admin,
+    actor: AdminOrDelegated,
+    session: DB,
     account: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     """Send the browser to Google's consent page (PKCE, offline access, consent asked)."""
+    if actor.account is not None:
+        allowed = _delegated_start(request, session, actor, ChannelKind.YOUTUBE, account)
+        if isinstance(allowed, Response):
+            return allowed
+        account = allowed
+    return _youtube_start(request, actor.user, account)
+
+
+@router.get("/accounts/connect/youtube/delegated")
+def youtube_delegated(request: Request, actor: AdminOrDelegated, session: DB) -> Response:
+    """Where a used reconnect link sends its owner: Google's consent for that one channel."""
+    if actor.account is None:
+        return RedirectResponse("/accounts/connect", status_code=303)
+    allowed = _delegated_start(request, session, actor, ChannelKind.YOUTUBE, "")
+    if isinstance(allowed, Response):
+        return allowed
+    return _youtube_start(request, None, allowed)
+
+
+def _youtube_start(request: Request, user: User | None, account: str) -> Response:
     settings = settings_of(request)
     _ = gettext_for(user)
     if not (settings.google_client_id and settings.google_client_secret):
@@ -467,7 +619,7 @@ def youtube_start(
 @router.get("/accounts/connect/youtube/callback")
 def youtube_callback(
     request: Request,
-    user: Admin,
+    actor: AdminOrDelegated,
     session: DB,
     code: str | None = None,
     state: str | None = None,
@@ -484,8 +636,15 @@ def youtube_callback(
     from channels.youtube import discovery_document
 
     settings = settings_of(request)
+    user = actor.user
     _ = gettext_for(user)
     started = _check_state(request, "youtube", state)
+    if (
+        actor.account is not None
+        and started is not None
+        and started.get("account") != actor.account.slug
+    ):
+        started = None  # a flow started by someone else, or for another account
     sealed = _unseal(settings, started.get("verifier")) if started else None
     if started is None or sealed is None:
         return _refused(
@@ -566,17 +725,17 @@ def youtube_callback(
             request, user, _("This Google account has no YouTube channel: nothing was connected.")
         )
     expiry = credentials.expiry.replace(tzinfo=UTC).isoformat() if credentials.expiry else None
-    request.session[PENDING_KEY] = _seal(
-        settings,
-        {
-            "provider": "youtube",
-            "items": items,
-            "scopes": sorted(granted),
-            "access": credentials.token,
-            "refresh": credentials.refresh_token,
-            "expiry": expiry,
-        },
-    )
+    pending = {
+        "provider": "youtube",
+        "items": items,
+        "scopes": sorted(granted),
+        "access": credentials.token,
+        "refresh": credentials.refresh_token,
+        "expiry": expiry,
+    }
+    if actor.account is not None:
+        return _finish_delegated(request, session, settings, actor, pending)
+    request.session[PENDING_KEY] = _seal(settings, pending)
     return RedirectResponse("/accounts/connect/pick", status_code=303)
 
 
@@ -666,6 +825,7 @@ async def pick(request: Request, user: Admin, session: DB) -> Response:
             item=item,
             community=community,
             debug=checked.get(item["id"]),
+            now=now_of(request),
         )
         audit(
             session=session,
@@ -694,6 +854,7 @@ def _save_account(
     item: dict[str, Any],
     community: Community | None,
     debug: dict[str, Any] | None,
+    now: datetime,
 ) -> ChannelAccount:
     facebook = pending["provider"] == "facebook"
     kind = ChannelKind.FACEBOOK if facebook else ChannelKind.YOUTUBE
@@ -736,14 +897,94 @@ def _save_account(
             access_expires_at=datetime.fromisoformat(expiry) if expiry else None,
             # developers.google.com/identity/protocols/oauth2#expiration: a project whose
             # consent screen is in Testing gets refresh tokens that expire in 7 days.
-            lifetime_ends_at=(
-                datetime.now(UTC) + timedelta(days=7) if settings.google_consent_testing else None
-            ),
+            lifetime_ends_at=(now + timedelta(days=7) if settings.google_consent_testing else None),
             scopes=pending["scopes"],
             settings=settings,
         )
     if account.health != AccountHealth.OK:
-        account_reconnected(session=session, slug=account.slug)
+        account_reconnected(session=session, slug=account.slug, now=now)
     else:
-        account.health_checked_at = datetime.now(UTC)
+        account.health_checked_at = now
     return account
+
+
+# --- delegated reconnect ------------------------------------------------------------------
+
+
+def _finish_delegated(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    actor: Connector,
+    pending: dict[str, Any],
+) -> Response:
+    """Save the delegated visitor's one account from the provider's answer (nothing else),
+    end the grant and put its waiting posts back on the schedule."""
+    account = actor.account
+    assert account is not None
+    _ = gettext_for(None)
+    facebook = pending["provider"] == "facebook"
+    kind = ChannelKind.FACEBOOK if facebook else ChannelKind.YOUTUBE
+    mine = [i for i in pending["items"] if i["id"] == account.external_id]
+    if account.kind != kind or not mine:
+        return _delegated_refused(
+            request, session, actor, _only_this_account(account), why="other account"
+        )
+    item = mine[0]
+    debug: dict[str, Any] | None = None
+    if facebook:
+        try:
+            debug = _check_page_token(settings, item["id"], item["token"])
+        except ConnectRefused:
+            return _delegated_refused(
+                request,
+                session,
+                actor,
+                _(
+                    "Facebook says the token of Page %(name)s is not a Page token allowed "
+                    "to publish. Nothing was connected."
+                )
+                % {"name": item["name"]},
+                why="page token",
+            )
+    community = session.get(Community, account.community_id) if account.community_id else None
+    now = now_of(request)
+    waiting = account_reconnected(session=session, slug=account.slug, now=now)
+    _save_account(
+        session=session,
+        settings=settings,
+        pending={**pending, "items": [item]},
+        item=item,
+        community=community,
+        debug=debug,
+        now=now,
+    )
+    audit(
+        session=session,
+        user=None,
+        actor="delegated link",
+        action="account.connected",
+        object_type="account",
+        object_id=account.slug,
+        channel=account.kind.value,
+        external_id=account.external_id,
+        community=community.slug if community else None,
+        scopes=pending["scopes"],
+        link_id=actor.link_id,
+        rescheduled=waiting,
+        address=client_address(request),
+    )
+    session.commit()
+    end_delegation(request)
+    return render(
+        request,
+        "connect_done.html",
+        user=None,
+        account=account,
+        community=community.name_th if community else None,
+        waiting=waiting,
+    )
+
+
+register_connect_flow(ChannelKind.FACEBOOK, lambda account: "/accounts/connect/facebook/delegated")
+register_connect_flow(ChannelKind.YOUTUBE, lambda account: "/accounts/connect/youtube/delegated")
