@@ -659,6 +659,7 @@ class NotificationKind(StrEnum):
     """What a notification is about; each kind is one digest (see marketing.notifications)."""
 
     ACCOUNT_RECONNECT = "account_reconnect"
+    ACCOUNT_EXPIRING = "account_expiring"  # a token's known lifetime ends within days
     POST_PROBLEM = "post_problem"  # failed, or outcome unknown (unconfirmed)
     DRAFT_WAITING = "draft_waiting"
     YOUTUBE_QUOTA = "youtube_quota"

@@ -12,6 +12,10 @@ kind                what happened                                   to (role or 
 account_reconnect   an account's token expired, was revoked or      admin (they connect
                     lost its permission (with a delegated link      accounts and make
                     for its owner, and the page to do it oneself)   the links)
+account_expiring    a stored token's known lifetime ends within     admin
+                    ``EXPIRY_WARNING`` (7 days): a Page's data
+                    access, a Google grant in Testing (with a
+                    delegated link, to reconnect before it breaks)
 post_problem        a post failed, or its outcome is unknown        editor (they retry
                     (unconfirmed)                                   and check posts)
 draft_waiting       a campaign was applied and waits for approval   approver (never told
@@ -68,6 +72,7 @@ from channels.quota import PACIFIC, REFUSAL_CODE_PREFIX, next_reset, quota_day
 from marketing.db import get_engine, utcnow, write_session
 from marketing.models import (
     AccountHealth,
+    AccountToken,
     Attempt,
     Campaign,
     CampaignStatus,
@@ -99,11 +104,17 @@ LOOKBACK = timedelta(hours=24)
 #: Who may act on each kind: that role and every role above it are told.
 AUDIENCE: dict[NotificationKind, Role] = {
     NotificationKind.ACCOUNT_RECONNECT: Role.ADMIN,
+    NotificationKind.ACCOUNT_EXPIRING: Role.ADMIN,
     NotificationKind.POST_PROBLEM: Role.EDITOR,
     NotificationKind.DRAFT_WAITING: Role.APPROVER,
     NotificationKind.YOUTUBE_QUOTA: Role.EDITOR,
 }
 UNHEALTHY = (AccountHealth.NEEDS_RECONNECT, AccountHealth.PERMISSION_LOST)
+#: How long before a token's known lifetime ends (``AccountToken.lifetime_ends_at``) admins
+#: are told, so the account is reconnected before its first post fails.
+EXPIRY_WARNING = timedelta(days=7)
+#: The kinds whose mails carry a delegated reconnect link per account.
+LINKED_KINDS = (NotificationKind.ACCOUNT_RECONNECT, NotificationKind.ACCOUNT_EXPIRING)
 
 
 def window_of(moment: datetime) -> datetime:
@@ -216,6 +227,41 @@ def notice_events(*, session: Session, now: datetime, lookback: timedelta = LOOK
                 "slug": account.slug,
                 "channel": account.kind.value,
                 "health": account.health.value,
+                "community": communities.get(account.community_id or 0, ""),
+                "page": accounts_page(session=session, account=account),
+            },
+        )
+
+    # A lifetime about to end is told of once per recorded end: reconnecting records a new
+    # end (a new key, told of again when that one nears); an account already broken is
+    # told of as needing reconnecting instead.
+    expiring = session.execute(
+        select(ChannelAccount, AccountToken.lifetime_ends_at)
+        .join(AccountToken, AccountToken.account_id == ChannelAccount.id)
+        .where(
+            AccountToken.lifetime_ends_at.is_not(None),
+            AccountToken.lifetime_ends_at <= now + EXPIRY_WARNING,
+            AccountToken.lifetime_ends_at > now - lookback,
+        )
+        .order_by(ChannelAccount.id)
+    ).all()
+    for account, ends in expiring:
+        if account.health in UNHEALTHY or ends is None:
+            continue
+        ends = ends if ends.tzinfo else ends.replace(tzinfo=UTC)
+        new += record_event(
+            session=session,
+            kind=NotificationKind.ACCOUNT_EXPIRING,
+            key=f"account-expiring:{account.id}:{_stamp(ends)}",
+            object_type="account",
+            object_id=account.id,
+            occurred_at=now,
+            now=now,
+            detail={
+                "name": account.display_name,
+                "slug": account.slug,
+                "channel": account.kind.value,
+                "ends": ends.isoformat(),
                 "community": communities.get(account.community_id or 0, ""),
                 "page": accounts_page(session=session, account=account),
             },
@@ -419,7 +465,7 @@ def send_claimed(
                 assert user is not None and digest is not None
                 events = _for(user, _events_of(session, claim.kind, claim.window_start))
                 links: dict[str, str] = {}
-                if claim.kind == NotificationKind.ACCOUNT_RECONNECT:
+                if claim.kind in LINKED_KINDS:
                     for event in events:
                         account = session.get(ChannelAccount, int(event.object_id))
                         if account is None:

@@ -79,6 +79,7 @@ def sandboxes(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GraphSandbox, Y
         "GOOGLE_TOKEN_URI": youtube.url + "/token",
         "YOUTUBE_ROOT_URL": youtube.url + "/",
         "TOKEN_KEYS": Fernet.generate_key().decode(),
+        "GOOGLE_CONSENT_TESTING": "true",
     }.items():
         monkeypatch.setenv(f"MARKETING_{name}", value)
     reset_settings()
@@ -319,6 +320,9 @@ def test_the_link_reconnects_its_youtube_channel_and_not_another(
         tokens = load_tokens(session=session, account_id=account.id)
         assert tokens is not None and tokens.refresh_token is not None
         assert tokens.refresh_token.get_secret_value().startswith("1//")
+        # A grant in Testing lives 7 days, by the app's clock: the expiry notice's end.
+        assert tokens.lifetime_ends_at is not None
+        assert tokens.lifetime_ends_at.replace(tzinfo=UTC) == NOW + timedelta(days=7)
         assert session.get(Post, post_id).state == PostState.SCHEDULED  # type: ignore[union-attr]
     owner.close()
 

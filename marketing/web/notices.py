@@ -39,6 +39,7 @@ def kind_labels(language: str) -> dict[str, str]:
     _ = translations(language).gettext
     return {
         NotificationKind.ACCOUNT_RECONNECT.value: _("A channel account needs reconnecting"),
+        NotificationKind.ACCOUNT_EXPIRING.value: _("A channel account's token expires soon"),
         NotificationKind.POST_PROBLEM.value: _("A post failed or its outcome is unknown"),
         NotificationKind.DRAFT_WAITING.value: _("A campaign waits for approval"),
         NotificationKind.YOUTUBE_QUOTA.value: _("The day's YouTube quota is spent"),
@@ -50,11 +51,17 @@ def _line(event: EventView, *, language: str, clock: Clock, base_url: str, link:
     d = event.detail
     channel = CHANNEL_LABELS[language].get(str(d.get("channel", "")), str(d.get("channel", "")))
     when = clock.when(event.occurred_at)
-    if event.kind == NotificationKind.ACCOUNT_RECONNECT:
-        health = HEALTH_LABELS[language].get(str(d.get("health")), str(d.get("health")))
+    if event.kind in (NotificationKind.ACCOUNT_RECONNECT, NotificationKind.ACCOUNT_EXPIRING):
+        if event.kind == NotificationKind.ACCOUNT_EXPIRING:
+            state = _("its token stops working %(time)s") % {
+                "time": clock.when(datetime.fromisoformat(str(d["ends"]))) if d.get("ends") else "-"
+            }
+        else:
+            health = HEALTH_LABELS[language].get(str(d.get("health")), str(d.get("health")))
+            state = f"{health} ({when})"
         lines = [
             f"- {d.get('name', '')} ({channel}, {d.get('community') or _('programme-wide')}): "
-            f"{health} ({when})",
+            f"{state}",
             "  " + _("Reconnect it yourself: %(url)s") % {"url": base_url + str(d.get("page", ""))},
         ]
         if link is not None:
@@ -106,6 +113,9 @@ def digest_mail(
     count = len(events)
     subjects = {
         NotificationKind.ACCOUNT_RECONNECT: _("Channel accounts need reconnecting (%(count)s)"),
+        NotificationKind.ACCOUNT_EXPIRING: _(
+            "Channel accounts to reconnect before their token expires (%(count)s)"
+        ),
         NotificationKind.POST_PROBLEM: _("Posts that failed or are unconfirmed (%(count)s)"),
         NotificationKind.DRAFT_WAITING: _("Campaigns waiting for your approval (%(count)s)"),
         NotificationKind.YOUTUBE_QUOTA: _("The day's YouTube quota is spent"),
@@ -114,6 +124,10 @@ def digest_mail(
         NotificationKind.ACCOUNT_RECONNECT: _(
             "These channel accounts can no longer publish: their token expired or was "
             "revoked. Their posts wait until the account is reconnected."
+        ),
+        NotificationKind.ACCOUNT_EXPIRING: _(
+            "These channel accounts still publish, but their token has a known end within "
+            "days. Reconnect them before then, or their posts will wait."
         ),
         NotificationKind.POST_PROBLEM: _(
             "These posts need a person: a failed post will not be tried again by itself; an "
