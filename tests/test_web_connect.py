@@ -9,6 +9,10 @@ by google-auth by itself (the refresh token stays stored); an upload YouTube for
 private is recorded and shown; the grant revoked, the account needs reconnecting.  After all
 of it the database (the SQLite file, or a pg_dump of PostgreSQL) holds none of the tokens the
 sandboxes issued, and after key rotation the tokens are readable under the new key alone.
+Revoked once more, the admins' notification digest (the notifications core run over an hour of
+an injected clock, the mail seen in the SMTP sandbox) carries a delegated link; opened in a
+fresh browser with no staff account it reconnects that one channel through the sandbox's
+consent page, and the waiting post goes out.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 
 from channels.sandbox.graph import GraphSandbox
+from channels.sandbox.smtp import SmtpSandbox
 from channels.sandbox.youtube import YouTubeSandbox
 from marketing.db import session_scope, utcnow
 from marketing.models import (
@@ -37,6 +43,7 @@ from marketing.models import (
     Post,
     PostState,
     Role,
+    User,
 )
 from marketing.publishing import Policy, claim_due
 from marketing.settings import TokenUnreadable, reset_settings
@@ -350,6 +357,35 @@ def test_connect_a_page_and_a_channel_publish_refresh_revoke_and_leave_no_token_
             ).one()
             assert account.health == AccountHealth.OK
         assert publish_due(engine) == {revoked: PostState.PUBLISHED}
+
+        # -- revoked again: the admins' digest carries a link its owner reconnects with ----
+        delegated_post = revoke_and_wait(engine, youtube, channel_slug, clip)
+        link = mailed_reconnect_link(engine, server.url)
+        owner = browser.new_context(viewport={"width": 390, "height": 900})  # no staff account
+        try:
+            assert owner.cookies() == []
+            visitor = owner.new_page()
+            visitor.goto(link)
+            assert "ช่องหม้อห้อมบ้านทุ่งคราม" in visitor.inner_text("main")
+            visitor.click("form[action^='/reconnect/'] button[type=submit]")
+            visitor.wait_for_load_state("load")
+            assert visitor.url.startswith(youtube.url + "/o/oauth2/auth")  # that channel's flow
+            visitor.click("button[value=allow]")
+            visitor.wait_for_load_state("load")
+            visitor.screenshot(path=str(ARTIFACTS / "connect-05-delegated.png"), full_page=True)
+            assert "เชื่อมต่อบัญชีใหม่แล้ว" in visitor.inner_text("main")
+            # The grant ended with the flow, and never opened a staff page.
+            visitor.goto(server.url + "/accounts/connect")
+            assert urlsplit(visitor.url).path == "/login"
+        finally:
+            owner.close()
+        with session_scope(engine) as session:
+            account = session.scalars(
+                select(ChannelAccount).where(ChannelAccount.slug == channel_slug)
+            ).one()
+            assert account.health == AccountHealth.OK
+            assert session.get(Community, account.community_id).slug == PHRAE  # type: ignore[union-attr]
+        assert publish_due(engine) == {delegated_post: PostState.PUBLISHED}
     finally:
         context.close()
         server.stop()
@@ -381,6 +417,50 @@ def test_connect_a_page_and_a_channel_publish_refresh_revoke_and_leave_no_token_
     reset_settings()
     with pytest.raises(TokenUnreadable):
         stored(engine, f"fb-{PAGE_NAN}")
+
+
+def revoke_and_wait(
+    engine: Engine, youtube: YouTubeSandbox, channel_slug: str, clip: dict[str, Any]
+) -> int:
+    """Revoke the channel's grant in the sandbox and let a post find it out; the post."""
+    assert youtube.revoke_grant(CHANNEL) == 1
+    youtube.clock.advance(timedelta(hours=2))
+    post = add_post(engine, channel_slug, "connect-yt-4", clip)
+    assert publish_due(engine) == {post: PostState.NEEDS_RECONNECT}
+    return post
+
+
+def mailed_reconnect_link(engine: Engine, base_url: str) -> str:
+    """Run the notifications core over an hour of an injected clock, with the admin reading
+    mail; the delegated link in the admin's digest, as the SMTP sandbox received it."""
+    from marketing.notifications import run
+    from marketing.settings import get_settings
+
+    with session_scope(engine) as session:
+        admin = session.scalars(select(User).where(User.username == "admin")).one()
+        admin.email = "admin@glo.example.org"
+    with SmtpSandbox() as relay:
+        settings = get_settings().model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": relay.port,
+                "smtp_timeout": 5.0,
+                "email_from": "notify@glo.example.org",
+            }
+        )
+        noticed = utcnow()
+        run(engine=engine, settings=settings, now=noticed)
+        assert relay.messages == []  # a digest: once its hour is over
+        run(engine=engine, settings=settings, now=noticed + timedelta(hours=1, minutes=5))
+        mails = [
+            str(m.message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+            for m in relay.messages
+            if "admin@glo.example.org" in m.rcpt_tos and "เชื่อมต่อใหม่" in str(m.message["Subject"])
+        ]
+    assert len(mails) == 1 and "ช่องหม้อห้อมบ้านทุ่งคราม" in mails[0]
+    links = [w for w in mails[0].split() if w.startswith(base_url + "/reconnect/")]
+    assert len(links) == 1, mails[0]
+    return links[0]
 
 
 def get_key() -> str:
