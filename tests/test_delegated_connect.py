@@ -280,7 +280,7 @@ def test_a_dialog_without_the_links_page_stores_nothing(
     owner, target = owner_with_grant(app, slug)
     dialog = owner.get(target).headers["location"]
     back = owner.get(facebook_consent(graph, dialog, [PAGE_OTHER]))
-    assert back.status_code == 400 and "ไม่ได้ติ๊กเพจ" in back.text
+    assert back.status_code == 403 and "ไม่ได้ติ๊กเพจ" in back.text
     assert '/accounts/connect"' not in back.text  # no way into the staff pages offered
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(AccountToken)) == 0
@@ -293,6 +293,8 @@ def test_a_dialog_without_the_links_page_stores_nothing(
             == 0
         )
         assert session.get(Post, post_id).state == PostState.NEEDS_RECONNECT  # type: ignore[union-attr]
+    refused = [d for actor, a, d in actions(engine) if a == "account.delegated_refused"]
+    assert [d["why"] for d in refused] == ["page not ticked"]
     owner.close()
 
 
@@ -307,7 +309,7 @@ def test_the_link_reconnects_its_youtube_channel_and_not_another(
     # The Google account chosen owns another channel: refused, nothing stored.
     consent = owner.get(target).headers["location"]
     wrong = owner.get(google_consent(youtube, consent, CHANNEL_OTHER))
-    assert wrong.status_code == 400 and "ไม่ได้เป็นเจ้าของช่อง" in wrong.text
+    assert wrong.status_code == 403 and "ไม่ได้เป็นเจ้าของช่อง" in wrong.text
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(AccountToken)) == 0
     # The grant lasts until the flow is done: the owner tries again with the right account.
@@ -324,6 +326,8 @@ def test_the_link_reconnects_its_youtube_channel_and_not_another(
         assert tokens.lifetime_ends_at is not None
         assert tokens.lifetime_ends_at.replace(tzinfo=UTC) == NOW + timedelta(days=7)
         assert session.get(Post, post_id).state == PostState.SCHEDULED  # type: ignore[union-attr]
+    refused = [d for actor, a, d in actions(engine) if a == "account.delegated_refused"]
+    assert [d["why"] for d in refused] == ["other account", "channel not owned"]
     owner.close()
 
 

@@ -495,15 +495,13 @@ def facebook_callback(
             select(ChannelAccount).where(ChannelAccount.slug == wanted)
         ).first()
         if existing is not None and existing.external_id not in {i["id"] for i in items}:
-            return _refused(
-                request,
-                user,
-                _(
-                    "The Page %(name)s was not ticked in Facebook's dialog, so it was not "
-                    "reconnected. Connect again and tick it."
-                )
-                % {"name": existing.display_name},
-            )
+            message = _(
+                "The Page %(name)s was not ticked in Facebook's dialog, so it was not "
+                "reconnected. Connect again and tick it."
+            ) % {"name": existing.display_name}
+            if actor.account is not None:
+                return _delegated_refused(request, session, actor, message, why="page not ticked")
+            return _refused(request, user, message)
     if not items:
         return _refused(
             request,
@@ -711,15 +709,13 @@ def youtube_callback(
             select(ChannelAccount).where(ChannelAccount.slug == wanted)
         ).first()
         if existing is not None and existing.external_id not in {i["id"] for i in items}:
-            return _refused(
-                request,
-                user,
-                _(
-                    "The Google account chosen does not own the channel %(name)s, so it was "
-                    "not reconnected. Connect again with the account that owns it."
-                )
-                % {"name": existing.display_name},
-            )
+            message = _(
+                "The Google account chosen does not own the channel %(name)s, so it was "
+                "not reconnected. Connect again with the account that owns it."
+            ) % {"name": existing.display_name}
+            if actor.account is not None:
+                return _delegated_refused(request, session, actor, message, why="channel not owned")
+            return _refused(request, user, message)
     if not items:
         return _refused(
             request, user, _("This Google account has no YouTube channel: nothing was connected.")
