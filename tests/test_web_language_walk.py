@@ -319,6 +319,8 @@ def pages(app: FastAPI, engine: Engine) -> list[str]:
             continue  # JSON, the e-mail endpoints (tested in test_web_email), files
         if route.path in {"/campaigns/{slug}/source"}:
             continue  # the campaign file as the person wrote it
+        if route.path.startswith("/accounts/connect/") and route.path.endswith("/delegated"):
+            continue  # a redirect to the provider's consent page (test_delegated_connect)
         if route.path.startswith("/imports/"):
             continue  # walked below, through an import
         here = dict(values)
