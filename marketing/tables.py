@@ -35,6 +35,11 @@ def listing(
     width = console if isinstance(console, int) else console.width
     cells = [[Text(v) if isinstance(v, str) else v for v in row] for row in rows]
     widest = [max((row[i].cell_len for row in cells), default=0) for i in range(len(headings))]
+    # A heading wraps between words, never inside one: its longest word is a column's least.
+    widest = [
+        max([wide, *(Text(word).cell_len for word in heading.split())])
+        for wide, heading in zip(widest, headings, strict=True)
+    ]
     fixed = [
         max(widest[i], Text(heading).cell_len) if i in keys or i in numeric else None
         for i, heading in enumerate(headings)

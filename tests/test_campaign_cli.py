@@ -54,11 +54,11 @@ def test_validate_the_examples_and_a_file_with_mistakes(tmp_path: Path) -> None:
     examples = sorted(str(p) for p in EXAMPLES.glob("*.yaml"))
     good = run("campaign", "validate", *examples, cwd=folder)
     assert good.returncode == 0, good.stderr
-    assert good.stdout.count("✓") == len(examples)
+    assert good.stdout.count("✓") == len(examples) and "ชุมชน" in good.stdout
     bad_file = FIXTURES / "ten-mistakes.yaml"
-    bad = run("campaign", "validate", examples[0], str(bad_file), cwd=folder)
+    bad = run("--lang", "en", "campaign", "validate", examples[0], str(bad_file), cwd=folder)
     assert bad.returncode == 2
-    assert "10 problems" in bad.stderr
+    assert "10 problem(s)" in bad.stderr and "communities" in bad.stdout
     for line, field in (
         (3, "descripton"),
         (16, "channels.facebook.message"),
@@ -66,6 +66,9 @@ def test_validate_the_examples_and_a_file_with_mistakes(tmp_path: Path) -> None:
     ):
         assert f"{bad_file}:{line}:" in bad.stderr and field in bad.stderr
     assert "1 of 2 file(s) have problems" in bad.stderr
+    thai = run("campaign", "validate", str(bad_file), cwd=folder)
+    assert "ปัญหา 10 ข้อ" in thai.stderr and "มีปัญหา 1 จาก 1 ไฟล์" in thai.stderr
+    assert "descripton: ไม่ใช่ช่องที่รู้จัก (ตรวจการสะกด)" in thai.stderr
 
 
 @pytest.fixture
@@ -90,7 +93,7 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     planned = invoke("plan", str(path), "--preview")
     assert planned.exit_code == 0, planned.output
     assert "7 ม.ค. 2573 10:00" in planned.stdout and "trat-ban-ao-sai" in planned.stdout
-    assert "8 posts; applying would add 8" in planned.stdout
+    assert "8 โพสต์ ถ้านำไปใช้จะเพิ่ม 8" in planned.stdout
     assert "สวัสดีจากชุมชนผ้าทอบ้านดอยเงิน วันจันทร์ที่ 7 มกราคม พ.ศ. 2573" in planned.stdout
 
     applied = invoke("apply", str(path), "--by", "สมศรี")
@@ -100,8 +103,11 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert "Nothing changed" in invoke("apply", str(path)).stdout
     assert "same" in invoke("plan", str(path)).stdout
 
-    approved = cli.invoke(main, ["campaign", "approve", "cli-test", "--by", "หัวหน้า"], input="y\n")
+    approved = cli.invoke(
+        main, ["--lang", "en", "campaign", "approve", "cli-test", "--by", "หัวหน้า"], input="y\n"
+    )
     assert approved.exit_code == 0 and "Approved cli-test (by หัวหน้า" in approved.stdout
+    assert "Approve exactly this version?" in approved.output
     assert "Paused cli-test" in invoke("pause", "cli-test").stdout
     assert "Resumed cli-test" in invoke("resume", "cli-test").stdout
     path.write_text(CAMPAIGN.replace("10:00", "11:00"), encoding="utf-8")
@@ -112,19 +118,22 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert "cli-test" in listed.stdout and "ทดสอบคำสั่ง" in listed.stdout
     assert "ร่าง (รออนุมัติ)" in listed.stdout and "รอเวลาเผยแพร่ 8" in listed.stdout
     refused = invoke("pause", "cli-test")
-    assert refused.exit_code == 2 and "Refused" in refused.stderr
+    assert refused.exit_code == 2 and "ทำไม่ได้:" in refused.stderr
 
     cancelled = invoke("cancel", "cli-test")
     assert cancelled.exit_code == 0 and "8 posts will not be published" in cancelled.stdout
-    status = invoke("status", "cli-test")
-    assert "status: cancelled" in status.stdout and "facebook" in status.stdout
-    assert "cancelled" in status.stdout
+    status = cli.invoke(main, ["--lang", "en", "campaign", "status", "cli-test"])
+    assert "status: cancelled" in status.stdout and "Facebook" in status.stdout
+    assert "approval hash:" in status.stdout
+    thai = invoke("status", "cli-test")
+    assert "สถานะ: ยกเลิกแล้ว" in thai.stdout and "ช่องทาง" in thai.stdout
+    assert "รหัสยืนยันการอนุมัติ:" in thai.stdout and "status:" not in thai.stdout
     missing = invoke("status", "nope")
     assert missing.exit_code == 2 and "no campaign 'nope'" in missing.stderr
 
 
 def _hash(cli: CliRunner, slug: str) -> str:
-    status = cli.invoke(main, ["campaign", "status", slug])
+    status = cli.invoke(main, ["--lang", "en", "campaign", "status", slug])
     assert status.exit_code == 0, status.output
     return status.stdout.rsplit("approval hash: ", 1)[1].split()[0]
 
@@ -132,7 +141,16 @@ def _hash(cli: CliRunner, slug: str) -> str:
 def _approve(cli: CliRunner, *args: str, env: dict[str, str] | None = None) -> Result:
     return cli.invoke(
         main,
-        ["campaign", "approve", "cli-test", "--expect-hash", _hash(cli, "cli-test"), *args],
+        [
+            "--lang",
+            "en",
+            "campaign",
+            "approve",
+            "cli-test",
+            "--expect-hash",
+            _hash(cli, "cli-test"),
+            *args,
+        ],
         env=env,
     )
 
@@ -163,9 +181,12 @@ def test_four_eyes_whoever_created_or_changed_a_campaign_may_not_approve_it_on_t
         "approve 'cli-test'" in own.stderr.replace("\n", " ")
     )
     assert "--single-person" in own.stderr
-    asked = cli.invoke(main, ["campaign", "approve", "cli-test", "--by", "malee"], input="y\n")
+    asked = cli.invoke(
+        main, ["--lang", "en", "campaign", "approve", "cli-test", "--by", "malee"], input="y\n"
+    )
     assert asked.exit_code == 2 and "Approve exactly this version?" not in asked.output
-    assert "status: draft" in cli.invoke(main, ["campaign", "status", "cli-test"]).stdout
+    shown = cli.invoke(main, ["--lang", "en", "campaign", "status", "cli-test"]).stdout
+    assert "status: draft (awaiting approval)" in shown
 
     other = _approve(cli, "--by", "somchai")
     assert other.exit_code == 0 and "Approved cli-test (by somchai" in other.stdout
@@ -194,7 +215,7 @@ def test_single_person_mode_lets_a_team_of_one_approve_and_the_audit_log_records
         done = _approve(cli, "--by", "malee", env={"MARKETING_SINGLE_PERSON_APPROVAL": "true"})
     assert done.exit_code == 0, done.output
     assert "Approved cli-test (by malee" in done.stdout
-    assert "Single-person approval" in done.stdout
+    assert "Single-person approval: malee approves a change malee applied" in done.stdout
     [entry] = _audit(engine, "campaign.approve")
     assert entry.actor == "malee"
     assert entry.detail["single_person"] is True

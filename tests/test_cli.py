@@ -47,11 +47,17 @@ def test_malformed_file_exits_non_zero_naming_line_and_field(tmp_path: Path) -> 
     assert run("db", "upgrade", cwd=tmp_path).returncode == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("communities:\n  - slug: a\n    name_th: ก\n    name_en: A\n", encoding="utf-8")
-    out = run("communities", "import", str(bad), cwd=tmp_path)
+    out = run("--lang", "en", "communities", "import", str(bad), cwd=tmp_path)
     assert out.returncode == 2
     assert f"{bad}:2:" in out.stderr
     assert "communities[0].province" in out.stderr
-    assert "nothing was changed" in out.stderr
+    assert "1 problem(s) found; nothing was changed." in out.stderr
+    assert "is required but missing" in out.stderr
+    # Thai by default: the summary and the problem itself (through the web app's words).
+    thai = run("communities", "import", str(bad), cwd=tmp_path)
+    assert thai.returncode == 2 and "communities[0].province" in thai.stderr
+    assert "พบปัญหา 1 ข้อ ไม่ได้เปลี่ยนแปลงอะไร" in thai.stderr
+    assert "ต้องมีแต่ยังไม่ได้ใส่" in thai.stderr and "nothing was changed" not in thai.stderr
 
 
 def test_users_add_before_db_upgrade_says_to_upgrade_and_creates_no_database(

@@ -8,9 +8,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+import time_machine
+from click.testing import CliRunner
 from fastapi import FastAPI
 from sqlalchemy import Engine, update
 
+from marketing.cli import main
 from marketing.db import session_scope
 from marketing.health import MIN_GRACE, ComponentHealth, grace_of, pipeline_health
 from marketing.models import Attempt, Heartbeat, Post, PostState, Role
@@ -126,3 +129,20 @@ def test_dashboard_says_not_moving_when_posts_waited_and_nothing_moved(
     section = pipeline_section(reader.get("/").text)
     assert 'class="alert"><strong>ตัวจัดคิวโพสต์</strong>' in section
     assert "ไม่ขยับ: มีงานรอ 4 รายการ" in section
+
+
+def test_marketing_status_says_not_moving_in_thai_and_in_english(engine: Engine) -> None:
+    """``marketing status`` in the reader's language: Thai by default, English by choice."""
+    make_posts(engine, 4, due=NOW - timedelta(hours=1))
+    with time_machine.travel(NOW, tick=False):
+        thai = CliRunner().invoke(main, ["status"])
+        english = CliRunner().invoke(main, ["--lang", "en", "status"])
+    assert thai.exit_code == 0, thai.output
+    assert "ถึงเวลาแล้วแต่ยังไม่เข้าคิว: 4" in thai.output
+    assert "ตัวจัดคิวโพสต์: ไม่ขยับ (รออยู่ 4)" in thai.output
+    assert "รอเวลาเผยแพร่" in thai.output and "คิว:" in thai.output
+    assert "NOT MOVING" not in thai.output and "Due now" not in thai.output
+    assert english.exit_code == 0, english.output
+    assert "Due now and not yet queued: 4" in english.output
+    assert "dispatcher: NOT MOVING (4 waiting)" in english.output
+    assert "Queues:" in english.output

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,40 @@ def test_every_message_has_a_thai_translation() -> None:
         english, thai_text = translated(message)
         assert set(placeholders.findall(thai_text)) == set(placeholders.findall(english)), english
     assert (CATALOGS / "th" / "LC_MESSAGES" / "messages.po").exists()
+
+
+def test_users_and_tokens_speak_thai_by_default_and_fit_80_columns(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Success lines, refusals and both tables in Thai (English by ``--lang en``); at 80
+    columns no line is wider than the terminal and the user name is never cut."""
+    import time_machine
+    from rich.cells import cell_len
+
+    from marketing.cli.base import console
+
+    monkeypatch.setattr(console, "width", 80)
+    name = "ผู้ประสานงานโครงการชุมชนภาคตะวันออกเฉียงเหนือ ผู้ดูแลหลายจังหวัด"
+    with time_machine.travel(datetime(2026, 12, 1, 3, 0, tzinfo=UTC), tick=False):
+        code, out = run(
+            "users", "add", "malee-somsri", "--name", name, "--password-stdin",
+            stdin="a-long-password\n",
+        )  # fmt: skip
+        assert code == 0 and "สร้างแล้ว ผู้ใช้ malee-somsri (viewer)" in out
+        code, out = run("--lang", "en", "users", "role", "malee-somsri", "editor")
+        assert code == 0 and "User malee-somsri is now editor." in out
+        code, out = run("users", "role", "malee-somsri", "approver")
+        assert code == 0 and "ผู้ใช้ malee-somsri มีบทบาทเป็น approver แล้ว" in out
+        assert run("users", "token", "malee-somsri", "--name", name)[0] == 0
+        code, users = run("users", "list")
+        code_t, tokens = run("users", "tokens")
+        code_en, tokens_en = run("--lang", "en", "users", "tokens")
+        code_r, refused = run("users", "token-revoke")
+    assert code == code_t == code_en == 0
+    assert "ผู้ใช้" in users and "เข้าระบบล่าสุด" in users and "ใช่" in users
+    assert "โทเค็น API" in tokens and "ใช้งานอยู่" in tokens and "1 ธ.ค. 2569" in tokens
+    assert "API tokens" in tokens_en and "in use" in tokens_en and "1 Dec 2026" in tokens_en
+    for shown in (users, tokens, tokens_en):
+        assert "malee-somsri" in shown
+        assert max(cell_len(line) for line in shown.splitlines()) <= 80, shown
+    assert code_r == 2 and "ทำไม่ได้: ระบุรหัสโทเค็น หรือ --user ชื่อผู้ใช้" in refused

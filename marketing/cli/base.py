@@ -5,19 +5,61 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from marketing import __version__
 
 console = Console()
 err_console = Console(stderr=True)
 
+if TYPE_CHECKING:
+    from marketing.problems import Problem
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _refusal(label: str, reason: object) -> None:
+    """``label`` in bold red, then ``reason`` as plain text (never read as markup)."""
+    err_console.print(f"[bold red]{escape(label)}[/] ", end="")
+    err_console.print(str(reason), markup=False, highlight=False, soft_wrap=True)
+
+
+def refused(reason: object) -> None:
+    """Say that an action was refused and why, in the chosen language; exit status 2."""
+    from marketing.cli.display import current
+
+    _refusal(current()._("Refused:"), reason)
+    sys.exit(2)
+
+
+def print_problems(problems: Sequence[Problem], title: str) -> None:
+    """``title`` (a ``{count}`` message) and each problem where it is, in the chosen language
+    (the web app's words for a problem with a code, :func:`marketing.web.wording.problem_text`)."""
+    from marketing.cli.display import current
+    from marketing.web.i18n import translations
+    from marketing.web.wording import problem_text
+
+    words = translations(current().language).gettext
+    whole = current()._("(file)")
+    err_console.print(f"[bold red]{escape(title.format(count=len(problems)))}[/]")
+    for problem in problems:
+        message, hint = problem_text(problem, words)
+        where = problem.file
+        if problem.line is not None:
+            where += f":{problem.line}"
+            if problem.column is not None:
+                where += f":{problem.column}"
+        text = f"{where}: {problem.field or whole}: {message}"
+        err_console.print("  [red]•[/] ", end="")
+        err_console.print(
+            f"{text} -- {hint}" if hint else text, markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def friendly_errors(func: F) -> F:
@@ -29,6 +71,7 @@ def friendly_errors(func: F) -> F:
         # SQLAlchemy (a command that raises these has loaded them already).
         from sqlalchemy.exc import OperationalError
 
+        from marketing.cli.display import current
         from marketing.problems import InvalidInput
         from marketing.settings import (
             DevelopmentSecretRefused,
@@ -38,36 +81,30 @@ def friendly_errors(func: F) -> F:
             TokenUnreadable,
         )
 
+        _ = current()._
         try:
             return func(*args, **kwargs)
         except InvalidInput as exc:
-            count = len(exc.problems)
-            err_console.print(
-                f"[bold red]{count} problem{'s' if count != 1 else ''} found; "
-                "nothing was changed.[/]"
-            )
-            for problem in exc.problems:
-                err_console.print("  [red]•[/] ", end="")
-                err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+            print_problems(exc.problems, _("{count} problem(s) found; nothing was changed."))
             sys.exit(2)
         except InsecureSecretsFile as exc:
-            err_console.print(f"[bold red]Secrets file refused:[/] {exc}", highlight=False)
+            _refusal(_("Secrets file refused:"), exc)
             sys.exit(2)
         except MissingSecret as exc:
-            err_console.print(f"[bold red]Missing secret:[/] {exc}")
+            _refusal(_("Missing secret:"), exc)
             sys.exit(2)
         except (TokenKeysInvalid, TokenUnreadable) as exc:
-            err_console.print("[bold red]Token store:[/] ", end="")
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            _refusal(_("Token store:"), exc)
             sys.exit(2)
         except DevelopmentSecretRefused as exc:
-            err_console.print("[bold red]Refused:[/] ", end="")
-            err_console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            _refusal(_("Refused:"), exc)
             sys.exit(2)
         except OperationalError as exc:
+            _refusal(_("Database error:"), exc.orig)
             err_console.print(
-                f"[bold red]Database error:[/] {exc.orig}\n"
-                "Is the database reachable, and has `marketing db upgrade` been run?"
+                _("Is the database reachable, and has `marketing db upgrade` been run?"),
+                markup=False,
+                highlight=False,
             )
             sys.exit(1)
 
@@ -103,8 +140,11 @@ def needs_schema(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         why = schema_missing()
         if why is not None:
-            err_console.print(f"[bold red]Not ready:[/] {why}.", highlight=False)
-            err_console.print("Create it first: marketing db upgrade", highlight=False)
+            from marketing.cli.display import current
+
+            _ = current()._
+            _refusal(_("Not ready:"), f"{why}.")
+            err_console.print(_("Create it first: marketing db upgrade"), highlight=False)
             sys.exit(2)
         return func(*args, **kwargs)
 

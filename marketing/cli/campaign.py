@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from marketing.cli import display
-from marketing.cli.base import console, err_console, friendly_errors, needs_schema
-from marketing.cli.display import N_, state_word
+from marketing.cli.base import console, err_console, friendly_errors, needs_schema, print_problems
+from marketing.cli.display import N_, channel_word, state_word
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -41,7 +42,10 @@ def _state_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except CampaignStateError as exc:
-            err_console.print(f"[bold red]Refused:[/] {exc.message}", highlight=False)
+            d = display.current()
+            label = d._("Refused:")
+            err_console.print(f"[bold red]{label}[/] ", end="")
+            err_console.print(exc.message, markup=False, highlight=False, soft_wrap=True)
             if exc.hint:
                 err_console.print(f"  {exc.hint}", highlight=False)
             sys.exit(2)
@@ -74,16 +78,13 @@ def _local(moment: datetime | None, zone: str) -> str:
 
 
 def _print_problems(error: InvalidInput) -> None:
-    count = len(error.problems)
-    err_console.print(f"[bold red]{count} problem{'s' if count != 1 else ''}:[/]")
-    for problem in error.problems:
-        err_console.print("  [red]•[/] ", end="")
-        err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    print_problems(error.problems, display.current()._("{count} problem(s):"))
 
 
 def _print_notes(notes: list[str]) -> None:
     for note in notes:
-        console.print(f"  [yellow]note:[/] {note}", highlight=False)
+        label = display.current()._("note:")
+        console.print(f"  [yellow]{label}[/] {note}", highlight=False)
 
 
 @click.group()
@@ -112,14 +113,22 @@ def validate(files: tuple[Path, ...]) -> None:
                 err_console.print(f"[bold red]✗ {path}[/]", highlight=False)
                 _print_problems(exc)
                 continue
+            said = display.current()._("{path}: {posts} posts for {communities} communities")
             console.print(
-                f"[green]✓[/] {path}: {len(plan.posts):,} posts for "
-                f"{len(plan.communities)} communities",
+                "[green]✓[/] "
+                + escape(
+                    said.format(
+                        path=path,
+                        posts=f"{len(plan.posts):,}",
+                        communities=len(plan.communities),
+                    )
+                ),
                 highlight=False,
             )
             _print_notes(plan.notes)
     if failed:
-        err_console.print(f"[bold red]{failed} of {len(files)} file(s) have problems.[/]")
+        said = display.current()._("{failed} of {total} file(s) have problems.")
+        err_console.print(f"[bold red]{said.format(failed=failed, total=len(files))}[/]")
         sys.exit(2)
 
 
@@ -180,10 +189,19 @@ def plan(file: Path, preview: bool, limit: int) -> None:
     shown = min(limit, len(result.posts)) if limit else len(result.posts)
     if shown < len(result.posts):
         console.print(f"... and {len(result.posts) - shown:,} more (--limit 0 shows all)")
+    d = display.current()
     console.print(
-        f"{len(result.posts):,} posts; applying would add {len(changes.inserts):,}, update "
-        f"{len(changes.updates):,}, cancel {len(changes.cancels):,}, leave {changes.unchanged:,} "
-        f"as they are and {changes.kept:,} alone (already publishing or done)."
+        d._(
+            "{posts} posts; applying would add {add}, update {update}, cancel {cancel}, leave "
+            "{unchanged} as they are and {kept} alone (already publishing or done)."
+        ).format(
+            posts=f"{len(result.posts):,}",
+            add=f"{len(changes.inserts):,}",
+            update=f"{len(changes.updates):,}",
+            cancel=f"{len(changes.cancels):,}",
+            unchanged=f"{changes.unchanged:,}",
+            kept=f"{changes.kept:,}",
+        )
     )
     _print_notes(result.notes)
     if preview:
@@ -303,9 +321,10 @@ def approve(
             _print_status(session, slug)
             _print_posts(session, slug, show)
             expect_hash = approval_hash(session=session, slug=slug)
-        console.print(f"approval hash: {expect_hash}", highlight=False)
-        if not click.confirm("Approve exactly this version?", err=True):
-            console.print("Not approved.")
+        d = display.current()
+        console.print(d._("approval hash:"), expect_hash, highlight=False)
+        if not click.confirm(d._("Approve exactly this version?"), err=True):
+            console.print(d._("Not approved."))
             sys.exit(1)
     with session_scope() as session:
         waived = _four_eyes(session, slug, name, single_person)
@@ -326,15 +345,24 @@ def approve(
                 **detail,
             )
         by, at, zone = approved.approved_by, approved.approved_at, approved.timezone
+    d = display.current()
     if waived:
+        said = (
+            d._("{name} approves a change {name} applied; the audit log says so.")
+            if waived == "applied-change"
+            else d._("{name} approves a change {name} created; the audit log says so.")
+        )
         console.print(
-            f"[yellow]Single-person approval:[/] {name} approves a change {name} "
-            f"{'applied' if waived == 'applied-change' else 'created'}; the audit log says so.",
+            "[yellow]" + d._("Single-person approval:") + f"[/] {said.format(name=name)}",
             highlight=False,
         )
     console.print(
-        f"[green]Approved[/] {slug} (by {by}, {_local(at, zone)} {zone}); its posts go out "
-        "at their times.",
+        "[green]"
+        + d._("Approved")
+        + "[/] "
+        + d._("{slug} (by {by}, {when} {zone}); its posts go out at their times.").format(
+            slug=slug, by=by, when=_local(at, zone), zone=zone
+        ),
         highlight=False,
     )
 
@@ -480,7 +508,8 @@ def status(slug: str) -> None:
 
     with session_scope() as session:
         _print_status(session, slug)
-        console.print(f"approval hash: {approval_hash(session=session, slug=slug)}")
+        d = display.current()
+        console.print(d._("approval hash:"), approval_hash(session=session, slug=slug))
 
 
 def _print_status(session: Session, slug: str) -> None:
@@ -490,25 +519,43 @@ def _print_status(session: Session, slug: str) -> None:
 
     report = campaign_report(session=session, slug=slug)
     c = report.campaign
-    console.print(f"[bold]{c.name}[/] ({c.slug})", highlight=False)
-    console.print(f"status: {c.status.value}")
+    d = display.current()
+    console.print(f"[bold]{escape(c.name)}[/] ({c.slug})", highlight=False)
+    status_word = d._(CAMPAIGN_STATUSES.get(c.status.value, c.status.value))
+    console.print(d._("status:"), status_word, highlight=False)
     if c.approved_by:
-        console.print(f"approved by {c.approved_by} at {_local(c.approved_at, c.timezone)}")
+        console.print(
+            d._("approved by {by} at {when}").format(
+                by=c.approved_by, when=_local(c.approved_at, c.timezone)
+            ),
+            highlight=False,
+        )
     console.print(
-        f"window: {_local(c.window_start, c.timezone)} - "
-        f"{_local(c.window_end, c.timezone)} ({c.timezone})"
+        d._("window:") + f" {_local(c.window_start, c.timezone)} - "
+        f"{_local(c.window_end, c.timezone)} ({c.timezone})",
+        highlight=False,
     )
-    console.print(f"source: {c.source_path}", highlight=False)
-    console.print(f"communities: {report.communities}")
+    console.print(d._("source:"), escape(str(c.source_path)), highlight=False)
+    console.print(d._("communities:"), report.communities, highlight=False)
     states = [s for s in PostState if report.states.get(s)]
-    table = Table(title="Posts")
-    table.add_column("channel")
-    for state in states:
-        table.add_column(state.value, justify="right")
-    for channel, counts in sorted(report.by_channel.items()):
-        table.add_row(channel.value, *(f"{counts.get(s, 0):,}" for s in states))
-    console.print(table)
+    headings = [d._("channel"), *(state_word(s.value) for s in states)]
+    rows = [
+        [channel_word(channel.value), *(f"{counts.get(s, 0):,}" for s in states)]
+        for channel, counts in sorted(report.by_channel.items())
+    ]
+    console.print(
+        display.listing(
+            console,
+            title=d._("Posts"),
+            headings=headings,
+            rows=rows,
+            numeric=range(1, len(headings)),
+        )
+    )
     if report.next_posts:
-        console.print("next:")
+        console.print(d._("next:"))
         for when, community, channel in report.next_posts:
-            console.print(f"  {_local(when, c.timezone)}  {community}  {channel.value}")
+            console.print(
+                f"  {_local(when, c.timezone)}  {community}  {channel_word(channel.value)}",
+                highlight=False,
+            )

@@ -4,15 +4,25 @@ whether it is moving."""
 from __future__ import annotations
 
 import click
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, select
 
+from marketing.cli import display
 from marketing.cli.base import console, friendly_errors, needs_schema
+from marketing.cli.display import N_
 from marketing.cli.posts import local
 from marketing.db import session_scope, utcnow
 from marketing.models import Campaign, CampaignStatus, Post, PostState
 from marketing.publishing import PROBLEM_STATES
 from marketing.settings import WORKER_SECRETS, check_development_secrets, get_settings
+
+# The pipeline's components (marketing.health.COMPONENTS) as msgids of the ``cli`` catalog.
+COMPONENTS = {
+    "dispatcher": N_("dispatcher"),
+    "recovery": N_("recovery"),
+    "worker": N_("worker"),
+    "metrics": N_("metrics collector"),
+}
 
 QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
 
@@ -76,39 +86,63 @@ def status() -> None:
         )
         components = pipeline_health(session=session, now=now, settings=get_settings())
         dispatcher_seen = components[0].seen
-    table = Table(title="Posts")
-    table.add_column("state")
-    table.add_column("posts", justify="right")
-    for state in PostState:
-        style = "red" if state in PROBLEM_STATES and counts.get(state) else ""
-        table.add_row(
-            state.value,
-            f"[{style}]{counts.get(state, 0)}[/]" if style else str(counts.get(state, 0)),
-        )
-    console.print(table)
+    d = display.current()
+    rows: list[list[str | Text]] = [
+        [
+            display.state_word(state.value),
+            Text(
+                f"{counts.get(state, 0):,}",
+                style="red" if state in PROBLEM_STATES and counts.get(state) else "",
+            ),
+        ]
+        for state in PostState
+    ]
     console.print(
-        f"Due now and not yet queued: {due or 0}"
-        + (f" (next due {local(oldest_due)})" if oldest_due else "")
+        display.listing(
+            console,
+            title=d._("Posts"),
+            headings=[d._("state"), d._("posts")],
+            rows=rows,
+            numeric=(1,),
+        )
     )
+    line = d._("Due now and not yet queued: {count}").format(count=due or 0)
+    if oldest_due:
+        line += " " + d._("(next due {when})").format(when=local(oldest_due))
+    console.print(line, highlight=False)
     problems = sum(counts.get(s, 0) for s in PROBLEM_STATES)
     if problems:
-        console.print(f"[red]{problems} post(s) need a person:[/] `marketing posts problems`")
+        need = d._("{count} post(s) need a person:").format(count=problems)
+        console.print(f"[red]{need}[/] `marketing posts problems`", highlight=False)
     for c in components:
-        # "NOT MOVING" only when work has waited for several intervals and nothing moved.
-        mark = f"[red]NOT MOVING[/] ({c.due} waiting) " if c.state == "not_moving" else ""
+        # "not moving" only when work has waited for several intervals and nothing moved.
+        mark = ""
+        if c.state == "not_moving":
+            waiting = d._("({count} waiting)").format(count=c.due)
+            mark = "[red]" + d._("NOT MOVING") + f"[/] {waiting} "
         if c.seen is None:
-            when = "not running" if c.state == "idle" else "never seen"
+            when = d._("not running") if c.state == "idle" else d._("never seen")
         else:
-            when = f"last seen {local(c.seen)} ({int((now - c.seen).total_seconds())} s ago)"
-        idle = ", nothing waiting for it" if c.state == "idle" else ""
-        console.print(f"{c.name:10} {mark}{when}{idle}")
+            when = d._("last seen {when} ({seconds} s ago)").format(
+                when=local(c.seen), seconds=int((now - c.seen).total_seconds())
+            )
+        idle = d._(", nothing waiting for it") if c.state == "idle" else ""
+        name = d._(COMPONENTS.get(c.name, c.name))
+        console.print(f"{name}: {mark}{when}{idle}", highlight=False)
     if due and dispatcher_seen is None:
         console.print(
-            "[red]Posts are due but no dispatcher has run:[/] start "
-            "`marketing worker` (or `celery -A tasks worker` and `celery -A tasks beat`)."
+            "[red]"
+            + d._("Posts are due but no dispatcher has run:")
+            + "[/] "
+            + d._(
+                "start `marketing worker` (or `celery -A tasks worker` and `celery -A tasks beat`)."
+            ),
+            highlight=False,
         )
     depths = queue_depths()
     console.print(
-        "Queues: "
-        + ", ".join(f"{name} {'?' if depth is None else depth}" for name, depth in depths.items())
+        d._("Queues:")
+        + " "
+        + ", ".join(f"{name} {'?' if depth is None else depth}" for name, depth in depths.items()),
+        highlight=False,
     )

@@ -6,10 +6,11 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.table import Table
 from sqlalchemy import select
 
-from marketing.cli.base import console, err_console, friendly_errors, needs_schema
+from marketing.cli import display
+from marketing.cli.base import console, friendly_errors, needs_schema, refused
+from marketing.cli.display import N_
 from marketing.cli.posts import local
 from marketing.db import session_scope, utcnow
 from marketing.models import Role, User
@@ -34,12 +35,18 @@ ROLES = [r.value for r in Role]
 def _password(stdin: bool) -> str:
     if stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    d = display.current()
+    return str(
+        click.prompt(
+            d._("Password"),
+            hide_input=True,
+            confirmation_prompt=d._("Repeat for confirmation"),
+        )
+    )
 
 
 def _refused(exc: Exception) -> None:
-    err_console.print(f"[bold red]Refused:[/] {exc}", highlight=False)
-    sys.exit(2)
+    refused(exc)
 
 
 @click.group()
@@ -90,7 +97,14 @@ def add(
             name = user.username
     except StaffError as exc:
         _refused(exc)
-    console.print(f"[green]Created[/] user {name} ({role}).", highlight=False)
+    d = display.current()
+    console.print(
+        "[green]"
+        + d._("Created")
+        + "[/] "
+        + d._("user {name} ({role}).").format(name=name, role=role),
+        highlight=False,
+    )
 
 
 @users.command("list")
@@ -98,21 +112,32 @@ def add(
 @needs_schema
 def list_() -> None:
     """Users with their role and last sign-in."""
+    d = display.current()
     with session_scope() as session:
-        table = Table(title="Users")
-        for column in ("user", "name", "e-mail", "role", "language", "active", "last sign-in"):
-            table.add_column(column)
-        for user in session.scalars(select(User).order_by(User.username)):
-            table.add_row(
+        rows = [
+            [
                 user.username,
                 user.display_name,
                 user.email or "",
                 user.role.value,
                 user.language,
-                "yes" if user.active else "no",
+                d._("yes") if user.active else d._("no"),
                 local(user.last_login_at),
-            )
-    console.print(table)
+            ]
+            for user in session.scalars(select(User).order_by(User.username))
+        ]
+    headings = (
+        N_("user"),
+        N_("name"),
+        N_("e-mail"),
+        N_("role"),
+        N_("language"),
+        N_("active"),
+        N_("last sign-in"),
+    )
+    console.print(
+        display.listing(console, title=d._("Users"), headings=[d._(h) for h in headings], rows=rows)
+    )
 
 
 @users.command("role")
@@ -138,7 +163,10 @@ def role(username: str, role: str) -> None:
             )
     except StaffError as exc:
         _refused(exc)
-    console.print(f"User {username} is now {role}.", highlight=False)
+    console.print(
+        display.current()._("User {name} is now {role}.").format(name=username, role=role),
+        highlight=False,
+    )
 
 
 @users.command("password")
@@ -166,8 +194,9 @@ def password(username: str, password_stdin: bool) -> None:
     except StaffError as exc:
         _refused(exc)
     console.print(
-        f"Password of {username} changed; {ended['sessions_ended']} session(s) ended, "
-        f"{ended['tokens_revoked']} token(s) revoked.",
+        display.current()
+        ._("Password of {name} changed; {sessions} session(s) ended, {tokens} token(s) revoked.")
+        .format(name=username, sessions=ended["sessions_ended"], tokens=ended["tokens_revoked"]),
         highlight=False,
     )
 
@@ -213,32 +242,50 @@ def token(username: str, name: str, days: int) -> None:
 def tokens(username: str | None) -> None:
     """API tokens (of USERNAME, or everyone's) with their expiry and state."""
     now = utcnow()
+    d = display.current()
+    rows: list[list[str]] = []
     try:
         with session_scope() as session:
             user = find_user(session=session, username=username) if username else None
-            table = Table(title="API tokens")
-            for column in ("id", "user", "for", "made", "last used", "expires", "state"):
-                table.add_column(column)
             for row in tokens_of(session=session, user=user):
                 state = (
-                    "revoked"
+                    d._("revoked")
                     if row.revoked_at
-                    else "expired"
+                    else d._("expired")
                     if row.expires_at <= now
-                    else "in use"
+                    else d._("in use")
                 )
-                table.add_row(
-                    str(row.id),
-                    row.user.username,
-                    row.name,
-                    local(row.created_at),
-                    local(row.last_used_at),
-                    local(row.expires_at),
-                    state,
+                rows.append(
+                    [
+                        str(row.id),
+                        row.user.username,
+                        row.name,
+                        local(row.created_at),
+                        local(row.last_used_at),
+                        local(row.expires_at),
+                        state,
+                    ]
                 )
     except StaffError as exc:
         _refused(exc)
-    console.print(table)
+    headings = (
+        N_("id"),
+        N_("user"),
+        N_("for"),
+        N_("made"),
+        N_("last used"),
+        N_("expires"),
+        N_("state"),
+    )
+    console.print(
+        display.listing(
+            console,
+            title=d._("API tokens"),
+            headings=[d._(h) for h in headings],
+            rows=rows,
+            keys=(0, 1),
+        )
+    )
 
 
 @users.command("token-revoke")
@@ -250,7 +297,7 @@ def token_revoke(token_ids: tuple[int, ...], username: str | None) -> None:
     """Revoke API tokens by their id (`marketing users tokens` shows them), or all of --user's.
     Scripts using them are refused from then on."""
     if bool(token_ids) == bool(username):
-        _refused(ValueError("give token ids or --user NAME (one of the two)"))
+        _refused(ValueError(display.current()._("give token ids or --user NAME (one of the two)")))
     try:
         with session_scope() as session:
             if username:
@@ -281,4 +328,6 @@ def token_revoke(token_ids: tuple[int, ...], username: str | None) -> None:
                 count = len(token_ids)
     except StaffError as exc:
         _refused(exc)
-    console.print(f"{count} token(s) revoked.", highlight=False)
+    console.print(
+        display.current()._("{count} token(s) revoked.").format(count=count), highlight=False
+    )
