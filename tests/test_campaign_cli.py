@@ -101,7 +101,8 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert "Created campaign cli-test (draft): 8 posts added" in applied.stdout
     assert "marketing campaign approve cli-test" in applied.stdout
     assert "Nothing changed" in invoke("apply", str(path)).stdout
-    assert "same" in invoke("plan", str(path)).stdout
+    assert "เหมือนเดิม" in invoke("plan", str(path)).stdout
+    assert "same" in cli.invoke(main, ["--lang", "en", "campaign", "plan", str(path)]).stdout
 
     approved = cli.invoke(
         main, ["--lang", "en", "campaign", "approve", "cli-test", "--by", "หัวหน้า"], input="y\n"

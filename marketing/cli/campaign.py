@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from marketing.cli import display
 from marketing.cli.base import console, err_console, friendly_errors, needs_schema, print_problems
 from marketing.cli.display import N_, channel_word, state_word
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
     from sqlalchemy.orm import Session
 
     from campaigns.planning import Plan
@@ -141,22 +141,41 @@ def _print_content(content: Mapping[str, Any]) -> None:
         console.print(str(value), markup=False, highlight=False, soft_wrap=True)
 
 
-def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> Table:
+# What applying a file would do to each post (``post_changes``'s outcome), as msgids.
+OUTCOMES = {"new": N_("new"), "update": N_("update"), "same": N_("same")}
+
+
+def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> RenderableType:
+    d = display.current()
     zone = plan.definition.timezone
-    table = Table(title=f"{plan.definition.name} ({plan.slug}) -- times in {zone}")
-    for column in ("time", "community", "channel", "account", "occurrence", "on apply"):
-        table.add_column(column)
     posts = sorted(plan.posts, key=lambda p: (p.scheduled_at, p.community_slug, p.channel))
+    rows = []
     for post in posts[:limit] if limit else posts:
-        table.add_row(
-            _local(post.scheduled_at, zone),
-            post.community_slug,
-            post.channel.value,
-            post.account_slug,
-            post.occurrence_key,
-            outcome.get(post.idempotency_key, "new"),
+        change = outcome.get(post.idempotency_key, "new")
+        rows.append(
+            [
+                _local(post.scheduled_at, zone),
+                post.community_slug,
+                channel_word(post.channel.value),
+                post.account_slug,
+                post.occurrence_key,
+                d._(OUTCOMES[change]) if change in OUTCOMES else state_word(change),
+            ]
         )
-    return table
+    headings = (
+        N_("time"),
+        N_("community"),
+        N_("channel"),
+        N_("account"),
+        N_("occurrence"),
+        N_("on apply"),
+    )
+    title = d._("{name} ({slug}) -- times in {zone}").format(
+        name=plan.definition.name, slug=plan.slug, zone=zone
+    )
+    return display.listing(
+        console, title=title, headings=[d._(h) for h in headings], rows=rows, keys=(0, 1, 3, 4)
+    )
 
 
 @campaign.command()
