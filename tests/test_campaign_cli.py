@@ -96,11 +96,11 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert "8 โพสต์ ถ้านำไปใช้จะเพิ่ม 8" in planned.stdout
     assert "สวัสดีจากชุมชนผ้าทอบ้านดอยเงิน วันจันทร์ที่ 7 มกราคม พ.ศ. 2573" in planned.stdout
 
-    applied = invoke("apply", str(path), "--by", "สมศรี")
+    applied = cli.invoke(main, ["--lang", "en", "campaign", "apply", str(path), "--by", "สมศรี"])
     assert applied.exit_code == 0, applied.output
-    assert "Created campaign cli-test (draft): 8 posts added" in applied.stdout
+    assert "Created campaign cli-test (draft (awaiting approval)): 8 posts added" in applied.stdout
     assert "marketing campaign approve cli-test" in applied.stdout
-    assert "Nothing changed" in invoke("apply", str(path)).stdout
+    assert "ไม่มีอะไรเปลี่ยน: cli-test ตรงกับที่" in invoke("apply", str(path)).stdout
     assert "เหมือนเดิม" in invoke("plan", str(path)).stdout
     assert "same" in cli.invoke(main, ["--lang", "en", "campaign", "plan", str(path)]).stdout
 
@@ -109,10 +109,10 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     )
     assert approved.exit_code == 0 and "Approved cli-test (by หัวหน้า" in approved.stdout
     assert "Approve exactly this version?" in approved.output
-    assert "Paused cli-test" in invoke("pause", "cli-test").stdout
-    assert "Resumed cli-test" in invoke("resume", "cli-test").stdout
+    assert "หยุดชั่วคราวแล้ว cli-test" in invoke("pause", "cli-test").stdout
+    assert "ทำต่อแล้ว cli-test" in invoke("resume", "cli-test").stdout
     path.write_text(CAMPAIGN.replace("10:00", "11:00"), encoding="utf-8")
-    edited = invoke("apply", str(path))
+    edited = cli.invoke(main, ["--lang", "en", "campaign", "apply", str(path)])
     assert "8 updated" in edited.stdout and "draft again" in edited.stdout
 
     listed = invoke("list")
@@ -122,7 +122,7 @@ def test_plan_apply_approve_and_the_statuses(cli: CliRunner, tmp_path: Path) -> 
     assert refused.exit_code == 2 and "ทำไม่ได้:" in refused.stderr
 
     cancelled = invoke("cancel", "cli-test")
-    assert cancelled.exit_code == 0 and "8 posts will not be published" in cancelled.stdout
+    assert cancelled.exit_code == 0 and "cli-test: 8 โพสต์จะไม่ถูกเผยแพร่" in cancelled.stdout
     status = cli.invoke(main, ["--lang", "en", "campaign", "status", "cli-test"])
     assert "status: cancelled" in status.stdout and "Facebook" in status.stdout
     assert "approval hash:" in status.stdout

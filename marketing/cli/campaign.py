@@ -258,31 +258,38 @@ def apply(file: Path, actor: str | None) -> None:
     with session_scope() as session:
         summary = apply_campaign(session=session, path=file, actor=name)
         audit_apply(session=session, summary=summary, user=None, actor=name, via="command line")
+    d = display.current()
     if not summary.changed:
-        console.print(f"[green]Nothing changed:[/] {summary.slug} is already as {file} says.")
+        said = d._("{slug} is already as {file} says.").format(slug=summary.slug, file=file)
+        console.print("[green]" + d._("Nothing changed:") + "[/] " + escape(said), highlight=False)
     else:
-        verb = "Created" if summary.created else "Updated"
-        console.print(
-            f"[green]{verb}[/] campaign {summary.slug} ({summary.status.value}): "
-            f"{summary.added:,} posts added, {summary.updated:,} updated, "
-            f"{summary.cancelled:,} cancelled, {summary.unchanged:,} unchanged, "
-            f"{summary.kept:,} left alone (already publishing or done).",
-            highlight=False,
+        verb = d._("Created") if summary.created else d._("Updated")
+        status_word = d._(CAMPAIGN_STATUSES.get(summary.status.value, summary.status.value))
+        said = d._(
+            "campaign {slug} ({status}): {added} posts added, {updated} updated, {cancelled} "
+            "cancelled, {unchanged} unchanged, {kept} left alone (already publishing or done)."
+        ).format(
+            slug=summary.slug,
+            status=status_word,
+            added=f"{summary.added:,}",
+            updated=f"{summary.updated:,}",
+            cancelled=f"{summary.cancelled:,}",
+            unchanged=f"{summary.unchanged:,}",
+            kept=f"{summary.kept:,}",
         )
+        console.print(f"[green]{verb}[/] {escape(said)}", highlight=False)
     _print_notes(summary.notes)
     if summary.back_to_draft:
+        said = d._(
+            "The campaign changed, so it is a draft again and nothing more of it is published "
+            "until it is approved again:"
+        )
         console.print(
-            "[bold yellow]The campaign changed, so it is a draft again and nothing more of it "
-            f"is published until it is approved again:[/] marketing campaign approve "
-            f"{summary.slug}",
-            highlight=False,
+            f"[bold yellow]{said}[/] marketing campaign approve {summary.slug}", highlight=False
         )
     elif summary.status.value == "draft":
-        console.print(
-            f"Drafts are not published. When the plan is right: marketing campaign approve "
-            f"{summary.slug}",
-            highlight=False,
-        )
+        said = d._("Drafts are not published. When the plan is right:")
+        console.print(f"{said} marketing campaign approve {summary.slug}", highlight=False)
 
 
 @campaign.command()
@@ -449,9 +456,11 @@ def pause(slug: str) -> None:
     with session_scope() as session:
         moved = pause_campaign(session=session, slug=slug)
     if not moved:
-        console.print(f"{slug} is paused already.")
+        console.print(display.current()._("{slug} is paused already.").format(slug=slug))
         return
-    console.print(f"[yellow]Paused[/] {slug}: nothing more is published until you resume it.")
+    d = display.current()
+    said = d._("{slug}: nothing more is published until you resume it.").format(slug=slug)
+    console.print("[yellow]" + d._("Paused") + f"[/] {said}", highlight=False)
 
 
 @campaign.command()
@@ -466,7 +475,11 @@ def resume(slug: str) -> None:
 
     with session_scope() as session:
         moved = resume_campaign(session=session, slug=slug)
-    console.print(f"[green]Resumed[/] {slug}." if moved else f"{slug} is approved already.")
+    d = display.current()
+    if moved:
+        console.print("[green]" + d._("Resumed") + f"[/] {slug}", highlight=False)
+    else:
+        console.print(d._("{slug} is approved already.").format(slug=slug), highlight=False)
 
 
 @campaign.command()
@@ -481,7 +494,9 @@ def cancel(slug: str) -> None:
 
     with session_scope() as session:
         count = cancel_campaign(session=session, slug=slug)
-    console.print(f"[red]Cancelled[/] {slug}: {count:,} posts will not be published.")
+    d = display.current()
+    said = d._("{slug}: {count} posts will not be published.").format(slug=slug, count=f"{count:,}")
+    console.print("[red]" + d._("Cancelled") + f"[/] {said}", highlight=False)
 
 
 @campaign.command("list")
