@@ -345,12 +345,7 @@ def facebook_start(
     account: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     """Send the browser to the Facebook Login dialog."""
-    if actor.account is not None:
-        allowed = _delegated_start(request, session, actor, ChannelKind.FACEBOOK, account)
-        if isinstance(allowed, Response):
-            return allowed
-        account = allowed
-    return _facebook_start(request, actor.user, account)
+    return _start(request, session, actor, ChannelKind.FACEBOOK, account)
 
 
 @router.get("/accounts/connect/facebook/delegated")
@@ -358,10 +353,20 @@ def facebook_delegated(request: Request, actor: AdminOrDelegated, session: DB) -
     """Where a used reconnect link sends its owner: the dialog for that one Page."""
     if actor.account is None:
         return RedirectResponse("/accounts/connect", status_code=303)
-    allowed = _delegated_start(request, session, actor, ChannelKind.FACEBOOK, "")
+    return _start(request, session, actor, ChannelKind.FACEBOOK, "")
+
+
+def _start(
+    request: Request, session: Session, actor: Connector, kind: ChannelKind, account: str
+) -> Response:
+    """Start ``kind``'s flow for an admin, or for a delegated visitor's one account only."""
+    start = _facebook_start if kind == ChannelKind.FACEBOOK else _youtube_start
+    if actor.account is None:
+        return start(request, actor.user, account)
+    allowed = _delegated_start(request, session, actor, kind, account)
     if isinstance(allowed, Response):
         return allowed
-    return _facebook_start(request, None, allowed)
+    return start(request, None, allowed)
 
 
 def _facebook_start(request: Request, user: User | None, account: str) -> Response:
@@ -574,12 +579,7 @@ def youtube_start(
     account: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     """Send the browser to Google's consent page (PKCE, offline access, consent asked)."""
-    if actor.account is not None:
-        allowed = _delegated_start(request, session, actor, ChannelKind.YOUTUBE, account)
-        if isinstance(allowed, Response):
-            return allowed
-        account = allowed
-    return _youtube_start(request, actor.user, account)
+    return _start(request, session, actor, ChannelKind.YOUTUBE, account)
 
 
 @router.get("/accounts/connect/youtube/delegated")
@@ -587,10 +587,7 @@ def youtube_delegated(request: Request, actor: AdminOrDelegated, session: DB) ->
     """Where a used reconnect link sends its owner: Google's consent for that one channel."""
     if actor.account is None:
         return RedirectResponse("/accounts/connect", status_code=303)
-    allowed = _delegated_start(request, session, actor, ChannelKind.YOUTUBE, "")
-    if isinstance(allowed, Response):
-        return allowed
-    return _youtube_start(request, None, allowed)
+    return _start(request, session, actor, ChannelKind.YOUTUBE, "")
 
 
 def _youtube_start(request: Request, user: User | None, account: str) -> Response:
