@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketing.cli import main
+from marketing.models import Campaign, Community, Post
 from marketing.settings import get_settings
 from tests.test_reports import ACTIVE, CAMPAIGN, END, INACTIVE, START, seed, sql_sums
+from tests.test_web_language_walk import thai_left, visible_text
 
 PERIOD = ["--from", START.isoformat(), "--to", END.isoformat()]
 
@@ -116,6 +119,45 @@ def test_html_from_the_command_line_is_in_the_buddhist_era(
     assert result.exit_code == 0, result.output
     html = target.read_text(encoding="utf-8")
     assert "2569" in html and "ต.ค. 2026" not in html
+
+
+def test_html_in_english_with_language_en(session: Session, tmp_path: Path) -> None:
+    seed(session)
+    data = sorted(
+        {
+            *session.scalars(select(Community.name_th)),
+            *session.scalars(select(Community.province)),
+            *session.scalars(select(Campaign.name)),
+            # A post's error and hint are shown as recorded (data, like the web's raw text).
+            *(
+                s
+                for row in session.execute(select(Post.last_error, Post.action_hint))
+                for s in row
+                if s
+            ),
+            *(
+                line  # a post is labelled by its first line
+                for content in session.scalars(select(Post.content))
+                for v in content.values()
+                if isinstance(v, str)
+                for line in [v, *v.splitlines()]
+            ),
+        },
+        key=len,
+        reverse=True,
+    )
+    for command in (["community", ACTIVE, *PERIOD], ["campaign", CAMPAIGN]):
+        target = tmp_path / f"{command[0]}.html"
+        args = ["--language", "en", "report", *command, "--format", "html", "-o", str(target)]
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+        html = target.read_text(encoding="utf-8")
+        assert '<html lang="en">' in html and "Best posts" in html
+        thai = [t for chunk in visible_text(html) for t in thai_left(chunk, data)]
+        assert thai == [], thai[:8]
+    community = (tmp_path / "community.html").read_text(encoding="utf-8")
+    assert "1 Oct 2026 – 28 Oct 2026 (28 days)" in community  # the era follows the language
+    assert "Results by channel" in community and "vs the previous period" in community
 
 
 def test_html_goes_to_the_data_folder_by_default(session: Session, tmp_path: Path) -> None:

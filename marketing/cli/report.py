@@ -145,7 +145,9 @@ def _emit(
     else:
         from marketing.reports.html import render_html  # jinja2: only for this format
 
-        html = render_html(report, buddhist_era=buddhist_era, zone=settings.zone)
+        html = render_html(
+            report, language=d.language, buddhist_era=buddhist_era, zone=settings.zone
+        )
         output = output or settings.data_dir / "reports" / html_name
         _write(output, html, "utf-8")
 

@@ -1,15 +1,19 @@
 """Reports as one self-contained HTML file each: inline CSS and SVG, no script, no web font,
 no request to anywhere -- a file that opens offline, can be mailed, and prints on A4.
 
-Labels are Thai, with a font stack that finds a Thai face on every common system ("Sarabun",
-"Noto Sans Thai", "Leelawadee UI" on Windows, "Tahoma", then any sans-serif).
+Words are in the reader's language: Thai by default, English by choice.  The templates' and
+this module's messages are English msgids translated through the web app's gettext catalog
+(``marketing/web/translations/th/LC_MESSAGES/messages.po``); the label tables of
+:mod:`marketing.reports.labels` have a Thai and an English column.  The font stack finds a
+Thai face on every common system ("Sarabun", "Noto Sans Thai", "Leelawadee UI" on Windows,
+"Tahoma", then any sans-serif).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +23,7 @@ from markupsafe import Markup
 from marketing.db import utcnow
 from marketing.reports import labels
 from marketing.reports.charts import Bar, Series, bar_chart, line_chart
-from marketing.reports.period import Period, short_date, thai_date
+from marketing.reports.period import Period, short_date
 from marketing.reports.rows import (
     CHANNELS,
     METRIC_ROWS,
@@ -33,6 +37,7 @@ from marketing.reports.rows import (
     rate_points,
     relative_change,
 )
+from marketing.web.i18n import Clock, language_of, translations
 
 Report = CommunityReport | ProgrammeOverview | CampaignReport
 
@@ -42,65 +47,90 @@ RATE_CHART_ROWS = 30
 LIST_LIMIT = 200
 
 
-def _metric_delta(name: str, current: Metrics, previous: Metrics) -> str:
+def _metric_delta(name: str, current: Metrics, previous: Metrics, *, en: bool) -> str:
     if name == "engagement_rate":
-        return labels.points(rate_points(current, previous), current=current.reach)
+        return labels.points(rate_points(current, previous), current=current.reach, en=en)
     now = getattr(current, name)
-    return labels.change(relative_change(now, getattr(previous, name)), current=now)
-
-
-def _line_columns(lines: Sequence[ChannelLine]) -> list[tuple[str, Metrics]]:
-    return [(labels.CHANNEL_TH[line.channel], line.current) for line in lines]
-
-
-def _sum_columns(sums: Sequence[ChannelSum]) -> list[tuple[str, Metrics]]:
-    return [(labels.CHANNEL_TH[line.channel], line.metrics) for line in sums]
+    return labels.change(relative_change(now, getattr(previous, name)), current=now, en=en)
 
 
 @cache
-def _environment() -> Environment:
+def _environment(language: str) -> Environment:
+    en = language == "en"
     env = Environment(
         loader=PackageLoader("marketing.reports", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    channel_name = labels.CHANNEL_EN if en else labels.CHANNEL_TH
     env.globals.update(
-        channel_th=labels.CHANNEL_TH,
-        metric_th=labels.METRIC_TH,
-        trend_th=labels.TREND_TH,
-        state_th=labels.STATE_TH,
+        language=language,
+        channel_name=channel_name,
+        metric_name=labels.METRIC_EN if en else labels.METRIC_TH,
+        trend_name=labels.TREND_EN if en else labels.TREND_TH,
+        state_name=labels.STATE_EN if en else labels.STATE_TH,
         needs_help=labels.NEEDS_HELP,
-        campaign_status_th=labels.CAMPAIGN_STATUS_TH,
+        campaign_status_name=labels.CAMPAIGN_STATUS_EN if en else labels.CAMPAIGN_STATUS_TH,
         list_limit=LIST_LIMIT,
-        rate_definition=labels.RATE_DEFINITION_TH,
+        rate_definition=labels.RATE_DEFINITION_EN if en else labels.RATE_DEFINITION_TH,
         metric_rows=METRIC_ROWS,
         key_metrics=("interactions", "reach", "engagement_rate"),
-        metric_value=labels.metric_text,
-        metric_delta=_metric_delta,
-        line_columns=_line_columns,
-        sum_columns=_sum_columns,
+        metric_value=partial(labels.metric_text, en=en),
+        metric_delta=partial(_metric_delta, en=en),
+        line_columns=lambda lines: [(channel_name[line.channel], line.current) for line in lines],
+        sum_columns=lambda sums: [(channel_name[line.channel], line.metrics) for line in sums],
         percent=labels.percent,
-        rate=labels.rate,
-        versus_before=labels.versus_before,
-        change=labels.change,
-        points=labels.points,
+        rate=partial(labels.rate, en=en),
+        versus_before=partial(labels.versus_before, en=en),
+        change=partial(labels.change, en=en),
+        points=partial(labels.points, en=en),
         integer=labels.integer,
     )
     return env
 
 
+class _Words:
+    """The Python-made words of one report in one language."""
+
+    def __init__(self, language: str, buddhist_era: bool, zone: ZoneInfo) -> None:
+        self.en = language == "en"
+        self._ = translations(language).gettext
+        self.channel = labels.CHANNEL_EN if self.en else labels.CHANNEL_TH
+        self.clock = Clock(language=language, buddhist_era=buddhist_era, zone=zone)
+        self.buddhist_era = buddhist_era
+
+    def period(self, period: Period) -> str:
+        return self._("%(start)s – %(end)s (%(days)s days)") % {
+            "start": self.clock.day(period.start),
+            "end": self.clock.day(period.end),
+            "days": period.days,
+        }
+
+
 def _trend_charts(
-    trend: Sequence[DayPoint], period: Period, *, buddhist_era: bool, whose: str
+    trend: Sequence[DayPoint], period: Period, *, words: _Words, programme: bool
 ) -> list[Markup]:
+    _ = words._
     days = period.each_day()
     index = {day: i for i, day in enumerate(days)}
     charts = []
-    for field, title in (
-        ("interactions", f"การมีส่วนร่วมรายวัน{whose}"),
-        ("reach", f"การเข้าถึงรายวัน{whose} (การมองเห็น และอีเมลที่ส่ง)"),
-    ):
+    titles = (
+        (
+            "interactions",
+            _("Daily interactions, whole programme") if programme else _("Daily interactions"),
+        ),
+        (
+            "reach",
+            _("Daily reach, whole programme (views and e-mails sent)")
+            if programme
+            else _("Daily reach (views and e-mails sent)"),
+        ),
+    )
+    for field, title in titles:
         values = {c.value: [0] * len(days) for c in CHANNELS}
         for point in trend:
             values[point.channel][index[point.day]] = getattr(point, field)
@@ -109,18 +139,16 @@ def _trend_charts(
                 title=title,
                 days=days,
                 series=[
-                    Series(
-                        labels.CHANNEL_TH[c.value], labels.CHANNEL_COLOUR[c.value], values[c.value]
-                    )
+                    Series(words.channel[c.value], labels.CHANNEL_COLOUR[c.value], values[c.value])
                     for c in CHANNELS
                 ],
-                day_label=lambda d: short_date(d, buddhist_era=buddhist_era),
+                day_label=lambda d: short_date(d, buddhist_era=words.buddhist_era),
             )
         )
     return charts
 
 
-def _channel_mix(lines: Sequence[ChannelLine] | Sequence[ChannelSum]) -> Markup:
+def _channel_mix(lines: Sequence[ChannelLine] | Sequence[ChannelSum], *, words: _Words) -> Markup:
     per_channel = []
     for line in lines:
         if line.channel == "all":
@@ -131,73 +159,69 @@ def _channel_mix(lines: Sequence[ChannelLine] | Sequence[ChannelSum]) -> Markup:
     bars = []
     for channel, interactions, posts in per_channel:
         share = labels.percent(interactions / total if total else 0.0, digits=1)
+        posts_text = words._("%(posts)s posts") % {"posts": labels.integer(posts)}
         bars.append(
             Bar(
-                label=labels.CHANNEL_TH[channel],
+                label=words.channel[channel],
                 value=interactions,
                 colour=labels.CHANNEL_COLOUR[channel],
-                text=f"{labels.integer(interactions)} ({share}) · {labels.integer(posts)} โพสต์",
+                text=f"{labels.integer(interactions)} ({share}) · {posts_text}",
             )
         )
-    return bar_chart(title="สัดส่วนการมีส่วนร่วมตามช่องทาง", bars=bars)
+    return bar_chart(title=words._("Interactions by channel"), bars=bars)
 
 
-def _period_text(period: Period, *, buddhist_era: bool) -> str:
-    start = thai_date(period.start, buddhist_era=buddhist_era)
-    end = thai_date(period.end, buddhist_era=buddhist_era)
-    return f"{start} – {end} ({period.days} วัน)"
-
-
-def _common(buddhist_era: bool, zone: ZoneInfo, generated_at: datetime) -> dict[str, Any]:
+def _common(words: _Words, generated_at: datetime) -> dict[str, Any]:
     def when(value: datetime | None) -> str:
-        return labels.local_time(value, zone=zone, buddhist_era=buddhist_era)
+        return words.clock.when(value)
 
     def day(value: date) -> str:
-        return thai_date(value, buddhist_era=buddhist_era)
+        return words.clock.day(value)
 
     return {
         "when": when,
         "day": day,
         "generated": when(generated_at),
-        "era": "พ.ศ." if buddhist_era else "ค.ศ.",
+        "era": words._("the Buddhist era") if words.buddhist_era else words._("the Common era"),
     }
 
 
 def render_html(
     report: Report,
     *,
+    language: str = "th",
     buddhist_era: bool = False,
     zone: ZoneInfo | None = None,
     generated_at: datetime | None = None,
 ) -> str:
-    """``report`` as a complete, self-contained HTML document."""
-    zone = zone or ZoneInfo("Asia/Bangkok")
-    context = _common(buddhist_era, zone, generated_at or utcnow())
-    env = _environment()
+    """``report`` as a complete, self-contained HTML document in ``language`` (th, en)."""
+    language = language_of(language)
+    words = _Words(language, buddhist_era, zone or ZoneInfo("Asia/Bangkok"))
+    _ = words._
+    context = _common(words, generated_at or utcnow())
+    env = _environment(language)
     if isinstance(report, CommunityReport):
         template = env.get_template("community.html.j2")
         context.update(
             report=report,
-            title=f"รายงานชุมชน {report.community.name_th}",
-            period_text=_period_text(report.period, buddhist_era=buddhist_era),
-            previous_text=_period_text(report.previous_period, buddhist_era=buddhist_era),
+            title=_("Community report %(name)s") % {"name": report.community.name_th},
+            period_text=words.period(report.period),
+            previous_text=words.period(report.previous_period),
             charts=[
-                *_trend_charts(report.trend, report.period, buddhist_era=buddhist_era, whose=""),
-                _channel_mix(report.channels),
+                *_trend_charts(report.trend, report.period, words=words, programme=False),
+                _channel_mix(report.channels, words=words),
             ],
         )
     elif isinstance(report, ProgrammeOverview):
         template = env.get_template("overview.html.j2")
         shown = report.rows[:RATE_CHART_ROWS]
+        chart_title = _("Engagement rate by community")
+        if len(report.rows) > len(shown):
+            chart_title += _(" (the first %(count)s communities in the table's order)") % {
+                "count": len(shown)
+            }
         rate_chart = bar_chart(
-            title=(
-                "อัตราการมีส่วนร่วมรายชุมชน"
-                + (
-                    f" ({len(shown)} ชุมชนแรกตามลำดับในตาราง)"
-                    if len(report.rows) > len(shown)
-                    else ""
-                )
-            ),
+            title=chart_title,
             bars=[
                 Bar(
                     label=row.community.name_th,
@@ -206,25 +230,24 @@ def render_html(
                     if row.total.current.rate_meaningful
                     else 0.0,
                     colour="#7a4fb5" if row.trend not in labels.NEEDS_HELP else "#c77700",
-                    text=labels.rate(row.total.current),
+                    text=labels.rate(row.total.current, en=words.en),
                 )
                 for row in shown
             ],
         )
+        sorts = labels.SORT_EN if words.en else labels.SORT_TH
         context.update(
             report=report,
-            title="ภาพรวมโครงการสลากสร้างสรรค์เพื่อชุมชน",
-            period_text=_period_text(report.period, buddhist_era=buddhist_era),
-            previous_text=_period_text(report.previous_period, buddhist_era=buddhist_era),
+            title=_("Overview of the Creative Lottery for Communities programme"),
+            period_text=words.period(report.period),
+            previous_text=words.period(report.previous_period),
             charts=[
-                *_trend_charts(
-                    report.trend, report.period, buddhist_era=buddhist_era, whose="ทั้งโครงการ"
-                ),
-                _channel_mix(report.programme),
+                *_trend_charts(report.trend, report.period, words=words, programme=True),
+                _channel_mix(report.programme, words=words),
                 rate_chart,
             ],
             needs_help_rows=[row for row in report.rows if row.trend in labels.NEEDS_HELP],
-            sort_th=labels.SORT_TH[report.sort] + (" (กลับลำดับ)" if report.reverse else ""),
+            sort_name=sorts[report.sort] + (_(" (reversed)") if report.reverse else ""),
         )
     else:
         template = env.get_template("campaign.html.j2")
@@ -234,10 +257,10 @@ def render_html(
         pivot = {(s.channel, s.state): s.posts for s in report.states}
         context.update(
             report=report,
-            title=f"รายงานแคมเปญ {report.campaign.name}",
+            title=_("Campaign report %(name)s") % {"name": report.campaign.name},
             states=states,
             pivot=pivot,
             channels=[c.value for c in CHANNELS],
-            charts=[_channel_mix(report.achieved)],
+            charts=[_channel_mix(report.achieved, words=words)],
         )
     return template.render(**context)

@@ -15,6 +15,20 @@ CHANNEL_TH = {
     "all": "รวมทุกช่องทาง",
 }
 CHANNEL_EN = {"facebook": "Facebook", "youtube": "YouTube", "email": "Email", "all": "All"}
+METRIC_EN = {
+    "posts": "Posts",
+    "views": "Views",
+    "reactions": "Reactions",
+    "comments": "Comments",
+    "shares": "Shares",
+    "clicks": "Clicks",
+    "opens": "E-mail opens",
+    "unsubscribes": "Unsubscribes",
+    "emails_sent": "E-mails sent",
+    "interactions": "Interactions",
+    "reach": "Reach",
+    "engagement_rate": "Engagement rate",
+}
 CHANNEL_COLOUR = {
     "facebook": "#1864d6",
     "youtube": "#d0242b",
@@ -65,12 +79,31 @@ STATE_TH = {
     "cancelled": "ยกเลิกแล้ว",
 }
 
+STATE_EN = {
+    "scheduled": "scheduled",
+    "queued": "queued",
+    "publishing": "publishing",
+    "published": "published",
+    "failed": "failed",
+    "unconfirmed": "unconfirmed",
+    "needs_reconnect": "needs reconnecting",
+    "cancelled": "cancelled",
+}
+
 CAMPAIGN_STATUS_TH = {
     "draft": "ร่าง (รออนุมัติ)",
     "approved": "อนุมัติแล้ว",
     "paused": "หยุดชั่วคราว",
     "cancelled": "ยกเลิกแล้ว",
     "completed": "เสร็จสิ้น",
+}
+
+CAMPAIGN_STATUS_EN = {
+    "draft": "draft (awaiting approval)",
+    "approved": "approved",
+    "paused": "paused",
+    "cancelled": "cancelled",
+    "completed": "completed",
 }
 
 SORT_TH = {
@@ -84,6 +117,19 @@ SORT_TH = {
     "name": "ชื่อชุมชน",
     "slug": "รหัสชุมชน",
     "province": "จังหวัด",
+}
+
+SORT_EN = {
+    "rate": "engagement rate",
+    "interactions": "interactions",
+    "reach": "reach",
+    "views": "views",
+    "posts": "posts",
+    "growth": "change in interactions",
+    "rate-change": "change in engagement rate",
+    "name": "community name",
+    "slug": "community code",
+    "province": "province",
 }
 
 RATE_DEFINITION_TH = (
@@ -132,15 +178,18 @@ def points(value: float | None, *, current: float | None = None, en: bool = Fals
     return f"{value:+.2f} {'pt' if en else 'จุด'}"
 
 
-def versus_before(value: float | None, *, current: float, is_points: bool = False) -> str:
+def versus_before(
+    value: float | None, *, current: float, is_points: bool = False, en: bool = False
+) -> str:
     """A card's line under a figure: ``เทียบช่วงก่อน +25.0%``, or "ใหม่ (ช่วงก่อนไม่มีข้อมูล)" when
-    the previous period had nothing (no change from zero is ever shown)."""
+    the previous period had nothing (no change from zero is ever shown); English with ``en``."""
     if value is None:
+        nothing = "no data in the previous period" if en else "ช่วงก่อนไม่มีข้อมูล"
         if current:
-            return f"{NEW_TH} (ช่วงก่อนไม่มีข้อมูล)"
-        return "ช่วงก่อนไม่มีข้อมูล"
-    shown = points(value) if is_points else change(value)
-    return f"เทียบช่วงก่อน {shown}"
+            return f"{NEW_EN if en else NEW_TH} ({nothing})"
+        return nothing
+    shown = points(value, en=en) if is_points else change(value, en=en)
+    return f"{'vs the previous period' if en else 'เทียบช่วงก่อน'} {shown}"
 
 
 def rate(subject: Any, *, en: bool = False) -> str:

@@ -26,6 +26,7 @@ from marketing.reports.exports import Report, to_csv, to_json
 from marketing.reports.html import render_html
 from marketing.reports.period import Period
 from marketing.web.deps import DB, Viewer, settings_of, today_of
+from marketing.web.i18n import language_of
 from marketing.web.rendering import parse_day_input, render
 
 router = APIRouter(include_in_schema=False)
@@ -86,7 +87,12 @@ def deliver(
         )
     if format_ == "json":
         return Response(to_json(report), media_type="application/json")
-    html = render_html(report, buddhist_era=user.buddhist_era, zone=settings_of(request).zone)
+    html = render_html(
+        report,
+        language=language_of(user.language),
+        buddhist_era=user.buddhist_era,
+        zone=settings_of(request).zone,
+    )
     headers = {"Content-Disposition": f'attachment; filename="{name}.html"'} if download else {}
     return HTMLResponse(html, headers=headers)
 
