@@ -210,7 +210,9 @@ def test_a_whole_day_in_the_browser(
         assert "พบปัญหา" in tab.text("#problems-title")
         line = tab.page.locator(f"ol.source li#L{TYPO_LINE}")
         assert "has-problem" in (line.get_attribute("class") or "")
-        assert "mesage" in line.inner_text() and "is not a known field" in line.inner_text()
+        assert (
+            "mesage" in line.inner_text() and "ไม่ใช่ช่องที่รู้จัก" in line.inner_text()
+        )  # Thai, as staff read it
         # The problems list links to the line.
         assert tab.page.locator(f"ul.problems a[href='#L{TYPO_LINE}']").count() == 1
         with session_scope(engine) as session:
