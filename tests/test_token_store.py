@@ -4,6 +4,7 @@ keep working and a command moves their secrets into the store."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -184,10 +185,12 @@ def test_import_secrets_moves_env_tokens_into_the_store_and_publishing_reads_the
     found = wiring.account_for(claim(env_id, None), engine=engine)
     assert found.token is not None and found.token.get_secret_value() == PAGE_TOKEN
     assert found.grant is None  # a Page token has nothing to refresh with
-    listed = CliRunner().invoke(main, ["accounts", "list"], env={"COLUMNS": "200"})
+    listed = CliRunner().invoke(main, ["accounts", "list"], env={"COLUMNS": "60"})
     assert listed.exit_code == 0, listed.output
-    line = next(row for row in listed.output.splitlines() if "fb-nan" in row)
-    assert "(ที่เก็บแบบเข้ารหัส)" in line and PAGE_TOKEN not in listed.output  # Thai by default
+    # At 60 columns each account is a card of its own (blank lines between them).
+    entry = next(block for block in re.split(r"\n\s*\n", listed.output) if "fb-nan" in block)
+    assert "fb-gone" not in entry
+    assert "(ที่เก็บแบบเข้ารหัส)" in entry and PAGE_TOKEN not in listed.output  # Thai by default
 
 
 def test_the_development_key_is_refused_off_this_machine_and_bad_keys_are_named_not_shown(

@@ -50,5 +50,5 @@ def test_the_command_line_says_what_to_do(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(uses_a_secret, [])
     assert result.exit_code == 2
-    assert "Secrets file refused" in result.output and "chmod 600" in result.output
+    assert "ไม่ยอมรับไฟล์ความลับ" in result.output and "chmod 600" in result.output  # Thai first
     assert "Traceback" not in result.output and "EAAB" not in result.output

@@ -67,7 +67,10 @@ def with_cookie(app: FastAPI, cookie: str) -> TestClient:
 
 
 def cli(*args: str, stdin: str | None = None) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+    # In English: these tests read the command's sentences (Thai is the default).
+    result = CliRunner().invoke(
+        main, ["--language", "en", *args], input=stdin, catch_exceptions=False
+    )
     return result.exit_code, result.output
 
 

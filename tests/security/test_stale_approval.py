@@ -161,6 +161,7 @@ def test_the_cli_approves_only_the_version_it_printed(
         apply_campaign_text(session=session, text=V1, user=editor, settings=get_settings())
         v1 = approval_hash(session=session, slug=SLUG)
     runner = CliRunner()
+    EN = ("--language", "en")  # the test reads the English lines (Thai is the default)
 
     # The editor applies version 2 while the approver reads the printed plan.
     def editor_applies_then_yes(*args: object, **kwargs: object) -> bool:
@@ -170,20 +171,20 @@ def test_the_cli_approves_only_the_version_it_printed(
         return True
 
     monkeypatch.setattr(click, "confirm", editor_applies_then_yes)
-    asked = runner.invoke(main, ["campaign", "approve", SLUG, "--by", "malee"])
+    asked = runner.invoke(main, [*EN, "campaign", "approve", SLUG, "--by", "malee"])
     assert f"approval hash: {v1}" in asked.stdout and "สุขสันต์วันสงกรานต์" in asked.stdout
     assert asked.exit_code == 2 and "changed after it was shown" in asked.stderr
     assert status_and_messages(people)[0] == CampaignStatus.DRAFT
     monkeypatch.undo()
 
-    stale = runner.invoke(main, ["campaign", "approve", SLUG, "--expect-hash", v1])
+    stale = runner.invoke(main, [*EN, "campaign", "approve", SLUG, "--expect-hash", v1])
     assert stale.exit_code == 2 and "changed after it was shown" in stale.stderr
-    status = runner.invoke(main, ["campaign", "status", SLUG])
+    status = runner.invoke(main, [*EN, "campaign", "status", SLUG])
     v2 = re.search(r"approval hash: ([0-9a-f]{64})", status.stdout)
     assert v2 and v2[1] != v1
-    no = runner.invoke(main, ["campaign", "approve", SLUG], input="n\n")
+    no = runner.invoke(main, [*EN, "campaign", "approve", SLUG], input="n\n")
     assert no.exit_code == 1 and SCAM in no.stdout  # shown, then not approved
     assert status_and_messages(people)[0] == CampaignStatus.DRAFT
-    done = runner.invoke(main, ["campaign", "approve", SLUG, "--expect-hash", v2[1]])
+    done = runner.invoke(main, [*EN, "campaign", "approve", SLUG, "--expect-hash", v2[1]])
     assert done.exit_code == 0, done.output
     assert status_and_messages(people)[0] == CampaignStatus.APPROVED
