@@ -241,7 +241,16 @@ class SandboxPage:
 class SandboxUser:
     user_id: str
     name: str
-    page_ids: list[str]
+    page_ids: list[str]  # Pages the user manages directly: /me/accounts lists them
+    # Pages the user reaches only through a business (Business Manager): not in /me/accounts,
+    # but under /me/businesses -> /{business-id}/owned_pages (developers.facebook.com/docs/
+    # graph-api/reference/business/owned_pages/), with the business_management permission.
+    businesses: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+
+    @property
+    def every_page_id(self) -> list[str]:
+        """Every Page the Login dialog offers: direct ones, then those of the businesses."""
+        return self.page_ids + [p for _name, pages in self.businesses.values() for p in pages]
 
 
 @dataclass
@@ -393,8 +402,9 @@ class GraphHandler(SandboxHandler):
             if parts == ["dialog", "oauth"]:
                 graph._login_dialog(self, params)
                 return
+            user_token = graph._user_token(params.get("access_token")) is not None
             if parts[:1] in (["oauth"], ["debug_token"]) or (
-                parts[:1] == ["me"] and graph._user_token(params.get("access_token")) is not None
+                user_token and (parts[:1] == ["me"] or graph._is_business(parts))
             ):
                 self.send_json(200, graph._login_api(parts, params))
                 return
@@ -483,11 +493,24 @@ class GraphSandbox(SandboxServer):
         with self.lock:
             self.apps[app_id] = app_secret
 
-    def register_user(self, user_id: str, name: str, page_ids: list[str]) -> None:
-        """A Facebook user who manages ``page_ids``; the first one registered is the one
-        signed in to the Login dialog."""
+    def _is_business(self, parts: list[str]) -> bool:
+        """``/{business-id}/owned_pages`` or ``client_pages`` of a known business."""
         with self.lock:
-            self.users[user_id] = SandboxUser(user_id, name, list(page_ids))
+            known = {b for user in self.users.values() for b in user.businesses}
+        return len(parts) == 2 and parts[0] in known and parts[1] in ("owned_pages", "client_pages")
+
+    def register_user(
+        self,
+        user_id: str,
+        name: str,
+        page_ids: list[str],
+        businesses: dict[str, tuple[str, list[str]]] | None = None,
+    ) -> None:
+        """A Facebook user who manages ``page_ids``, and the Pages of ``businesses``
+        (business id -> (name, page ids)) through a business only; the first user registered
+        is the one signed in to the Login dialog."""
+        with self.lock:
+            self.users[user_id] = SandboxUser(user_id, name, list(page_ids), dict(businesses or {}))
             self.login_user = self.login_user or user_id
 
     def deauthorize(self, user_id: str) -> None:
@@ -571,7 +594,7 @@ class GraphSandbox(SandboxServer):
             pages = "".join(
                 f'<label><input type="checkbox" name="page" value="{html.escape(p)}" checked> '
                 f"{html.escape(self._pages[p].name if p in self._pages else p)}</label><br>"
-                for p in user.page_ids
+                for p in user.every_page_id
             )
             boxes = "".join(
                 f'<label><input type="checkbox" name="grant" value="{html.escape(s)}" '
@@ -606,7 +629,7 @@ class GraphSandbox(SandboxServer):
         grant = LoginGrant(
             user_id=user.user_id,
             app_id=params["client_id"],
-            page_ids=[p for p in user.page_ids if p in form.get("page", [])],
+            page_ids=[p for p in user.every_page_id if p in form.get("page", [])],
             granted=["public_profile", *granted],
             declined=[s for s in asked if s not in granted],
         )
@@ -681,7 +704,8 @@ class GraphSandbox(SandboxServer):
                     type="OAuthException",
                 )
             data = []
-            for page_id in grant.page_ids:
+            direct = self.users[grant.user_id].page_ids
+            for page_id in (p for p in grant.page_ids if p in direct):
                 page = self._pages[page_id]
                 data.append(
                     {
@@ -694,6 +718,33 @@ class GraphSandbox(SandboxServer):
                     }
                 )
             return {"data": data, "paging": {"cursors": {"before": "QVFIU", "after": "QVFIU"}}}
+        businesses = self.users[grant.user_id].businesses
+        if parts == ["me", "businesses"] or (
+            len(parts) == 2
+            and parts[0] in businesses
+            and parts[1] in ("owned_pages", "client_pages")
+        ):
+            if "business_management" not in grant.granted:
+                raise GraphError(
+                    200,
+                    "(#200) Requires business_management permission to manage the object",
+                    type="OAuthException",
+                )
+            if parts == ["me", "businesses"]:
+                return {"data": [{"id": b, "name": n} for b, (n, _p) in businesses.items()]}
+            if parts[1] == "client_pages":
+                return {"data": []}  # the sandbox's businesses own their Pages
+            return {
+                "data": [
+                    {
+                        "id": page_id,
+                        "name": self._pages[page_id].name,
+                        "access_token": self._page_token(page_id, grant),
+                    }
+                    for page_id in businesses[parts[0]][1]
+                    if page_id in grant.page_ids
+                ]
+            }
         raise GraphError(
             100, f"Unsupported get request: /{'/'.join(parts)}", type="GraphMethodException"
         )

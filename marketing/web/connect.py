@@ -88,6 +88,11 @@ FACEBOOK_SCOPES = (
     "pages_read_engagement",
     "read_insights",
 )
+#: Asked for, not required: it lets the flow list Pages the person reaches only through a
+#: business (``/me/businesses`` -> ``owned_pages`` / ``client_pages``), which ``/me/accounts``
+#: leaves out (developers.facebook.com/docs/graph-api/reference/business/owned_pages/).
+BUSINESS_SCOPE = "business_management"
+MAX_BUSINESSES = 50  # bounded: one person's businesses, each two calls
 #: Upload, read the channel, read analytics (developers.google.com/youtube/v3/guides/auth/
 #: server-side-web-apps#identify-access-scopes).
 GOOGLE_SCOPES = (
@@ -320,9 +325,26 @@ def _facebook_session(settings: Settings, state: str | None = None) -> Any:
     return OAuth2Session(
         client_id=settings.facebook_app_id,
         redirect_uri=_callback(settings, "facebook"),
-        scope=list(FACEBOOK_SCOPES),
+        scope=[*FACEBOOK_SCOPES, BUSINESS_SCOPE],
         state=state,
     )
+
+
+def _business_pages(oauth: Any, settings: Settings, user_token: str) -> list[dict[str, Any]]:
+    """The Pages the person reaches through their businesses, each with its own Page token."""
+    found: list[dict[str, Any]] = []
+    businesses = _graph_get(
+        oauth, _graph(settings, "me/businesses"), {"access_token": user_token, "fields": "id,name"}
+    )
+    for business in businesses.get("data", [])[:MAX_BUSINESSES]:
+        for edge in ("owned_pages", "client_pages"):
+            listed = _graph_get(
+                oauth,
+                _graph(settings, f"{business['id']}/{edge}"),
+                {"access_token": user_token, "fields": "id,name,access_token"},
+            )
+            found += listed.get("data", [])
+    return found
 
 
 def _delegated_start(
@@ -480,6 +502,11 @@ def facebook_callback(
             _graph(settings, "me/accounts"),
             {"access_token": user_token, "fields": "id,name,access_token,tasks"},
         )
+        if BUSINESS_SCOPE in granted:
+            pages["data"] = [
+                *pages.get("data", []),
+                *_business_pages(oauth, settings, user_token),
+            ]
     except (OAuth2Error, ConnectRefused, requests.RequestException, KeyError, ValueError):
         return _refused(
             request,
@@ -489,11 +516,17 @@ def facebook_callback(
                 "used already). Nothing was connected. Start again."
             ),
         )
-    items = [
-        {"id": str(p["id"]), "name": str(p.get("name", p["id"])), "token": str(p["access_token"])}
-        for p in pages.get("data", [])
-        if p.get("id") and p.get("access_token")
-    ]
+    items = list(
+        {
+            str(p["id"]): {
+                "id": str(p["id"]),
+                "name": str(p.get("name", p["id"])),
+                "token": str(p["access_token"]),
+            }
+            for p in reversed(pages.get("data", []))  # a Page listed twice: /me/accounts wins
+            if p.get("id") and p.get("access_token")
+        }.values()
+    )[::-1]
     wanted = started.get("account") or ""
     if wanted:
         existing = session.scalars(
