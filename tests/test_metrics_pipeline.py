@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from marketing.models import ChannelKind, MetricSnapshot, PostState, Role
 from marketing.settings import reset_settings
 from marketing.web import create_app
-from tests.support.pipeline import PipelineStack
-from tests.support.services import PostgresDatabase, RedisServer, free_port, running, wait_until
+from tests.support.pipeline import PipelineStack, stack_on_fresh_services
+from tests.support.services import free_port, running, wait_until
 from tests.support.web import add_user, token_for
 from tests.test_observability import Samples, parse, value
 
@@ -29,20 +29,8 @@ PER_CHANNEL = 4
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[PipelineStack]:
-    from marketing import migrate
-    from marketing.db import get_engine
-
-    database = PostgresDatabase().create()
-    redis = RedisServer().start()
-    migrate.upgrade(get_engine(database.url))
-    stack = PipelineStack(db_url=database.url, redis=redis, tmp_path=tmp_path)
-    try:
+    with stack_on_fresh_services(tmp_path) as stack:
         yield stack
-    finally:
-        stack.close()
-        redis.close()
-        get_engine(database.url).dispose()
-        database.drop()
 
 
 def read_port(port: int) -> Samples:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from marketing.models import PostState
-from tests.support.pipeline import PipelineStack
-from tests.support.services import PostgresDatabase, RedisServer, running, wait_until
+from tests.support.pipeline import PipelineStack, stack_on_fresh_services
+from tests.support.services import running, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -20,20 +20,8 @@ PER_CHANNEL = 100  # 300 posts over three channels and ten communities
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[PipelineStack]:
-    from marketing import migrate
-    from marketing.db import get_engine
-
-    database = PostgresDatabase().create()
-    redis = RedisServer().start()
-    migrate.upgrade(get_engine(database.url))
-    stack = PipelineStack(db_url=database.url, redis=redis, tmp_path=tmp_path)
-    try:
+    with stack_on_fresh_services(tmp_path) as stack:
         yield stack
-    finally:
-        stack.close()
-        redis.close()
-        get_engine(database.url).dispose()
-        database.drop()
 
 
 def assert_exactly_once(stack: PipelineStack) -> None:

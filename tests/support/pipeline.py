@@ -5,6 +5,8 @@ makes real Celery worker processes use all of it."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,7 +28,7 @@ from marketing.models import (
     PostState,
 )
 from marketing.reference import import_reference
-from tests.support.services import CeleryWorker, wait_until
+from tests.support.services import CeleryWorker, PostgresDatabase, RedisServer, wait_until
 
 FINAL = {
     PostState.PUBLISHED,
@@ -265,3 +267,22 @@ class PipelineStack:
                 per_recipient = [n for (marker, _s), n in smtp.items() if marker == key]
                 counts[key] = max(per_recipient, default=0)
         return counts
+
+
+@contextmanager
+def stack_on_fresh_services(tmp_path: Path) -> Iterator[PipelineStack]:
+    """A :class:`PipelineStack` on a PostgreSQL database and a Redis of its own, migrated;
+    everything closed, dropped and stopped afterwards."""
+    from marketing import migrate
+
+    database = PostgresDatabase().create()
+    redis = RedisServer().start()
+    migrate.upgrade(get_engine(database.url))
+    stack = PipelineStack(db_url=database.url, redis=redis, tmp_path=tmp_path)
+    try:
+        yield stack
+    finally:
+        stack.close()
+        redis.close()
+        get_engine(database.url).dispose()
+        database.drop()
