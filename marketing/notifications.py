@@ -222,14 +222,7 @@ def notice_events(*, session: Session, now: datetime, lookback: timedelta = LOOK
             object_id=account.id,
             occurred_at=account.health_checked_at or now,
             now=now,
-            detail={
-                "name": account.display_name,
-                "slug": account.slug,
-                "channel": account.kind.value,
-                "health": account.health.value,
-                "community": communities.get(account.community_id or 0, ""),
-                "page": accounts_page(session=session, account=account),
-            },
+            detail=_account_detail(session, account, communities, health=account.health.value),
         )
 
     # A lifetime about to end is told of once per recorded end: reconnecting records a new
@@ -257,14 +250,7 @@ def notice_events(*, session: Session, now: datetime, lookback: timedelta = LOOK
             object_id=account.id,
             occurred_at=now,
             now=now,
-            detail={
-                "name": account.display_name,
-                "slug": account.slug,
-                "channel": account.kind.value,
-                "ends": ends.isoformat(),
-                "community": communities.get(account.community_id or 0, ""),
-                "page": accounts_page(session=session, account=account),
-            },
+            detail=_account_detail(session, account, communities, ends=ends.isoformat()),
         )
 
     problems = session.execute(
@@ -587,3 +573,17 @@ def digests_of(*, session: Session, user: User) -> list[NotificationDigest]:
             .limit(20)
         )
     )
+
+
+def _account_detail(
+    session: Session, account: ChannelAccount, communities: dict[int, str], **extra: str
+) -> dict[str, str]:
+    """What an account event's digest line shows, with ``extra`` (its health, or its end)."""
+    return {
+        "name": account.display_name,
+        "slug": account.slug,
+        "channel": account.kind.value,
+        **extra,
+        "community": communities.get(account.community_id or 0, ""),
+        "page": accounts_page(session=session, account=account),
+    }
