@@ -12,6 +12,7 @@ from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+from channels import registry
 from marketing.thai import BUDDHIST_ERA_OFFSET
 from marketing.thai import DIGITS as _THAI_DIGITS
 from marketing.thai import MONTHS as THAI_MONTHS
@@ -19,12 +20,6 @@ from marketing.thai import MONTHS_SHORT as THAI_MONTHS_SHORT
 from marketing.thai import WEEKDAYS as THAI_WEEKDAYS
 
 DATE_STYLES = ("long", "short", "full")
-
-UTM_BY_CHANNEL = {
-    "facebook": ("facebook", "social"),
-    "youtube": ("youtube", "video"),
-    "email": ("email", "email"),
-}
 
 
 @lru_cache(maxsize=4096)
@@ -81,10 +76,10 @@ def tracked_url(url: str, *, channel: str, campaign: str, community: str) -> str
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return url
-    source, medium = UTM_BY_CHANNEL[channel]
+    spec = registry.spec_for(channel)
     ours = {
-        "utm_source": source,
-        "utm_medium": medium,
+        "utm_source": spec.utm_source,
+        "utm_medium": spec.utm_medium,
         "utm_campaign": campaign,
         "utm_content": community,
     }

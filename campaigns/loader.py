@@ -33,17 +33,14 @@ from campaigns.schedule import (
     ScheduleError,
     check_rrule,
     expand,
-    parse_duration,
     parse_every,
 )
 from campaigns.schema import (
-    CHANNEL_MODELS,
     REQUIRED,
     TOP_LEVEL,
     AtIn,
+    ChannelInput,
     CommunityTagsIn,
-    EmailIn,
-    FacebookIn,
     Moment,
     RotationIn,
     ScheduleIn,
@@ -51,10 +48,11 @@ from campaigns.schema import (
     TemplateRef,
     Text,
     WindowIn,
-    YouTubeIn,
     Zone,
+    channel_models,
 )
 from campaigns.templates import CompiledTemplate, TemplateBook, TemplateSource
+from channels import registry
 from marketing.media import MediaRefused, resolve_media
 from marketing.problems import (
     InvalidInput,
@@ -76,11 +74,14 @@ _ZONE = TypeAdapter(Zone)
 _MOMENT: TypeAdapter[date | datetime] = TypeAdapter(Moment)
 _STR = TypeAdapter(str)
 
-# Content keys whose rendered value is a media file path, relative to the media root
-# (MARKETING_MEDIA_DIR; see marketing.media).
-MEDIA_KEYS = {"facebook": ("photo", "video"), "youtube": ("video",), "email": ()}
-# Email fields in which {{ subscriber.name }} and friends may be printed.
-_PER_RECIPIENT_FIELDS = {"subject", "preheader", "html", "text"}
+
+def media_keys(kind: str) -> tuple[str, ...]:
+    """Content keys of channel ``kind`` whose rendered value is a media file path, relative
+    to the media root (MARKETING_MEDIA_DIR; see marketing.media); () for an unknown kind."""
+    try:
+        return registry.spec_for(kind).media_keys
+    except KeyError:
+        return ()
 
 
 @dataclass
@@ -99,7 +100,8 @@ class ChannelBlock:
     kind: str
     account: str  # "community" (each community's own account) or an account slug
     templates: dict[str, CompiledTemplate]  # content key -> template
-    tag_templates: list[CompiledTemplate]  # YouTube tags, one template each
+    # content key -> its list of templates, one for each item (YouTube's tags)
+    template_lists: dict[str, list[CompiledTemplate]]
     fixed: dict[str, Any]  # content values that are not templates
     fields: dict[str, Path_]  # content key -> where it is written in the campaign file
     publish_at_occurrence: bool = False
@@ -114,7 +116,8 @@ class ChannelBlock:
     def reads(self) -> frozenset[str] | None:
         """Every name the channel's templates read; None if unknown (they include others)."""
         names: set[str] = set()
-        for compiled in [*self.templates.values(), *self.tag_templates]:
+        listed = [t for templates in self.template_lists.values() for t in templates]
+        for compiled in [*self.templates.values(), *listed]:
             if compiled.reads is None:
                 return None
             names |= compiled.reads
@@ -427,21 +430,22 @@ def _check_media(d: CampaignDefinition, ref: TemplateRef, path: Path_) -> None:
 
 
 def _read_channels(d: CampaignDefinition, value: Any) -> None:
+    models = channel_models()
     if not isinstance(value, dict) or not value:
         d.problem(
             ("channels",),
-            "write one block per channel: facebook, youtube and/or email",
+            f"write one block per channel: {_listed(list(models), 'and/or')}",
         )
         return
     for kind, block in value.items():
         path: Path_ = ("channels", kind)
-        model = CHANNEL_MODELS.get(kind)
+        model = models.get(kind)
         if model is None:
-            close = difflib.get_close_matches(str(kind), CHANNEL_MODELS, n=1)
+            close = difflib.get_close_matches(str(kind), models, n=1)
             d.problem(
                 path,
                 f"{kind!r} is not a channel",
-                f"did you mean {close[0]}?" if close else "channels: facebook, youtube, email",
+                f"did you mean {close[0]}?" if close else f"channels: {', '.join(models)}",
                 at_key=True,
             )
             continue
@@ -451,50 +455,41 @@ def _read_channels(d: CampaignDefinition, value: Any) -> None:
         d.channels.append(_compile_channel(d, kind, parsed))
 
 
-def _compile_channel(d: CampaignDefinition, kind: str, parsed: Any) -> ChannelBlock:
+def _listed(names: list[str], last: str) -> str:
+    """``a, b and/or c``."""
+    return names[0] if len(names) < 2 else f"{', '.join(names[:-1])} {last} {names[-1]}"
+
+
+def _compile_channel(d: CampaignDefinition, kind: str, parsed: ChannelInput) -> ChannelBlock:
     base: Path_ = ("channels", kind)
     channel = ChannelBlock(
-        kind=kind, account=parsed.account, templates={}, tag_templates=[], fixed={}, fields={}
+        kind=kind,
+        account=parsed.account,
+        templates={},
+        template_lists={},
+        fixed=parsed.fixed(),
+        fields={key: (*base, name) for key, name in parsed.written_at().items()},
+        publish_at_occurrence=parsed.publish_at_occurrence(),
+        upload_ahead=parsed.goes_out_before(),
+        audience_tags=parsed.audience_tags(),
     )
-    refs: list[tuple[str, str]] = []  # content key, field name
-    if isinstance(parsed, FacebookIn):
-        refs = [(k, k) for k in ("message", "link", "photo", "video", "video_title")]
-    elif isinstance(parsed, YouTubeIn):
-        refs = [("title", "title"), ("description", "description"), ("video", "video")]
-        channel.fixed = {
-            "privacy": parsed.privacy,
-            "category_id": parsed.category,
-            "made_for_kids": parsed.made_for_kids,
-            "language": parsed.language,
-        }
-        channel.fields.update(
-            privacy=(*base, "privacy"),
-            category_id=(*base, "category"),
-            publish_at=(*base, "publish_at"),
-            tags=(*base, "tags"),
-        )
-        channel.publish_at_occurrence = parsed.publish_at == "occurrence"
-        channel.upload_ahead = parse_duration(parsed.upload_ahead)
-        for i, tag in enumerate(parsed.tags):
-            compiled = d.book.add(_template_source(d, tag, (*base, "tags", i)))
+    for name in parsed.template_lists:
+        listed = channel.template_lists.setdefault(name, [])
+        for i, item in enumerate(getattr(parsed, name)):
+            compiled = d.book.add(_template_source(d, item, (*base, name, i)))
             if compiled is not None:
-                channel.tag_templates.append(compiled)
-    elif isinstance(parsed, EmailIn):
-        refs = [(k, k) for k in ("subject", "preheader", "html", "text", "sender_name", "reply_to")]
-        if parsed.audience is not None:
-            channel.audience_tags = list(parsed.audience.tags)
-            channel.fixed["audience"] = {"tags": list(parsed.audience.tags)}
-            channel.fields["audience"] = (*base, "audience")
-    for key, name in refs:
-        ref = getattr(parsed, name)
+                listed.append(compiled)
+    media = media_keys(kind)
+    for key in parsed.templates:
+        ref = getattr(parsed, key)
         if ref is None:
             continue
-        path = (*base, name)
+        path = (*base, key)
         channel.fields[key] = path
-        if key in MEDIA_KEYS[kind]:
+        if key in media:
             _check_media(d, ref, path)
-        per_recipient = (key in _PER_RECIPIENT_FIELDS) if kind == "email" else None
-        source = _template_source(d, ref, path, html=(kind == "email" and key == "html"))
+        per_recipient = None if parsed.per_recipient is None else key in parsed.per_recipient
+        source = _template_source(d, ref, path, html=key in parsed.html_templates)
         compiled = d.book.add(source, per_recipient=per_recipient)
         if compiled is not None:
             channel.templates[key] = compiled

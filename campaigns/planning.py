@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from campaigns.formatting import tracked_url
-from campaigns.loader import MEDIA_KEYS, CampaignDefinition, ChannelBlock, where
+from campaigns.loader import CampaignDefinition, ChannelBlock, media_keys, where
 from campaigns.schedule import Occurrence
 from campaigns.templates import (
     SUBSCRIBER,
@@ -53,8 +53,7 @@ from campaigns.templates import (
     OccurrenceView,
     RenderFailure,
 )
-from channels.email import valid_address
-from channels.registry import limits_for
+from channels.registry import limits_for, spec_for
 from marketing.media import MediaRefused, resolve_media
 from marketing.models import (
     Campaign,
@@ -256,16 +255,17 @@ class _Planner:
         """community id -> the account that channel posts on for it."""
         path: Path_ = (*channel.path, "account")
         kind = ChannelKind(channel.kind)
+        model = spec_for(channel.kind).campaign_model
         if channel.account == "community":
             own = {
                 a.community_id: a for a in accounts if a.kind == kind and a.community_id is not None
             }
             lacking = [c.slug for c in communities if c.id not in own]
-            if kind == ChannelKind.EMAIL:
+            if not model.community_accounts:
                 self.problem(
                     path,
-                    "email goes out from a programme-wide sender account",
-                    "name it, e.g. account: glo-email",
+                    f"{channel.kind} goes out from a programme-wide sender account",
+                    f"name it, e.g. account: glo-{channel.kind}",
                 )
                 return {}
             if lacking:
@@ -308,8 +308,8 @@ class _Planner:
                 "programme-wide account",
             )
             return {}
-        if kind == ChannelKind.EMAIL and (why := valid_address(account.external_id)):
-            self.problem(path, f"the sender address {account.external_id!r} is not valid: {why}")
+        if why := model.account_problem(account.external_id):
+            self.problem(path, why)
             return {}
         return {c.id: account for c in communities}
 
@@ -467,16 +467,16 @@ class _Planner:
                 failed.add(key)
             elif value or key in _REQUIRED_KEYS:
                 content[key] = value
-        if channel.kind == "youtube":
-            tags = []
-            for compiled in channel.tag_templates:
-                tag = self.render_template(compiled, context, coordinates, community)
-                if tag is None:
-                    failed.add("tags")
-                elif tag:
-                    tags.append(tag)
-            content["tags"] = tags
-        for key in MEDIA_KEYS[channel.kind]:
+        for key, listed in channel.template_lists.items():
+            items = []
+            for compiled in listed:
+                item = self.render_template(compiled, context, coordinates, community)
+                if item is None:
+                    failed.add(key)
+                elif item:
+                    items.append(item)
+            content[key] = items
+        for key in media_keys(channel.kind):
             if content.get(key):
                 resolved = self.media_path(content[key])
                 if isinstance(resolved, MediaRefused):
@@ -498,13 +498,14 @@ class _Planner:
                     del content[key]
                 else:
                     content[key] = resolved
-        if channel.kind == "facebook" and content.get("link"):
-            content["link"] = tracked_url(
-                content["link"],
-                channel="facebook",
-                campaign=self.d.slug,
-                community=context["community"].slug,
-            )
+        for key in spec_for(channel.kind).campaign_model.tracked_links:
+            if content.get(key):
+                content[key] = tracked_url(
+                    content[key],
+                    channel=channel.kind,
+                    campaign=self.d.slug,
+                    community=context["community"].slug,
+                )
         content.update(channel.fixed)
         return content, failed
 

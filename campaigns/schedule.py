@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
 
+from channels.campaign_input import duration
+
 MAX_OCCURRENCES = 10_000
 """More occurrences than this in one schedule is an error (a rule that runs away)."""
 
@@ -320,8 +322,7 @@ def expand(schedule: Schedule) -> Expansion:
 
 def parse_duration(text: str) -> timedelta:
     """``"90m"``, ``"2h"``, ``"1d"`` -> a timedelta; raise ScheduleError otherwise."""
-    match = re.fullmatch(r"\s*(\d{1,4})\s*([mhd])\s*", text)
-    if not match:
-        raise ScheduleError(f"{text!r} is not a duration; write e.g. 90m, 2h or 1d")
-    unit = {"m": "minutes", "h": "hours", "d": "days"}[match[2]]
-    return timedelta(**{unit: int(match[1])})
+    try:
+        return duration(text)
+    except ValueError as exc:
+        raise ScheduleError(str(exc)) from None

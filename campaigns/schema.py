@@ -9,7 +9,6 @@ date-time; a date-time without an offset is refused), and clock times.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,10 +23,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from campaigns.schedule import ScheduleError, parse_clock, parse_duration
+from campaigns.schedule import ScheduleError, parse_clock
+from channels import registry
+from channels.campaign_input import (
+    ChannelInput,
+    Duration,
+    TemplateField,
+    TemplateRef,
+    Text,
+)
+
+__all__ = ["ChannelInput", "Duration", "TemplateField", "TemplateRef", "Text"]
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
 class _Strict(BaseModel):
@@ -35,35 +43,6 @@ class _Strict(BaseModel):
 
 
 # --- values with their own rules ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TemplateRef:
-    """A template: inline ``text`` or a ``file`` next to the campaign file."""
-
-    text: str | None = None
-    file: str | None = None
-
-
-def _template_ref(value: Any) -> TemplateRef:
-    if isinstance(value, bool):
-        raise PydanticCustomError("template", "write text here, not true/false")
-    if isinstance(value, str | int | float):
-        return TemplateRef(text=str(value))
-    if isinstance(value, dict):
-        extra = sorted(set(value) - {"file"})
-        if extra or not isinstance(value.get("file"), str) or not value["file"].strip():
-            raise PydanticCustomError(
-                "template",
-                "a template in a file is written {file: path/next/to/the/campaign.j2}",
-            )
-        return TemplateRef(file=value["file"].strip())
-    raise PydanticCustomError(
-        "template", "write the text here, or {file: path/next/to/the/campaign.j2}"
-    )
-
-
-TemplateField = Annotated[TemplateRef, PlainValidator(_template_ref)]
 
 
 def _moment(value: Any) -> date | datetime:
@@ -114,17 +93,6 @@ def _clock(value: Any) -> time:
 Clock = Annotated[time, PlainValidator(_clock)]
 
 
-def _duration(value: Any) -> str:
-    try:
-        parse_duration(str(value))
-    except ScheduleError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
-    return str(value)
-
-
-Duration = Annotated[str, PlainValidator(_duration)]
-
-
 def _zone(value: Any) -> str:
     text = str(value).strip() if isinstance(value, str) else None
     try:
@@ -143,19 +111,6 @@ def _zone(value: Any) -> str:
 Zone = Annotated[str, PlainValidator(_zone)]
 
 
-def _category(value: Any) -> str:
-    if isinstance(value, bool) or not str(value).strip().isdigit():
-        raise PydanticCustomError(
-            "category",
-            "{value} is not a YouTube category id (a number such as 19)",
-            {"value": repr(value)},
-        )
-    return str(value).strip()
-
-
-CategoryId = Annotated[str, PlainValidator(_category)]
-
-
 def _as_list(value: Any) -> Any:
     return value if isinstance(value, list) else [value]
 
@@ -172,49 +127,9 @@ class CommunityTagsIn(_Strict):
     tags: Annotated[list[Text], Field(min_length=1)]
 
 
-class FacebookIn(_Strict):
-    account: Text = "community"
-    message: TemplateField
-    link: TemplateField | None = None
-    photo: TemplateField | None = None
-    video: TemplateField | None = None
-    video_title: TemplateField | None = None
-
-
-class YouTubeIn(_Strict):
-    account: Text = "community"
-    title: TemplateField
-    description: TemplateField | None = None
-    tags: list[TemplateField] = []
-    video: TemplateField
-    privacy: Literal["public", "unlisted", "private"] = "private"
-    publish_at: Literal["occurrence"] | None = None
-    upload_ahead: Duration = "2h"
-    category: CategoryId = "19"
-    made_for_kids: bool = False
-    language: Text = "th"
-
-
-class AudienceIn(_Strict):
-    tags: Annotated[list[Text], Field(min_length=1)]
-
-
-class EmailIn(_Strict):
-    account: Text
-    subject: TemplateField
-    preheader: TemplateField | None = None
-    html: TemplateField
-    text: TemplateField | None = None
-    sender_name: TemplateField | None = None
-    reply_to: TemplateField | None = None
-    audience: AudienceIn | None = None
-
-
-CHANNEL_MODELS: dict[str, type[_Strict]] = {
-    "facebook": FacebookIn,
-    "youtube": YouTubeIn,
-    "email": EmailIn,
-}
+def channel_models() -> dict[str, type[ChannelInput]]:
+    """Each channel's block, by its key in the file (declared by the channel's spec)."""
+    return {spec.kind: spec.campaign_model for spec in registry.specs()}
 
 
 class AtIn(_Strict):

@@ -65,7 +65,7 @@ from email.parser import BytesParser, Parser
 from email.policy import Policy
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Required, TypedDict
 from urllib.parse import urlsplit
 
 import dkim as dkimpy
@@ -75,9 +75,18 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from dkim.canonicalization import CanonicalizationPolicy
 from email_validator import EmailNotValidError, ValidatedEmail, validate_email
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from channels.base import Adapter, ContentProblem
+from channels.base import (
+    Adapter,
+    BulkSender,
+    Capability,
+    ChannelServices,
+    ChannelSpec,
+    ContentProblem,
+)
+from channels.base import Recipient as Recipient  # re-exported: callers name it here
+from channels.campaign_input import ChannelInput, TemplateField, Text
 from channels.errors import (
     AuthExpired,
     ChannelError,
@@ -86,9 +95,6 @@ from channels.errors import (
     TransientError,
 )
 from channels.tracking import TrackingLinks
-
-if TYPE_CHECKING:
-    from marketing.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -413,15 +419,6 @@ _PIXEL_HTML = (
 
 
 @dataclass(frozen=True)
-class Recipient:
-    """One subscriber to send to (the caller has checked consent)."""
-
-    subscriber_id: int
-    email: str
-    name: str = ""
-
-
-@dataclass(frozen=True)
 class DkimKey:
     """A DKIM signing key: ``d=`` domain, ``s=`` selector and the PEM private key."""
 
@@ -705,7 +702,7 @@ def dkim_signature(
 # --- the adapter ----------------------------------------------------------------------
 
 
-class EmailAdapter(EmailLimits):
+class EmailAdapter(EmailLimits, BulkSender):
     """Builds campaign email and sends it over one SMTP connection per batch.
 
     Every value comes in through the constructor (see :func:`email_adapter_from_settings`);
@@ -1243,12 +1240,34 @@ def _reply_text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
-def email_adapter_from_settings(settings: Settings) -> EmailAdapter:
-    """The email adapter configured by ``settings`` (a :class:`marketing.settings.Settings`)."""
+class EmailSettings(BaseModel):
+    """What the e-mail adapter is built from (the service's settings of the same names)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    public_base_url: str
+    tracking_secret: SecretStr
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = 30.0
+    unsubscribe_mailto: str = "unsubscribe@example.org"
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_private_key_file: Path | None = None
+
+
+def email_adapter_from_settings(settings: EmailSettings | object) -> EmailAdapter:
+    """The email adapter configured by ``settings`` (an :class:`EmailSettings`, or anything
+    with those attributes)."""
+    values = SPEC.settings_from(settings)
+    assert isinstance(values, EmailSettings)
     domain, selector, key_file = (
-        settings.dkim_domain,
-        settings.dkim_selector,
-        settings.dkim_private_key_file,
+        values.dkim_domain,
+        values.dkim_selector,
+        values.dkim_private_key_file,
     )
     dkim_key = None
     if domain and selector and key_file:
@@ -1259,13 +1278,101 @@ def email_adapter_from_settings(settings: Settings) -> EmailAdapter:
             "MARKETING_DKIM_PRIVATE_KEY_FILE (or none of them)"
         )
     return EmailAdapter(
-        host=settings.smtp_host,
-        port=settings.smtp_port,
-        security=str(settings.smtp_security),
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        timeout=settings.smtp_timeout,
-        unsubscribe_mailto=settings.unsubscribe_mailto,
-        links=TrackingLinks(settings.public_base_url, settings.tracking_secret),
+        host=values.smtp_host,
+        port=values.smtp_port,
+        security=str(values.smtp_security),
+        username=values.smtp_username,
+        password=values.smtp_password,
+        timeout=values.smtp_timeout,
+        unsubscribe_mailto=values.unsubscribe_mailto,
+        links=TrackingLinks(values.public_base_url, values.tracking_secret),
         dkim=dkim_key,
     )
+
+
+# --- the channel as a unit -------------------------------------------------------------
+
+
+class Audience(TypedDict):
+    tags: list[str]
+
+
+class EmailContent(TypedDict, total=False):
+    """``Post.content`` of an e-mail post (see the module docstring)."""
+
+    subject: Required[str]
+    preheader: str
+    html: Required[str]
+    text: str
+    sender_name: str
+    reply_to: str
+    audience: Audience
+
+
+class AudienceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tags: Annotated[list[Text], Field(min_length=1)]
+
+
+class EmailIn(ChannelInput):
+    """The ``email:`` block of a campaign file."""
+
+    templates: ClassVar[tuple[str, ...]] = (
+        "subject",
+        "preheader",
+        "html",
+        "text",
+        "sender_name",
+        "reply_to",
+    )
+    html_templates: ClassVar[frozenset[str]] = frozenset({"html"})
+    # The fields in which {{ subscriber.name }} and friends may be printed.
+    per_recipient: ClassVar[frozenset[str] | None] = frozenset(
+        {"subject", "preheader", "html", "text"}
+    )
+    community_accounts: ClassVar[bool] = False
+
+    account: Text
+    subject: TemplateField
+    preheader: TemplateField | None = None
+    html: TemplateField
+    text: TemplateField | None = None
+    sender_name: TemplateField | None = None
+    reply_to: TemplateField | None = None
+    audience: AudienceIn | None = None
+
+    def fixed(self) -> dict[str, Any]:
+        return {} if self.audience is None else {"audience": {"tags": list(self.audience.tags)}}
+
+    def written_at(self) -> dict[str, str]:
+        return {} if self.audience is None else {"audience": "audience"}
+
+    def audience_tags(self) -> list[str] | None:
+        return None if self.audience is None else list(self.audience.tags)
+
+    @classmethod
+    def account_problem(cls, external_id: str) -> str | None:
+        why = valid_address(external_id)
+        return None if why is None else f"the sender address {external_id!r} is not valid: {why}"
+
+
+def _build(settings: EmailSettings, services: ChannelServices) -> EmailAdapter:
+    return email_adapter_from_settings(settings)
+
+
+SPEC = ChannelSpec(
+    kind=EmailLimits.kind,
+    label_th="อีเมล",
+    label_en="Email",
+    colour="#1e8a44",
+    utm_source="email",
+    utm_medium="email",
+    campaign_model=EmailIn,
+    limits=EmailLimits,
+    content=EmailContent,
+    capabilities=frozenset({Capability.SEND_TO_MANY}),
+    settings_model=EmailSettings,
+    factory=_build,
+    signs_links=True,
+)

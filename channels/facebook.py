@@ -53,7 +53,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Required, TypedDict
 from urllib.parse import urlsplit
 
 import requests
@@ -61,17 +61,21 @@ import urllib3.exceptions
 from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from channels.base import (
     Account,
     Adapter,
+    Capability,
+    ChannelServices,
+    ChannelSpec,
     ContentProblem,
     Metrics,
     OutgoingPost,
     Publisher,
     Receipt,
 )
+from channels.campaign_input import ChannelInput, TemplateField, Text
 from channels.errors import (
     AuthExpired,
     ChannelError,
@@ -82,9 +86,6 @@ from channels.errors import (
 )
 from channels.media import IMAGE_TYPES, VIDEO_TYPES, publish_refusal, type_problem
 from channels.ratelimit import MemoryUsageStore, RedisUsageStore, Usage, UsageStore
-
-if TYPE_CHECKING:
-    from marketing.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -939,21 +940,94 @@ class FacebookAdapter(FacebookLimits, Publisher):
         )
 
 
+class FacebookSettings(BaseModel):
+    """What the Facebook adapter is built from (the service's settings of the same names)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v25.0"
+    facebook_app_secret: SecretStr | None = None
+    media_root: Path | None = None
+    effective_redis_url: str | None = None
+
+
 def facebook_adapter_from_settings(
-    settings: Settings, *, usage: UsageStore | None = None
+    settings: FacebookSettings | object, *, usage: UsageStore | None = None
 ) -> FacebookAdapter:
     """The Facebook adapter the pipeline uses: Graph URL, version and app secret from the
-    settings; usage reports kept in ``usage`` (default: Redis when the service has one, so
-    every worker shares them, else this process's memory)."""
+    settings (a :class:`FacebookSettings`, or anything with those attributes); usage reports
+    kept in ``usage`` (default: Redis when the service has one, so every worker shares them,
+    else this process's memory)."""
+    values = SPEC.settings_from(settings)
+    assert isinstance(values, FacebookSettings)
     if usage is None:
         import redis
 
-        redis_url = settings.effective_redis_url
+        redis_url = values.effective_redis_url
         usage = RedisUsageStore(redis.Redis.from_url(redis_url)) if redis_url else None
     return FacebookAdapter(
-        graph_url=settings.graph_api_url,
-        api_version=settings.graph_api_version,
-        app_secret=settings.facebook_app_secret,
+        graph_url=values.graph_api_url,
+        api_version=values.graph_api_version,
+        app_secret=values.facebook_app_secret,
         usage=usage,
-        media_root=settings.media_root,
+        media_root=values.media_root,
     )
+
+
+# -- the channel as a unit ------------------------------------------------------------------
+
+
+class FacebookContent(TypedDict, total=False):
+    """``Post.content`` of a Facebook post (see the module docstring)."""
+
+    message: Required[str]
+    link: str
+    photo: str
+    video: str
+    video_title: str
+
+
+class FacebookIn(ChannelInput):
+    """The ``facebook:`` block of a campaign file."""
+
+    templates: ClassVar[tuple[str, ...]] = ("message", "link", "photo", "video", "video_title")
+    tracked_links: ClassVar[tuple[str, ...]] = ("link",)
+
+    account: Text = "community"
+    message: TemplateField
+    link: TemplateField | None = None
+    photo: TemplateField | None = None
+    video: TemplateField | None = None
+    video_title: TemplateField | None = None
+
+
+def _build(settings: FacebookSettings, services: ChannelServices) -> FacebookAdapter:
+    return facebook_adapter_from_settings(
+        settings, usage=services.usage() if services.usage else None
+    )
+
+
+SPEC = ChannelSpec(
+    kind=FacebookLimits.kind,
+    label_th="เฟซบุ๊ก",
+    label_en="Facebook",
+    colour="#1864d6",
+    utm_source="facebook",
+    utm_medium="social",
+    campaign_model=FacebookIn,
+    media_keys=("photo", "video"),
+    limits=FacebookLimits,
+    content=FacebookContent,
+    capabilities=frozenset(
+        {
+            Capability.PUBLISH,
+            Capability.METRICS,
+            Capability.ACCOUNT_CHECK,
+            Capability.FIND_PUBLISHED,
+            Capability.TAKE_DOWN,
+        }
+    ),
+    settings_model=FacebookSettings,
+    factory=_build,
+)

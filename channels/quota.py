@@ -40,15 +40,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from channels.errors import QuotaExhausted
 
 if TYPE_CHECKING:
     import redis
-
-    from marketing.settings import Settings
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -360,7 +358,14 @@ class RedisQuotaLedger(QuotaLedger):
         self._fill_script(keys=[self.key(account, bucket, day)], args=[limit, expiry])
 
 
-def ledger_from_settings(settings: Settings, *, seed: QuotaSeed | None = None) -> QuotaLedger:
+class RedisSettings(Protocol):
+    """Settings that may name a Redis (the service's settings are such)."""
+
+    @property
+    def effective_redis_url(self) -> str | None: ...
+
+
+def ledger_from_settings(settings: RedisSettings, *, seed: QuotaSeed | None = None) -> QuotaLedger:
     """A Redis ledger when the settings name a Redis (``effective_redis_url``), otherwise an
     in-memory one (which only one process can respect: use Redis with several workers);
     either rebuilds a missing day from ``seed``."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, Required, TypedDict
 
 import googleapiclient
 import httplib2
@@ -53,11 +53,15 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload, build_http
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, PlainValidator, SecretStr
+from pydantic_core import PydanticCustomError
 
 from channels.base import (
     Account,
     Adapter,
+    Capability,
+    ChannelServices,
+    ChannelSpec,
     ContentProblem,
     Metrics,
     OutgoingPost,
@@ -65,6 +69,7 @@ from channels.base import (
     Receipt,
     RefreshGrant,
 )
+from channels.campaign_input import ChannelInput, Duration, TemplateField, Text, duration
 from channels.errors import (
     AuthExpired,
     ChannelError,
@@ -75,10 +80,16 @@ from channels.errors import (
     TransientError,
 )
 from channels.media import VIDEO_TYPES, publish_refusal, type_problem
-from channels.quota import QuotaLedger, cost_of, next_reset, seconds_until_reset
-
-if TYPE_CHECKING:
-    from marketing.settings import Settings
+from channels.quota import (
+    DEFAULT_LIMITS,
+    UNITS,
+    UPLOADS,
+    InMemoryQuotaLedger,
+    QuotaLedger,
+    cost_of,
+    next_reset,
+    seconds_until_reset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -824,11 +835,135 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         return metrics
 
 
-def youtube_adapter_from_settings(settings: Settings, ledger: QuotaLedger) -> YouTubeAdapter:
-    """The YouTube adapter the pipeline uses: ``settings.youtube_root_url``, ``ledger``."""
+class YouTubeSettings(BaseModel):
+    """What the YouTube adapter is built from (the service's settings of the same names)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    youtube_root_url: str = "https://youtube.googleapis.com/"
+    youtube_quota_project: str | None = "default"
+    youtube_daily_uploads: int = DEFAULT_LIMITS[UPLOADS]
+    youtube_daily_units: int = DEFAULT_LIMITS[UNITS]
+    media_root: Path | None = None
+
+
+def youtube_adapter_from_settings(
+    settings: YouTubeSettings | object, ledger: QuotaLedger
+) -> YouTubeAdapter:
+    """The YouTube adapter the pipeline uses: ``youtube_root_url`` of the settings (a
+    :class:`YouTubeSettings`, or anything with those attributes) and ``ledger``."""
+    values = SPEC.settings_from(settings)
+    assert isinstance(values, YouTubeSettings)
     return YouTubeAdapter(
-        root_url=settings.youtube_root_url,
+        root_url=values.youtube_root_url,
         ledger=ledger,
-        quota_project=settings.youtube_quota_project or None,
-        media_root=settings.media_root,
+        quota_project=values.youtube_quota_project or None,
+        media_root=values.media_root,
     )
+
+
+# -- the channel as a unit ------------------------------------------------------------------
+
+
+class YouTubeContent(TypedDict, total=False):
+    """``Post.content`` of a YouTube post (see the module docstring)."""
+
+    title: Required[str]
+    description: str
+    tags: list[str]
+    video: Required[str]
+    privacy: Literal["public", "unlisted", "private"]
+    publish_at: str
+    category_id: str
+    made_for_kids: bool
+    language: str
+
+
+def _category(value: Any) -> str:
+    if isinstance(value, bool) or not str(value).strip().isdigit():
+        raise PydanticCustomError(
+            "category",
+            "{value} is not a YouTube category id (a number such as 19)",
+            {"value": repr(value)},
+        )
+    return str(value).strip()
+
+
+CategoryId = Annotated[str, PlainValidator(_category)]
+
+
+class YouTubeIn(ChannelInput):
+    """The ``youtube:`` block of a campaign file."""
+
+    templates: ClassVar[tuple[str, ...]] = ("title", "description", "video")
+    template_lists: ClassVar[tuple[str, ...]] = ("tags",)
+
+    account: Text = "community"
+    title: TemplateField
+    description: TemplateField | None = None
+    tags: list[TemplateField] = []
+    video: TemplateField
+    privacy: Literal["public", "unlisted", "private"] = "private"
+    publish_at: Literal["occurrence"] | None = None
+    upload_ahead: Duration = "2h"
+    category: CategoryId = "19"
+    made_for_kids: bool = False
+    language: Text = "th"
+
+    def fixed(self) -> dict[str, Any]:
+        return {
+            "privacy": self.privacy,
+            "category_id": self.category,
+            "made_for_kids": self.made_for_kids,
+            "language": self.language,
+        }
+
+    def written_at(self) -> dict[str, str]:
+        return {
+            "privacy": "privacy",
+            "category_id": "category",
+            "publish_at": "publish_at",
+            "tags": "tags",
+        }
+
+    def publish_at_occurrence(self) -> bool:
+        return self.publish_at == "occurrence"
+
+    def goes_out_before(self) -> timedelta:
+        return duration(self.upload_ahead)
+
+
+def _build(settings: YouTubeSettings, services: ChannelServices) -> YouTubeAdapter:
+    if services.quota_ledger is not None:
+        ledger = services.quota_ledger()
+    else:
+        ledger = InMemoryQuotaLedger(
+            limits={UPLOADS: settings.youtube_daily_uploads, UNITS: settings.youtube_daily_units}
+        )
+    return youtube_adapter_from_settings(settings, ledger)
+
+
+SPEC = ChannelSpec(
+    kind=YouTubeLimits.kind,
+    label_th="ยูทูบ",
+    label_en="YouTube",
+    colour="#d0242b",
+    utm_source="youtube",
+    utm_medium="video",
+    campaign_model=YouTubeIn,
+    media_keys=("video",),
+    limits=YouTubeLimits,
+    content=YouTubeContent,
+    capabilities=frozenset(
+        {
+            Capability.PUBLISH,
+            Capability.METRICS,
+            Capability.ACCOUNT_CHECK,
+            Capability.FIND_PUBLISHED,
+            Capability.TAKE_DOWN,
+            Capability.MAKE_PRIVATE,
+        }
+    ),
+    settings_model=YouTubeSettings,
+    factory=_build,
+)

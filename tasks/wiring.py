@@ -11,7 +11,8 @@ import redis
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
-from channels.base import Account, Publisher, RefreshGrant
+from channels import registry
+from channels.base import Account, Adapter, BulkSender, ChannelServices, Publisher, RefreshGrant
 from channels.email import EmailAdapter
 from channels.errors import AuthExpired, PermanentError
 from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
@@ -24,7 +25,7 @@ from channels.ratelimit import (
     UsageStore,
 )
 from marketing.db import session_scope
-from marketing.models import ChannelKind, TokenKind
+from marketing.models import TokenKind
 from marketing.publishing import Claim
 from marketing.quota_record import quota_seed
 from marketing.settings import (
@@ -73,39 +74,53 @@ def publish_bucket() -> TokenBucket:
     return MemoryTokenBucket(rate=rate, capacity=capacity)
 
 
+def services() -> ChannelServices:
+    """The stores this process's adapters share."""
+    return ChannelServices(usage=usage_store, quota_ledger=quota_ledger)
+
+
 @cache
-def publisher(kind: ChannelKind) -> Publisher:
-    """The adapter that publishes posts of ``kind`` (Facebook or YouTube)."""
+def adapter(kind: str) -> Adapter:
+    """The adapter of channel ``kind``, built by its spec from this service's settings.
+    Raises :class:`PermanentError` (``<channel>:development-secret``) instead for a channel
+    whose messages carry signed tracking links while they would be signed with the
+    development secret and lead off this machine: anyone could forge them."""
+    spec = registry.spec_for(kind)
     settings = get_settings()
-    if kind == ChannelKind.FACEBOOK:
-        from channels.facebook import facebook_adapter_from_settings
+    if spec.signs_links:
+        try:
+            check_development_secrets(settings, uses=WORKER_SECRETS)
+        except DevelopmentSecretRefused as refused:
+            raise PermanentError(
+                str(refused),
+                code=spec.code(refused.code),
+                hint="Set MARKETING_TRACKING_SECRET to a long random value and restart the "
+                "workers, then retry the post: nothing was sent.",
+            ) from None
+    return spec.build(settings, services())
 
-        return facebook_adapter_from_settings(settings, usage=usage_store())
-    if kind == ChannelKind.YOUTUBE:
-        from channels.youtube import youtube_adapter_from_settings
 
-        return youtube_adapter_from_settings(settings, quota_ledger())
-    raise ValueError(f"{kind} posts are not published by a Publisher")
+def publisher(kind: str) -> Publisher:
+    """The adapter that publishes posts of ``kind`` (a channel that can PUBLISH)."""
+    built = adapter(kind)
+    if not isinstance(built, Publisher):
+        raise ValueError(f"{kind} posts are not published by a Publisher")
+    return built
 
 
-@cache
+def bulk_sender(kind: str) -> BulkSender:
+    """The adapter that sends posts of ``kind`` to many (a channel that can SEND_TO_MANY)."""
+    built = adapter(kind)
+    if not isinstance(built, BulkSender):
+        raise ValueError(f"{kind} posts are not sent by a BulkSender")
+    return built
+
+
 def email_adapter() -> EmailAdapter:
-    """The adapter that builds and sends campaign email.  Raises :class:`PermanentError`
-    (``email:development-secret``) instead while its links would be signed with the
-    development tracking secret and lead off this machine: anyone could forge them."""
-    from channels.email import email_adapter_from_settings
-
-    settings = get_settings()
-    try:
-        check_development_secrets(settings, uses=WORKER_SECRETS)
-    except DevelopmentSecretRefused as refused:
-        raise PermanentError(
-            str(refused),
-            code=f"email:{refused.code}",
-            hint="Set MARKETING_TRACKING_SECRET to a long random value and restart the "
-            "workers, then retry the post: nothing was sent.",
-        ) from None
-    return email_adapter_from_settings(settings)
+    """The adapter that builds and sends campaign email (see :func:`adapter`)."""
+    built = adapter("email")
+    assert isinstance(built, EmailAdapter)
+    return built
 
 
 def account_for(claim: Claim, *, engine: Engine | None = None) -> Account:
@@ -189,5 +204,5 @@ def _grant(stored: StoredTokens, *, account_id: int, engine: Engine | None) -> R
 
 def reset() -> None:
     """Forget every built adapter and store (tests change the settings between runs)."""
-    for func in (redis_client, usage_store, quota_ledger, publish_bucket, publisher, email_adapter):
+    for func in (redis_client, usage_store, quota_ledger, publish_bucket, adapter):
         func.cache_clear()

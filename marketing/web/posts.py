@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns.loader import MEDIA_KEYS
+from campaigns.loader import media_keys
 from channels.media import is_image, sniff
 from marketing.media import contained
 from marketing.models import (
@@ -105,7 +105,7 @@ def post_page(
         post=post,
         account=account,
         attempts=attempts,
-        media_keys=[k for k in MEDIA_KEYS.get(post.channel.value, ()) if post.content.get(k)],
+        media_keys=[k for k in media_keys(post.channel.value) if post.content.get(k)],
     )
 
 
@@ -215,7 +215,7 @@ def post_media(
     # Only a file that the post itself names, under a key that holds media: never any path.
     post = _post(session, post_id)
     value = post.content.get(key)
-    if key not in MEDIA_KEYS.get(post.channel.value, ()) or not isinstance(value, str):
+    if key not in media_keys(post.channel.value) or not isinstance(value, str):
         raise HTTPException(404, "this post has no such media")
     return _file(request, value)
 
