@@ -6,6 +6,7 @@ rings for them, so nothing here needs long ETAs or result storage.
 
 from __future__ import annotations
 
+from channels.registry import DEFAULT_QUEUE, queues
 from marketing.settings import get_settings
 
 _settings = get_settings()
@@ -43,11 +44,8 @@ enable_utc = True
 
 # One queue per channel for publishing (a slow upload never holds up a Facebook post), and
 # the default queue for the periodic work.  A plain `celery -A tasks worker` consumes them all.
-task_default_queue = "default"
-task_queues = {
-    name: {"exchange": name, "routing_key": name}
-    for name in ("default", "publish.facebook", "publish.youtube", "publish.email")
-}
+task_default_queue = DEFAULT_QUEUE
+task_queues = {name: {"exchange": name, "routing_key": name} for name in queues()}
 task_create_missing_queues = True
 
 # A scheduler that reconnects after a failed send (see tasks/beat.py).

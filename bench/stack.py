@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from bench.services import CeleryWorker, PostgresDatabase, RedisServer
+from channels.registry import queues
 from channels.sandbox.graph import GraphSandbox
 from marketing import migrate
 from marketing.cli.communities import SAMPLE
@@ -32,8 +33,6 @@ from marketing.models import (
     PostState,
 )
 from marketing.reference import import_reference
-
-QUEUES = "default,publish.facebook,publish.youtube,publish.email"
 
 
 def token_for(secret_name: str) -> str:
@@ -82,7 +81,7 @@ class Pipeline:
             concurrency=concurrency,
             beat=beat,
             log_dir=self.dir,
-            queues=QUEUES,
+            queues=",".join(queues()),
             app="bench.worker_app",
         )
         self.workers.append(worker)

@@ -33,7 +33,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
 # kombu's Redis transport keeps a queue's messages of priority p > 0 in "<queue>\x06\x16<p>".
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
@@ -156,13 +155,16 @@ class ScrapeCollector(Collector):
         family = GaugeMetricFamily(
             "marketing_queue_depth", "Messages waiting in each Celery queue.", labels=["queue"]
         )
+        from channels.registry import queues as queue_names
+
+        names = queue_names()
         pipe = queues.pipeline(transaction=False)
-        for name in QUEUES:
+        for name in names:
             for suffix in _PRIORITY_SUFFIXES:
                 pipe.llen(name + suffix)
         lengths = pipe.execute()
         step = len(_PRIORITY_SUFFIXES)
-        for index, name in enumerate(QUEUES):
+        for index, name in enumerate(names):
             family.add_metric([name], sum(lengths[index * step : (index + 1) * step]))
         yield family
 

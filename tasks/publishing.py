@@ -14,8 +14,10 @@ from datetime import timedelta
 
 from celery import Task
 
-from channels.base import OutgoingPost
+from channels import registry
+from channels.base import Capability, OutgoingPost
 from channels.errors import ChannelError, RateLimited
+from marketing.bulk import reconcile_bulk_post, send_bulk_post
 from marketing.db import get_engine, utcnow
 from marketing.models import ChannelKind
 from marketing.observability import add_log_context, log_context
@@ -31,6 +33,7 @@ from marketing.publishing import (
     record_reconciliation,
     requeue_stale,
 )
+from marketing.settings import get_settings
 from tasks import wiring
 from tasks.app import app
 from tasks.housekeeping import record_heartbeat
@@ -44,7 +47,7 @@ RECONCILE_SLACK = timedelta(minutes=5)
 def publish_queue(channel: ChannelKind | str) -> str:
     """The queue publish tasks of ``channel`` go to (one per channel, so a slow channel does
     not hold up the others)."""
-    return f"publish.{ChannelKind(channel).value}"
+    return registry.queue_for(channel)
 
 
 def ring(post_id: int, channel: ChannelKind) -> None:
@@ -108,11 +111,15 @@ def _publish_post(self: Task, post_id: int) -> str:
         with heartbeat(
             engine=engine, attempt_id=claim.attempt_id, every=policy.attempt_stale_after / 4
         ):
-            if claim.channel == ChannelKind.EMAIL:
-                from tasks.email import send_email_post
-
-                sent = send_email_post(engine=engine, claim=claim, account=account, policy=policy)
-                log.info("post %s: e-mail -> %s", post_id, sent)
+            if registry.spec_for(claim.channel).can(Capability.SEND_TO_MANY):
+                sent = send_bulk_post(
+                    engine=engine,
+                    claim=claim,
+                    account=account,
+                    sender=wiring.bulk_sender(claim.channel),
+                    batch_size=get_settings().email_batch_size,
+                )
+                log.info("post %s: sent to many -> %s", post_id, sent)
                 return sent
             receipt = wiring.publisher(claim.channel).publish(
                 OutgoingPost(marker=claim.marker, account=account, content=claim.content)
@@ -151,10 +158,8 @@ def reconcile(claim: Claim, policy: Policy) -> None:
 
 def _reconcile(claim: Claim, policy: Policy) -> None:
     engine = get_engine()
-    if claim.channel == ChannelKind.EMAIL:
-        from tasks.email import reconcile_email_post
-
-        reconcile_email_post(engine=engine, claim=claim, policy=policy)
+    if registry.spec_for(claim.channel).can(Capability.SEND_TO_MANY):
+        reconcile_bulk_post(engine=engine, claim=claim, policy=policy)
         return
     found, error = None, None
     try:

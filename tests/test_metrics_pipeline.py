@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from channels.registry import queues
 from marketing.models import ChannelKind, MetricSnapshot, PostState, Role
 from marketing.settings import reset_settings
 from marketing.web import create_app
@@ -121,6 +122,6 @@ def test_a_runs_counts_are_on_the_worker_port_and_on_the_web_apps_metrics(
             == PER_CHANNEL
         )
     assert value(web, "marketing_emails_total", outcome="sent") == emails
-    for queue in ("default", "publish.facebook", "publish.youtube", "publish.email"):
+    for queue in queues():
         assert ("marketing_queue_depth", (("queue", queue),)) in web, queue
     assert value(web, "marketing_scrape_errors", source="queues") == 0

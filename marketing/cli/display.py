@@ -112,9 +112,10 @@ STATES = {
     "permission_lost": N_("permission lost"),
     "unknown": N_("unknown"),
 }
-CHANNELS = {"facebook": N_("Facebook"), "youtube": N_("YouTube"), "email": N_("Email")}
 
 
 def channel_word(channel: str) -> str:
-    """A channel's name in the chosen language."""
-    return current()._(CHANNELS.get(channel, channel))
+    """A channel's name in the chosen language (from its spec)."""
+    from channels import registry
+
+    return registry.labels(current().language).get(channel, channel)

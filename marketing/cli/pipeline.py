@@ -24,8 +24,6 @@ COMPONENTS = {
     "metrics": N_("metrics collector"),
 }
 
-QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
-
 
 @click.command()
 @click.option("--concurrency", "-c", default=2, show_default=True, help="Worker processes.")
@@ -35,6 +33,7 @@ QUEUES = ("default", "publish.facebook", "publish.youtube", "publish.email")
 def worker(concurrency: int, no_beat: bool, loglevel: str) -> None:
     """Run a Celery worker and the scheduler (beat) in one process: the whole pipeline on one
     machine. In production run `celery -A tasks worker` and `celery -A tasks beat` instead."""
+    from channels.registry import queues
     from tasks import app
 
     settings = get_settings()
@@ -42,7 +41,7 @@ def worker(concurrency: int, no_beat: bool, loglevel: str) -> None:
     # for `celery -A tasks worker`); said here first, without a traceback.
     check_development_secrets(settings, uses=WORKER_SECRETS)
     settings.ensure_data_dir()
-    argv = ["worker", "-c", str(concurrency), "--loglevel", loglevel, "-Q", ",".join(QUEUES)]
+    argv = ["worker", "-c", str(concurrency), "--loglevel", loglevel, "-Q", ",".join(queues())]
     if not no_beat:
         argv += ["-B", "-s", str(settings.data_dir / "celerybeat-schedule")]
     app.worker_main(argv)
@@ -50,20 +49,22 @@ def worker(concurrency: int, no_beat: bool, loglevel: str) -> None:
 
 def queue_depths() -> dict[str, int | None]:
     """Messages waiting in each queue (None: the broker could not be asked)."""
+    from channels.registry import queues
     from tasks import app
 
+    names = queues()
     depths: dict[str, int | None] = {}
     try:
         with app.connection_for_read() as conn:
             conn.ensure_connection(max_retries=1)
             channel = conn.default_channel
-            for name in QUEUES:
+            for name in names:
                 try:
                     depths[name] = int(channel.queue_declare(name, passive=True).message_count)
                 except Exception:
                     depths[name] = 0  # never declared: nothing waits there
     except Exception:
-        return dict.fromkeys(QUEUES)
+        return dict.fromkeys(names)
     return depths
 
 

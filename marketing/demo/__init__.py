@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
+from channels.registry import queues
 from channels.sandbox.suite import SandboxSuite
 from marketing import migrate
 from marketing.db import dispose_engines, get_engine, session_scope, utcnow
@@ -43,7 +44,6 @@ from marketing.settings import get_settings, reset_settings
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent / "sample" / "communities.yaml"
-QUEUES = "default,publish.facebook,publish.youtube,publish.email"
 FINAL = (
     PostState.PUBLISHED,
     PostState.FAILED,
@@ -240,7 +240,7 @@ def _run_pipeline(
             "--loglevel",
             "INFO",
             "-Q",
-            QUEUES,
+            ",".join(queues()),
             "-s",
             str(folder / "celerybeat-schedule"),
             "--without-mingle",

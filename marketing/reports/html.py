@@ -66,7 +66,7 @@ def _environment(language: str) -> Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
-    channel_name = labels.CHANNEL_EN if en else labels.CHANNEL_TH
+    channel_name = labels.channel_names(en=en)
     env.globals.update(
         language=language,
         channel_name=channel_name,
@@ -99,7 +99,7 @@ class _Words:
     def __init__(self, language: str, buddhist_era: bool, zone: ZoneInfo) -> None:
         self.en = language == "en"
         self._ = translations(language).gettext
-        self.channel = labels.CHANNEL_EN if self.en else labels.CHANNEL_TH
+        self.channel = labels.channel_names(en=self.en)
         self.clock = Clock(language=language, buddhist_era=buddhist_era, zone=zone)
         self.buddhist_era = buddhist_era
 
@@ -139,7 +139,9 @@ def _trend_charts(
                 title=title,
                 days=days,
                 series=[
-                    Series(words.channel[c.value], labels.CHANNEL_COLOUR[c.value], values[c.value])
+                    Series(
+                        words.channel[c.value], labels.channel_colours()[c.value], values[c.value]
+                    )
                     for c in CHANNELS
                 ],
                 day_label=lambda d: short_date(d, buddhist_era=words.buddhist_era),
@@ -164,7 +166,7 @@ def _channel_mix(lines: Sequence[ChannelLine] | Sequence[ChannelSum], *, words: 
             Bar(
                 label=words.channel[channel],
                 value=interactions,
-                colour=labels.CHANNEL_COLOUR[channel],
+                colour=labels.channel_colours()[channel],
                 text=f"{labels.integer(interactions)} ({share}) · {posts_text}",
             )
         )

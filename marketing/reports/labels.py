@@ -6,15 +6,26 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from channels import registry
 from marketing.reports.period import thai_date
 
-CHANNEL_TH = {
-    "facebook": "เฟซบุ๊ก",
-    "youtube": "ยูทูบ",
-    "email": "อีเมล",
-    "all": "รวมทุกช่องทาง",
-}
-CHANNEL_EN = {"facebook": "Facebook", "youtube": "YouTube", "email": "Email", "all": "All"}
+# "all" is the row of every channel together; each channel's own name and colour come from
+# its spec (channels.registry).
+ALL_CHANNELS = {"th": "รวมทุกช่องทาง", "en": "All"}
+ALL_COLOUR = "#555555"
+
+
+def channel_names(*, en: bool) -> dict[str, str]:
+    """kind (and ``all``) -> what a report calls it, in English or Thai."""
+    language = "en" if en else "th"
+    return {**registry.labels(language), "all": ALL_CHANNELS[language]}
+
+
+def channel_colours() -> dict[str, str]:
+    """kind (and ``all``) -> its colour in charts."""
+    return {**registry.colours(), "all": ALL_COLOUR}
+
+
 METRIC_EN = {
     "posts": "Posts",
     "views": "Views",
@@ -28,12 +39,6 @@ METRIC_EN = {
     "interactions": "Interactions",
     "reach": "Reach",
     "engagement_rate": "Engagement rate",
-}
-CHANNEL_COLOUR = {
-    "facebook": "#1864d6",
-    "youtube": "#d0242b",
-    "email": "#1e8a44",
-    "all": "#555555",
 }
 
 METRIC_TH = {

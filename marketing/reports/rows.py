@@ -29,9 +29,11 @@ from pydantic import BaseModel, ConfigDict, computed_field
 from marketing.models import PERFORMANCE_SUMS, ChannelKind, PostState
 from marketing.reports.period import Period
 
-CHANNELS: tuple[ChannelKind, ...] = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL)
+# Every channel, in the registry's order (channels.registry; ChannelKind lists the same).
+CHANNELS: tuple[ChannelKind, ...] = tuple(ChannelKind)
 ALL = "all"
-ChannelName = Literal["facebook", "youtube", "email", "all"]
+# A channel's kind (see channels.registry) or "all".
+ChannelName = str
 
 # A rate is shown only from at least this many emails sent or this many views (either one);
 # below both it is "not yet meaningful".  Documented in docs/reports.md.

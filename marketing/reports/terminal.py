@@ -54,7 +54,7 @@ class _Words:
         self.clock = clock
 
     def channel(self, name: str) -> str:
-        return (labels.CHANNEL_EN if self.en else labels.CHANNEL_TH)[name]
+        return labels.channel_names(en=self.en)[name]
 
     def metric(self, name: str) -> str:
         if self.en:

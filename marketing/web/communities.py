@@ -43,7 +43,7 @@ from marketing.web.deps import DB, Editor, Viewer, engine_of, now_of, settings_o
 from marketing.web.i18n import ENGLISH_WEEKDAYS, Clock
 from marketing.web.imports import MAX_CSV_BYTES, job_problems, progress_of, start_import
 from marketing.web.rendering import (
-    CHANNEL_LABELS,
+    channel_labels,
     clock_for,
     day_input_problem,
     flash,
@@ -109,7 +109,7 @@ def performance_charts(
     _ = gettext
     days = report.period.each_day()
     index = {day: i for i, day in enumerate(days)}
-    names = CHANNEL_LABELS[clock.language]
+    names = channel_labels(clock.language)
     charts = []
     for field, title in (
         ("interactions", _("Interactions per day")),
@@ -123,7 +123,9 @@ def performance_charts(
                 title=title,
                 days=days,
                 series=[
-                    Series(names[c.value], report_labels.CHANNEL_COLOUR[c.value], values[c.value])
+                    Series(
+                        names[c.value], report_labels.channel_colours()[c.value], values[c.value]
+                    )
                     for c in CHANNELS
                 ],
                 day_label=lambda d: f"{d.day}/{d.month}/{clock.year(d.year) % 100:02d}",
@@ -138,7 +140,7 @@ def performance_charts(
                 Bar(
                     label=names[line.channel],
                     value=line.current.interactions,
-                    colour=report_labels.CHANNEL_COLOUR[line.channel],
+                    colour=report_labels.channel_colours()[line.channel],
                     text=_share(line.current.interactions, total),
                 )
                 for line in lines

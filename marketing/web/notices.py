@@ -15,7 +15,7 @@ from typing import Any
 
 from marketing.models import NotificationKind
 from marketing.web.i18n import Clock, translations
-from marketing.web.rendering import CHANNEL_LABELS, HEALTH_LABELS, STATE_LABELS
+from marketing.web.rendering import HEALTH_LABELS, STATE_LABELS, channel_labels
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def kind_labels(language: str) -> dict[str, str]:
 def _line(event: EventView, *, language: str, clock: Clock, base_url: str, link: str | None) -> str:
     _ = translations(language).gettext
     d = event.detail
-    channel = CHANNEL_LABELS[language].get(str(d.get("channel", "")), str(d.get("channel", "")))
+    channel = channel_labels(language).get(str(d.get("channel", "")), str(d.get("channel", "")))
     when = clock.when(event.occurred_at)
     if event.kind in (NotificationKind.ACCOUNT_RECONNECT, NotificationKind.ACCOUNT_EXPIRING):
         if event.kind == NotificationKind.ACCOUNT_EXPIRING:

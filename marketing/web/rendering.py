@@ -17,6 +17,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from channels import registry
 from marketing.models import Role, User
 from marketing.placeholders import readable, readable_content
 from marketing.reports import labels
@@ -26,10 +27,12 @@ from marketing.web.i18n import LANGUAGES, Clock, language_of, translations
 
 TEMPLATES = Path(__file__).with_name("templates")
 
-CHANNEL_LABELS = {
-    "th": {"facebook": "เฟซบุ๊ก", "youtube": "ยูทูบ", "email": "อีเมล"},
-    "en": {"facebook": "Facebook", "youtube": "YouTube", "email": "Email"},
-}
+
+def channel_labels(language: str) -> dict[str, str]:
+    """kind -> the channel's name in ``language`` (from its spec)."""
+    return registry.labels(language)
+
+
 STATE_LABELS = {
     "th": labels.STATE_TH,
     "en": {
@@ -108,7 +111,7 @@ def environment(language: str) -> Environment:
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     gettext = translations(language).gettext
     env.globals.update(
-        channel_label=CHANNEL_LABELS[language],
+        channel_label=channel_labels(language),
         state_label=STATE_LABELS[language],
         campaign_status_label=CAMPAIGN_STATUS_LABELS[language],
         role_label=ROLE_LABELS[language],

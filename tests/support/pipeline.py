@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, func, select
 
 from channels.facebook import marker_tag
+from channels.registry import queues
 from channels.sandbox.graph import GraphSandbox
 from channels.sandbox.smtp import SmtpSandbox
 from channels.sandbox.youtube import YouTubeSandbox
@@ -130,7 +131,7 @@ class PipelineStack:
             concurrency=concurrency,
             beat=beat,
             log_dir=self.tmp_path,
-            queues="default,publish.facebook,publish.youtube,publish.email",
+            queues=",".join(queues()),
         )
         self.workers.append(worker)
         return worker
