@@ -17,15 +17,17 @@ from sqlalchemy.orm import Session
 from bench.base import Benchmark
 from bench.results import Figure, Target
 from bench.services import PostgresDatabase
+from channels.base import Capability
 from marketing import migrate
 from marketing.db import get_engine, session_factory
-from marketing.models import ChannelKind, Community, CommunityPerformance
+from marketing.models import ChannelKind, Community, CommunityPerformance, channels_that
 from marketing.performance import summarise_all
 from marketing.reports.queries import community_report, programme_overview
 from marketing.reports.rows import RAW_FIELDS
 
 LAST_DAY = date(2026, 10, 31)
-CHANNELS = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL)
+CHANNELS = tuple(ChannelKind)
+BULK = channels_that(Capability.SEND_TO_MANY)  # reach is messages sent, not views
 COLUMNS = (
     "community_id",
     "channel",
@@ -43,7 +45,7 @@ def records(communities: list[int], days: int) -> Iterator[tuple[Any, ...]]:
             day = LAST_DAY - timedelta(days=offset)
             for channel in CHANNELS:
                 seed = (index * 7919 + offset * 104729 + len(channel.value)) % 1000
-                email = channel == ChannelKind.EMAIL
+                email = channel in BULK
                 views = 0 if email else 50 + seed
                 sent = 200 + seed if email else 0
                 clicks = seed % 23

@@ -46,8 +46,10 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, Table, func, inspect, select, text
 from sqlalchemy.engine import URL, make_url
 
+from channels.base import Capability
 from marketing import __version__
 from marketing.db import make_engine, utcnow
+from marketing.models import channels_that
 
 __all__ = [
     "BackupRefused",
@@ -552,7 +554,7 @@ def mark_for_reconciliation(*, engine: Engine, since: datetime, now: datetime) -
     from sqlalchemy import or_
 
     from marketing.db import session_scope
-    from marketing.models import Attempt, AttemptOutcome, ChannelKind, Post, PostState
+    from marketing.models import Attempt, AttemptOutcome, Post, PostState
 
     with session_scope(engine) as session:
         posts = session.scalars(
@@ -564,7 +566,7 @@ def mark_for_reconciliation(*, engine: Engine, since: datetime, now: datetime) -
             )
         ).all()
         for post in posts:
-            if post.channel == ChannelKind.EMAIL:
+            if post.channel in channels_that(Capability.SEND_TO_MANY):
                 for attempt in session.scalars(
                     select(Attempt).where(
                         Attempt.post_id == post.id, Attempt.outcome == AttemptOutcome.UNKNOWN

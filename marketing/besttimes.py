@@ -57,7 +57,6 @@ MIN_POSTS = 3  # fewer posts in a channel: the community gets the programme's pa
 # The prior counts for between these many posts (see _prior_posts).
 MIN_PRIOR_POSTS = 2.0
 MAX_PRIOR_POSTS = 10.0
-SOCIAL = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE)
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,15 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from channels.base import Capability
 from marketing.models import (
     Attempt,
     Campaign,
     CampaignStatus,
-    ChannelKind,
     Heartbeat,
     Post,
     PostState,
+    channels_that,
 )
 from marketing.settings import Settings
 
@@ -106,7 +107,7 @@ def _overdue(session: Session, name: str, cutoff: datetime, settings: Settings) 
             .select_from(Post)
             .where(
                 Post.state == PostState.PUBLISHED,
-                Post.channel.in_([ChannelKind.FACEBOOK, ChannelKind.YOUTUBE]),
+                Post.channel.in_(channels_that(Capability.METRICS)),
                 Post.external_id.is_not(None),
                 Post.metrics_due_at <= cutoff,
             )

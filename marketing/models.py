@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -65,6 +65,9 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from marketing.db import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from channels.base import Capability
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -95,6 +98,13 @@ class ChannelKind(StrEnum):
     FACEBOOK = "facebook"
     YOUTUBE = "youtube"
     EMAIL = "email"
+
+
+def channels_that(capability: Capability) -> list[ChannelKind]:
+    """The channels that can do ``capability`` (declared by their specs, channels.registry)."""
+    from channels import registry
+
+    return [ChannelKind(kind) for kind in registry.kinds_that(capability)]
 
 
 class AccountHealth(StrEnum):

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.elements import BindParameter
 
-from channels.base import Metrics
+from channels.base import Capability, Metrics
 from marketing.db import session_scope, utcnow, write_session
 from marketing.models import (
     PERFORMANCE_SUMS,
@@ -64,6 +64,7 @@ from marketing.models import (
     PostState,
     ProgrammeDayPerformance,
     Subscriber,
+    channels_that,
 )
 
 Key = tuple[int, ChannelKind, date]
@@ -618,13 +619,13 @@ class DueMetrics:
 def due_for_metrics(
     *, engine: Engine, now: datetime | None = None, limit: int = 5000, force: bool = False
 ) -> list[DueMetrics]:
-    """Published Facebook and YouTube posts whose next collection time has come (``force``:
-    every published post that still has one), grouped by account."""
+    """Published posts of the channels that report METRICS whose next collection time has
+    come (``force``: every published post that still has one), grouped by account."""
     now = now or utcnow()
     with write_session(engine) as session:
         query = select(Post.id, Post.external_id, Post.channel_account_id, Post.channel).where(
             Post.state == PostState.PUBLISHED,
-            Post.channel.in_([ChannelKind.FACEBOOK, ChannelKind.YOUTUBE]),
+            Post.channel.in_(channels_that(Capability.METRICS)),
             Post.external_id.is_not(None),
             Post.metrics_due_at.is_not(None),
         )

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import Engine, String, cast, delete, func, select, text
 from sqlalchemy.orm import Session
 
+from channels.base import Capability
 from marketing.db import utcnow, write_session
 from marketing.models import (
     AuditLog,
@@ -46,6 +47,7 @@ from marketing.models import (
     ImportJob,
     Post,
     Subscriber,
+    channels_that,
 )
 
 __all__ = [
@@ -290,7 +292,7 @@ def purge_tracking_events(
         # Events recorded while this runs are left for the next run, never deleted uncounted.
         newest = session.scalar(select(func.max(EmailEvent.id))) or 0
         old_posts = select(Post.id).where(
-            Post.channel == ChannelKind.EMAIL,
+            Post.channel.in_(channels_that(Capability.SEND_TO_MANY)),
             Post.published_at.is_not(None),
             Post.published_at < cutoff,
         )

@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from channels.base import Receipt
+from channels.base import Capability, Receipt
 from channels.errors import (
     AuthExpired,
     ChannelError,
@@ -59,6 +59,7 @@ from marketing.models import (
     Highlight,
     Post,
     PostState,
+    channels_that,
 )
 from marketing.settings import Settings, get_settings
 
@@ -836,7 +837,7 @@ def accounts_to_check(
             select(ChannelAccount).where(
                 ChannelAccount.id.in_(upcoming),
                 ChannelAccount.health == AccountHealth.OK,
-                ChannelAccount.kind.in_([ChannelKind.FACEBOOK, ChannelKind.YOUTUBE]),
+                ChannelAccount.kind.in_(channels_that(Capability.ACCOUNT_CHECK)),
                 (ChannelAccount.health_checked_at.is_(None))
                 | (ChannelAccount.health_checked_at < now - every),
             )

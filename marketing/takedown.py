@@ -16,7 +16,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from channels.base import Account, Publisher
+from channels import registry
+from channels.base import Account, Capability, Publisher
 from marketing.db import utcnow
 from marketing.models import AuditLog, ChannelAccount, ChannelKind, Post, PostState
 from marketing.settings import get_secret
@@ -57,8 +58,13 @@ def take_down_post(
     post = session.get(Post, post_id)
     if post is None:
         raise TakedownRefused(f"there is no post {post_id}")
-    if post.channel == ChannelKind.EMAIL:
-        raise TakedownRefused(f"post {post_id} is an e-mail: sent e-mail cannot be recalled")
+    spec = registry.spec_for(post.channel)
+    if not spec.can(Capability.TAKE_DOWN):
+        raise TakedownRefused(
+            f"post {post_id} is on {spec.label_en}: sent messages cannot be recalled"
+            if spec.can(Capability.SEND_TO_MANY)
+            else f"{spec.label_en} cannot take a post down"
+        )
     if post.taken_down_at is not None:
         raise TakedownRefused(
             f"post {post_id} was taken down already ({post.taken_down_at:%Y-%m-%d %H:%M} UTC)"
@@ -76,8 +82,9 @@ def take_down_post(
         display_name=row.display_name,
         token=get_secret(row.secret_name) if row.secret_name else None,
     )
-    if private and post.channel != ChannelKind.YOUTUBE:
-        raise TakedownRefused("only a YouTube video can be made private; leave out --private")
+    if private and not spec.can(Capability.MAKE_PRIVATE):
+        able = " or ".join(s.label_en for s in registry.with_capability(Capability.MAKE_PRIVATE))
+        raise TakedownRefused(f"only a {able} post can be made private; leave out --private")
     removed = publisher_for(post.channel).take_down(account, post.external_id, private=private)
     post.taken_down_at = now
     post.takedown_by = by[:200]

@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from channels.base import Capability
 from marketing.besttimes import block_label
 from marketing.besttimes_view import (
     LEVEL_BOUNDS,
@@ -30,6 +31,7 @@ from marketing.models import (
     ImportJob,
     ImportState,
     Subscriber,
+    channels_that,
 )
 from marketing.problems import Problem
 from marketing.publishing import PostActionRefused, account_reconnected
@@ -171,7 +173,7 @@ def best_times_view(
     bounds = [round((b - 1) * 100) for b in LEVEL_BOUNDS]
     return {
         "channel": channel.value,
-        "channels": [c.value for c in (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE)],
+        "channels": [c.value for c in channels_that(Capability.PUBLISH)],
         "sentence": sentence(item, language=language),
         "times": times,
         "from_programme": item.from_programme,
