@@ -853,7 +853,7 @@ class EmailAdapter(EmailLimits, BulkSender):
             listed = "; ".join(f"{p.field} {p.message}" for p in problems)
             raise PermanentError(
                 f"the email content cannot be sent: {listed}",
-                code="invalid-content",
+                code="email:invalid-content",
                 hint="fix the campaign's email content and plan it again",
             )
         try:
@@ -862,7 +862,7 @@ class EmailAdapter(EmailLimits, BulkSender):
             raise PermanentError(
                 f"subscriber {recipient.subscriber_id}: {recipient.email!r} is not a valid "
                 f"email address: {exc}",
-                code="invalid-address",
+                code="email:invalid-address",
                 hint="correct the subscriber's address in the community list and import it "
                 "again, or remove the subscriber",
             ) from None
@@ -871,7 +871,7 @@ class EmailAdapter(EmailLimits, BulkSender):
         except EmailNotValidError as exc:
             raise PermanentError(
                 f"the sender address {sender_address!r} is not valid: {exc}",
-                code="invalid-sender",
+                code="email:invalid-sender",
                 hint="fix the email channel account's address (or MARKETING_EMAIL_FROM)",
             ) from None
         to_address, from_address = _wire_address(to_found), _wire_address(from_found)
@@ -1064,7 +1064,7 @@ class EmailSession:
                 if not smtp.has_extn("starttls"):
                     raise PermanentError(
                         f"the {self.where} does not offer STARTTLS",
-                        code="smtp-no-starttls",
+                        code="email:smtp-no-starttls",
                         hint="set MARKETING_SMTP_SECURITY=ssl (and the SSL port) or use a "
                         "relay that offers STARTTLS",
                     )
@@ -1081,14 +1081,14 @@ class EmailSession:
             raise AuthExpired(
                 f"the {self.where} refused the login of {adapter.username!r}: "
                 f"{exc.smtp_code} {_reply_text(exc.smtp_error)}",
-                code=f"smtp-{exc.smtp_code}",
+                code=f"email:smtp-{exc.smtp_code}",
                 hint="check MARKETING_SMTP_USERNAME and MARKETING_SMTP_PASSWORD",
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             self._close_quietly(smtp)
             raise PermanentError(
                 f"the {self.where} does not offer what the configuration needs: {exc}",
-                code="smtp-not-supported",
+                code="email:smtp-not-supported",
                 hint="most relays offer AUTH only after STARTTLS: check "
                 "MARKETING_SMTP_SECURITY, or unset MARKETING_SMTP_USERNAME",
             ) from exc
@@ -1097,14 +1097,14 @@ class EmailSession:
             raise PermanentError(
                 f"the {self.where} presented a certificate that cannot be trusted: "
                 f"{exc.verify_message}",
-                code="smtp-certificate",
+                code="email:smtp-certificate",
                 hint="check MARKETING_SMTP_HOST matches the relay's certificate",
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             self._close_quietly(smtp)
             raise TransientError(
                 f"cannot reach the {self.where}: {exc}",
-                code="smtp-connect",
+                code="email:smtp-connect",
                 hint="the relay may be down or busy; this will be retried",
             ) from exc
         self._smtp = smtp
@@ -1160,7 +1160,7 @@ class EmailSession:
                     raise TransientError(
                         f"the {self.where} closed the connection before the message was "
                         f"sent: {exc.__cause__}",
-                        code="smtp-disconnected",
+                        code="email:smtp-disconnected",
                         hint="nothing was sent; this will be retried",
                     ) from exc.__cause__
                 log.info("%s closed the connection before a send; reconnecting", self.where)
@@ -1174,7 +1174,7 @@ class EmailSession:
                 raise PermanentError(
                     f"the {self.where} does not support SMTPUTF8, which the address "
                     f"{recipients[0]!r} or {sender!r} needs",
-                    code="smtp-no-smtputf8",
+                    code="email:smtp-no-smtputf8",
                     hint="use an ASCII address or a relay that supports SMTPUTF8",
                 )
             options = ["SMTPUTF8", "BODY=8BITMIME"]
@@ -1197,7 +1197,7 @@ class EmailSession:
             raise OutcomeUnknown(
                 f"the {self.where} did not answer after receiving the message for "
                 f"{', '.join(recipients)}: {exc}",
-                code="smtp-no-answer",
+                code="email:smtp-no-answer",
                 hint="the message may have been delivered; check before sending it again",
             ) from exc
         self._expect(code, reply, (250,), "the message")
@@ -1218,7 +1218,7 @@ class EmailSession:
                 smtp.rset()
             except (smtplib.SMTPException, OSError):
                 self._discard()
-        error_code = f"smtp-{code}"
+        error_code = f"email:smtp-{code}"
         if code in (530, 534, 535, 538):
             raise AuthExpired(
                 message,

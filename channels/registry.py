@@ -58,6 +58,11 @@ def with_capability(capability: Capability) -> tuple[ChannelSpec, ...]:
     return tuple(spec for spec in specs() if capability in spec.capabilities)
 
 
+def kinds_that(capability: Capability) -> tuple[str, ...]:
+    """The kinds of the channels that can do ``capability``."""
+    return tuple(spec.kind for spec in with_capability(capability))
+
+
 def limits_for(kind: str) -> type[Adapter]:
     """The class that declares ``kind``'s limits and checks content against them."""
     return spec_for(kind).limits

@@ -328,7 +328,7 @@ UPLOAD_LIMIT_WAIT = 24 * 3600.0
 def classify_failure(failure: ApiFailure, *, method: str, now: datetime) -> ChannelError:
     """The :mod:`channels.errors` error for ``failure`` of a call to ``method``."""
     text = f"YouTube refused {method}: {failure.message}"
-    code = failure.reason or str(failure.status)
+    code = f"youtube:{failure.reason or failure.status}"
     if failure.status == 401 or (failure.status == 403 and failure.reason in AUTH_REASONS):
         return AuthExpired(
             text,
@@ -455,7 +455,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         if account.token is None or not account.token.get_secret_value():
             raise AuthExpired(
                 f"YouTube channel {account.display_name} ({account.external_id}) has no token",
-                code="no_token",
+                code="youtube:no-token",
                 hint="connect the channel: set the secret its account names, then try again",
             )
         return account.token.get_secret_value()
@@ -523,7 +523,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         detail = str(exc).replace(token, MASK) or type(exc).__name__
         return TransientError(
             f"YouTube did not answer {method}: {detail}",
-            code="network",
+            code="youtube:network",
             hint="the network or YouTube is down; tried again later",
         )
 
@@ -558,7 +558,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
             )
         return AuthExpired(
             f"YouTube refused {method} for channel {account.external_id}: the token is not valid",
-            code="authError",
+            code="youtube:authError",
             hint="reconnect the YouTube channel (sign in with Google again)",
         )
 
@@ -571,7 +571,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
             raise PermanentError(
                 f"YouTube post {post.marker} breaks YouTube's rules: "
                 + "; ".join(f"{p.field} {p.message}" for p in problems),
-                code="invalid_content",
+                code="youtube:invalid-content",
                 hint="fix the campaign's YouTube content, then plan it again",
             )
         path = Path(str(post.content["video"]))
@@ -586,7 +586,9 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         size = path.stat().st_size
         if size == 0:
             raise PermanentError(
-                f"video file {path} is empty", code="empty_video", hint="export the video again"
+                f"video file {path} is empty",
+                code="youtube:empty-video",
+                hint="export the video again",
             )
         resource = build_video_resource(post)
         mimetype = mimetypes.guess_type(path.name)[0] or ""
@@ -663,7 +665,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
                     f"upload of YouTube post {post.marker} stopped at "
                     f"{request.resumable_progress:,} of {media.size():,} bytes after "
                     f"{failures} failed tries ({type(cause).__name__}); nothing was published",
-                    code="upload_interrupted",
+                    code="youtube:upload-interrupted",
                     hint="the upload starts again on the next try",
                 ) from cause
             time.sleep(min(self.resume_delay * 2 ** (failures - 1), 30.0))
@@ -673,7 +675,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         return OutcomeUnknown(
             f"YouTube may have received the whole video of post {post.marker}, but its "
             f"answer was lost ({type(cause).__name__})",
-            code="upload_outcome_unknown",
+            code="youtube:upload-outcome-unknown",
             hint=f"do not upload again before reconciling: look for the upload tagged "
             f"{marker_tag(post.marker)} (find_published)",
         )
@@ -704,14 +706,14 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
             raise AuthExpired(
                 f"the token of YouTube channel {account.external_id} belongs to a Google "
                 "account without a channel",
-                code="no_channel",
+                code="youtube:no-channel",
                 hint="reconnect the channel with the Google account that owns it",
             )
         if items[0].get("id") != account.external_id:
             raise AuthExpired(
                 f"the token of YouTube channel {account.external_id} belongs to channel "
                 f"{items[0].get('id')}",
-                code="wrong_channel",
+                code="youtube:wrong-channel",
                 hint="reconnect the channel with the Google account that owns it",
             )
         return dict(items[0])
@@ -763,7 +765,7 @@ class YouTubeAdapter(YouTubeLimits, Publisher):
         raise TransientError(
             f"looked through {self.reconcile_pages * self.ids_per_call} uploads of channel "
             f"{account.external_id} without reaching {rfc3339(horizon)}",
-            code="reconcile_incomplete",
+            code="youtube:reconcile-incomplete",
             hint="too many uploads since the attempt; raise reconcile_pages or reconcile by hand",
         )
 

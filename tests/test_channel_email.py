@@ -331,7 +331,7 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
 def test_an_invalid_recipient_address_is_a_permanent_error_naming_the_problem() -> None:
     with pytest.raises(PermanentError) as refused:
         build(recipient=Recipient(7, "somchai@@example", "สมชาย"))
-    assert refused.value.code == "invalid-address"
+    assert refused.value.code == "email:invalid-address"
     assert "subscriber 7" in str(refused.value) and "somchai@@example" in str(refused.value)
     assert "@-sign" in str(refused.value)
     assert refused.value.hint and "import" in refused.value.hint
@@ -340,12 +340,12 @@ def test_an_invalid_recipient_address_is_a_permanent_error_naming_the_problem() 
 def test_invalid_content_or_sender_is_permanent() -> None:
     with pytest.raises(PermanentError, match="subject is empty") as refused:
         build({**CONTENT, "subject": ""})
-    assert refused.value.code == "invalid-content"
+    assert refused.value.code == "email:invalid-content"
     with pytest.raises(PermanentError, match="sender address") as refused:
         adapter().build_message(
             CONTENT, Recipient(1, "a@example.org"), post_id=1, marker="m", sender_address="x"
         )
-    assert refused.value.code == "invalid-sender"
+    assert refused.value.code == "email:invalid-sender"
 
 
 def test_an_idn_domain_goes_as_ascii_and_a_thai_mailbox_needs_smtputf8() -> None:
@@ -497,7 +497,7 @@ def test_a_refused_login_is_auth_expired_and_never_shows_the_password() -> None:
         )
         with pytest.raises(AuthExpired) as refused:
             sending.connect()
-        assert refused.value.code == "smtp-535"
+        assert refused.value.code == "email:smtp-535"
         assert "MARKETING_SMTP_PASSWORD" in (refused.value.hint or "")
         assert "wrong-password-123" not in f"{refused.value} {refused.value.hint} {sending!r}"
         assert sandbox.open_connections == 0 or sandbox.messages == []
@@ -517,7 +517,7 @@ def test_an_untrusted_certificate_is_permanent() -> None:
         )
         with pytest.raises(PermanentError) as refused:
             sending.connect()
-        assert refused.value.code == "smtp-certificate"
+        assert refused.value.code == "email:smtp-certificate"
 
 
 def test_starttls_wanted_but_not_offered_is_permanent(sandbox: SmtpSandbox) -> None:
@@ -530,7 +530,7 @@ def test_nobody_listening_is_transient() -> None:
     sending = adapter(port=free_port())
     with pytest.raises(TransientError, match="cannot reach the SMTP relay") as refused:
         sending.connect()
-    assert refused.value.code == "smtp-connect"
+    assert refused.value.code == "email:smtp-connect"
 
 
 def test_4xx_is_transient_and_the_connection_stays_usable(sandbox: SmtpSandbox) -> None:
@@ -539,7 +539,7 @@ def test_4xx_is_transient_and_the_connection_stays_usable(sandbox: SmtpSandbox) 
     with sending.connect() as session:
         with pytest.raises(TransientError, match="451 4.7.1 greylisted") as refused:
             session.send(build(on=sending))
-        assert refused.value.code == "smtp-451" and refused.value.retryable
+        assert refused.value.code == "email:smtp-451" and refused.value.retryable
         session.send(build(on=sending))
     assert session.connections == 1 and len(sandbox.messages) == 1
 
@@ -557,7 +557,7 @@ def test_a_refused_recipient_is_permanent_with_the_servers_words(sandbox: SmtpSa
         with pytest.raises(PermanentError) as refused:
             session.send(build(recipient=Recipient(9, "gone@example.org"), on=sending))
         session.send(build(on=sending))
-    assert refused.value.code == "smtp-550"
+    assert refused.value.code == "email:smtp-550"
     assert "Recipient address rejected: User unknown" in str(refused.value)
     assert not refused.value.retryable
     assert [m.rcpt_tos for m in sandbox.messages] == [("somchai@example.org",)]
@@ -589,7 +589,7 @@ def test_a_drop_after_the_data_is_outcome_unknown(sandbox: SmtpSandbox) -> None:
     with sending.connect() as session:
         with pytest.raises(OutcomeUnknown) as unknown:
             session.send(build(on=sending))
-        assert unknown.value.code == "smtp-no-answer"
+        assert unknown.value.code == "email:smtp-no-answer"
         assert "check before sending it again" in (unknown.value.hint or "")
         # The relay did get it: exactly the ambiguity OutcomeUnknown stands for.
         assert sandbox.count_by_marker() == {MARKER: 1}
@@ -623,7 +623,7 @@ def test_a_drop_before_the_data_twice_is_transient_and_nothing_was_sent(
     sandbox.inject(SmtpFault(action="drop", stage="rcpt", times=2))
     with sending.connect() as session, pytest.raises(TransientError) as refused:
         session.send(build(on=sending))
-    assert refused.value.code == "smtp-disconnected"
+    assert refused.value.code == "email:smtp-disconnected"
     assert sandbox.messages == []
 
 

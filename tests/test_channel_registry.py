@@ -74,3 +74,22 @@ def test_channels_import_nothing_from_marketing() -> None:
         if re.match(r"\s*(from marketing\b|import marketing\b)", line)
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("recorded", "today"),
+    [
+        ("no_token", "youtube:no-token"),
+        ("invalid-address", "email:invalid-address"),
+        ("smtp-550", "email:smtp-550"),
+        ("youtube:wrong-channel", "youtube:wrong-channel"),
+        ("facebook:190/463", "facebook:190/463"),
+    ],
+)
+def test_codes_recorded_before_the_channel_vocabulary_read_as_todays(
+    recorded: str, today: str
+) -> None:
+    from marketing.web import wording
+
+    assert wording.current_code(recorded) == today
+    assert wording._family(recorded) == wording._family(today)

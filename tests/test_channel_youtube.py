@@ -249,7 +249,7 @@ def test_giving_up_before_the_last_byte_is_transient_and_publishes_nothing(
     with pytest.raises(TransientError) as raised:
         adapter.publish(make_post(account, video_file))
     assert not isinstance(raised.value, OutcomeUnknown)
-    assert raised.value.code == "upload_interrupted"
+    assert raised.value.code == "youtube:upload-interrupted"
     assert "nothing was published" in str(raised.value)
     assert sandbox.completed_uploads() == []
     assert_no_token(raised.value)
@@ -309,7 +309,7 @@ def test_a_final_answer_that_stays_lost_is_outcome_unknown_and_reconciliation_fi
     sandbox.faults.add(Fault("drop_after", method="PUT", path="/upload/", times=None))
     with pytest.raises(OutcomeUnknown) as raised:
         adapter.publish(post)
-    assert raised.value.code == "upload_outcome_unknown"
+    assert raised.value.code == "youtube:upload-outcome-unknown"
     assert marker_tag(post.marker) in (raised.value.hint or "")
     assert_no_token(raised.value)
     assert len(sandbox.uploads_for(post.marker)) == 1  # it did arrive
@@ -374,7 +374,7 @@ def test_reconciliation_refuses_a_token_of_another_channel(
     wrong = Account("youtube", CHANNEL, "ชุมชน", SecretStr("other-token"))
     with pytest.raises(AuthExpired) as raised:
         adapter.find_published(make_post(wrong, video_file), since=datetime.now(UTC))
-    assert raised.value.code == "wrong_channel"
+    assert raised.value.code == "youtube:wrong-channel"
     assert "UCsomebodyelse000000000" in str(raised.value)
 
 
@@ -443,7 +443,7 @@ def test_the_servers_quota_exceeded_waits_for_pacific_midnight_and_sticks(
     sandbox.spend_quota(UNITS, 10_000)  # other tools of the same project spent it
     with pytest.raises(QuotaExhausted) as raised:
         adapter.fetch_metrics(account, ["abc"])
-    assert raised.value.code == "quotaExceeded"
+    assert raised.value.code == "youtube:quotaExceeded"
     assert raised.value.retry_after == seconds_until_reset(NOW)
     assert "<a" not in str(raised.value)  # Google's HTML link is stripped
     assert isinstance(raised.value.__cause__, Exception)
@@ -460,7 +460,7 @@ def test_the_sandbox_refuses_uploads_past_its_own_quota(
     sandbox.spend_quota(UPLOADS, 100)
     with pytest.raises(QuotaExhausted) as raised:
         adapter.publish(make_post(account, video_file))
-    assert raised.value.code == "quotaExceeded"
+    assert raised.value.code == "youtube:quotaExceeded"
     assert sandbox.uploads == {}
 
 
@@ -478,7 +478,7 @@ def test_an_expired_token_is_auth_expired_and_never_shown(
     with pytest.raises(AuthExpired) as on_reconcile:
         adapter.find_published(make_post(account, video_file), since=datetime.now(UTC))
     for error in (on_upload.value, on_metrics.value, on_reconcile.value):
-        assert error.code == "authError"
+        assert error.code == "youtube:authError"
         assert "reconnect" in (error.hint or "")
         assert_no_token(error)
     assert sandbox.uploads == {}
@@ -523,7 +523,7 @@ def test_rate_limits_are_rate_limited(
     with pytest.raises(RateLimited) as raised:
         adapter.fetch_metrics(account, ["abc"])
     assert not isinstance(raised.value, QuotaExhausted)
-    assert raised.value.code == reason
+    assert raised.value.code == f"youtube:{reason}"
     assert raised.value.retry_after == retry_after
 
 
@@ -534,7 +534,7 @@ def test_the_channels_upload_limit_waits_24_hours(
     adapter.publish(make_post(account, video_file, marker="first"))
     with pytest.raises(QuotaExhausted) as raised:
         adapter.publish(make_post(account, video_file, marker="second"))
-    assert raised.value.code == "uploadLimitExceeded"
+    assert raised.value.code == "youtube:uploadLimitExceeded"
     assert raised.value.retry_after == 24 * 3600
     assert len(sandbox.completed_uploads()) == 1
 
@@ -546,7 +546,7 @@ def test_a_5xx_on_a_read_is_transient(
     with pytest.raises(TransientError) as raised:
         adapter.fetch_metrics(account, ["abc"])
     assert type(raised.value) is TransientError
-    assert raised.value.code == "backendError"
+    assert raised.value.code == "youtube:backendError"
 
 
 def test_other_4xx_are_permanent_with_youtubes_message(
@@ -556,7 +556,7 @@ def test_other_4xx_are_permanent_with_youtubes_message(
     post = make_post(account, video_file, privacy="private", publish_at="2020-01-01T00:00:00Z")
     with pytest.raises(PermanentError) as raised:
         adapter.publish(post)
-    assert raised.value.code == "invalidPublishAt"
+    assert raised.value.code == "youtube:invalidPublishAt"
     assert "invalid scheduled publishing time" in str(raised.value)
     assert sandbox.completed_uploads() == []
 
@@ -566,7 +566,7 @@ def test_content_that_breaks_the_rules_is_refused_before_any_call(
 ) -> None:
     with pytest.raises(PermanentError) as raised:
         adapter.publish(make_post(account, video_file, title="ก" * 101))
-    assert raised.value.code == "invalid_content"
+    assert raised.value.code == "youtube:invalid-content"
     assert "title is 101 characters" in str(raised.value)
     assert sandbox.calls == []
 
@@ -578,7 +578,7 @@ def test_an_unreachable_server_is_transient(
     sandbox.stop()
     with pytest.raises(TransientError) as raised:
         adapter.fetch_metrics(account, ["abc"])
-    assert raised.value.code == "network"
+    assert raised.value.code == "youtube:network"
     assert_no_token(raised.value)
 
 

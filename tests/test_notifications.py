@@ -344,7 +344,7 @@ def test_a_relay_refusal_is_recorded_and_a_busy_relay_is_tried_again(
             select(NotificationDigest).where(NotificationDigest.state == DigestState.FAILED)
         ).one()
         assert refused.address == "editor@glo.example.org"
-        assert refused.error_code == "smtp-550"
+        assert refused.error_code == "email:smtp-550"
 
 
 def test_users_add_takes_an_email_address_and_refuses_a_bad_one(engine: Engine) -> None:

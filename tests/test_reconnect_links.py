@@ -249,5 +249,5 @@ def test_the_sender_test_reaches_the_relay_or_says_what_to_do(
     relay.inject(SmtpFault(stage="mail", code=550, message="5.7.1 sender not allowed"))
     admin.post("/accounts/email-test", {"to": "me@glo.example.org"})
     page = admin.get("/communities").text
-    assert "smtp-550" in page and "MARKETING_EMAIL_FROM" in page and "ปฏิเสธ" in page
+    assert "email:smtp-550" in page and "MARKETING_EMAIL_FROM" in page and "ปฏิเสธ" in page
     assert len(relay.messages) == 1

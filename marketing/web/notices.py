@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from marketing.models import NotificationKind
+from marketing.web import wording
 from marketing.web.i18n import Clock, translations
 from marketing.web.rendering import HEALTH_LABELS, STATE_LABELS, channel_labels
 
@@ -191,7 +192,7 @@ def test_mail(*, language: str, sender: str, clock: Clock, now: datetime) -> Mai
 def relay_error_message(code: str | None, *, language: str) -> str:
     """What a refusal of the relay (a ``channels.errors`` code) means and what to do."""
     _ = translations(language).gettext
-    code = code or ""
+    code = wording.reason_of(code or "")
     if code in ("smtp-530", "smtp-534", "smtp-535", "smtp-538"):
         return _(
             "The relay refused the sign-in. Check MARKETING_SMTP_USERNAME and "

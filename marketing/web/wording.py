@@ -20,7 +20,38 @@ Gettext = Callable[[str], str]
 
 #: Codes of problems no retry can fix until a person changes something elsewhere (a secret,
 #: the account's token, the service's settings): the page offers no "Retry" for them.
-_BLOCKED_CODES = ("missing_secret", "account_unhealthy", "email:development-secret")
+_BLOCKED_CODES = ("missing_secret", "account_unhealthy", "development-secret")
+
+#: Channel codes are ``<channel>:<reason>``.  Posts that failed before that rule (#16) still
+#: carry the codes of then, which named no channel: read as today's.
+LEGACY_CODES = {
+    "no_token": "youtube:no-token",
+    "network": "youtube:network",
+    "authError": "youtube:authError",
+    "invalid_content": "youtube:invalid-content",
+    "empty_video": "youtube:empty-video",
+    "upload_interrupted": "youtube:upload-interrupted",
+    "upload_outcome_unknown": "youtube:upload-outcome-unknown",
+    "no_channel": "youtube:no-channel",
+    "wrong_channel": "youtube:wrong-channel",
+    "reconcile_incomplete": "youtube:reconcile-incomplete",
+    "invalid-content": "email:invalid-content",
+    "invalid-address": "email:invalid-address",
+    "invalid-sender": "email:invalid-sender",
+    "no-recipients": "email:no-recipients",
+}
+
+
+def current_code(code: str) -> str:
+    """``code`` in today's vocabulary (``<channel>:<reason>``), whenever it was recorded."""
+    if code.startswith("smtp-"):
+        return f"email:{code}"
+    return LEGACY_CODES.get(code, code)
+
+
+def reason_of(code: str) -> str:
+    """The reason part of a channel code (``youtube:no-token`` -> ``no-token``)."""
+    return current_code(code).partition(":")[2] or code
 
 
 @dataclass(frozen=True)
@@ -33,20 +64,24 @@ class Explanation:
 
 
 def _family(code: str) -> str:
-    """The kind of problem a channel's code names."""
+    """The kind of problem a channel's code (``<channel>:<reason>``) names."""
+    code = current_code(code)
+    reason = reason_of(code)
     if code in _BLOCKED_CODES:
         return code
+    if reason == "development-secret":
+        return "development-secret"
     if code.startswith("quota:"):
         return "quota"
-    if "media" in code or code in {"facebook:file", "empty_video"}:
+    if "media" in code or reason in {"file", "empty-video"}:
         return "media"
-    if code in {"invalid-address"}:
+    if reason == "invalid-address":
         return "address"
-    if code in {"invalid-content", "invalid_content", "invalid-sender"}:
+    if reason in {"invalid-content", "invalid-sender"}:
         return "content"
-    if code.startswith("smtp-"):
+    if reason.startswith("smtp-"):
         return "smtp"
-    if code in {"no_token", "facebook:no-token", "authError", "no_channel", "wrong_channel"}:
+    if reason in {"no-token", "authError", "no-channel", "wrong-channel"}:
         return "account_unhealthy"
     return ""
 
@@ -67,7 +102,7 @@ def explain(post: Post, *, account: str, _: Gettext) -> Explanation:
             ),
             retry=False,
         )
-    if family == "email:development-secret":
+    if family == "development-secret":
         return Explanation(
             _("The server still uses its development key, so e-mails are not sent."),
             _("Ask the system administrator to set the server's own secret key, then retry."),
