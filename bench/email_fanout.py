@@ -119,7 +119,7 @@ class EmailFanOut(Benchmark):
     name = "email"
     findings = """\
 *Profiled* with cProfile on `build_message` and py-spy on the sending worker. *Fixed*
-(`channels/email.py`, `marketing/bulk.py`), each step measured: (1) DKIM's RSA step through
+(`channels/email/`, `marketing/bulk.py`), each step measured: (1) DKIM's RSA step through
 OpenSSL (`cryptography`) instead of dkimpy's pure-Python RSA -- dkimpy still parses,
 canonicalises and hashes, and the header is byte for byte what `dkim.sign` makes: 18.8 ->
 2.7 ms a signature; (2) messages are built on a second thread while the relay answers the
