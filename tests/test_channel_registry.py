@@ -93,3 +93,26 @@ def test_codes_recorded_before_the_channel_vocabulary_read_as_todays(
 
     assert wording.current_code(recorded) == today
     assert wording._family(recorded) == wording._family(today)
+
+
+def test_a_channel_without_a_preview_of_its_own_shows_its_text_links_and_media() -> None:
+    from marketing.web.rendering import environment
+
+    shown = (
+        environment("th")
+        .get_template("content/any.html")
+        .render(
+            channel_name="facebook",
+            post_id=None,
+            content={
+                "message": "ผ้าทอบ้านดอยเงิน <b>",
+                "link": "https://example.org/x",
+                "photo": "/media/ผ้าทอ.png",
+                "tags": ["ผ้า", "น่าน"],
+            },
+        )
+    )
+    assert '<pre class="wrap">ผ้าทอบ้านดอยเงิน &lt;b&gt;</pre>' in shown
+    assert '<a href="https://example.org/x" rel="noreferrer">' in shown
+    assert "ไฟล์สื่อ: ผ้าทอ.png" in shown and "/media/" not in shown
+    assert "ผ้า, น่าน" in shown

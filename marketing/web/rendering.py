@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from channels import registry
+from channels.base import Capability
 from marketing.models import Role, User
 from marketing.placeholders import readable, readable_content
 from marketing.reports import labels
@@ -26,6 +27,16 @@ from marketing.web.deps import csrf_token, settings_of
 from marketing.web.i18n import LANGUAGES, Clock, language_of, translations
 
 TEMPLATES = Path(__file__).with_name("templates")
+
+
+def channel_can(kind: str, capability: str) -> bool:
+    """Whether channel ``kind`` can do ``capability`` (a :class:`Capability` value)."""
+    return registry.spec_for(kind).can(Capability(capability))
+
+
+def channel_media_keys(kind: str) -> tuple[str, ...]:
+    """The content keys of channel ``kind`` that name a media file."""
+    return registry.spec_for(kind).media_keys
 
 
 def channel_labels(language: str) -> dict[str, str]:
@@ -112,6 +123,8 @@ def environment(language: str) -> Environment:
     gettext = translations(language).gettext
     env.globals.update(
         channel_label=channel_labels(language),
+        channel_can=channel_can,
+        channel_media_keys=channel_media_keys,
         state_label=STATE_LABELS[language],
         campaign_status_label=CAMPAIGN_STATUS_LABELS[language],
         role_label=ROLE_LABELS[language],
