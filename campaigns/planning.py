@@ -53,6 +53,7 @@ from campaigns.templates import (
     OccurrenceView,
     RenderFailure,
 )
+from channels.base import Capability
 from channels.registry import limits_for, spec_for
 from marketing.media import MediaRefused, resolve_media
 from marketing.models import (
@@ -553,7 +554,8 @@ class _Planner:
         channels: list[tuple[ChannelBlock, dict[int, ChannelAccount], set[int] | None]] = []
         for channel in d.channels:
             on = self.accounts_for(channel, communities, accounts)
-            reached = self.audience(channel, communities) if channel.kind == "email" else None
+            sends_to_many = spec_for(channel.kind).can(Capability.SEND_TO_MANY)
+            reached = self.audience(channel, communities) if sends_to_many else None
             channels.append((channel, on, reached))
         existing = self.existing()
         have = {(row.community_id, row.occurrence_key) for row in existing}
@@ -790,7 +792,7 @@ def _context(
     }
     if highlight is not None:
         context["highlight"] = highlight
-    if channel.kind == "email":
+    if spec_for(channel.kind).campaign_model.per_recipient is not None:
         context["subscriber"] = SUBSCRIBER
         context["unsubscribe_url"] = UNSUBSCRIBE_URL
     return context

@@ -21,6 +21,7 @@ from rich.text import Text
 from marketing.reports import labels
 from marketing.reports.period import Period
 from marketing.reports.rows import (
+    CHANNELS,
     METRIC_ROWS,
     CampaignReport,
     ChannelLine,
@@ -220,7 +221,7 @@ def _overview(words: _Words, report: ProgrammeOverview, width: int | None) -> Re
         title += " " + _("(reversed)")
     headings = (
         N_("Posts"),
-        *(words.channel(c) for c in ("facebook", "youtube", "email")),
+        *(words.channel(c.value) for c in CHANNELS),
         N_("Interactions"),
         N_("Reach"),
         N_("Rate"),
@@ -235,7 +236,10 @@ def _overview(words: _Words, report: ProgrammeOverview, width: int | None) -> Re
                 row,
                 [
                     labels.integer(total.current.posts),
-                    *(labels.integer(line.current.interactions) for line in row.channels[:3]),
+                    *(
+                        labels.integer(line.current.interactions)
+                        for line in row.channels[: len(CHANNELS)]
+                    ),
                     labels.integer(total.current.interactions),
                     labels.integer(total.current.reach),
                     labels.rate(total.current, en=words.en),
