@@ -13,7 +13,10 @@ Modules: :mod:`~campaigns.schema` (the format), :mod:`~campaigns.loader` (readin
 errors), :mod:`~campaigns.schedule` (time zones, recurrence, quiet hours),
 :mod:`~campaigns.templates` (sandboxed Jinja2), :mod:`~campaigns.formatting` (Thai dates,
 numbers, tracked links), :mod:`~campaigns.planning` (posts from a definition) and
-:mod:`~campaigns.lifecycle` (apply, approve, pause, resume, cancel, status).
+:mod:`~campaigns.lifecycle` (apply, approve, pause, resume, cancel, status).  The planner
+reads its reference data (communities, accounts, highlights, subscribers' tags, earlier posts)
+through :class:`campaigns.reference.Reference` as plain values and imports no model;
+:mod:`marketing.plan_reference` answers from the database.
 
 Pure code: no Celery and no network.  Every problem with a file is reported at once as
 :class:`marketing.problems.InvalidInput`, each with its file, line, column and field.

@@ -35,7 +35,8 @@ from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from campaigns.loader import read_campaign, read_campaign_file
-from campaigns.planning import EDITABLE, Plan, PlannedPost, plan_campaign
+from campaigns.planning import Plan, PlannedPost
+from campaigns.reference import EDITABLE_STATES
 from marketing.models import (
     AuditLog,
     Campaign,
@@ -45,6 +46,10 @@ from marketing.models import (
     Post,
     PostState,
 )
+from marketing.plan_reference import plan_from_database
+
+#: Post states that re-planning may change or cancel (campaigns.reference).
+EDITABLE = tuple(PostState(state) for state in EDITABLE_STATES)
 
 CANCELLABLE = (PostState.SCHEDULED, PostState.QUEUED, PostState.NEEDS_RECONNECT)
 """Post states a cancelled campaign cancels: those not yet handed to a channel."""
@@ -113,7 +118,7 @@ def plan_file(
     definition = read_campaign(
         text, file=file, base_dir=path.resolve().parent, media_root=media_root
     )
-    return plan_campaign(session=session, definition=definition, now=now)
+    return plan_from_database(session=session, definition=definition, now=now)
 
 
 def apply_campaign(
@@ -226,7 +231,7 @@ def post_changes(
                 {
                     "community_id": post.community_id,
                     "channel_account_id": post.account_id,
-                    "channel": post.channel,
+                    "channel": ChannelKind(post.channel),
                     "highlight_id": post.highlight_id,
                     "idempotency_key": post.idempotency_key,
                     "occurrence_key": post.occurrence_key,
@@ -387,7 +392,7 @@ def approve_campaign(
     definition = read_campaign(
         campaign.source_text, file=file, base_dir=Path(file).parent, media_root=media_root
     )
-    plan = plan_campaign(session=session, definition=definition, now=now)
+    plan = plan_from_database(session=session, definition=definition, now=now)
     if plan.source_hash != campaign.source_hash:
         raise CampaignStateError(
             f"a template file of {slug!r} changed after the campaign was applied",

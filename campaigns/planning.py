@@ -36,11 +36,17 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from campaigns.formatting import tracked_url
 from campaigns.loader import CampaignDefinition, ChannelBlock, media_keys, where
+from campaigns.reference import (
+    CANCELLED_STATE,
+    EDITABLE_STATES,
+    AccountRef,
+    CommunityRef,
+    ExistingPost,
+    HighlightRef,
+    Reference,
+)
 from campaigns.schedule import Occurrence
 from campaigns.templates import (
     SUBSCRIBER,
@@ -56,22 +62,12 @@ from campaigns.templates import (
 from channels.base import Capability
 from channels.registry import limits_for, spec_for
 from marketing.media import MediaRefused, resolve_media
-from marketing.models import (
-    Campaign,
-    ChannelAccount,
-    ChannelKind,
-    Community,
-    Highlight,
-    Post,
-    PostState,
-    Subscriber,
-)
 from marketing.problems import InvalidInput, Path_, Problem, format_path, problem_at
 
 NO_PEOPLE_TAG = "no-people"
 """A highlight tagged so shows no person, so it may be posted without ``people_consent``."""
 
-EDITABLE = (PostState.SCHEDULED, PostState.QUEUED)
+EDITABLE = EDITABLE_STATES
 """Post states that re-planning may change or cancel; every other state is left alone."""
 
 # Content keys that must be present even when empty, so the limits report them.
@@ -90,7 +86,7 @@ def content_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def highlight_eligible(highlight: Highlight) -> bool:
+def highlight_eligible(highlight: HighlightRef) -> bool:
     """May ``highlight`` be posted at all: consent given, or tagged as showing no people."""
     return highlight.people_consent or NO_PEOPLE_TAG in (highlight.tags or [])
 
@@ -102,7 +98,7 @@ class PlannedPost:
     idempotency_key: str
     occurrence_key: str
     scheduled_at: datetime
-    channel: ChannelKind
+    channel: str  # a channel kind (channels.registry)
     community_id: int
     community_slug: str
     account_id: int
@@ -159,26 +155,18 @@ class _Tally:
         return out
 
 
-@dataclass
-class _Existing:
-    key: str
-    community_id: int
-    occurrence_key: str
-    highlight_id: int | None
-    state: PostState
-
-
 def plan_campaign(
-    *, session: Session, definition: CampaignDefinition, now: datetime | None = None
+    *, reference: Reference, definition: CampaignDefinition, now: datetime | None = None
 ) -> Plan:
-    """The posts ``definition`` makes; InvalidInput with every problem (the definition's own
-    and those found against the database and by rendering) if there is any."""
-    return _Planner(session, definition, now or datetime.now(UTC)).plan()
+    """The posts ``definition`` makes, with the communities, accounts and the rest that
+    ``reference`` holds; InvalidInput with every problem (the definition's own and those
+    found against the reference data and by rendering) if there is any."""
+    return _Planner(reference, definition, now or datetime.now(UTC)).plan()
 
 
 class _Planner:
-    def __init__(self, session: Session, definition: CampaignDefinition, now: datetime):
-        self.session = session
+    def __init__(self, reference: Reference, definition: CampaignDefinition, now: datetime):
+        self.reference = reference
         self.d = definition
         self.now = now
         self.problems: list[Problem] = list(definition.problems)
@@ -203,19 +191,16 @@ class _Planner:
         )
         self.d.reported.add(path)
 
-    # -- reading the database -----------------------------------------------------------------
+    # -- reading the reference data ---------------------------------------------------------
 
-    def communities(self) -> list[Community]:
+    def communities(self) -> list[CommunityRef]:
         selection = self.d.selection
         if selection.kind == "slugs":
             wanted = [slug for slug, _path in selection.slugs]
-            found = {
-                c.slug: c
-                for c in self.session.scalars(select(Community).where(Community.slug.in_(wanted)))
-            }
+            found = {c.slug: c for c in self.reference.communities(wanted)}
             missing = [(slug, path) for slug, path in selection.slugs if slug not in found]
             if missing:
-                known = list(self.session.scalars(select(Community.slug)))
+                known = self.reference.community_slugs()
                 for slug, path in missing:
                     close = difflib.get_close_matches(slug, known, n=1)
                     self.problem(
@@ -228,7 +213,7 @@ class _Planner:
                         values=(("slug", slug), ("close", close[0] if close else "")),
                     )
             return [found[slug] for slug in wanted if slug in found]
-        everyone = list(self.session.scalars(select(Community).order_by(Community.slug)))
+        everyone = self.reference.communities()
         if selection.kind == "tags":
             tags = set(selection.tags)
             chosen = [c for c in everyone if tags & set(c.tags or [])]
@@ -250,12 +235,12 @@ class _Planner:
     def accounts_for(
         self,
         channel: ChannelBlock,
-        communities: Sequence[Community],
-        accounts: list[ChannelAccount],
-    ) -> dict[int, ChannelAccount]:
+        communities: Sequence[CommunityRef],
+        accounts: list[AccountRef],
+    ) -> dict[int, AccountRef]:
         """community id -> the account that channel posts on for it."""
         path: Path_ = (*channel.path, "account")
-        kind = ChannelKind(channel.kind)
+        kind = channel.kind
         model = spec_for(channel.kind).campaign_model
         if channel.account == "community":
             own = {
@@ -296,7 +281,7 @@ class _Planner:
         if account.kind != kind:
             self.problem(
                 path,
-                f"{account.slug!r} is a {account.kind.value} account, not {channel.kind}",
+                f"{account.slug!r} is a {account.kind} account, not {channel.kind}",
             )
             return {}
         if account.community_id is not None and any(
@@ -314,14 +299,9 @@ class _Planner:
             return {}
         return {c.id: account for c in communities}
 
-    def audience(self, channel: ChannelBlock, communities: Sequence[Community]) -> set[int]:
+    def audience(self, channel: ChannelBlock, communities: Sequence[CommunityRef]) -> set[int]:
         """Ids of the communities with at least one consenting subscriber in the audience."""
-        rows = self.session.execute(
-            select(Subscriber.community_id, Subscriber.tags).where(
-                Subscriber.community_id.in_([c.id for c in communities]),
-                Subscriber.unsubscribed_at.is_(None),
-            )
-        )
+        rows = self.reference.subscriber_tags([c.id for c in communities])
         wanted = set(channel.audience_tags or [])
         reached: set[int] = set()
         for community_id, tags in rows:
@@ -335,23 +315,12 @@ class _Planner:
             )
         return reached
 
-    def existing(self) -> list[_Existing]:
-        rows = self.session.execute(
-            select(
-                Post.idempotency_key,
-                Post.community_id,
-                Post.occurrence_key,
-                Post.highlight_id,
-                Post.state,
-            )
-            .join(Campaign, Campaign.id == Post.campaign_id)
-            .where(Campaign.slug == self.d.slug)
-        )
-        return [_Existing(*row) for row in rows]
+    def existing(self) -> list[ExistingPost]:
+        return self.reference.existing_posts(self.d.slug)
 
     # -- assigning ----------------------------------------------------------------------------
 
-    def slots(self, communities: Sequence[Community]) -> dict[int, list[Occurrence]]:
+    def slots(self, communities: Sequence[CommunityRef]) -> dict[int, list[Occurrence]]:
         """community id -> its occurrences (all of them, or its rotation turns)."""
         occurrences = self.d.occurrences
         rotation = self.d.rotation
@@ -372,29 +341,25 @@ class _Planner:
 
     def highlight_picks(
         self,
-        communities: Sequence[Community],
+        communities: Sequence[CommunityRef],
         wanted: dict[int, list[Occurrence]],
-        existing: list[_Existing],
-    ) -> dict[tuple[int, str], Highlight | None]:
+        existing: list[ExistingPost],
+    ) -> dict[tuple[int, str], HighlightRef | None]:
         """(community id, occurrence key) -> its highlight (None: none left)."""
         ids = [c.id for c in communities]
-        by_community: dict[int, list[Highlight]] = {i: [] for i in ids}
-        for h in self.session.scalars(
-            select(Highlight)
-            .where(Highlight.community_id.in_(ids))
-            .order_by(Highlight.community_id, Highlight.position, Highlight.id)
-        ):
+        by_community: dict[int, list[HighlightRef]] = {i: [] for i in ids}
+        for h in self.reference.highlights(ids):
             by_community[h.community_id].append(h)
         by_id = {h.id: h for hs in by_community.values() for h in hs}
         settled: dict[tuple[int, str], int] = {}  # kept from existing posts
         fixed_ids: set[int] = set()  # highlights of posts re-planning cannot change
         for row in existing:
-            if row.highlight_id is None or row.state == PostState.CANCELLED:
+            if row.highlight_id is None or row.state == CANCELLED_STATE:
                 continue
             settled.setdefault((row.community_id, row.occurrence_key), row.highlight_id)
             if row.state not in EDITABLE:
                 fixed_ids.add(row.highlight_id)
-        picks: dict[tuple[int, str], Highlight | None] = {}
+        picks: dict[tuple[int, str], HighlightRef | None] = {}
         for community_id, occurrences in wanted.items():
             used: set[int] = set()
             for occurrence in occurrences:
@@ -550,8 +515,8 @@ class _Planner:
     def plan(self) -> Plan:
         d = self.d
         communities = self.communities()
-        accounts = list(self.session.scalars(select(ChannelAccount)))
-        channels: list[tuple[ChannelBlock, dict[int, ChannelAccount], set[int] | None]] = []
+        accounts = self.reference.accounts()
+        channels: list[tuple[ChannelBlock, dict[int, AccountRef], set[int] | None]] = []
         for channel in d.channels:
             on = self.accounts_for(channel, communities, accounts)
             sends_to_many = spec_for(channel.kind).can(Capability.SEND_TO_MANY)
@@ -645,7 +610,7 @@ class _Planner:
                             ),
                             occurrence_key=occurrence.key,
                             scheduled_at=scheduled_at,
-                            channel=ChannelKind(channel.kind),
+                            channel=channel.kind,
                             community_id=community.id,
                             community_slug=community.slug,
                             account_id=account.id,
@@ -664,8 +629,8 @@ class _Planner:
 
     def check_unrendered(
         self,
-        communities: Iterable[Community],
-        channels: list[tuple[ChannelBlock, dict[int, ChannelAccount], set[int] | None]],
+        communities: Iterable[CommunityRef],
+        channels: list[tuple[ChannelBlock, dict[int, AccountRef], set[int] | None]],
         rendered: set[tuple[int, str]],
         campaign_view: CampaignView,
     ) -> None:
@@ -675,10 +640,15 @@ class _Planner:
             return
         occurrence = self.d.occurrences[0]
         occurrence_view = _occurrence_view(occurrence, self.d.zone)
+        communities = list(communities)
+        firsts: dict[int, HighlightRef] = {}
+        if self.d.highlights:
+            for h in self.reference.highlights([c.id for c in communities]):
+                firsts.setdefault(h.community_id, h)  # by position, then id
         for community in communities:
             highlight_view, highlight_id = None, None
             if self.d.highlights:
-                first = next(iter(community.highlights), None)
+                first = firsts.get(community.id)
                 if first is None:
                     continue  # nothing to show the templates
                 highlight_view, highlight_id = _highlight_view(first), first.id
@@ -749,7 +719,7 @@ def _occurrence_view(occurrence: Occurrence, zone: ZoneInfo) -> OccurrenceView:
     return OccurrenceView(occurrence.key, local, local.date(), occurrence.index)
 
 
-def _community_view(community: Community) -> CommunityView:
+def _community_view(community: CommunityRef) -> CommunityView:
     return CommunityView(
         slug=community.slug,
         name_th=community.name_th,
@@ -762,7 +732,7 @@ def _community_view(community: Community) -> CommunityView:
     )
 
 
-def _highlight_view(highlight: Highlight) -> HighlightView:
+def _highlight_view(highlight: HighlightRef) -> HighlightView:
     return HighlightView(
         key=highlight.key,
         title=highlight.title,
@@ -778,7 +748,7 @@ def _context(
     community: CommunityView,
     campaign: CampaignView,
     occurrence: OccurrenceView,
-    account: ChannelAccount | None,
+    account: AccountRef | None,
     highlight: HighlightView | None,
 ) -> dict[str, Any]:
     context: dict[str, Any] = {

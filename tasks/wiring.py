@@ -13,7 +13,6 @@ from sqlalchemy import Engine
 
 from channels import registry
 from channels.base import Account, Adapter, BulkSender, ChannelServices, Publisher, RefreshGrant
-from channels.email import EmailAdapter
 from channels.errors import AuthExpired, PermanentError
 from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
 from channels.ratelimit import (
@@ -113,13 +112,6 @@ def bulk_sender(kind: str) -> BulkSender:
     built = adapter(kind)
     if not isinstance(built, BulkSender):
         raise ValueError(f"{kind} posts are not sent by a BulkSender")
-    return built
-
-
-def email_adapter() -> EmailAdapter:
-    """The adapter that builds and sends campaign email (see :func:`adapter`)."""
-    built = adapter("email")
-    assert isinstance(built, EmailAdapter)
     return built
 
 

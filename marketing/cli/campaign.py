@@ -156,7 +156,7 @@ def _plan_table(plan: Plan, outcome: dict[str, str], limit: int) -> RenderableTy
             [
                 _local(post.scheduled_at, zone),
                 post.community_slug,
-                channel_word(post.channel.value),
+                channel_word(post.channel),
                 post.account_slug,
                 post.occurrence_key,
                 d._(OUTCOMES[change]) if change in OUTCOMES else state_word(change),
@@ -229,7 +229,7 @@ def plan(file: Path, preview: bool, limit: int) -> None:
         for post in posts[:shown]:
             console.rule(
                 f"{_local(post.scheduled_at, zone)} · {post.community_slug} · "
-                f"{post.channel.value} · {post.account_slug}",
+                f"{post.channel} · {post.account_slug}",
                 style="cyan",
             )
             _print_content(post.content)

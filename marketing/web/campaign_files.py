@@ -35,7 +35,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from campaigns import CampaignStateError, lifecycle, plan_campaign, read_campaign
+from campaigns import CampaignStateError, lifecycle, read_campaign
 from campaigns.lifecycle import (
     FOUR_EYES_APPLIED,
     FOUR_EYES_CREATED,
@@ -49,6 +49,7 @@ from campaigns.planning import Plan
 from marketing.bounded import BoundExceeded, TimeUp, run_bounded
 from marketing.db import make_engine
 from marketing.models import AuditLog, Campaign, User
+from marketing.plan_reference import plan_from_database
 from marketing.problems import InvalidInput, Problem
 from marketing.settings import Settings
 
@@ -207,7 +208,7 @@ def check_campaign_text(
     first = read_campaign(text, file="campaign.yaml", base_dir=folder, media_root=root)
     path = _target(first.slug, settings)
     definition = read_campaign(text, file=str(path), base_dir=path.parent, media_root=root)
-    plan = plan_campaign(session=session, definition=definition, now=now)
+    plan = plan_from_database(session=session, definition=definition, now=now)
     campaign = session.scalars(select(Campaign).where(Campaign.slug == plan.slug)).first()
     changes = post_changes(
         session=session,

@@ -165,7 +165,7 @@ def _preview_page(request: Request, user: User, checked: CheckedCampaign) -> Res
         checked=checked,
         plan=plan,
         definition=plan.definition,
-        by_channel=_grouped(posts, lambda p: p.channel),
+        by_channel=_grouped(posts, lambda p: ChannelKind(p.channel)),
         per_channel=PREVIEW_PER_CHANNEL,
         changes=checked.changes,
     )

@@ -1,0 +1,114 @@
+"""The database as the planner's :class:`campaigns.reference.Reference`: each question one
+query, each answer plain values (the planner imports no model)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from campaigns.loader import CampaignDefinition
+from campaigns.planning import Plan, plan_campaign
+from campaigns.reference import AccountRef, CommunityRef, ExistingPost, HighlightRef
+from marketing.models import Campaign, ChannelAccount, Community, Highlight, Post, Subscriber
+
+
+class DatabaseReference:
+    """The reference data of ``session``'s database."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def communities(self, slugs: Sequence[str] | None = None) -> list[CommunityRef]:
+        query = select(Community).order_by(Community.slug)
+        if slugs is not None:
+            query = query.where(Community.slug.in_(slugs))
+        return [
+            CommunityRef(
+                id=c.id,
+                slug=c.slug,
+                name_th=c.name_th,
+                name_en=c.name_en,
+                province=c.province,
+                description=c.description,
+                tags=tuple(c.tags or ()),
+                website=c.website,
+                timezone=c.timezone,
+            )
+            for c in self.session.scalars(query)
+        ]
+
+    def community_slugs(self) -> list[str]:
+        return list(self.session.scalars(select(Community.slug)))
+
+    def accounts(self) -> list[AccountRef]:
+        return [
+            AccountRef(
+                id=a.id,
+                slug=a.slug,
+                kind=a.kind.value,
+                external_id=a.external_id,
+                display_name=a.display_name,
+                community_id=a.community_id,
+            )
+            for a in self.session.scalars(select(ChannelAccount))
+        ]
+
+    def subscriber_tags(self, community_ids: Sequence[int]) -> Iterable[tuple[int, Sequence[str]]]:
+        rows = self.session.execute(
+            select(Subscriber.community_id, Subscriber.tags).where(
+                Subscriber.community_id.in_(list(community_ids)),
+                Subscriber.unsubscribed_at.is_(None),
+            )
+        )
+        return ((community_id, tags or ()) for community_id, tags in rows)
+
+    def highlights(self, community_ids: Sequence[int]) -> list[HighlightRef]:
+        return [
+            HighlightRef(
+                id=h.id,
+                community_id=h.community_id,
+                key=h.key,
+                title=h.title,
+                body=h.body,
+                media=tuple(h.media or ()),
+                tags=tuple(h.tags or ()),
+                link=h.link,
+                people_consent=h.people_consent,
+                last_posted_at=h.last_posted_at,
+            )
+            for h in self.session.scalars(
+                select(Highlight)
+                .where(Highlight.community_id.in_(list(community_ids)))
+                .order_by(Highlight.community_id, Highlight.position, Highlight.id)
+            )
+        ]
+
+    def existing_posts(self, campaign_slug: str) -> list[ExistingPost]:
+        rows = self.session.execute(
+            select(
+                Post.idempotency_key,
+                Post.community_id,
+                Post.occurrence_key,
+                Post.highlight_id,
+                Post.state,
+            )
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(Campaign.slug == campaign_slug)
+        )
+        return [
+            ExistingPost(key, community_id, occurrence, highlight, state.value)
+            for key, community_id, occurrence, highlight, state in rows
+        ]
+
+
+def plan_from_database(
+    *, session: Session, definition: CampaignDefinition, now: datetime | None = None
+) -> Plan:
+    """The plan of ``definition`` against ``session``'s database (see
+    :func:`campaigns.planning.plan_campaign`)."""
+    return plan_campaign(
+        reference=DatabaseReference(session), definition=definition, now=now or datetime.now(UTC)
+    )
