@@ -45,6 +45,7 @@ from channels.youtube import (
     youtube_adapter_from_settings,
 )
 from marketing.settings import Settings
+from tests.support.markers import youtube_uploads_for
 
 CHANNEL = "UCsample01nanbandoingoen"
 TOKEN = "ya29.sandbox-token-NAN-5f3c9e"
@@ -157,7 +158,7 @@ def test_upload_keeps_thai_title_description_and_tags_intact(
     )
     receipt = adapter.publish(post)
 
-    [upload] = sandbox.uploads_for(post.marker)
+    [upload] = youtube_uploads_for(sandbox, post.marker)
     assert bytes(upload.data) == video_file.read_bytes()
     assert upload.content_type == "video/mp4"
     assert upload.part == ["snippet", "status"]
@@ -184,7 +185,7 @@ def test_a_title_of_100_thai_code_points_is_accepted(
     title = ("สวัสดีครับ" * 10)[:100]  # combining marks count as code points of their own
     assert len(title) == 100
     adapter.publish(make_post(account, video_file, title=title))
-    [upload] = sandbox.uploads_for("post-nan-0001")
+    [upload] = youtube_uploads_for(sandbox, "post-nan-0001")
     assert upload.resource["snippet"]["title"] == title
 
 
@@ -199,7 +200,7 @@ def test_upload_survives_a_connection_dropped_in_the_middle_of_a_chunk(
     post = make_post(account, video_file)
     receipt = adapter.publish(post)
 
-    [upload] = sandbox.uploads_for(post.marker)
+    [upload] = youtube_uploads_for(sandbox, post.marker)
     assert bytes(upload.data) == video_file.read_bytes()
     assert upload.video_id == receipt.external_id
     assert [a for _, _, a in sandbox.faults.injected] == ["drop_during", "drop_during"]
@@ -215,7 +216,7 @@ def test_upload_survives_a_5xx_on_a_chunk(
     post = make_post(account, video_file)
     adapter.publish(post)
 
-    [upload] = sandbox.uploads_for(post.marker)
+    [upload] = youtube_uploads_for(sandbox, post.marker)
     assert bytes(upload.data) == video_file.read_bytes()
     assert sandbox.faults.injected[0][2] == "error"
     assert sandbox.calls_to("upload.status") == 1  # one empty PUT: "how much arrived?"
@@ -232,7 +233,7 @@ def test_a_5xx_when_opening_the_session_opens_another_and_counts_both(
     sandbox.faults.add(error_fault(503, "backendError", method="POST", path="/upload/"))
     post = make_post(account, video_file)
     adapter.publish(post)
-    [upload] = sandbox.uploads_for(post.marker)
+    [upload] = youtube_uploads_for(sandbox, post.marker)
     assert bytes(upload.data) == video_file.read_bytes()
     assert sandbox.calls_to("videos.insert") == 1  # the refused one never reached the route
     assert ledger.used(CHANNEL, UPLOADS) == 2  # but Google counts every request
@@ -267,7 +268,7 @@ def test_a_lost_final_answer_is_recovered_by_asking_the_server(
     post = make_post(account, video_file)
     receipt = adapter.publish(post)
 
-    [upload] = sandbox.uploads_for(post.marker)  # exactly one video, not two
+    [upload] = youtube_uploads_for(sandbox, post.marker)  # exactly one video, not two
     assert receipt.external_id == upload.video_id
     assert bytes(upload.data) == video_file.read_bytes()
     assert sandbox.calls_to("upload.status") >= 1
@@ -289,7 +290,7 @@ def test_a_final_chunk_that_times_out_is_resumed_without_a_second_video(
         assert held.wait_held(timeout=10), "the last chunk never arrived"
     finally:
         held.release()
-    [upload] = sandbox.uploads_for(post.marker)
+    [upload] = youtube_uploads_for(sandbox, post.marker)
     assert receipt.external_id == upload.video_id
     assert bytes(upload.data) == video_file.read_bytes()
 
@@ -312,12 +313,12 @@ def test_a_final_answer_that_stays_lost_is_outcome_unknown_and_reconciliation_fi
     assert raised.value.code == "youtube:upload-outcome-unknown"
     assert marker_tag(post.marker) in (raised.value.hint or "")
     assert_no_token(raised.value)
-    assert len(sandbox.uploads_for(post.marker)) == 1  # it did arrive
+    assert len(youtube_uploads_for(sandbox, post.marker)) == 1  # it did arrive
 
     sandbox.faults.clear()
     found = adapter.find_published(post, since=since)
     assert found is not None
-    assert found.external_id == sandbox.uploads_for(post.marker)[0].video_id
+    assert found.external_id == youtube_uploads_for(sandbox, post.marker)[0].video_id
     assert found.raw["snippet"]["title"] == THAI_TITLE
 
 
@@ -360,7 +361,10 @@ def test_reconciliation_pages_through_the_uploads_playlist(
     units_before = ledger.used(CHANNEL, UNITS)
 
     found = adapter.find_published(target, since=since)
-    assert found is not None and found.external_id == sandbox.uploads_for("the-one")[0].video_id
+    assert (
+        found is not None
+        and found.external_id == youtube_uploads_for(sandbox, "the-one")[0].video_id
+    )
     assert sandbox.calls_to("playlistItems.list") == 2
     # 1 channels.list + 2 playlistItems.list + 2 videos.list: 5 units, not 100 for a search
     assert ledger.used(CHANNEL, UNITS) - units_before == 5

@@ -17,6 +17,7 @@ from channels.quota import UNITS, UPLOADS, next_reset
 from channels.sandbox.base import Fault, SandboxClock
 from channels.sandbox.youtube import YouTubeSandbox, error_fault, google_error
 from channels.youtube import marker_tag
+from tests.support.markers import youtube_uploads_for
 
 CHANNEL = "UCsample02phraebanthungk"
 TOKEN = "sandbox-token-phrae"
@@ -156,7 +157,7 @@ def test_resumable_upload_step_by_step(sandbox: YouTubeSandbox) -> None:
     # Asking again after the end gives the same video, and makes no second one.
     status, _, again = ask_progress(sandbox, path, len(FILE))
     assert status == 200 and json.loads(again)["id"] == video["id"]
-    [upload] = sandbox.uploads_for("post-phrae-1")
+    [upload] = youtube_uploads_for(sandbox, "post-phrae-1")
     assert bytes(upload.data) == FILE
     assert upload.video_id == video["id"]
     assert upload.content_type == "video/mp4"
@@ -188,7 +189,7 @@ def test_a_lost_final_answer_still_made_the_video(sandbox: YouTubeSandbox) -> No
     sandbox.faults.add(Fault("drop_after", method="PUT", path="/upload/"))
     with pytest.raises((http.client.HTTPException, ConnectionError)):
         put(sandbox, path, FILE, 0, len(FILE))
-    assert len(sandbox.uploads_for("post-phrae-1")) == 1
+    assert len(youtube_uploads_for(sandbox, "post-phrae-1")) == 1
     status, _, body = ask_progress(sandbox, path, len(FILE))
     assert status == 200 and json.loads(body)["id"] == sandbox.completed_uploads()[0].video_id
 
@@ -210,8 +211,8 @@ def test_two_uploads_with_one_marker_are_both_kept(sandbox: YouTubeSandbox) -> N
     for _ in range(2):
         path = session_path(start_upload(sandbox, 10))
         assert put(sandbox, path, b"0123456789", 0, 10)[0] == 201
-    assert len(sandbox.uploads_for("post-phrae-1")) == 2  # a duplicate a test can see
-    assert sandbox.uploads_for("another-post") == []
+    assert len(youtube_uploads_for(sandbox, "post-phrae-1")) == 2  # a duplicate a test can see
+    assert youtube_uploads_for(sandbox, "another-post") == []
 
 
 # --- metadata rules ------------------------------------------------------------------------

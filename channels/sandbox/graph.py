@@ -30,9 +30,10 @@ against that Page's allowance (``page_call_limit`` calls in ``usage_window``): e
 carries ``X-App-Usage``, ``X-Page-Usage`` and ``X-Business-Use-Case-Usage``, and once the
 allowance is used up calls fail with error 80001 and an ``estimated_time_to_regain_access``.
 
-Every publication is stored (:meth:`GraphSandbox.published`) with the marker tag the
-adapter stamps into its text (:func:`channels.facebook.read_marker`), so tests count
-publications per marker (:meth:`GraphSandbox.count_by_marker`).  Engagement grows with the
+Every publication is stored (:meth:`GraphSandbox.published`) with the marker tag read from
+the invisible stamp our adapter puts in its text (:func:`read_stamp`, the sandbox's own
+reading of the convention in docs/channels/facebook.md), so tests count publications per
+marker tag (:meth:`GraphSandbox.count_by_marker`).  Engagement grows with the
 sandbox clock through :func:`channels.sandbox.base.engagement`.  Duplicate detection
 (error 506) is off by default: a test that proves exactly-once publishing must see a
 duplicate, not have the sandbox refuse it.
@@ -77,8 +78,44 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from channels.facebook import read_marker
 from channels.sandbox.base import Fault, SandboxHandler, SandboxServer, engagement
+
+# The stamp our adapter ends a post's text with (docs/channels/facebook.md, "Exactly once:
+# finding a post again"): 16 hex digits (the marker tag) written as 32 base-4 digits, one
+# zero-width character each, between two U+2063 INVISIBLE SEPARATORs.  Read here by the
+# sandbox's own code, never the adapter's: tests/test_sandbox_independence.py checks that
+# what the adapter writes is what the sandbox reads.
+STAMP_EDGE = "\u2063"  # INVISIBLE SEPARATOR
+STAMP_DIGITS = "\u200b\u200c\u2060\u2062"  # ZWSP, ZWNJ, WORD JOINER, INVISIBLE TIMES = 0..3
+_STAMP = re.compile(f"{STAMP_EDGE}([{STAMP_DIGITS}]{{32}}){STAMP_EDGE}")
+
+
+def read_stamp(text: str | None) -> str | None:
+    """The marker tag (16 hex digits) stamped into ``text``, or None without a stamp."""
+    found = _STAMP.search(text or "")
+    if found is None:
+        return None
+    value = 0
+    for char in found.group(1):
+        value = value * 4 + STAMP_DIGITS.index(char)
+    return f"{value:016x}"
+
+
+# -- Graph's documented error codes, written here from the documentation (not taken from the
+# adapter's classifier in channels/facebook.py; tests/test_sandbox_independence.py checks the
+# adapter reads each of them as the documentation says it should be handled).
+# https://developers.facebook.com/docs/graph-api/guides/error-handling
+INVALID_PARAMETER = 100  # "Invalid parameter"
+TOKEN_MISSING = 104  # "An access token is required to request this resource."
+TOKEN_INVALID = 190  # "Access token has expired": get a new access token
+PERMISSION_DENIED = 200  # 200-299 "API Permission": handle the missing permission
+DUPLICATE_POST = 506  # "Duplicate Post": change the post and try again
+SUBCODE_APP_NOT_INSTALLED = 458  # the user has not logged into the app: reauthenticate
+SUBCODE_PASSWORD_CHANGED = 460  # the password changed: reauthenticate
+SUBCODE_SESSION_EXPIRED = 463  # "Expired": the access token has expired
+# https://developers.facebook.com/docs/graph-api/overview/rate-limiting (business use case
+# rate limits, 80001 for Pages): wait for estimated_time_to_regain_access.
+PAGE_RATE_LIMITED = 80001
 
 #: Post insights metrics the sandbox knows (views replaced impressions on 15 Nov 2025).
 CURRENT_POST_METRICS: dict[str, str] = {
@@ -214,7 +251,7 @@ class Publication:
     message: str
     created_time: datetime
     link: str | None = None
-    marker: str | None = None  # the marker tag read from the text (channels.facebook)
+    marker: str | None = None  # the marker tag read from the text's stamp (read_stamp)
     media_bytes: int = 0
     media_name: str | None = None
     object_id: str | None = None  # the photo or video id
@@ -320,7 +357,7 @@ def parse_fields(spec: str) -> list[FieldSpec]:
             continue
         name = re.match(r"[A-Za-z_]+", item)
         if name is None:
-            raise GraphError(100, f"(#100) Syntax error in fields: {item!r}")
+            raise GraphError(INVALID_PARAMETER, f"(#100) Syntax error in fields: {item!r}")
         modifiers = dict(re.findall(r"\.(\w+)\(([^()]*)\)", item))
         fields.append(FieldSpec(name.group(0), modifiers))
     return fields
@@ -345,7 +382,7 @@ def _parse_time(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.replace("+0000", "+00:00"))
     except ValueError:
-        raise GraphError(100, f"(#100) Invalid time: {value}") from None
+        raise GraphError(INVALID_PARAMETER, f"(#100) Invalid time: {value}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -358,14 +395,14 @@ def _uncursor(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(padded.encode()).decode()
     except ValueError:
-        raise GraphError(100, "(#100) Invalid cursor") from None
+        raise GraphError(INVALID_PARAMETER, "(#100) Invalid cursor") from None
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """Form fields and files of a ``multipart/form-data`` body, byte for byte."""
     found = re.search(r'boundary="?([^";]+)"?', content_type)
     if found is None:
-        raise GraphError(100, "(#100) multipart body without boundary")
+        raise GraphError(INVALID_PARAMETER, "(#100) multipart body without boundary")
     delimiter = b"--" + found.group(1).encode("latin-1")
     fields: dict[str, str] = {}
     files: dict[str, bytes] = {}
@@ -654,25 +691,31 @@ class GraphSandbox(SandboxServer):
             if params.get("grant_type") == "fb_exchange_token":
                 short = self._user_token(params.get("fb_exchange_token"))
                 if short is None or short.expires_at <= now or short.grant.app_id != app_id:
-                    raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+                    raise GraphError(
+                        TOKEN_INVALID, "Invalid OAuth access token - Cannot parse access token"
+                    )
                 return self._issue_user_token(short.grant, long_lived=True)
             with self.lock:
                 code = self._codes.get(params.get("code", ""))
                 if code is None:
-                    raise GraphError(100, "Invalid verification code format.")
+                    raise GraphError(INVALID_PARAMETER, "Invalid verification code format.")
                 if code.used:
-                    raise GraphError(100, "This authorization code has been used.", subcode=36009)
+                    raise GraphError(
+                        INVALID_PARAMETER, "This authorization code has been used.", subcode=36009
+                    )
                 code.used = True
                 if code.redirect_uri != params.get("redirect_uri"):
                     raise GraphError(
-                        100,
+                        INVALID_PARAMETER,
                         "Error validating verification code. Please make sure your "
                         "redirect_uri is identical to the one you used in the OAuth dialog "
                         "request",
                         subcode=36008,
                     )
                 if code.grant.app_id != app_id or now - code.issued_at > timedelta(minutes=10):
-                    raise GraphError(100, "This authorization code has expired.", subcode=36007)
+                    raise GraphError(
+                        INVALID_PARAMETER, "This authorization code has expired.", subcode=36007
+                    )
             return self._issue_user_token(code.grant, long_lived=False)
         if parts == ["debug_token"]:
             return {"data": self._debug(params)}
@@ -680,13 +723,15 @@ class GraphSandbox(SandboxServer):
         assert user is not None  # routed here only with a user token
         if user.grant.revoked:
             raise GraphError(
-                190,
+                TOKEN_INVALID,
                 "Error validating access token: the user has not authorized application.",
-                subcode=458,
+                subcode=SUBCODE_APP_NOT_INSTALLED,
             )
         if user.expires_at <= now:
             raise GraphError(
-                190, "Error validating access token: Session has expired.", subcode=463
+                TOKEN_INVALID,
+                "Error validating access token: Session has expired.",
+                subcode=SUBCODE_SESSION_EXPIRED,
             )
         grant = user.grant
         if parts == ["me"]:
@@ -699,7 +744,7 @@ class GraphSandbox(SandboxServer):
         if parts == ["me", "accounts"]:
             if "pages_show_list" not in grant.granted:
                 raise GraphError(
-                    200,
+                    PERMISSION_DENIED,
                     "(#200) Requires pages_show_list permission to manage the object",
                     type="OAuthException",
                 )
@@ -726,7 +771,7 @@ class GraphSandbox(SandboxServer):
         ):
             if "business_management" not in grant.granted:
                 raise GraphError(
-                    200,
+                    PERMISSION_DENIED,
                     "(#200) Requires business_management permission to manage the object",
                     type="OAuthException",
                 )
@@ -746,7 +791,9 @@ class GraphSandbox(SandboxServer):
                 ]
             }
         raise GraphError(
-            100, f"Unsupported get request: /{'/'.join(parts)}", type="GraphMethodException"
+            INVALID_PARAMETER,
+            f"Unsupported get request: /{'/'.join(parts)}",
+            type="GraphMethodException",
         )
 
     def _issue_user_token(self, grant: LoginGrant, *, long_lived: bool) -> dict[str, Any]:
@@ -773,7 +820,9 @@ class GraphSandbox(SandboxServer):
     def _debug(self, params: dict[str, str]) -> dict[str, Any]:
         app_id, _, secret = params.get("access_token", "").partition("|")
         if self.apps.get(app_id) != secret or not app_id:
-            raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+            raise GraphError(
+                TOKEN_INVALID, "Invalid OAuth access token - Cannot parse access token"
+            )
         token = params.get("input_token", "")
         now = self.clock.now()
         data_access = int((now + DATA_ACCESS).timestamp())
@@ -782,7 +831,7 @@ class GraphSandbox(SandboxServer):
             issued = self._page_tokens.get(token)
         if user is None and issued is None:
             return {
-                "error": {"code": 190, "message": "Invalid OAuth access token."},
+                "error": {"code": TOKEN_INVALID, "message": "Invalid OAuth access token."},
                 "is_valid": False,
                 "scopes": [],
             }
@@ -817,34 +866,36 @@ class GraphSandbox(SandboxServer):
     def _authenticate(self, params: dict[str, str]) -> SandboxPage:
         token = params.get("access_token")
         if not token:
-            raise GraphError(104, "An access token is required to request this resource.")
+            raise GraphError(TOKEN_MISSING, "An access token is required to request this resource.")
         with self.lock:
             page = next((p for p in self._pages.values() if p.token == token), None)
             issued = self._page_tokens.get(token)
             if page is None and issued is not None:
                 if issued.grant.revoked:
                     raise GraphError(
-                        190,
+                        TOKEN_INVALID,
                         "Error validating access token: The session has been invalidated "
                         "because the user changed their password or Facebook has changed the "
                         "session for security reasons.",
-                        subcode=460,
+                        subcode=SUBCODE_PASSWORD_CHANGED,
                     )
                 page = self._pages[issued.page_id]
         if page is None:
-            raise GraphError(190, "Invalid OAuth access token - Cannot parse access token")
+            raise GraphError(
+                TOKEN_INVALID, "Invalid OAuth access token - Cannot parse access token"
+            )
         if page.expired:
             raise GraphError(
-                190,
+                TOKEN_INVALID,
                 "Error validating access token: Session has expired on "
                 f"{self.clock.now():%A, %d-%b-%y %H:%M:%S} PDT.",
-                subcode=463,
+                subcode=SUBCODE_SESSION_EXPIRED,
             )
         if self.app_secret is not None:
             proof = hmac.new(self.app_secret.encode(), token.encode(), hashlib.sha256)
             if not hmac.compare_digest(params.get("appsecret_proof", ""), proof.hexdigest()):
                 raise GraphError(
-                    100,
+                    INVALID_PARAMETER,
                     "Invalid appsecret_proof provided in the API argument",
                     type="GraphMethodException",
                 )
@@ -895,7 +946,7 @@ class GraphSandbox(SandboxServer):
         headers = self._usage_headers(page)
         if throttled:
             raise GraphError(
-                80001,
+                PAGE_RATE_LIMITED,
                 "(#80001) There have been too many calls to this Page account. Wait a bit and "
                 "try again. For more info, please refer to "
                 "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
@@ -937,7 +988,7 @@ class GraphSandbox(SandboxServer):
                 return 200, {"id": parts[0], "name": self._pages[parts[0]].name}
             return 200, self._render(self._object(parts[0], page), params.get("fields"))
         raise GraphError(
-            100,
+            INVALID_PARAMETER,
             f"Unsupported {method.lower()} request. Please read the Graph API documentation at "
             "https://developers.facebook.com/docs/graph-api",
             type="GraphMethodException",
@@ -948,7 +999,7 @@ class GraphSandbox(SandboxServer):
             return
         if writes:
             raise GraphError(
-                200,
+                PERMISSION_DENIED,
                 "(#200) If posting to a page, requires both pages_read_engagement and "
                 "pages_manage_posts as an admin with sufficient administrative permission",
             )
@@ -956,7 +1007,7 @@ class GraphSandbox(SandboxServer):
 
     def _missing(self, object_id: str) -> GraphError:
         return GraphError(
-            100,
+            INVALID_PARAMETER,
             f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be "
             "loaded due to missing permissions, or does not support this operation. Please "
             "read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
@@ -996,7 +1047,7 @@ class GraphSandbox(SandboxServer):
             if self.reject_duplicates and message:
                 last = next((p for p in reversed(self._publications) if p.page_id == page_id), None)
                 if last is not None and last.message == message:
-                    raise GraphError(506, "(#506) Duplicate status message")
+                    raise GraphError(DUPLICATE_POST, "(#506) Duplicate status message")
             number = next(self._ids)
             publication = Publication(
                 id=f"{page_id}_{10**15 + number}",
@@ -1004,7 +1055,7 @@ class GraphSandbox(SandboxServer):
                 kind=kind,
                 message=message,
                 created_time=self.clock.now().replace(microsecond=0),
-                marker=read_marker(message),
+                marker=read_stamp(message),
                 **values,
             )
             if publication.object_id is None and kind != "feed":
@@ -1023,7 +1074,9 @@ class GraphSandbox(SandboxServer):
         ahead = moment - self.clock.now()
         # Graph accepts a time 10 minutes to 30 days ahead, for an unpublished post only.
         if published or not timedelta(minutes=10) <= ahead <= timedelta(days=30):
-            raise GraphError(100, "(#100) The specified scheduled publish time is invalid.")
+            raise GraphError(
+                INVALID_PARAMETER, "(#100) The specified scheduled publish time is invalid."
+            )
         return False, int(moment.timestamp())
 
     def _create_feed(
@@ -1031,9 +1084,9 @@ class GraphSandbox(SandboxServer):
     ) -> dict[str, Any]:
         message, link = params.get("message", ""), params.get("link")
         if not message and not link:
-            raise GraphError(100, "(#100) Missing message or attachment")
+            raise GraphError(INVALID_PARAMETER, "(#100) Missing message or attachment")
         if link and not re.match(r"https?://\S+$", link):
-            raise GraphError(100, "(#100) The parameter link must be a valid URL")
+            raise GraphError(INVALID_PARAMETER, "(#100) The parameter link must be a valid URL")
         published, when = self._published_flag(params)
         post = self._new_post(
             page_id, "feed", message, link=link, published=published, scheduled_publish_time=when
@@ -1122,7 +1175,9 @@ class GraphSandbox(SandboxServer):
     def _multi(self, params: dict[str, str], page: SandboxPage) -> dict[str, Any]:
         ids = [i.strip() for i in params["ids"].split(",") if i.strip()]
         if len(ids) > MAX_IDS:
-            raise GraphError(100, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Got: {len(ids)}")
+            raise GraphError(
+                INVALID_PARAMETER, f"(#100) Too many IDs. Maximum: {MAX_IDS}. Got: {len(ids)}"
+            )
         found: dict[str, Any] = {}
         missing: list[str] = []
         for object_id in ids:
@@ -1153,7 +1208,7 @@ class GraphSandbox(SandboxServer):
         for spec in specs:
             if spec.name not in POST_FIELDS:
                 raise GraphError(
-                    100,
+                    INVALID_PARAMETER,
                     f"(#100) Tried accessing nonexisting field ({spec.name}) on node type (Post)",
                 )
         numbers = engagement(self.seed, post.id, now - post.created_time)
@@ -1211,7 +1266,7 @@ class GraphSandbox(SandboxServer):
         for spec in specs:
             if spec.name not in allowed:
                 raise GraphError(
-                    100,
+                    INVALID_PARAMETER,
                     f"(#100) Tried accessing nonexisting field ({spec.name}) on node type ({node})",
                 )
             if spec.name == "id":
@@ -1235,7 +1290,7 @@ class GraphSandbox(SandboxServer):
         self, obj: Publication | tuple[str, Publication], params: dict[str, str]
     ) -> dict[str, Any]:
         if isinstance(obj, tuple):
-            raise GraphError(100, "(#100) The value must be a valid insights metric")
+            raise GraphError(INVALID_PARAMETER, "(#100) The value must be a valid insights metric")
         names = _metric_names(params.get("metric", ""))
         if not names:
             raise GraphError(
@@ -1245,7 +1300,7 @@ class GraphSandbox(SandboxServer):
                 subcode=1504028,
             )
         if any(n not in CURRENT_POST_METRICS for n in names):
-            raise GraphError(100, "(#100) The value must be a valid insights metric")
+            raise GraphError(INVALID_PARAMETER, "(#100) The value must be a valid insights metric")
         numbers = engagement(self.seed, obj.id, self.clock.now() - obj.created_time)
         data = []
         for name in names:

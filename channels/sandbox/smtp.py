@@ -5,8 +5,9 @@ What it does, and what it can be told to do:
 
 - keeps each accepted message as :class:`ReceivedMessage` (envelope, raw bytes exactly as
   received, parsed on demand) and counts messages per post marker
-  (:meth:`SmtpSandbox.count_by_marker`, from the ``Message-ID`` that
-  :func:`channels.email.message_id_for` makes) for exactly-once tests;
+  (:meth:`SmtpSandbox.count_by_marker`, read from the ``Message-ID`` by the sandbox's own
+  :func:`parse_message_id`, following the shape docs/channels/email.md gives) for
+  exactly-once tests;
 - counts connections (:attr:`SmtpSandbox.connections`), so a test can prove that a batch
   reused one;
 - ``security="starttls"`` or ``"ssl"`` with a certificate generated at start (a throw-away
@@ -31,6 +32,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import re
 import shutil
 import socket
 import ssl
@@ -48,8 +50,22 @@ from typing import Any, Literal
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from channels.email import parse_message_id
 from channels.sandbox.base import SandboxClock
+
+# Our adapter's Message-ID is ``<{marker}.{subscriber_id}@{sender domain}>`` (docs/channels/
+# email.md, "Headers"; a msg-id per RFC 5322 section 3.6.4,
+# https://www.rfc-editor.org/rfc/rfc5322#section-3.6.4).  Read here by the sandbox's own
+# code, not the adapter's: tests/test_sandbox_independence.py checks both agree.
+_MESSAGE_ID = re.compile(r"<([A-Za-z0-9_.-]+)\.(\d+)@[^<>@\s]+>")
+
+
+def parse_message_id(value: str) -> tuple[str, int] | None:
+    """``(marker, subscriber_id)`` from a Message-ID of that shape, or None for any other."""
+    found = _MESSAGE_ID.fullmatch(value.strip())
+    if found is None:
+        return None
+    return found.group(1), int(found.group(2))
+
 
 Security = Literal["none", "starttls", "ssl"]
 FaultAction = Literal["reply", "drop", "stall"]

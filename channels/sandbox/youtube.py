@@ -68,11 +68,11 @@ import random
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
-from channels.quota import DEFAULT_LIMITS, UNITS, UPLOADS, quota_day
 from channels.sandbox.base import (
     Fault,
     SandboxClock,
@@ -80,7 +80,63 @@ from channels.sandbox.base import (
     SandboxServer,
     engagement,
 )
-from channels.youtube import YouTubeLimits, marker_tag, parse_time, rfc3339, tags_length
+
+# -- YouTube's documented rules, written here from the documentation and not taken from the
+# adapter (channels/youtube.py, channels/quota.py): a wrong limit on our side must meet a
+# sandbox that refuses as YouTube would.  tests/test_sandbox_independence.py compares both.
+
+# https://developers.google.com/youtube/v3/docs/videos#properties
+# snippet.title: "The property value has a maximum length of 100 characters and may contain
+# all valid UTF-8 characters except < and >" (checked in code points, the stricter reading).
+TITLE_MAX_CHARS = 100
+# snippet.description: "a maximum length of 5000 bytes ... all valid UTF-8 characters except
+# < and >".
+DESCRIPTION_MAX_BYTES = 5_000
+FORBIDDEN_CHARS = "<>"
+# snippet.tags[]: "The property value has a maximum length of 500 characters.  Note that the
+# character limit includes commas between items, and that a tag containing a space counts
+# with quotation marks around it."
+TAGS_MAX_CHARS = 500
+# status.privacyStatus: "Valid values for this property are: private, public, unlisted".
+PRIVACY_VALUES = frozenset({"private", "public", "unlisted"})
+
+# https://developers.google.com/youtube/v3/determine_quota_cost
+# "a default quota allocation of 100 search.list calls, 100 videos.insert calls, and 10,000
+# units per day combined for all other endpoints ... Daily quotas reset at midnight Pacific
+# Time (PT)."  The bucket names are the methods' (videos.insert, search.list) and "units".
+UNITS = "units"
+UPLOADS = "videos.insert"
+SEARCHES = "search.list"
+DEFAULT_QUOTA: dict[str, int] = {UNITS: 10_000, UPLOADS: 100, SEARCHES: 100}
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+# The carrier of our own marker: the adapter adds one tag, ``glo-`` and 20 hex digits
+# (docs/channels/youtube.md, "The marker: how an upload is found again").  The sandbox only
+# reads the tag; turning a post's marker into it is the business of the tests' helpers
+# (tests/support/markers.py).
+MARKER_TAG = re.compile(r"glo-[0-9a-f]{20}")
+
+
+def quota_day(moment: datetime) -> date:
+    """The quota day (a date in Pacific time) ``moment`` falls in; see DEFAULT_QUOTA."""
+    return moment.astimezone(PACIFIC).date()
+
+
+def tags_length(tags: list[str]) -> int:
+    """``tags`` counted as the videos#properties page says: commas between items, quotes
+    around a tag that contains a space."""
+    return sum(len(t) + (2 if " " in t else 0) for t in tags) + max(len(tags) - 1, 0)
+
+
+def rfc3339(moment: datetime) -> str:
+    """``moment`` in UTC as the API writes ``datetime`` values (``2026-06-02T03:00:00Z``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 time (``...Z`` or with an offset) as an aware datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
 
 UPLOAD_PATH = "/upload/youtube/v3/videos"
 API_PREFIX = "/youtube/v3/"
@@ -221,9 +277,10 @@ class Upload:
     def tags(self) -> list[str]:
         return list((self.resource.get("snippet") or {}).get("tags") or [])
 
-    def carries(self, marker: str) -> bool:
-        """Whether this upload carries ``marker`` (as the adapter's marker tag)."""
-        return marker_tag(marker) in self.tags
+    @property
+    def marker_tags(self) -> list[str]:
+        """The tags of this upload that have the shape of a marker tag (see MARKER_TAG)."""
+        return [t for t in self.tags if MARKER_TAG.fullmatch(t)]
 
 
 @dataclass
@@ -319,7 +376,7 @@ class YouTubeSandbox(SandboxServer):
         reach: int = 5_000,
     ) -> None:
         super().__init__(host=host, port=port, seed=seed, clock=clock)
-        self.quota_limits = {**DEFAULT_LIMITS, **(quota_limits or {})}
+        self.quota_limits = {**DEFAULT_QUOTA, **(quota_limits or {})}
         self.reach = reach
         self.channels: dict[str, SandboxChannel] = {}
         self.uploads: dict[str, Upload] = {}
@@ -384,9 +441,18 @@ class YouTubeSandbox(SandboxServer):
         with self.lock:
             return [u for u in self.uploads.values() if u.video_id is not None]
 
-    def uploads_for(self, marker: str) -> list[Upload]:
-        """Completed uploads that carry ``marker``: more than one is a duplicate post."""
-        return [u for u in self.completed_uploads() if u.carries(marker)]
+    def uploads_tagged(self, tag: str) -> list[Upload]:
+        """Completed uploads that carry the marker tag ``tag``: more than one is a duplicate
+        post.  (tests/support/markers.py turns a post's marker into its tag.)"""
+        return [u for u in self.completed_uploads() if tag in u.marker_tags]
+
+    def count_by_marker_tag(self) -> dict[str, int]:
+        """How many completed uploads carry each marker tag."""
+        counts: dict[str, int] = {}
+        for upload in self.completed_uploads():
+            for tag in upload.marker_tags:
+                counts[tag] = counts.get(tag, 0) + 1
+        return counts
 
     def calls_to(self, method: str) -> int:
         """How many API calls of ``method`` (``"videos.list"``) the sandbox answered."""
@@ -526,7 +592,7 @@ class YouTubeSandbox(SandboxServer):
             handler.send_json(400, google_error(400, "parseError", "Parse Error"))
             return
         part = [p.strip() for p in query.get("part", "").split(",") if p.strip()]
-        problem = self._metadata_problem(resource, part)
+        problem = self.metadata_problem(resource, part)
         if problem is not None:
             handler.send_json(400, google_error(400, *problem))
             return
@@ -564,35 +630,32 @@ class YouTubeSandbox(SandboxServer):
         location = f"{self.url}{UPLOAD_PATH}?uploadType=resumable&upload_id={upload.id}"
         handler.send_bytes(200, b"", None, {"Location": location})
 
-    def _metadata_problem(
-        self, resource: dict[str, Any], part: list[str]
-    ) -> tuple[str, str] | None:
+    def metadata_problem(self, resource: dict[str, Any], part: list[str]) -> tuple[str, str] | None:
         """(reason, message) of the first rule the video resource breaks, or None."""
         if not part:
             return "missingRequiredParameter", "No filter selected. Expected one of: part"
         snippet = resource.get("snippet") or {}
         status = resource.get("status") or {}
         title = snippet.get("title")
-        limits = YouTubeLimits
         if not isinstance(title, str) or not title.strip():
             return "invalidTitle", "The request metadata specifies an invalid or empty title."
-        if len(title) > limits.title_max_chars or any(c in title for c in "<>"):
+        if len(title) > TITLE_MAX_CHARS or any(c in title for c in FORBIDDEN_CHARS):
             return "invalidTitle", "The request metadata specifies an invalid video title."
         description = str(snippet.get("description") or "")
-        if len(description.encode("utf-8")) > limits.description_max_bytes or any(
-            c in description for c in "<>"
+        if len(description.encode("utf-8")) > DESCRIPTION_MAX_BYTES or any(
+            c in description for c in FORBIDDEN_CHARS
         ):
             return (
                 "invalidDescription",
                 "The request metadata specifies an invalid video description.",
             )
         tags = snippet.get("tags") or []
-        if not isinstance(tags, list) or tags_length([str(t) for t in tags]) > 500:
+        if not isinstance(tags, list) or tags_length([str(t) for t in tags]) > TAGS_MAX_CHARS:
             return "invalidTags", "The request metadata specifies invalid video keywords."
         if not str(snippet.get("categoryId", "22")).isdigit():
             return "invalidCategoryId", "The snippet.categoryId property specifies an invalid ID."
         privacy = status.get("privacyStatus", "public")
-        if privacy not in limits.privacy_values:
+        if privacy not in PRIVACY_VALUES:
             return "invalidVideoMetadata", "The request metadata is invalid."
         publish_at = status.get("publishAt")
         if publish_at is not None:

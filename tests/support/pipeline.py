@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select
 
-from channels.facebook import marker_tag
 from channels.registry import queues
 from channels.sandbox.graph import GraphSandbox
 from channels.sandbox.smtp import SmtpSandbox
@@ -29,6 +28,7 @@ from marketing.models import (
     PostState,
 )
 from marketing.reference import import_reference
+from tests.support.markers import facebook_tag, youtube_uploads_for
 from tests.support.services import CeleryWorker, PostgresDatabase, RedisServer, wait_until
 
 FINAL = {
@@ -261,9 +261,9 @@ class PipelineStack:
         counts: dict[str, int] = {}
         for key, channel in posts:
             if channel == ChannelKind.FACEBOOK:
-                counts[key] = facebook.get(marker_tag(key), 0)
+                counts[key] = facebook.get(facebook_tag(key), 0)
             elif channel == ChannelKind.YOUTUBE:
-                counts[key] = len(self.youtube.uploads_for(key))
+                counts[key] = len(youtube_uploads_for(self.youtube, key))
             else:
                 per_recipient = [n for (marker, _s), n in smtp.items() if marker == key]
                 counts[key] = max(per_recipient, default=0)
