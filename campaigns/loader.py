@@ -53,6 +53,7 @@ from campaigns.schema import (
 )
 from campaigns.templates import CompiledTemplate, TemplateBook, TemplateSource
 from channels import registry
+from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.media import MediaRefused, resolve_media
 from marketing.problems import (
     InvalidInput,
@@ -62,7 +63,7 @@ from marketing.problems import (
     format_path,
     problems_from_validation,
 )
-from marketing.settings import DEFAULT_TIMEZONE, get_settings
+from marketing.settings import get_settings
 from marketing.yamlsource import load_yaml
 
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100

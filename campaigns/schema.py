@@ -32,10 +32,11 @@ from channels.campaign_input import (
     TemplateRef,
     Text,
 )
+from marketing.conventions import SLUG_PATTERN
 
 __all__ = ["ChannelInput", "Duration", "TemplateField", "TemplateRef", "Text"]
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 
 
 class _Strict(BaseModel):

@@ -2,10 +2,11 @@
 and shrunk toward the programme's pattern.
 
 The model (empirical Bayes over posts)
-    A post's *rate* is its interactions (reactions + comments + shares + clicks) over its
-    reach (views) at one age, :data:`AGE` after it was published -- the channel's snapshot
-    taken last before that age -- so a post out for a week is not compared with one out for a
-    day.  Posts younger than :data:`MIN_AGE` have no comparable figure yet and are left out.
+    A post's *rate* is its interactions over its reach as :mod:`marketing.engagement`
+    defines them (Facebook, YouTube: reactions + comments + shares + clicks over views) at
+    one age, :data:`AGE` after it was published -- the channel's snapshot taken last before
+    that age -- so a post out for a week is not compared with one out for a day.  Posts
+    younger than :data:`MIN_AGE` have no comparable figure yet and are left out.
     The unit of evidence is the post, not the view: posts differ far more than their view
     counts suggest (one goes viral), so 200 views on one lucky post are one post's worth.
 
@@ -45,6 +46,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from marketing import engagement
 from marketing.models import ChannelKind, Community, MetricSnapshot, Post, PostState
 from marketing.thai import WEEKDAYS
 
@@ -159,11 +161,7 @@ def post_figures(
         select(
             MetricSnapshot.post_id,
             MetricSnapshot.collected_at,
-            MetricSnapshot.views,
-            MetricSnapshot.reactions,
-            MetricSnapshot.comments,
-            MetricSnapshot.shares,
-            MetricSnapshot.clicks,
+            *(getattr(MetricSnapshot, name) for name in engagement.SNAPSHOT_METRICS),
         ).where(MetricSnapshot.post_id.in_(info), MetricSnapshot.collected_at <= now)
     ):
         post = info[snap.post_id]
@@ -171,10 +169,11 @@ def post_figures(
             continue  # older than the age compared at
         kept = best.get(snap.post_id)
         if kept is None or snap.collected_at > kept[0]:
-            interactions = sum(
-                v or 0 for v in (snap.reactions, snap.comments, snap.shares, snap.clicks)
+            best[snap.post_id] = (
+                snap.collected_at,
+                engagement.interactions(channel, snap),
+                engagement.reach(channel, snap),
             )
-            best[snap.post_id] = (snap.collected_at, interactions, snap.views or 0)
     figures: list[PostFigure] = []
     left_out: dict[int, int] = defaultdict(int)
     for post_id, post in info.items():

@@ -64,6 +64,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.db import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class Community(TimestampMixin, Base):
     province: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list[str]] = mapped_column(default=list)
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Bangkok")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     website: Mapped[str | None] = mapped_column(String(500))
 
     accounts: Mapped[list[ChannelAccount]] = relationship(back_populates="community")
@@ -288,7 +289,7 @@ class Campaign(TimestampMixin, Base):
     status: Mapped[CampaignStatus] = mapped_column(
         _enum(CampaignStatus), default=CampaignStatus.DRAFT
     )
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Bangkok")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     window_start: Mapped[datetime | None]
     window_end: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(String(200))

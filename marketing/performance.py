@@ -7,7 +7,7 @@
   keys it is given, from scratch, with SQL aggregation -- so running it twice, or after a
   replay, gives the same rows.  Days are local to the community's time zone.
 
-What a row counts (engagement rate is defined once, in :func:`engagement_rate`):
+What a row counts (engagement rate is defined once, in :mod:`marketing.engagement`):
 
 - ``posts``: posts published that day; ``views``/``reactions``/``comments``/``shares``/
   ``clicks``: growth reported by Facebook and YouTube that day;
@@ -47,7 +47,9 @@ from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.elements import BindParameter
 
 from channels.base import Capability, Metrics
+from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.db import session_scope, utcnow, write_session
+from marketing.engagement import SNAPSHOT_METRICS, engagement_rate
 from marketing.models import (
     PERFORMANCE_SUMS,
     ChannelKind,
@@ -68,18 +70,7 @@ from marketing.models import (
 )
 
 Key = tuple[int, ChannelKind, date]
-_METRICS = ("views", "reactions", "comments", "shares", "clicks")
-
-
-def engagement_rate(channel: ChannelKind | str, row: Any) -> float:
-    """Interactions per reach: (reactions + comments + shares + clicks) / views on Facebook
-    and YouTube; clicks / emails sent for email; 0 when there was no reach."""
-    if ChannelKind(channel) == ChannelKind.EMAIL:
-        reach, interactions = row.emails_sent, row.clicks
-    else:
-        reach = row.views
-        interactions = row.reactions + row.comments + row.shares + row.clicks
-    return round(interactions / reach, 6) if reach else 0.0
+_METRICS = SNAPSHOT_METRICS
 
 
 def local_day(moment: datetime, zone: str) -> date:
@@ -430,7 +421,7 @@ def rollup(*, session: Session, keys: Iterable[Key]) -> int:
     # Posts published and emails sent count by local day: query per (zone, day) range.
     by_zone_day: dict[tuple[str, date], set[int]] = defaultdict(set)
     for community_id, _channel, day in keys:
-        by_zone_day[(zones.get(community_id, "Asia/Bangkok"), day)].add(community_id)
+        by_zone_day[(zones.get(community_id, DEFAULT_TIMEZONE), day)].add(community_id)
     for (zone, day), ids in by_zone_day.items():
         start, end = day_bounds(day, zone)
         for row in session.execute(
@@ -469,14 +460,13 @@ def rollup(*, session: Session, keys: Iterable[Key]) -> int:
             name: totals[key][name]
             for name in (*_METRICS, "posts", "opens", "unsubscribes", "emails_sent")
         }
-        record = _Values(values)
         rows.append(
             {
                 "community_id": key[0],
                 "channel": key[1],
                 "day": key[2],
                 **values,
-                "engagement_rate": engagement_rate(key[1], record),
+                "engagement_rate": engagement_rate(key[1], values),
                 "updated_at": now,
             }
         )
@@ -562,11 +552,6 @@ def _upsert_from(
         set_={name: stmt.excluded[name] for name in PERFORMANCE_SUMS},
     )
     session.execute(stmt)
-
-
-class _Values:
-    def __init__(self, values: dict[str, int]) -> None:
-        self.__dict__.update(values)
 
 
 def all_keys(*, session: Session) -> set[Key]:

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.media import IMAGE_TYPES, VIDEO_TYPES, type_problem
+from marketing.conventions import DEFAULT_TIMEZONE, SLUG_PATTERN
 from marketing.media import MediaRefused, resolve_media
 from marketing.models import ChannelAccount, ChannelKind, Community, Highlight, Subscriber
 from marketing.problems import (
@@ -44,12 +45,12 @@ from marketing.problems import (
     problem_at,
     problems_from_validation,
 )
-from marketing.settings import DEFAULT_TIMEZONE, get_settings
+from marketing.settings import get_settings
 from marketing.yamlsource import load_yaml
 
 PROGRESS_EVERY = 500  # subscribers saved between two progress reports
 
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 SecretName = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,119}$"),

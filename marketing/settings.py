@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_TIMEZONE = "Asia/Bangkok"
+from marketing.conventions import DEFAULT_TIMEZONE
+
 DEVELOPMENT_TRACKING_SECRET = "change-me-tracking-secret"
 DEVELOPMENT_WEB_SECRET = "change-me-web-secret"
 # A Fernet key (32 bytes, URL-safe base64) everyone can read: refused off this machine.

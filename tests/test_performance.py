@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from channels.base import Metrics
 from marketing.db import session_scope
+from marketing.engagement import engagement_rate
 from marketing.models import (
     ChannelKind,
     CommunityPerformance,
@@ -22,7 +23,6 @@ from marketing.models import (
     Subscriber,
 )
 from marketing.performance import (
-    engagement_rate,
     keys_for_post,
     rebuild,
     record_email_event,

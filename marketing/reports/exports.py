@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from marketing import engagement
 from marketing.reports.rows import (
     CampaignReport,
     ChannelLine,
@@ -105,17 +106,11 @@ POST_COLUMNS: tuple[str, ...] = (
     "scheduled_at",
     "published_at",
     "permalink",
-    "views",
-    "reactions",
-    "comments",
-    "shares",
-    "clicks",
+    *engagement.SNAPSHOT_METRICS,
     "emails_sent",
     "opens",
     "unsubscribes",
-    "interactions",
-    "reach",
-    "engagement_rate",
+    *engagement.DERIVED,
     "rate_meaningful",
     "last_error",
     "action_hint",

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.db import utcnow
 from marketing.reports import labels
 from marketing.reports.charts import Bar, Series, bar_chart, line_chart
@@ -198,7 +199,7 @@ def render_html(
 ) -> str:
     """``report`` as a complete, self-contained HTML document in ``language`` (th, en)."""
     language = language_of(language)
-    words = _Words(language, buddhist_era, zone or ZoneInfo("Asia/Bangkok"))
+    words = _Words(language, buddhist_era, zone or ZoneInfo(DEFAULT_TIMEZONE))
     _ = words._
     context = _common(words, generated_at or utcnow())
     env = _environment(language)

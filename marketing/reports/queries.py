@@ -25,11 +25,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Select,
     and_,
     case,
-    cast,
     distinct,
     func,
     or_,
@@ -40,6 +38,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import Subquery
 
+from marketing import engagement
 from marketing.models import (
     Campaign,
     ChannelKind,
@@ -260,22 +259,20 @@ def _ranks(session: Session, period: Period, community_id: int | None = None) ->
     """Every community's rank by engagement rate and by interactions over ``period``
     (communities without records rank with zeros); only ``community_id``'s if given."""
     records = _records((period,))
-    is_email = records.c.channel == ChannelKind.EMAIL
     r = records.c
+    counts = {name: r[name] for name in RAW_FIELDS}
     per_community = (
         select(
             r.community_id,
-            func.sum(
-                case((is_email, r.clicks), else_=r.reactions + r.comments + r.shares + r.clicks)
-            ).label("interactions"),
-            func.sum(case((is_email, r.emails_sent), else_=r.views)).label("reach"),
+            func.sum(engagement.interactions_sql(r.channel, counts)).label("interactions"),
+            func.sum(engagement.reach_sql(r.channel, counts)).label("reach"),
         )
         .group_by(r.community_id)
         .subquery()
     )
     interactions = func.coalesce(per_community.c.interactions, 0)
     reach = func.coalesce(per_community.c.reach, 0)
-    rate = case((reach > 0, cast(interactions, Float) / reach), else_=0.0)
+    rate = engagement.rate_sql(interactions, reach)
     ranked = (
         select(
             Community.id.label("community_id"),
@@ -363,11 +360,7 @@ def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
     newest = (
         select(
             MetricSnapshot.post_id,
-            MetricSnapshot.views,
-            MetricSnapshot.reactions,
-            MetricSnapshot.comments,
-            MetricSnapshot.shares,
-            MetricSnapshot.clicks,
+            *(getattr(MetricSnapshot, name) for name in engagement.SNAPSHOT_METRICS),
             func.row_number()
             .over(partition_by=MetricSnapshot.post_id, order_by=MetricSnapshot.collected_at.desc())
             .label("newest"),
@@ -400,14 +393,12 @@ def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
         .subquery()
     )
     is_email = Post.channel == ChannelKind.EMAIL
-    views = func.coalesce(newest.c.views, 0)
-    reactions = func.coalesce(newest.c.reactions, 0)
-    comments = func.coalesce(newest.c.comments, 0)
-    shares = func.coalesce(newest.c.shares, 0)
-    clicks = case(
-        (is_email, func.coalesce(events.c.clicks, 0)), else_=func.coalesce(newest.c.clicks, 0)
-    )
-    emails_sent = func.coalesce(sent.c.emails_sent, 0)
+    counts: dict[str, ColumnElement[Any]] = {
+        name: func.coalesce(newest.c[name], 0) for name in engagement.SNAPSHOT_METRICS
+    }
+    # An e-mail's clicks are people who clicked (the tracking events), not a channel's count.
+    counts["clicks"] = case((is_email, func.coalesce(events.c.clicks, 0)), else_=counts["clicks"])
+    counts["emails_sent"] = func.coalesce(sent.c.emails_sent, 0)
     return (
         select(
             Post.id.label("post_id"),
@@ -422,18 +413,11 @@ def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
             Post.permalink,
             Post.last_error,
             Post.action_hint,
-            views.label("views"),
-            reactions.label("reactions"),
-            comments.label("comments"),
-            shares.label("shares"),
-            clicks.label("clicks"),
-            emails_sent.label("emails_sent"),
+            *(counts[name].label(name) for name in (*engagement.SNAPSHOT_METRICS, "emails_sent")),
             func.coalesce(events.c.opens, 0).label("opens"),
             func.coalesce(events.c.unsubscribes, 0).label("unsubscribes"),
-            case((is_email, clicks), else_=reactions + comments + shares + clicks).label(
-                "interactions"
-            ),
-            case((is_email, emails_sent), else_=views).label("reach"),
+            engagement.interactions_sql(Post.channel, counts).label("interactions"),
+            engagement.reach_sql(Post.channel, counts).label("reach"),
         )
         .join(Campaign, Campaign.id == Post.campaign_id)
         .join(Community, Community.id == Post.community_id)

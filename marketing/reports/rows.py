@@ -1,6 +1,6 @@
 """What a report holds: plain values, ready for a table, CSV, JSON, HTML or the web app.
 
-Engagement rate -- the one definition every report uses
+Engagement rate -- the one definition every report uses, written in :mod:`marketing.engagement`
     Facebook, YouTube: interactions = reactions + comments + shares + clicks; reach = views.
     Email:             interactions = clicks;                             reach = emails sent.
     engagement rate = interactions / reach, always computed from the *sums* of a period
@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
+from marketing import engagement
 from marketing.models import PERFORMANCE_SUMS, ChannelKind, PostState
 from marketing.reports.period import Period
 
@@ -84,7 +85,7 @@ class Metrics(_Frozen):
     @property
     def engagement_rate(self) -> float:
         """Interactions per unit of reach (see the module docstring); 0 without reach."""
-        return self.interactions / self.reach if self.reach else 0.0
+        return engagement.rate(self.interactions, self.reach)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -96,15 +97,13 @@ class Metrics(_Frozen):
     def of_channel(cls, channel: str, sums: Mapping[Any, Any]) -> Metrics:
         """One channel's sums of :data:`RAW_FIELDS`, with its interactions and reach."""
         values = {name: int(sums[name] or 0) for name in RAW_FIELDS}
-        if channel == ChannelKind.EMAIL.value:
-            interactions, reach = values["clicks"], values["emails_sent"]
-        else:
-            interactions = (
-                values["reactions"] + values["comments"] + values["shares"] + values["clicks"]
-            )
-            reach = values["views"]
         # Built from integers the database summed: nothing to validate (and it is hot).
-        return cls.model_construct(None, **values, interactions=interactions, reach=reach)
+        return cls.model_construct(
+            None,
+            **values,
+            interactions=engagement.interactions(channel, values),
+            reach=engagement.reach(channel, values),
+        )
 
     @classmethod
     def total(cls, items: Iterable[Metrics]) -> Metrics:
@@ -123,17 +122,11 @@ _SUMMED = (*RAW_FIELDS, "interactions", "reach")
 # The rows of every metric table (terminal and HTML), in reading order.
 METRIC_ROWS: tuple[str, ...] = (
     "posts",
-    "views",
-    "reactions",
-    "comments",
-    "shares",
-    "clicks",
+    *engagement.SNAPSHOT_METRICS,
     "emails_sent",
     "opens",
     "unsubscribes",
-    "interactions",
-    "reach",
-    "engagement_rate",
+    *engagement.DERIVED,
 )
 
 
@@ -262,7 +255,7 @@ class PostResult(_Frozen):
     @property
     def engagement_rate(self) -> float:
         """Interactions per unit of reach; 0 without reach."""
-        return self.interactions / self.reach if self.reach else 0.0
+        return engagement.rate(self.interactions, self.reach)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

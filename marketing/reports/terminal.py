@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.reports import labels
 from marketing.reports.period import Period
 from marketing.reports.rows import (
@@ -305,7 +306,7 @@ def renderables(
     """``report`` as rich renderables (print them with a rich ``Console``), in ``language``
     (headings through ``gettext``), fitted to a terminal ``width`` wide (None: no limit)."""
     clock = Clock(
-        language=language, buddhist_era=buddhist_era, zone=zone or ZoneInfo("Asia/Bangkok")
+        language=language, buddhist_era=buddhist_era, zone=zone or ZoneInfo(DEFAULT_TIMEZONE)
     )
     words = _Words(en=language == "en", gettext=gettext, clock=clock)
     _ = words._

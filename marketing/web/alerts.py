@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from channels.email import email_adapter_from_settings, valid_address
 from channels.errors import ChannelError
+from marketing.conventions import SLUG_PATTERN
 from marketing.models import ChannelAccount, Community, User
 from marketing.notifications import kinds_for, notification_message, set_choices
 from marketing.reconnect_links import (
@@ -41,7 +42,6 @@ from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 TOKEN = r"^[A-Za-z0-9_.\-]{1,300}$"
 DELEGATION_KEY = "delegated"
 DELEGATION_LIFETIME = timedelta(hours=1)
@@ -176,7 +176,7 @@ def reconnect_link_create(
     request: Request,
     user: Admin,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     _ = gettext_for(user)
     account = _account(session, slug)

@@ -30,6 +30,7 @@ from campaigns import (
     resume_campaign,
 )
 from campaigns.lifecycle import APPROVAL_HASH_LENGTH
+from marketing.conventions import SLUG_PATTERN
 from marketing.models import (
     Campaign,
     ChannelAccount,
@@ -77,9 +78,8 @@ from marketing.web.staff import audit, audit_apply
 bearer = HTTPBearer(auto_error=False, description="a token from `marketing users token USER`")
 router = APIRouter(prefix="/api/v1", tags=["api"], dependencies=[Depends(bearer)])
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 MAX_ID = 2**31 - 1
-Slug = Annotated[str, Path(pattern=SLUG, description="lower-case letters, digits and '-'")]
+Slug = Annotated[str, Path(pattern=SLUG_PATTERN, description="lower-case letters, digits and '-'")]
 PostId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -520,8 +520,8 @@ def _post_out(row: Any) -> PostOut:
 def posts(
     user: Viewer,
     session: DB,
-    campaign: Annotated[str | None, Query(pattern=SLUG)] = None,
-    community: Annotated[str | None, Query(pattern=SLUG)] = None,
+    campaign: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    community: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     state: PostState | None = None,
     channel: ChannelKind | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -24,6 +24,7 @@ from campaigns import (
     resume_campaign,
 )
 from campaigns.lifecycle import APPROVAL_HASH_LENGTH
+from marketing.conventions import SLUG_PATTERN
 from marketing.models import Campaign, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem
 from marketing.web.campaign_files import (
@@ -49,7 +50,6 @@ from marketing.web.staff import audit, audit_apply
 
 router = APIRouter(include_in_schema=False)
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 PREVIEW_PER_CHANNEL = 200  # rendered posts shown per channel; the counts are always whole
 DETAIL_PER_CHANNEL = 100
 CHANNEL_ORDER = [c for c in ChannelKind]
@@ -222,7 +222,7 @@ def campaign_page(
     request: Request,
     user: Viewer,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     campaign = _campaign(session, slug)
     report = campaign_report(session=session, slug=slug, upcoming=10)
@@ -257,7 +257,7 @@ def edit_campaign(
     request: Request,
     user: Editor,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     campaign = _campaign(session, slug)
     return _editor_page(request, user, text=campaign.source_text, campaign=campaign)
@@ -267,7 +267,7 @@ def edit_campaign(
 def campaign_source(
     user: Viewer,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     campaign = _campaign(session, slug)
     return PlainTextResponse(
@@ -332,7 +332,7 @@ def approve(
     request: Request,
     user: Approver,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
     approval_hash: Annotated[str, Form(max_length=APPROVAL_HASH_LENGTH)] = "",
 ) -> Response:
     _ = gettext_for(user)
@@ -359,7 +359,7 @@ def pause(
     request: Request,
     user: Editor,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     _ = gettext_for(user)
     try:
@@ -375,7 +375,7 @@ def resume(
     request: Request,
     user: Approver,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     _ = gettext_for(user)
     try:
@@ -391,7 +391,7 @@ def cancel(
     request: Request,
     user: Approver,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     _ = gettext_for(user)
     try:

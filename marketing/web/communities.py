@@ -24,6 +24,7 @@ from marketing.besttimes_view import (
     sentence,
     start_hours,
 )
+from marketing.conventions import SLUG_PATTERN
 from marketing.models import (
     ChannelAccount,
     ChannelKind,
@@ -56,8 +57,6 @@ from marketing.web.staff import audit
 from marketing.web.wording import refusal
 
 router = APIRouter(include_in_schema=False)
-
-SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 
 
 def _community(session: Session, slug: str) -> Community:
@@ -195,7 +194,7 @@ def community_page(
     request: Request,
     user: Viewer,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
     channel: Annotated[str, Query(pattern="^(facebook|youtube)$")] = "facebook",
 ) -> Response:
     community = _community(session, slug)
@@ -252,7 +251,7 @@ def subscribers_import(
     request: Request,
     user: Editor,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
     file: UploadFile,
     consent_source: Annotated[str, Form(min_length=3, max_length=300)],
     consent_date: Annotated[str, Form(max_length=40)],
@@ -336,7 +335,7 @@ def reconnected(
     request: Request,
     user: Editor,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
 ) -> Response:
     _ = gettext_for(user)
     account = session.scalars(select(ChannelAccount).where(ChannelAccount.slug == slug)).first()

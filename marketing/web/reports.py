@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from marketing.cli.report import CSV_FILE_ENCODING
+from marketing.conventions import SLUG_PATTERN
 from marketing.models import Campaign, Community, User
 from marketing.reports import (
     SORT_KEYS,
@@ -31,7 +32,6 @@ from marketing.web.rendering import parse_day_input, render
 
 router = APIRouter(include_in_schema=False)
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 FORMAT = r"^(html|csv|json)$"
 EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
 MAX_DAYS = 3660
@@ -145,7 +145,7 @@ def community_report_page(
     request: Request,
     user: Viewer,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
     start: Annotated[Day, Query(alias="from")] = None,
     end: Annotated[Day, Query(alias="to")] = None,
     days: Annotated[int, Query(ge=1, le=MAX_DAYS)] = 28,
@@ -168,7 +168,7 @@ def campaign_report_page(
     request: Request,
     user: Viewer,
     session: DB,
-    slug: Annotated[str, Path(pattern=SLUG)],
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
     format_: Annotated[str, Query(alias="format", pattern=FORMAT)] = "html",
     download: bool = False,
 ) -> Response:
