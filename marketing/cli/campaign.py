@@ -396,13 +396,11 @@ def approve(
 def _four_eyes(session: Session, slug: str, name: str, single_person: bool) -> str | None:
     """Refuse (CampaignStateError) if ``name`` may not approve ``slug`` (the web app's rule);
     with ``single_person`` the refusal it waives (None: there was nothing to waive)."""
-    from sqlalchemy import select
-
     from campaigns import CampaignStateError
     from campaigns.lifecycle import FOUR_EYES_APPLIED, four_eyes_refusal
-    from marketing.models import Campaign
+    from marketing.queries import campaign_by_slug
 
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()
+    campaign = campaign_by_slug(session=session, slug=slug)
     if campaign is None:
         return None  # approving says there is no such campaign
     refusal = four_eyes_refusal(session=session, campaign=campaign, actor=name)

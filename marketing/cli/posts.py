@@ -30,6 +30,7 @@ from marketing.publishing import (
     resolve_published,
     retry_post,
 )
+from marketing.queries import PostFilter, find_posts
 
 
 def local(moment: datetime | None) -> str:
@@ -102,29 +103,19 @@ def problems() -> None:
 @needs_schema
 def list_(campaign: str | None, state: str | None, limit: int) -> None:
     """List posts with their state, time and link."""
+    where = PostFilter(campaign=campaign, state=PostState(state) if state else None)
     with session_scope() as session:
-        query = (
-            select(Post, Community.slug, Campaign.slug)
-            .join(Community, Community.id == Post.community_id)
-            .join(Campaign, Campaign.id == Post.campaign_id)
-            .order_by(Post.scheduled_at, Post.id)
-            .limit(limit)
-        )
-        if campaign:
-            query = query.where(Campaign.slug == campaign)
-        if state:
-            query = query.where(Post.state == PostState(state))
         shown = [
             (
-                str(post.id),
-                campaign_slug,
-                community,
-                channel_word(post.channel.value),
-                local(post.scheduled_at),
-                state_word(post.state.value),
-                post.permalink or "",
+                str(row.post.id),
+                row.campaign_slug,
+                row.community_slug,
+                channel_word(row.post.channel.value),
+                local(row.post.scheduled_at),
+                state_word(row.post.state.value),
+                row.post.permalink or "",
             )
-            for post, community, campaign_slug in session.execute(query).all()
+            for row in find_posts(session=session, where=where, limit=limit)
         ]
     d = display.current()
     headings = (

@@ -56,6 +56,7 @@ from marketing.models import (
 )
 from marketing.performance import month_end
 from marketing.placeholders import readable
+from marketing.queries import campaign_by_slug
 from marketing.reports.period import Period
 from marketing.reports.rows import (
     ALL,
@@ -597,7 +598,7 @@ def campaign_report(
     *, session: Session, campaign_slug: str, best_posts: int = BEST_POSTS
 ) -> CampaignReport:
     """A campaign's posts: where they went, which need a person, and what they achieved."""
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == campaign_slug)).one_or_none()
+    campaign = campaign_by_slug(session=session, slug=campaign_slug)
     if campaign is None:
         raise ReportSubjectNotFound(
             f"no campaign with slug {campaign_slug!r}; apply its file first "

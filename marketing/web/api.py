@@ -45,6 +45,7 @@ from marketing.models import (
 )
 from marketing.problems import InvalidInput, Problem
 from marketing.publishing import PostActionRefused, cancel_post, resolve_published, retry_post
+from marketing.queries import PostFilter, PostRow, campaign_by_slug, find_post, find_posts
 from marketing.reports import (
     SORT_KEYS,
     CampaignReport,
@@ -292,7 +293,7 @@ def _campaign_out(session: Session, campaign: Campaign) -> CampaignOut:
 
 
 def _campaign(session: Session, slug: str) -> Campaign:
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
+    campaign = campaign_by_slug(session=session, slug=slug)
     if campaign is None:
         raise HTTPException(404, f"no campaign {slug!r}")
     return campaign
@@ -487,23 +488,14 @@ def cancel(slug: Slug, user: Approver, session: DB) -> Any:
     return _moved(session, user, slug, "campaign.cancel", posts_cancelled=count)
 
 
-def _post_query() -> Any:
-    return (
-        select(Post, Campaign.slug, Community.slug, ChannelAccount.slug)
-        .join(Campaign, Campaign.id == Post.campaign_id)
-        .join(Community, Community.id == Post.community_id)
-        .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
-    )
-
-
-def _post_out(row: Any) -> PostOut:
-    post, campaign_slug, community_slug, account_slug = row
+def _post_out(row: PostRow) -> PostOut:
+    post = row.post
     return PostOut(
         id=post.id,
-        campaign=campaign_slug,
-        community=community_slug,
+        campaign=row.campaign_slug,
+        community=row.community_slug,
         channel=post.channel.value,
-        account=account_slug,
+        account=row.account_slug,
         state=post.state.value,
         scheduled_at=post.scheduled_at,
         published_at=post.published_at,
@@ -528,21 +520,13 @@ def posts(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[PostOut]:
     """Posts in time order, filtered."""
-    query = _post_query()
-    if campaign:
-        query = query.where(Campaign.slug == campaign)
-    if community:
-        query = query.where(Community.slug == community)
-    if state:
-        query = query.where(Post.state == state)
-    if channel:
-        query = query.where(Post.channel == channel)
-    rows = session.execute(query.order_by(Post.scheduled_at, Post.id).offset(offset).limit(limit))
+    where = PostFilter(campaign=campaign, community=community, state=state, channel=channel)
+    rows = find_posts(session=session, where=where, limit=limit, offset=offset)
     return [_post_out(row) for row in rows]
 
 
 def _one_post(session: Session, post_id: int) -> PostOut:
-    row = session.execute(_post_query().where(Post.id == post_id)).first()
+    row = find_post(session=session, post_id=post_id)
     if row is None:
         raise HTTPException(404, f"no post {post_id}")
     return _post_out(row)

@@ -27,6 +27,7 @@ from campaigns.lifecycle import APPROVAL_HASH_LENGTH
 from marketing.conventions import SLUG_PATTERN
 from marketing.models import Campaign, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem
+from marketing.queries import campaign_by_slug
 from marketing.web.campaign_files import (
     APPROVE_ACTION,
     MAX_CAMPAIGN_BYTES,
@@ -211,7 +212,7 @@ def apply_campaign(
 
 
 def _campaign(session: Session, slug: str) -> Campaign:
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
+    campaign = campaign_by_slug(session=session, slug=slug)
     if campaign is None:
         raise HTTPException(404, f"no campaign {slug}")
     return campaign

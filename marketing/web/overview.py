@@ -27,6 +27,7 @@ from marketing.models import (
 )
 from marketing.placeholders import readable
 from marketing.publishing import PROBLEM_STATES
+from marketing.queries import PostRow
 from marketing.web.deps import DB, Viewer, now_of, settings_of, today_of
 from marketing.web.i18n import language_of
 from marketing.web.rendering import clock_for, day_input_problem, render
@@ -81,6 +82,24 @@ def post_lines_query() -> Select[Any]:
         )
         .join(Community, Community.id == Post.community_id)
         .join(Campaign, Campaign.id == Post.campaign_id)
+    )
+
+
+def post_line(row: PostRow, *, language: str = "th") -> PostLine:
+    """A :func:`marketing.queries.find_posts` row as a PostLine, its title as read in
+    ``language``."""
+    post = row.post
+    return PostLine(
+        id=post.id,
+        when=post.scheduled_at,
+        state=post.state,
+        channel=post.channel,
+        permalink=post.permalink,
+        title=post_title(post.content or {}, language=language),
+        community_slug=row.community_slug,
+        community_name=row.community_name_th,
+        campaign_slug=row.campaign_slug,
+        campaign_name=row.campaign_name,
     )
 
 

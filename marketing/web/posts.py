@@ -15,19 +15,18 @@ from channels.media import is_image, sniff
 from marketing.media import contained
 from marketing.models import (
     Attempt,
-    Campaign,
     ChannelAccount,
     ChannelKind,
-    Community,
     Highlight,
     Post,
     PostState,
     User,
 )
 from marketing.publishing import PostActionRefused, cancel_post, resolve_published, retry_post
+from marketing.queries import PostFilter, find_posts
 from marketing.web.deps import DB, Editor, Viewer, settings_of
 from marketing.web.i18n import language_of
-from marketing.web.overview import post_lines, post_lines_query
+from marketing.web.overview import post_line
 from marketing.web.rendering import STATE_LABELS, flash, gettext_for, render
 from marketing.web.staff import audit
 from marketing.web.wording import refusal
@@ -48,20 +47,12 @@ def posts_page(
     state: Annotated[PostState | None, Query()] = None,
     channel: Annotated[ChannelKind | None, Query()] = None,
 ) -> Response:
-    query = post_lines_query()
-    if campaign:
-        query = query.where(Campaign.slug == campaign)
-    if community:
-        query = query.where(Community.slug == community)
-    if state:
-        query = query.where(Post.state == state)
-    if channel:
-        query = query.where(Post.channel == channel)
-    lines = post_lines(
-        session,
-        query.order_by(Post.scheduled_at, Post.id).limit(LIST_LIMIT),
-        language=language_of(user.language),
-    )
+    where = PostFilter(campaign=campaign, community=community, state=state, channel=channel)
+    language = language_of(user.language)
+    lines = [
+        post_line(row, language=language)
+        for row in find_posts(session=session, where=where, limit=LIST_LIMIT)
+    ]
     return render(
         request,
         "posts.html",

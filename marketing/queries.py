@@ -1,0 +1,92 @@
+"""Reads the API, the web pages and the command line share: a campaign by its slug, posts by
+a filter.  One query each, so the three show the same posts in the same order.
+
+Writes stay where their rules are (``campaigns.lifecycle``, ``marketing.publishing``); these
+functions only read, and leave "not found" to the caller (a 404, a page, a CLI message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy.orm import Session
+
+from marketing.models import Campaign, ChannelAccount, ChannelKind, Community, Post, PostState
+
+
+def campaign_by_slug(*, session: Session, slug: str) -> Campaign | None:
+    """The campaign called ``slug``, or None."""
+    return session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    """Which posts: each field narrows (None: any)."""
+
+    campaign: str | None = None  # campaign slug
+    community: str | None = None  # community slug
+    state: PostState | None = None
+    channel: ChannelKind | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The filter as SQL conditions over Post joined with its Campaign and Community."""
+        found: list[ColumnElement[bool]] = []
+        if self.campaign:
+            found.append(Campaign.slug == self.campaign)
+        if self.community:
+            found.append(Community.slug == self.community)
+        if self.state:
+            found.append(Post.state == self.state)
+        if self.channel:
+            found.append(Post.channel == self.channel)
+        return found
+
+
+@dataclass(frozen=True)
+class PostRow:
+    """A post with the names a list shows beside it."""
+
+    post: Post
+    campaign_slug: str
+    campaign_name: str
+    community_slug: str
+    community_name_th: str
+    account_slug: str
+
+
+def _post_rows() -> Select[Post, str, str, str, str, str]:
+    return (
+        select(
+            Post,
+            Campaign.slug,
+            Campaign.name,
+            Community.slug,
+            Community.name_th,
+            ChannelAccount.slug,
+        )
+        .join(Campaign, Campaign.id == Post.campaign_id)
+        .join(Community, Community.id == Post.community_id)
+        .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
+    )
+
+
+def find_posts(
+    *, session: Session, where: PostFilter | None = None, limit: int, offset: int = 0
+) -> list[PostRow]:
+    """Posts matching ``where`` in time order (then by id), ``limit`` of them from
+    ``offset``."""
+    query = (
+        _post_rows()
+        .where(*(where or PostFilter()).conditions())
+        .order_by(Post.scheduled_at, Post.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [PostRow(*row) for row in session.execute(query)]
+
+
+def find_post(*, session: Session, post_id: int) -> PostRow | None:
+    """Post ``post_id`` with its names, or None."""
+    row = session.execute(_post_rows().where(Post.id == post_id)).first()
+    return PostRow(*row) if row is not None else None
