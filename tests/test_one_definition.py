@@ -99,6 +99,14 @@ def test_every_count_the_formula_reads_is_a_stored_sum() -> None:
     assert used <= set(PERFORMANCE_SUMS)
 
 
+def test_every_metric_a_report_shows_has_its_thai_and_english_label() -> None:
+    from marketing.reports import labels
+    from marketing.reports.rows import METRIC_ROWS
+
+    assert set(METRIC_ROWS) == set(labels.METRIC_EN) == set(labels.METRIC_TH)
+    assert {*PERFORMANCE_SUMS, *engagement.DERIVED} == set(METRIC_ROWS)
+
+
 # -- no second copy --------------------------------------------------------------------------
 
 

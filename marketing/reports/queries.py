@@ -355,6 +355,17 @@ def _community_ref(community: Community) -> CommunityRef:
 # -- posts and their newest metrics ----------------------------------------------------------
 
 
+#: The counts :func:`_post_metrics` gives each post: a channel's, e-mail's, and what follows.
+_POST_COUNTS: tuple[str, ...] = (
+    *engagement.SNAPSHOT_METRICS,
+    "emails_sent",
+    "opens",
+    "unsubscribes",
+    "interactions",
+    "reach",
+)
+
+
 def _post_metrics(post_filter: ColumnElement[bool]) -> Subquery:
     """Every post matching ``post_filter`` with its newest metrics and email results."""
     post_ids = select(Post.id).where(post_filter)
@@ -459,21 +470,7 @@ def _post_results(session: Session, query: Select[Any]) -> list[PostResult]:
                 permalink=row["permalink"],
                 last_error=row["last_error"],
                 action_hint=row["action_hint"],
-                **{
-                    name: int(row[name])
-                    for name in (
-                        "views",
-                        "reactions",
-                        "comments",
-                        "shares",
-                        "clicks",
-                        "emails_sent",
-                        "opens",
-                        "unsubscribes",
-                        "interactions",
-                        "reach",
-                    )
-                },
+                **{name: int(row[name]) for name in _POST_COUNTS},
             )
         )
     return results
@@ -623,21 +620,7 @@ def campaign_report(
 
     sum_columns = [
         count_where(published).label("posts"),
-        *(
-            func.coalesce(func.sum(metrics.c[name]), 0).label(name)
-            for name in (
-                "views",
-                "reactions",
-                "comments",
-                "shares",
-                "clicks",
-                "opens",
-                "unsubscribes",
-                "emails_sent",
-                "interactions",
-                "reach",
-            )
-        ),
+        *(func.coalesce(func.sum(metrics.c[name]), 0).label(name) for name in _POST_COUNTS),
     ]
 
     def as_metrics(row: RowMapping) -> Metrics:
