@@ -278,6 +278,18 @@ def test_the_adapter_handles_each_graph_sandbox_code_as_documented(
     assert type(facebook.classify(failure, default_wait=60.0)) is expected
 
 
+def test_the_adapter_asks_graph_only_for_metrics_the_sandbox_serves() -> None:
+    asked = set(facebook.INSIGHT_METRICS.values())
+    assert asked <= set(graph_sandbox.CURRENT_POST_METRICS)
+    assert not asked & graph_sandbox.DEPRECATED_POST_METRICS
+    assert {f.split(".")[0] for f in facebook.ENGAGEMENT_FIELDS} <= graph_sandbox.POST_FIELDS
+
+
+def test_the_adapters_batch_ids_as_the_sandboxes_allow() -> None:
+    assert facebook.FacebookAdapter.ids_per_request == graph_sandbox.MAX_IDS
+    assert youtube.YouTubeAdapter.ids_per_call == youtube_sandbox.MAX_IDS
+
+
 # -- E-mail: the Message-ID ------------------------------------------------------------------
 
 

@@ -117,7 +117,9 @@ SUBCODE_SESSION_EXPIRED = 463  # "Expired": the access token has expired
 # rate limits, 80001 for Pages): wait for estimated_time_to_regain_access.
 PAGE_RATE_LIMITED = 80001
 
-#: Post insights metrics the sandbox knows (views replaced impressions on 15 Nov 2025).
+#: Post insights metrics the sandbox knows (views replaced impressions on 15 Nov 2025:
+#: https://developers.facebook.com/docs/graph-api/changelog/version25.0 and
+#: https://developers.facebook.com/docs/platforminsights/page/deprecated-metrics).
 CURRENT_POST_METRICS: dict[str, str] = {
     "post_total_media_view_unique": "Unique views of the post's media",
     "post_total_media_view": "Views of the post's media",
@@ -157,6 +159,9 @@ VIDEO_FIELDS = frozenset(
     {"id", "post_id", "permalink_url", "title", "description", "created_time", "updated_time"}
 )
 PHOTO_FIELDS = frozenset({"id", "created_time", "name", "link", "page_story_id"})
+# ``?ids=`` lookups take at most 50 ids (multiple-ID read requests,
+# https://developers.facebook.com/docs/graph-api/advanced; batches are limited to 50 likewise:
+# https://developers.facebook.com/docs/graph-api/batch-requests).
 MAX_IDS = 50
 
 

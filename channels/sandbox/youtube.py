@@ -110,6 +110,10 @@ SEARCHES = "search.list"
 DEFAULT_QUOTA: dict[str, int] = {UNITS: 10_000, UPLOADS: 100, SEARCHES: 100}
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
+# https://developers.google.com/youtube/v3/docs/videos/list: ``maxResults`` "Acceptable values
+# are 1 to 50"; the sandbox takes at most that many ids in one videos.list.
+MAX_IDS = 50
+
 # The carrier of our own marker: the adapter adds one tag, ``glo-`` and 20 hex digits
 # (docs/channels/youtube.md, "The marker: how an upload is found again").  The sandbox only
 # reads the tag; turning a post's marker into it is the business of the tests' helpers
@@ -924,13 +928,13 @@ class YouTubeSandbox(SandboxServer):
                 ),
             )
             return
-        if len(ids) > 50:
+        if len(ids) > MAX_IDS:
             # The reference allows a comma-separated list; clients batch by 50 (the most a
             # list page holds), and the sandbox refuses more so a client that does not
             # batch fails loudly.
             handler.send_json(
                 400,
-                google_error(400, "invalidValue", f"{len(ids)} ids; the sandbox takes 50"),
+                google_error(400, "invalidValue", f"{len(ids)} ids; the sandbox takes {MAX_IDS}"),
             )
             return
         with self.lock:
