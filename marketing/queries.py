@@ -8,6 +8,7 @@ functions only read, and leave "not found" to the caller (a 404, a page, a CLI m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,8 @@ class PostFilter:
     community: str | None = None  # community slug
     state: PostState | None = None
     channel: ChannelKind | None = None
+    since: datetime | None = None  # scheduled at or after
+    before: datetime | None = None  # scheduled before
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The filter as SQL conditions over Post joined with its Campaign and Community."""
@@ -40,6 +43,10 @@ class PostFilter:
             found.append(Post.state == self.state)
         if self.channel:
             found.append(Post.channel == self.channel)
+        if self.since is not None:
+            found.append(Post.scheduled_at >= self.since)
+        if self.before is not None:
+            found.append(Post.scheduled_at < self.before)
         return found
 
 
@@ -72,10 +79,10 @@ def _post_rows() -> Select[Post, str, str, str, str, str]:
 
 
 def find_posts(
-    *, session: Session, where: PostFilter | None = None, limit: int, offset: int = 0
+    *, session: Session, where: PostFilter | None = None, limit: int | None, offset: int = 0
 ) -> list[PostRow]:
-    """Posts matching ``where`` in time order (then by id), ``limit`` of them from
-    ``offset``."""
+    """Posts matching ``where`` in time order (then by id), ``limit`` of them (None: all)
+    from ``offset``."""
     query = (
         _post_rows()
         .where(*(where or PostFilter()).conditions())

@@ -100,6 +100,18 @@ def test_posts_by_every_combination_of_filters_in_time_order(
     assert [r.post.id for r in find_posts(session=session, limit=3, offset=2)] == everything[2:5]
 
 
+def test_posts_scheduled_within_a_time_range(session: Session, slugs: tuple[str, str]) -> None:
+    every = find_posts(session=session, limit=None)
+    times = sorted({row.post.scheduled_at for row in every})
+    assert len(times) >= 3
+    since, before = times[1], times[-1]
+    found = find_posts(session=session, where=PostFilter(since=since, before=before), limit=None)
+    assert [r.post.id for r in found] == [
+        r.post.id for r in every if since <= r.post.scheduled_at < before
+    ]
+    assert found and len(found) < len(every)
+
+
 def test_one_post_with_its_names(session: Session, slugs: tuple[str, str]) -> None:
     [first] = find_posts(session=session, where=PostFilter(campaign=slugs[1]), limit=1)
     again = find_post(session=session, post_id=first.post.id)

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from marketing.health import due_posts, pipeline_health
 from marketing.models import (
@@ -27,7 +26,7 @@ from marketing.models import (
 )
 from marketing.placeholders import readable
 from marketing.publishing import PROBLEM_STATES
-from marketing.queries import PostRow
+from marketing.queries import PostFilter, PostRow, find_posts
 from marketing.web.deps import DB, Viewer, now_of, settings_of, today_of
 from marketing.web.i18n import language_of
 from marketing.web.rendering import clock_for, day_input_problem, render
@@ -65,26 +64,6 @@ def post_title(content: dict[str, Any], limit: int = 60, *, language: str = "th"
     return ""
 
 
-def post_lines_query() -> Select[Any]:
-    """Posts with what a list shows about them (filter and order it further)."""
-    return (
-        select(
-            Post.id,
-            Post.scheduled_at,
-            Post.state,
-            Post.channel,
-            Post.permalink,
-            Post.content,
-            Community.slug,
-            Community.name_th,
-            Campaign.slug,
-            Campaign.name,
-        )
-        .join(Community, Community.id == Post.community_id)
-        .join(Campaign, Campaign.id == Post.campaign_id)
-    )
-
-
 def post_line(row: PostRow, *, language: str = "th") -> PostLine:
     """A :func:`marketing.queries.find_posts` row as a PostLine, its title as read in
     ``language``."""
@@ -101,25 +80,6 @@ def post_line(row: PostRow, *, language: str = "th") -> PostLine:
         campaign_slug=row.campaign_slug,
         campaign_name=row.campaign_name,
     )
-
-
-def post_lines(session: Session, query: Select[Any], *, language: str = "th") -> list[PostLine]:
-    """The rows of :func:`post_lines_query` as PostLines, titles as read in ``language``."""
-    return [
-        PostLine(
-            id=row[0],
-            when=row[1],
-            state=row[2],
-            channel=row[3],
-            permalink=row[4],
-            title=post_title(row[5] or {}, language=language),
-            community_slug=row[6],
-            community_name=row[7],
-            campaign_slug=row[8],
-            campaign_name=row[9],
-        )
-        for row in session.execute(query)
-    ]
 
 
 def _local_bounds(first: date, last: date, request: Request) -> tuple[datetime, datetime]:
@@ -142,14 +102,11 @@ def dashboard(
     week_start = today - timedelta(days=today.weekday())
     week_end = week_start + timedelta(days=6)
     start, end = _local_bounds(today, today, request)
-    today_posts = post_lines(
-        session,
-        post_lines_query()
-        .where(Post.scheduled_at >= start, Post.scheduled_at < end)
-        .order_by(Post.scheduled_at, Post.id)
-        .limit(200),
-        language=language_of(user.language),
-    )
+    language = language_of(user.language)
+    today_posts = [
+        post_line(row, language=language)
+        for row in find_posts(session=session, where=PostFilter(since=start, before=end), limit=200)
+    ]
     start, end = _local_bounds(week_start, week_end, request)
     week: dict[date, Counter[str]] = {week_start + timedelta(days=n): Counter() for n in range(7)}
     for scheduled_at, state in session.execute(
@@ -232,14 +189,15 @@ def calendar_page(
         days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days + 1)]
         weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
     start, end = _local_bounds(weeks[0][0], weeks[-1][-1], request)
-    query = post_lines_query().where(Post.scheduled_at >= start, Post.scheduled_at < end)
-    if community:
-        query = query.where(Community.slug == community)
-    if channel:
-        query = query.where(Post.channel == channel)
+    where = PostFilter(community=community, channel=channel, since=start, before=end)
+    language = language_of(user.language)
+    lines = [
+        post_line(row, language=language)
+        for row in find_posts(session=session, where=where, limit=None)
+    ]
     by_day: dict[date, list[PostLine]] = defaultdict(list)
-    ordered = query.order_by(Post.scheduled_at, Community.slug, Post.id)
-    for line in post_lines(session, ordered, language=language_of(user.language)):
+    # Posts at the same time are listed by community within a day.
+    for line in sorted(lines, key=lambda p: (p.when, p.community_slug, p.id)):
         by_day[line.when.astimezone(zone).date()].append(line)
     communities = session.execute(
         select(Community.slug, Community.name_th).order_by(Community.name_th)
