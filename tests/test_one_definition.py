@@ -8,8 +8,11 @@ source is walked so a second copy written by hand fails here.
 from __future__ import annotations
 
 import ast
+import json
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,6 +223,19 @@ def test_the_conventions_module_imports_nothing_so_campaigns_can_use_it() -> Non
         and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
     ]
     assert imports == []
+
+
+def test_importing_the_conventions_loads_no_model_and_no_library() -> None:
+    code = (
+        "import json, sys\n"
+        "import marketing.conventions\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('marketing', 'campaigns', 'channels', 'sqlalchemy', 'pydantic'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert json.loads(done.stdout) == ["marketing", "marketing.conventions"]
 
 
 @pytest.mark.parametrize(
