@@ -680,17 +680,24 @@ def community_best_times(
     slug: Slug,
     user: Viewer,
     session: DB,
-    channel: Annotated[str, Query(pattern="^(facebook|youtube)$")] = "facebook",
+    channel: Annotated[str, Query(max_length=32)] = "facebook",
 ) -> dict[str, Any]:
     """When the community's posts do best on ``channel``: the recommended two-hour block with
     its lift, probability and confidence, and all 84 blocks of the week (rates per view,
     against the community's average; see docs/reports.md)."""
-    from marketing.besttimes_view import CommunityNotFound, as_json, community_times
+    from marketing.besttimes_view import (
+        CommunityNotFound,
+        as_json,
+        checked_channel,
+        community_times,
+    )
 
     try:
-        item = community_times(
-            session=session, channel=ChannelKind(channel), now=now_of(request), slug=slug
-        )[0]
+        kind = checked_channel(channel)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    try:
+        item = community_times(session=session, channel=kind, now=now_of(request), slug=slug)[0]
     except CommunityNotFound as exc:
         raise HTTPException(404, str(exc)) from None
     return as_json(item)

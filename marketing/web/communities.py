@@ -15,10 +15,11 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from channels.base import Capability
 from marketing.besttimes import block_label
 from marketing.besttimes_view import (
     LEVEL_BOUNDS,
+    best_times_channels,
+    checked_channel,
     community_times,
     grid,
     sentence,
@@ -32,7 +33,6 @@ from marketing.models import (
     ImportJob,
     ImportState,
     Subscriber,
-    channels_that,
 )
 from marketing.problems import Problem
 from marketing.publishing import PostActionRefused, account_reconnected
@@ -172,7 +172,7 @@ def best_times_view(
     bounds = [round((b - 1) * 100) for b in LEVEL_BOUNDS]
     return {
         "channel": channel.value,
-        "channels": [c.value for c in channels_that(Capability.PUBLISH)],
+        "channels": [c.value for c in best_times_channels()],
         "sentence": sentence(item, language=language),
         "times": times,
         "from_programme": item.from_programme,
@@ -195,8 +195,12 @@ def community_page(
     user: Viewer,
     session: DB,
     slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
-    channel: Annotated[str, Query(pattern="^(facebook|youtube)$")] = "facebook",
+    channel: Annotated[str, Query(max_length=32)] = "facebook",
 ) -> Response:
+    try:
+        kind = checked_channel(channel)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
     community = _community(session, slug)
     period = resolve_period(
         start=None, end=None, zone=settings_of(request).zone, today=today_of(request)
@@ -239,7 +243,7 @@ def community_page(
         best=best_times_view(
             session=session,
             slug=slug,
-            channel=ChannelKind(channel),
+            channel=kind,
             now=now_of(request),
             language=clock.language,
         ),
