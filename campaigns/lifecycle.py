@@ -408,8 +408,37 @@ def approve_campaign(
     campaign.status = CampaignStatus.APPROVED
     campaign.approved_by = actor
     campaign.approved_at = now
+    campaign.approved_source_text = campaign.source_text
+    campaign.approved_posts = approved_snapshot(session=session, campaign_id=campaign.id)
     session.flush()
     return campaign
+
+
+def approved_snapshot(*, session: Session, campaign_id: int) -> dict[str, Any]:
+    """Every post of the campaign as approved: idempotency key -> channel, community slug,
+    occurrence key, time (UTC ISO) and content."""
+    rows = session.execute(
+        select(
+            Post.idempotency_key,
+            Post.channel,
+            Community.slug,
+            Post.occurrence_key,
+            Post.scheduled_at,
+            Post.content,
+        )
+        .join(Community, Community.id == Post.community_id)
+        .where(Post.campaign_id == campaign_id, Post.state != PostState.CANCELLED)
+    )
+    return {
+        key: {
+            "channel": channel.value,
+            "community": community,
+            "occurrence": occurrence,
+            "at": _utc_text(when),
+            "content": content,
+        }
+        for key, channel, community, occurrence, when, content in rows
+    }
 
 
 FOUR_EYES_APPLIED = "applied-change"

@@ -35,7 +35,7 @@ class Outgoing:
     recipient: Recipient
 
 
-def _audience_tags(content: dict[str, Any]) -> set[str]:
+def audience_tags(content: dict[str, Any]) -> set[str]:
     audience = content.get("audience") or {}
     return set(audience.get("tags") or []) if isinstance(audience, dict) else set()
 
@@ -45,7 +45,7 @@ def consenting_subscribers(
 ) -> Iterator[list[int]]:
     """Ids of the community's subscribers who consented and have not unsubscribed (and carry
     one of the audience's tags, if it names any), streamed in chunks."""
-    tags = _audience_tags(content)
+    tags = audience_tags(content)
     with session_scope(engine) as session:
         rows = session.execute(
             select(Subscriber.id, Subscriber.tags)

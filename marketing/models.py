@@ -295,6 +295,10 @@ class Campaign(TimestampMixin, Base):
     created_by: Mapped[str | None] = mapped_column(String(200))
     approved_by: Mapped[str | None] = mapped_column(String(200))
     approved_at: Mapped[datetime | None]
+    # The file and every post's content as last approved (key -> channel, community,
+    # occurrence, content), so the approver sees what changed since (#14).
+    approved_source_text: Mapped[str | None] = mapped_column(Text)
+    approved_posts: Mapped[dict[str, Any] | None]
 
     posts: Mapped[list[Post]] = relationship(back_populates="campaign")
 

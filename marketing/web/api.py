@@ -360,6 +360,38 @@ def check(
     )
 
 
+class PreviewOut(BaseModel):
+    ok: bool
+    problems: list[ProblemOut]
+    previews: list[dict[str, Any]] = Field(
+        description="the first posts of each channel as they will look: the Facebook card "
+        "(desktop and phone: text before See more), the YouTube card (title cut at 100), "
+        "the e-mail built for a real subscriber of the community"
+    )
+
+
+@router.post("/campaigns/preview", response_model=PreviewOut)
+def preview(
+    body: CampaignIn,
+    request: Request,
+    user: Editor,
+    session: DB,
+) -> PreviewOut:
+    """The posts of a campaign file as their channels will show them; stores nothing."""
+    from marketing.web.composer import previews
+
+    try:
+        checked = check_campaign_text(
+            session=session, text=body.yaml, settings=settings_of(request), now=now_of(request)
+        )
+        shown = previews(session=session, plan=checked.plan, settings=settings_of(request))
+    except InvalidInput as exc:
+        return PreviewOut(ok=False, problems=[ProblemOut.of(p) for p in exc.problems], previews=[])
+    finally:
+        session.rollback()
+    return PreviewOut(ok=True, problems=[], previews=[p.as_dict() for p in shown])
+
+
 @router.post(
     "/campaigns",
     response_model=ApplyOut,

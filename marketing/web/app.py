@@ -45,6 +45,7 @@ from marketing.web import (
     api,
     campaigns,
     communities,
+    composer,
     connect,
     guards,
     ops,
@@ -84,6 +85,7 @@ ROUTERS = tuple(
         ops,
         people,
         overview,
+        composer,  # before campaigns: /campaigns/compose is not a campaign's slug
         campaigns,
         posts,
         communities,
@@ -96,10 +98,11 @@ ROUTERS = tuple(
 )
 SESSION_COOKIE = "glo_session"
 
-# No script anywhere; inline styles only for the email previews and the report documents.
+# Scripts only from this app's own static files (the composer's live check), never inline;
+# inline styles only for the email previews and the report documents.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; "
-    "style-src 'self' 'unsafe-inline'; script-src 'none'; object-src 'none'; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
     "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'"
 )
 SECURITY_HEADERS = [

@@ -24,6 +24,7 @@ from campaigns import (
     resume_campaign,
 )
 from campaigns.lifecycle import APPROVAL_HASH_LENGTH
+from campaigns.versions import approval_diff
 from marketing.conventions import SLUG_PATTERN
 from marketing.models import Campaign, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem
@@ -240,6 +241,7 @@ def campaign_page(
     )
     # The approve form carries what this page shows; the approval is refused if it changed.
     shown = lifecycle.approval_hash(session=session, slug=slug)
+    diff = approval_diff(session=session, campaign=campaign)
     return render(
         request,
         "campaign.html",
@@ -250,6 +252,7 @@ def campaign_page(
         per_channel=DETAIL_PER_CHANNEL,
         refusal=refusal,
         approval_hash=shown,
+        diff=diff,
     )
 
 

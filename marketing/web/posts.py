@@ -170,7 +170,7 @@ def resolve(
     return _act(request, session, user, post_id, "resolve")
 
 
-def _file(request: Request, path: str) -> Response:
+def media_file(request: Request, path: str) -> Response:
     """Media file ``path`` if it is a file inside the media root (checked again here: a
     stored path may predate that rule or have been changed in the database).  Only an
     image (by suffix and by content) is shown inline; anything else is a download, and the
@@ -208,7 +208,7 @@ def post_media(
     value = post.content.get(key)
     if key not in media_keys(post.channel.value) or not isinstance(value, str):
         raise HTTPException(404, "this post has no such media")
-    return _file(request, value)
+    return media_file(request, value)
 
 
 @router.get("/media/highlight/{highlight_id}/{index}")
@@ -222,4 +222,4 @@ def highlight_media(
     highlight = session.get(Highlight, highlight_id)
     if highlight is None or index >= len(highlight.media or []):
         raise HTTPException(404, "no such media")
-    return _file(request, highlight.media[index])
+    return media_file(request, highlight.media[index])
