@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
@@ -193,3 +194,175 @@ def test_an_over_long_youtube_title_is_shown_at_its_field_then_fixed_and_preview
     assert 'iframe class="email"' in page.text
     with session_scope(engine) as session:
         assert session.scalars(select(Campaign)).first() is None  # checking stores nothing
+
+
+def bad_songkran() -> str:
+    """The songkran example with three mistakes: an unknown community, a title over 100
+    characters, and a quiet-hours time that is no time."""
+    doc = CampaignDocument(SONGKRAN)
+    apply_form(
+        doc,
+        submitted_from(
+            SONGKRAN,
+            **{
+                "communities.mode": "list",
+                "communities.list": "nan-ban-doi-ngoen\nnan-ban-doi-ngeon",
+                "channels.youtube.title": LONG_TITLE,
+                "schedule.quiet_hours.enabled": "on",
+                "schedule.quiet_hours.start": "25:00",
+                "schedule.quiet_hours.end": "07:00",
+            },
+        ),
+    )
+    return doc.text()
+
+
+def test_the_form_s_problems_are_the_command_line_s_in_the_same_words(
+    editor: WebClient, engine: Engine, tmp_path: Path
+) -> None:
+    from marketing.cli import main
+
+    text = bad_songkran()
+    folder = tmp_path / "files"
+    shutil.copytree(EXAMPLES / "templates", folder / "templates")
+    (folder / "bad.yaml").write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(main, ["campaign", "validate", str(folder / "bad.yaml")])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    # the form's own fields as the text shows them are what a browser submits
+    answer = editor.post(
+        "/campaigns/compose/check", data={"base": text, **submitted_from(text)}
+    ).json()
+    shown = [p for problems in answer["problems"].values() for p in problems]
+    assert len(shown) >= 3
+    for problem in shown:
+        words = " ".join(f"{problem['message']} -- {problem['hint']}".split()).removesuffix(" --")
+        assert f"{problem['field']}: {words}" in said, (problem, said)
+    assert {"communities.list", "channels.youtube.title", "schedule.quiet_hours.start"} <= set(
+        answer["problems"]
+    )
+
+
+def test_the_e_mail_preview_is_built_for_a_real_subscriber_of_the_community(
+    editor: WebClient, engine: Engine
+) -> None:
+    from marketing.models import Community, Subscriber
+
+    with session_scope(engine) as session:
+        first = session.execute(
+            select(Subscriber.email, Subscriber.name)
+            .join(Community, Community.id == Subscriber.community_id)
+            .where(Community.slug == "nan-ban-doi-ngoen", Subscriber.unsubscribed_at.is_(None))
+            .order_by(Subscriber.id)
+        ).first()
+    assert first is not None, "the sample community has subscribers"
+    text = CampaignDocument(SONGKRAN)
+    apply_form(
+        text,
+        submitted_from(
+            SONGKRAN,
+            **{"communities.mode": "list", "communities.list": "nan-ban-doi-ngoen"},
+        ),
+    )
+    answer = editor.http.post(
+        "/api/v1/campaigns/preview",
+        json={"yaml": text.text()},
+        headers={"x-csrf-token": editor.csrf},
+    )
+    assert answer.status_code == 200, answer.text[:2000]
+    body = answer.json()
+    assert body["ok"], body["problems"]
+    emails = [p["email"] for p in body["previews"] if p["channel"] == "email"]
+    assert emails and emails[0]["subscriber"] == first.email
+    # the subject's {{ subscriber.name }} is the subscriber's own name, filled as sending does
+    assert emails[0]["subject"].startswith(first.name or "")
+    assert "/e/unsubscribe/" in emails[0]["html"] or "ยกเลิก" in emails[0]["html"]
+    assert "/e/open/" not in emails[0]["html"]  # looking at a preview is not opening it
+    cards = [p for p in body["previews"] if p["channel"] == "facebook"]
+    assert cards and set(cards[0]["facebook"]) == {"desktop", "phone"}
+    assert cards[0]["facebook"]["phone"]["see_more"]  # the songkran message is over 125
+    youtube = [p["youtube"] for p in body["previews"] if p["channel"] == "youtube"]
+    assert youtube and not youtube[0]["title_cut"]
+
+
+def test_a_quick_post_is_a_campaign_of_one_occurrence_at_the_time_asked(
+    editor: WebClient, engine: Engine
+) -> None:
+    answer = editor.post(
+        "/campaigns/quick",
+        data={
+            "name": "ชวนชิมข้าวซอย",
+            "message": "เย็นนี้มาชิมข้าวซอยที่{{ community.name_th }}",
+            "communities": ["nan-ban-doi-ngoen", "trat-ban-ao-sai"],
+            "at": "18:00",
+        },
+    )
+    assert answer.status_code == 303, answer.text[:2000]
+    from marketing.models import Post
+
+    with session_scope(engine) as session:
+        campaign = session.scalars(select(Campaign)).one()
+        posts = session.scalars(select(Post).where(Post.campaign_id == campaign.id)).all()
+        assert campaign.status.value == "draft"
+        assert len(posts) == 2 and len({p.occurrence_key for p in posts}) == 1
+        local = posts[0].scheduled_at.astimezone(get_settings().zone)
+        assert (local.hour, local.minute) == (18, 0)
+        assert "ข้าวซอย" in posts[0].content["message"]
+
+
+def test_the_approver_sees_what_changed_and_a_stale_approval_is_refused_in_thai(
+    app: FastAPI, editor: WebClient, engine: Engine
+) -> None:
+    base = CampaignDocument(SONGKRAN)
+    apply_form(
+        base,
+        submitted_from(
+            SONGKRAN, **{"communities.mode": "list", "communities.list": "nan-ban-doi-ngoen"}
+        ),
+    )
+    first = compose(editor, base.text(), action="apply")
+    assert first.status_code == 303, first.text[:2000]
+    approver = WebClient(app).sign_in("approver")
+    page = approver.get("/campaigns/songkran-2027")
+    shown = re.search(r'name="approval_hash" value="([0-9a-f]+)"', page.text)
+    assert shown
+    assert (
+        approver.post(
+            "/campaigns/songkran-2027/approve", data={"approval_hash": shown[1]}
+        ).status_code
+        == 303
+    )
+    with session_scope(engine) as session:
+        stored = session.scalars(select(Campaign)).one()
+        assert stored.status.value == "approved" and stored.approved_source_text == base.text()
+    # a later edit in the form: one field
+    edited = compose(
+        editor,
+        base.text(),
+        action="apply",
+        **{"channels.facebook.link": "https://community.example.org/{{ community.slug }}/water"},
+    )
+    assert edited.status_code == 303, edited.text[:2000]
+    page = approver.get("/campaigns/songkran-2027")
+    changes = page.text[page.text.index('id="changes"') :]
+    changes = changes[: changes.index("</section>")]
+    assert "/water" in changes and "/songkran" in changes  # the file's line, before and after
+    assert changes.count('class="post-diff"') == 2  # two occurrences of the Facebook post
+    assert 'class="add"' in changes and 'class="del"' in changes
+    shown = re.search(r'name="approval_hash" value="([0-9a-f]+)"', page.text)
+    assert shown
+    # the editor changes it again after the approver opened the page
+    again = compose(editor, edited_text(engine), action="apply", **{"channels.facebook.link": ""})
+    assert again.status_code == 303
+    refused = approver.post("/campaigns/songkran-2027/approve", data={"approval_hash": shown[1]})
+    assert refused.status_code == 303
+    flashed = approver.get("/campaigns/songkran-2027").text
+    assert "ยังไม่อนุมัติ" in flashed, flashed[:3000]  # "Not approved: ..." in Thai
+    with session_scope(engine) as session:
+        assert session.scalars(select(Campaign)).one().status.value == "draft"
+    approver.close()
+
+
+def edited_text(engine: Engine) -> str:
+    with session_scope(engine) as session:
+        return session.scalars(select(Campaign)).one().source_text

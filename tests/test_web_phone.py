@@ -70,6 +70,7 @@ SUBSCRIBERS_CSV = "email,name,tags\nphone.one@example.org,คุณโทรศ�
 NOT_PAGES = {
     "/media/post/{post_id}/{key}": "a photo or video file",
     "/media/highlight/{highlight_id}/{index}": "a photo file",
+    "/media/draft": "a photo or video file named in a campaign being composed",
     "/campaigns/{slug}/source": "the campaign file, downloaded",
     "/e/open/{token}": "a one-pixel image",
     "/e/click/{token}": "a redirect to the link in the e-mail",

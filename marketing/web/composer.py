@@ -16,6 +16,7 @@ the post's community in the campaign's audience -- the code path that sends it.
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -44,6 +45,7 @@ from marketing.web.campaign_files import (
     check_campaign_text,
 )
 from marketing.web.composer_form import (
+    CHOICES,
     FIELDS,
     apply_form,
     field_for,
@@ -123,7 +125,8 @@ def _email_preview(
     if subscriber is None:
         return None, "no_subscriber"
     try:
-        message = email_adapter_from_settings(settings).build_message(
+        adapter = email_adapter_from_settings(settings)
+        message = adapter.build_message(
             post.content,
             Recipient(subscriber_id=subscriber.id, email=subscriber.email, name=subscriber.name),
             post_id=0,
@@ -133,7 +136,10 @@ def _email_preview(
     except Exception as exc:  # a preview never fails the page: it says why instead
         return None, str(exc)
     body = message.get_body(("html",))
-    html = body.get_content() if body is not None else ""
+    html = str(body.get_content()) if body is not None else ""
+    # Looking at a preview is not opening the e-mail: the open pixel is left out.
+    pixel = html_lib.escape(adapter.links.open_url(post_id=0, subscriber_id=subscriber.id))
+    html = re.sub(r"<img [^>]*" + re.escape(pixel) + r"[^>]*>", "", html)
     return (
         EmailPreview(
             subscriber=subscriber.email,
@@ -239,6 +245,7 @@ def _composer_page(
         previews=shown or [],
         campaign=campaign,
         width=width if width in ("phone", "desktop") else "phone",
+        choices=CHOICES,
         status_code=status_code,
     )
 
@@ -511,7 +518,7 @@ def quick_submit(
     return RedirectResponse(f"/campaigns/{summary.slug}", status_code=303)
 
 
-@router.get("/composer/media")
+@router.get("/media/draft")
 def composer_media(
     request: Request,
     user: Editor,

@@ -29,37 +29,44 @@ class FieldSpec:
     label: str  # msgid
     kind: str = "text"  # text, textarea, lines, select, checkbox, radio
     choices: tuple[str, ...] = ()
-    hint: str = ""  # msgid
+    example: str = ""  # what to type, shown as code (not words)
     template: bool = False  # may be {file: ...}
 
 
+def N_(message: str) -> str:
+    """A message to translate where it is shown (marks it for extraction)."""
+    return message
+
+
 def _channel(kind: str, specs: list[FieldSpec]) -> list[FieldSpec]:
-    return [FieldSpec(f"channels.{kind}.enabled", "Post on this channel", "checkbox"), *specs]
+    return [FieldSpec(f"channels.{kind}.enabled", N_("Post on this channel"), "checkbox"), *specs]
 
 
 SECTIONS: list[tuple[str, list[FieldSpec]]] = [
     (
-        "Campaign",
+        N_("Campaign"),
         [
-            FieldSpec("slug", "Short name (slug)", hint="a-z, 0-9 and -, e.g. songkran-2027"),
-            FieldSpec("name", "Name"),
-            FieldSpec("description", "Description", "textarea"),
-            FieldSpec("timezone", "Time zone", hint="e.g. Asia/Bangkok"),
-            FieldSpec("window.start", "Starts", hint="2027-04-01 or 2027-04-01T10:00+07:00"),
-            FieldSpec("window.end", "Ends", hint="2027-04-20"),
+            FieldSpec("slug", N_("Short name (slug)"), example="songkran-2027"),
+            FieldSpec("name", N_("Name")),
+            FieldSpec("description", N_("Description"), "textarea"),
+            FieldSpec("timezone", N_("Time zone"), example="Asia/Bangkok"),
+            FieldSpec("window.start", N_("Starts"), example="2027-04-01T10:00+07:00"),
+            FieldSpec("window.end", N_("Ends"), example="2027-04-20"),
         ],
     ),
     (
-        "Communities",
+        N_("Communities"),
         [
-            FieldSpec("communities.mode", "Which communities", "radio", ("all", "list", "tags")),
-            FieldSpec("communities.list", "Communities (one slug a line)", "lines"),
             FieldSpec(
-                "communities.tags", "Communities with any of these tags (one a line)", "lines"
+                "communities.mode", N_("Which communities"), "radio", ("all", "list", "tags")
+            ),
+            FieldSpec("communities.list", N_("Communities (one slug a line)"), "lines"),
+            FieldSpec(
+                "communities.tags", N_("Communities with any of these tags (one a line)"), "lines"
             ),
             FieldSpec(
                 "highlights",
-                "Highlights autopilot: post each community's next highlight",
+                N_("Highlights autopilot: post each community's next highlight"),
                 "checkbox",
             ),
         ],
@@ -71,18 +78,18 @@ SECTIONS: list[tuple[str, list[FieldSpec]]] = [
             [
                 FieldSpec(
                     "channels.facebook.account",
-                    "Account",
-                    hint="community: each community's own Page",
+                    N_("Account"),
+                    example="community",
                 ),
-                FieldSpec("channels.facebook.message", "Message", "textarea", template=True),
-                FieldSpec("channels.facebook.link", "Link", template=True),
+                FieldSpec("channels.facebook.message", N_("Message"), "textarea", template=True),
+                FieldSpec("channels.facebook.link", N_("Link"), template=True),
                 FieldSpec(
-                    "channels.facebook.photo", "Photo (path in the media folder)", template=True
+                    "channels.facebook.photo", N_("Photo (path in the media folder)"), template=True
                 ),
                 FieldSpec(
-                    "channels.facebook.video", "Video (path in the media folder)", template=True
+                    "channels.facebook.video", N_("Video (path in the media folder)"), template=True
                 ),
-                FieldSpec("channels.facebook.video_title", "Video title", template=True),
+                FieldSpec("channels.facebook.video_title", N_("Video title"), template=True),
             ],
         ),
     ),
@@ -93,94 +100,110 @@ SECTIONS: list[tuple[str, list[FieldSpec]]] = [
             [
                 FieldSpec(
                     "channels.youtube.account",
-                    "Account",
-                    hint="community: each community's own channel",
+                    N_("Account"),
+                    example="community",
                 ),
                 FieldSpec(
-                    "channels.youtube.title", "Title (at most 100 characters)", template=True
+                    "channels.youtube.title", N_("Title (at most 100 characters)"), template=True
                 ),
-                FieldSpec("channels.youtube.description", "Description", "textarea", template=True),
-                FieldSpec("channels.youtube.tags", "Tags (one a line)", "lines"),
                 FieldSpec(
-                    "channels.youtube.video", "Video (path in the media folder)", template=True
+                    "channels.youtube.description", N_("Description"), "textarea", template=True
+                ),
+                FieldSpec("channels.youtube.tags", N_("Tags (one a line)"), "lines"),
+                FieldSpec(
+                    "channels.youtube.video", N_("Video (path in the media folder)"), template=True
                 ),
                 FieldSpec(
                     "channels.youtube.privacy",
-                    "Privacy",
+                    N_("Privacy"),
                     "select",
                     ("private", "unlisted", "public"),
                 ),
                 FieldSpec(
                     "channels.youtube.publish_at",
-                    "Make it public at the occurrence time",
+                    N_("Make it public at the occurrence time"),
                     "checkbox",
                 ),
                 FieldSpec(
-                    "channels.youtube.upload_ahead", "Upload this long before", hint="e.g. 3h"
+                    "channels.youtube.upload_ahead", N_("Upload this long before"), example="3h"
                 ),
-                FieldSpec(
-                    "channels.youtube.category", "Category number", hint="19: Travel & Events"
-                ),
-                FieldSpec("channels.youtube.made_for_kids", "Made for kids", "checkbox"),
-                FieldSpec("channels.youtube.language", "Language", hint="th"),
+                FieldSpec("channels.youtube.category", N_("Category number"), example="19"),
+                FieldSpec("channels.youtube.made_for_kids", N_("Made for kids"), "checkbox"),
+                FieldSpec("channels.youtube.language", N_("Language"), example="th"),
             ],
         ),
     ),
     (
-        "E-mail",
+        N_("E-mail"),
         _channel(
             "email",
             [
-                FieldSpec("channels.email.account", "Sending account"),
-                FieldSpec("channels.email.sender_name", "Sender name", template=True),
-                FieldSpec("channels.email.subject", "Subject", template=True),
-                FieldSpec("channels.email.preheader", "Preheader", template=True),
-                FieldSpec("channels.email.html", "HTML", "textarea", template=True),
-                FieldSpec("channels.email.text", "Plain text", "textarea", template=True),
-                FieldSpec("channels.email.reply_to", "Reply to", template=True),
+                FieldSpec("channels.email.account", N_("Sending account")),
+                FieldSpec("channels.email.sender_name", N_("Sender name"), template=True),
+                FieldSpec("channels.email.subject", N_("Subject"), template=True),
+                FieldSpec("channels.email.preheader", N_("Preheader"), template=True),
+                FieldSpec(
+                    "channels.email.html", N_("E-mail body (HTML)"), "textarea", template=True
+                ),
+                FieldSpec("channels.email.text", N_("Plain text"), "textarea", template=True),
+                FieldSpec("channels.email.reply_to", N_("Reply to"), template=True),
                 FieldSpec(
                     "channels.email.audience.tags",
-                    "Only subscribers with any of these tags (one a line)",
+                    N_("Only subscribers with any of these tags (one a line)"),
                     "lines",
                 ),
             ],
         ),
     ),
     (
-        "Schedule",
+        N_("Schedule"),
         [
-            FieldSpec("schedule.kind", "Kind of schedule", "radio", ("at", "every", "rrule")),
+            FieldSpec("schedule.kind", N_("Kind of schedule"), "radio", ("at", "every", "rrule")),
             FieldSpec(
                 "schedule.at",
-                "Times (one a line; a key first if you like)",
+                N_("Times (one a line; a key first if you like)"),
                 "lines",
-                hint="announce 2027-04-05T10:00+07:00",
+                example="announce 2027-04-05T10:00+07:00",
             ),
-            FieldSpec("schedule.every", "Every", hint="weekly on monday 10:00"),
+            FieldSpec("schedule.every", N_("Every"), example="weekly on monday 10:00"),
             FieldSpec(
                 "schedule.rrule",
-                "Recurrence rule (RFC 5545)",
-                hint="FREQ=WEEKLY;BYDAY=MO;BYHOUR=10",
+                N_("Recurrence rule (RFC 5545)"),
+                example="FREQ=WEEKLY;BYDAY=MO;BYHOUR=10",
             ),
             FieldSpec(
                 "schedule.rotation.enabled",
-                "Rotation: take turns among the communities",
+                N_("Rotation: take turns among the communities"),
                 "checkbox",
             ),
-            FieldSpec("schedule.rotation.per_slot", "Communities per time"),
-            FieldSpec("schedule.rotation.once", "Each community once only", "checkbox"),
-            FieldSpec("schedule.quiet_hours.enabled", "Quiet hours", "checkbox"),
-            FieldSpec("schedule.quiet_hours.start", "Quiet from", hint="22:00"),
-            FieldSpec("schedule.quiet_hours.end", "Quiet until", hint="07:00"),
+            FieldSpec("schedule.rotation.per_slot", N_("Communities per time")),
+            FieldSpec("schedule.rotation.once", N_("Each community once only"), "checkbox"),
+            FieldSpec("schedule.quiet_hours.enabled", N_("Quiet hours"), "checkbox"),
+            FieldSpec("schedule.quiet_hours.start", N_("Quiet from"), example="22:00"),
+            FieldSpec("schedule.quiet_hours.end", N_("Quiet until"), example="07:00"),
             FieldSpec(
                 "schedule.quiet_hours.then",
-                "A time in quiet hours is",
+                N_("A time in quiet hours is"),
                 "select",
                 ("postpone", "skip"),
             ),
         ],
     ),
 ]
+# The choices of radio buttons and lists, in words.
+CHOICES = {
+    "all": N_("All communities"),
+    "list": N_("These communities"),
+    "tags": N_("Communities with these tags"),
+    "at": N_("At these times"),
+    "every": N_("Repeating (every ...)"),
+    "rrule": N_("Recurrence rule"),
+    "private": N_("private"),
+    "unlisted": N_("unlisted"),
+    "public": N_("public"),
+    "postpone": N_("moved to the end of the quiet hours"),
+    "skip": N_("skipped"),
+}
 FIELDS = {spec.name: spec for _, specs in SECTIONS for spec in specs}
 CHANNELS = ("facebook", "youtube", "email")
 ON = "on"
