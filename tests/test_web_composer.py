@@ -190,7 +190,11 @@ def test_an_over_long_youtube_title_is_shown_at_its_field_then_fixed_and_preview
         editor, SONGKRAN, **{"channels.youtube.title": "สงกรานต์ที่{{ community.name_th }}"}
     )
     assert page.status_code == 200, page.text[:3000]
-    assert 'class="fb-card"' in page.text and 'class="yt-card"' in page.text
+    assert 'class="fb-card fb-width-phone"' in page.text and 'class="yt-card"' in page.text
+    phone = page.text[page.text.index("fb-width-phone") :]
+    phone = phone[: phone.index("</article>")]
+    assert "ดูเพิ่มเติม" in phone  # the songkran message is longer than a phone shows
+    assert 'class="fb-card fb-width-desktop"' in page.text  # the toggle shows one or the other
     assert 'iframe class="email"' in page.text
     with session_scope(engine) as session:
         assert session.scalars(select(Campaign)).first() is None  # checking stores nothing
@@ -366,3 +370,26 @@ def test_the_approver_sees_what_changed_and_a_stale_approval_is_refused_in_thai(
 def edited_text(engine: Engine) -> str:
     with session_scope(engine) as session:
         return session.scalars(select(Campaign)).one().source_text
+
+
+def test_the_file_downloaded_after_composing_uploads_again_with_no_change(
+    editor: WebClient, engine: Engine
+) -> None:
+    base = CampaignDocument(SONGKRAN)
+    apply_form(
+        base,
+        submitted_from(
+            SONGKRAN, **{"communities.mode": "list", "communities.list": "nan-ban-doi-ngoen"}
+        ),
+    )
+    assert compose(editor, base.text(), action="apply").status_code == 303
+    downloaded = editor.get("/campaigns/songkran-2027/source").text
+    assert downloaded == base.text()  # the comments of the example are in it
+    assert "# each community's own Page" in downloaded
+    again = editor.post("/campaigns/apply", data={"yaml": downloaded}, follow_redirects=True)
+    assert again.status_code == 200
+    assert "ไม่มีการเปลี่ยนแปลง: แคมเปญตรงกับไฟล์อยู่แล้ว" in again.text  # "Nothing changed"
+    # and the composer shows it with nothing to write when nothing is edited
+    doc = CampaignDocument(downloaded)
+    apply_form(doc, submitted_from(downloaded))
+    assert doc.changed == [] and doc.text() == downloaded

@@ -302,6 +302,9 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
                 ("campaign-every-channel", "/campaigns/phone-walk"),
             ],
             "/campaigns/{slug}/edit": [("campaign-edit", "/campaigns/phone-walk/edit")],
+            "/campaigns/compose": [("composer-new", "/campaigns/compose")],
+            "/campaigns/{slug}/compose": [("composer", "/campaigns/phone-walk/compose")],
+            "/campaigns/quick": [("quick-post", "/campaigns/quick")],
             "/posts": [("posts", "/posts")],
             "/posts/{post_id}": [
                 (f"post-{name}", f"/posts/{post_ids[name]}")

@@ -27,8 +27,10 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from campaigns.lifecycle import CampaignStateError
 from campaigns.planning import Plan, PlannedPost
 from campaigns.previews import FacebookCard, YouTubeCard, facebook_card, youtube_card
 from campaigns.yamledit import CampaignDocument, NotEditable
@@ -298,40 +300,40 @@ def _check(
 async def compose_submit(request: Request, user: Editor, session: DB) -> Response:
     form = await request.form(max_part_size=MAX_CAMPAIGN_BYTES)
     base = str(form.get("base") or "")[:MAX_CAMPAIGN_BYTES].replace("\r\n", "\n")
-    submitted = _submitted(form)
     action = str(form.get("action") or "check")
     width = str(form.get("width") or "phone")
-    text, problems = composed_text(base, submitted)
-    values = {**submitted}
-    files = file_templates(CampaignDocument(base)) if not problems else {}
-    if problems:
-        return _composer_page(
-            request, user, base=base, values=values, files=files, problems=problems, status_code=422
-        )
-    from starlette.concurrency import run_in_threadpool
-
+    # Reading, writing and checking YAML take time: never on the event loop.
     return await run_in_threadpool(
-        _check_or_apply, request, user, session, base, text, values, files, action, width
+        _compose, request, user, session, base, _submitted(form), action, width
     )
 
 
-def _check_or_apply(
+def _compose(
     request: Request,
     user: User,
     session: Session,
     base: str,
-    text: str,
     values: dict[str, str],
-    files: dict[str, str],
     action: str,
     width: str,
 ) -> Response:
-    checked, problems = _check(request, session, text)
-    if checked is None:
+    text, problems = composed_text(base, values)
+    files = {} if problems else file_templates(CampaignDocument(base))
+
+    def again(problems: list[Problem]) -> Response:
         session.rollback()
         return _composer_page(
-            request, user, base=base, values=values, files=files, problems=problems, status_code=422
+            request,
+            user,
+            base=base,
+            values=values,
+            files=files,
+            problems=problems,
+            status_code=422,
         )
+
+    if problems:
+        return again(problems)
     if action == "apply":
         try:
             summary = apply_campaign_text(
@@ -342,16 +344,9 @@ def _check_or_apply(
                 now=now_of(request),
             )
         except InvalidInput as exc:
-            session.rollback()
-            return _composer_page(
-                request,
-                user,
-                base=base,
-                values=values,
-                files=files,
-                problems=list(exc.problems),
-                status_code=422,
-            )
+            return again(list(exc.problems))
+        except CampaignStateError as exc:
+            return again([Problem("campaign.yaml", None, None, "", str(exc))])
         audit_apply(session=session, summary=summary, user=user, via="web")
         session.commit()
         _ = gettext_for(user)
@@ -364,6 +359,9 @@ def _check_or_apply(
             % {"added": summary.added, "updated": summary.updated, "cancelled": summary.cancelled},
         )
         return RedirectResponse(f"/campaigns/{summary.slug}", status_code=303)
+    checked, problems = _check(request, session, text)
+    if checked is None:
+        return again(problems)
     shown = previews(session=session, plan=checked.plan, settings=settings_of(request))
     session.rollback()
     # The checked text becomes the form's base: the next edit is made to it.
@@ -385,8 +383,6 @@ async def compose_check(request: Request, user: Editor, session: DB) -> Response
     base = str(form.get("base") or "")[:MAX_CAMPAIGN_BYTES].replace("\r\n", "\n")
     text, problems = composed_text(base, _submitted(form))
     if not problems:
-        from starlette.concurrency import run_in_threadpool
-
         _checked, problems = await run_in_threadpool(_check, request, session, text)
         session.rollback()
     return JSONResponse(problems_by_field(problems, user) | {"yaml": text})
@@ -487,7 +483,11 @@ def quick_submit(
             status_code=422,
         )
     who = re.sub(r"[^a-z0-9-]", "-", user.username)
-    slug = f"post-{when.astimezone(settings.zone):%Y%m%d-%H%M}-{who}"[:80].rstrip("-")
+    stem = f"post-{when.astimezone(settings.zone):%Y%m%d-%H%M}-{who}"[:72].rstrip("-")
+    taken = set(session.scalars(select(Campaign.slug).where(Campaign.slug.startswith(stem))))
+    slug = next(
+        s for n in range(1, 10_000) if (s := stem if n == 1 else f"{stem}-{n}") not in taken
+    )
     text = quick_campaign_text(
         slug=slug,
         name=name,
