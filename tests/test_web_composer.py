@@ -88,6 +88,44 @@ def test_quiet_hours_and_rotation_are_added_as_new_keys_in_the_schedule() -> Non
     assert data["schedule"]["at"][0]["key"] == "announce"
 
 
+def test_switching_to_a_weekly_schedule_and_communities_by_tag_rewrites_those_keys_only() -> None:
+    import yaml
+
+    doc = CampaignDocument(SONGKRAN)
+    apply_form(
+        doc,
+        submitted_from(
+            SONGKRAN,
+            **{
+                "schedule.kind": "every",
+                "schedule.every": "weekly on monday 10:00",
+                "communities.mode": "tags",
+                "communities.tags": "ผ้าทอ\nอาหาร",
+                "highlights": "on",
+            },
+        ),
+    )
+    data = yaml.safe_load(doc.text())
+    assert data["schedule"] == {"every": "weekly on monday 10:00"}
+    assert data["communities"] == {"tags": ["ผ้าทอ", "อาหาร"]}
+    assert data["highlights"] == "next"
+    assert list(data) == [
+        "slug",
+        "name",
+        "description",
+        "timezone",
+        "window",
+        "communities",
+        "highlights",
+        "channels",
+        "schedule",
+    ]
+    assert (
+        doc.text().split("channels:")[1].split("schedule:")[0]
+        == (SONGKRAN.split("channels:")[1].split("schedule:")[0])
+    )  # the channels, comments and all, untouched
+
+
 def test_a_value_yaml_would_read_as_something_else_is_quoted() -> None:
     doc = CampaignDocument(SONGKRAN)
     apply_form(doc, submitted_from(SONGKRAN, **{"channels.facebook.link": "on"}))

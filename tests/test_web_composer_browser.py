@@ -67,7 +67,8 @@ def test_an_editor_composes_a_campaign_at_phone_width(browser: Any, engine: Engi
         page.wait_for_selector("#previews", timeout=60_000)
         for channel in ("facebook", "youtube", "email"):
             assert page.locator(f'.preview-card[data-channel="{channel}"]').count() >= 1
-        assert page.locator(".fb-card .see-more").count() == 0 or "ดูเพิ่มเติม" in tab.text()
+        assert page.locator(".fb-width-phone").first.is_visible()
+        assert not page.locator(".fb-width-desktop").first.is_visible()
         widths = page.evaluate(
             """() => ({
               doc: document.documentElement.scrollWidth,
@@ -77,10 +78,16 @@ def test_an_editor_composes_a_campaign_at_phone_width(browser: Any, engine: Engi
         )
         assert widths["doc"] <= PHONE["width"], widths
         assert all(right <= PHONE["width"] for right in widths["cards"]), widths
-        assert (
-            page.evaluate("() => document.querySelector('.fb-photo img').naturalWidth") > 0
-        )  # the poster is served from the media folder
+        page.wait_for_function(  # the poster is served from the media folder
+            "() => { const i = document.querySelector('.fb-width-phone .fb-photo img');"
+            " return i && i.complete && i.naturalWidth > 0; }",
+            timeout=30_000,
+        )
         tab.shot("composer-phone")
+        page.click('.preview-width[data-width="desktop"]')  # the toggle (composer.js)
+        assert page.locator(".fb-width-desktop").first.is_visible()
+        assert not page.locator(".fb-width-phone").first.is_visible()
+        page.click('.preview-width[data-width="phone"]')
         page.click('button[name="action"][value="apply"]')
         page.wait_for_url("**/campaigns/songkran-phone", timeout=60_000)
         tab.close()
