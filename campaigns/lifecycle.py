@@ -414,9 +414,15 @@ def approve_campaign(
     return campaign
 
 
+SNAPSHOT_TEXT_POSTS = 2_000
+"""Posts whose content an approved version keeps (the first by time); of the others only
+their content hash, so a campaign of a year of daily posts stays a small row."""
+
+
 def approved_snapshot(*, session: Session, campaign_id: int) -> dict[str, Any]:
     """Every post of the campaign as approved: idempotency key -> channel, community slug,
-    occurrence key, time (UTC ISO) and content."""
+    occurrence key, time (UTC ISO), content hash, and the content itself for the first
+    :data:`SNAPSHOT_TEXT_POSTS` by time."""
     rows = session.execute(
         select(
             Post.idempotency_key,
@@ -424,20 +430,33 @@ def approved_snapshot(*, session: Session, campaign_id: int) -> dict[str, Any]:
             Community.slug,
             Post.occurrence_key,
             Post.scheduled_at,
-            Post.content,
+            Post.content_hash,
         )
         .join(Community, Community.id == Post.community_id)
         .where(Post.campaign_id == campaign_id, Post.state != PostState.CANCELLED)
-    )
+        .order_by(Post.scheduled_at, Post.idempotency_key)
+    ).all()
+    shown = {row[0] for row in rows[:SNAPSHOT_TEXT_POSTS]}
+    contents: dict[str, dict[str, Any]] = {}
+    if shown:
+        contents = {
+            key: content
+            for key, content in session.execute(
+                select(Post.idempotency_key, Post.content).where(
+                    Post.campaign_id == campaign_id, Post.idempotency_key.in_(shown)
+                )
+            )
+        }
     return {
         key: {
             "channel": channel.value,
             "community": community,
             "occurrence": occurrence,
             "at": _utc_text(when),
-            "content": content,
+            "hash": content_hash,
+            **({"content": contents[key]} if key in contents else {}),
         }
-        for key, channel, community, occurrence, when, content in rows
+        for key, channel, community, occurrence, when, content_hash in rows
     }
 
 

@@ -92,11 +92,15 @@ def approval_diff(*, session: Session, campaign: Campaign) -> ApprovalDiff:
         assert shown is not None
         change = "added" if old is None else "removed" if new is None else "changed"
         diff = PostDiff(key, shown["channel"], shown["community"], shown["occurrence"], change)
-        for name in TEXT_KEYS:
+        texts_kept = all(side is None or "content" in side for side in (old, new))
+        for name in TEXT_KEYS if texts_kept else ():
             a = _text((old or {}).get("content", {}).get(name))
             b = _text((new or {}).get("content", {}).get(name))
             if a != b:
                 diff.fields.append((name, _lines(a, b)))
+        if not texts_kept and old is not None and new is not None and old["hash"] != new["hash"]:
+            # a post beyond the ones whose text is kept: its content changed, shown by hash
+            diff.fields.append(("content_hash", [f"-{old['hash']}", f"+{new['hash']}"]))
         if old is not None and new is not None and old["at"] != new["at"]:
             diff.fields.append(("time", [f"-{old['at']}", f"+{new['at']}"]))
         if diff.fields or change != "changed":

@@ -431,3 +431,45 @@ def test_the_file_downloaded_after_composing_uploads_again_with_no_change(
     doc = CampaignDocument(downloaded)
     apply_form(doc, submitted_from(downloaded))
     assert doc.changed == [] and doc.text() == downloaded
+
+
+def test_beyond_the_posts_whose_text_is_kept_a_change_shows_by_content_hash(
+    app: FastAPI, editor: WebClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import campaigns.lifecycle
+
+    monkeypatch.setattr(campaigns.lifecycle, "SNAPSHOT_TEXT_POSTS", 1)
+    base = CampaignDocument(SONGKRAN)
+    apply_form(
+        base,
+        submitted_from(
+            SONGKRAN, **{"communities.mode": "list", "communities.list": "nan-ban-doi-ngoen"}
+        ),
+    )
+    assert compose(editor, base.text(), action="apply").status_code == 303
+    approver = WebClient(app).sign_in("approver")
+    shown = re.search(
+        r'name="approval_hash" value="([0-9a-f]+)"', approver.get("/campaigns/songkran-2027").text
+    )
+    assert shown
+    approver.post("/campaigns/songkran-2027/approve", data={"approval_hash": shown[1]})
+    with session_scope(engine) as session:
+        kept = session.scalars(select(Campaign)).one().approved_posts or {}
+        assert sum("content" in post for post in kept.values()) == 1 and len(kept) == 6
+    edited = compose(
+        editor,
+        base.text(),
+        action="apply",
+        **{"channels.facebook.link": "https://community.example.org/{{ community.slug }}/water"},
+    )
+    assert edited.status_code == 303
+    page = approver.get("/campaigns/songkran-2027").text
+    changes = page[
+        page.index('id="changes"') : page.index("</section>", page.index('id="changes"'))
+    ]
+    assert changes.count('class="post-diff"') == 2
+    # the one post whose text is kept is the first by time (a YouTube upload, 3 h ahead): the
+    # two changed Facebook posts show by their content hash, not their text
+    assert changes.count('<code translate="no">content_hash</code>') == 2
+    assert '<code translate="no">link</code>' not in changes
+    approver.close()

@@ -26,7 +26,7 @@ from campaigns import (
 from campaigns.lifecycle import APPROVAL_HASH_LENGTH
 from campaigns.versions import approval_diff
 from marketing.conventions import SLUG_PATTERN
-from marketing.models import Campaign, ChannelKind, Community, Post, Role, User
+from marketing.models import Campaign, CampaignStatus, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem
 from marketing.queries import campaign_by_slug
 from marketing.web.campaign_files import (
@@ -241,7 +241,9 @@ def campaign_page(
     )
     # The approve form carries what this page shows; the approval is refused if it changed.
     shown = lifecycle.approval_hash(session=session, slug=slug)
-    diff = approval_diff(session=session, campaign=campaign)
+    # What changed since the last approval, for a draft (the approver's view).
+    draft = campaign.status == CampaignStatus.DRAFT
+    diff = approval_diff(session=session, campaign=campaign) if draft else None
     return render(
         request,
         "campaign.html",
