@@ -473,3 +473,15 @@ def test_beyond_the_posts_whose_text_is_kept_a_change_shows_by_content_hash(
     assert changes.count('<code translate="no">content_hash</code>') == 2
     assert '<code translate="no">link</code>' not in changes
     approver.close()
+
+
+def test_a_form_made_from_a_file_that_is_not_yaml_is_refused_in_thai(
+    editor: WebClient, engine: Engine
+) -> None:
+    page = editor.post(
+        "/campaigns/compose", data={"base": "slug: [unclosed\n", "action": "apply", "name": "x"}
+    )
+    assert page.status_code == 422
+    assert "อ่านไฟล์แคมเปญเป็น YAML ไม่ได้" in page.text
+    with session_scope(engine) as session:
+        assert session.scalars(select(Campaign)).first() is None

@@ -272,14 +272,17 @@ def compose_existing(
     return _composer_page(request, user, base=campaign.source_text, campaign=campaign)
 
 
-def composed_text(base: str, submitted: dict[str, str]) -> tuple[str, list[Problem]]:
+def composed_text(
+    base: str, submitted: dict[str, str], user: User | None = None
+) -> tuple[str, list[Problem]]:
     """The campaign text after the form's edits of ``base``, and problems if it cannot be."""
     try:
         doc = CampaignDocument(base)
-    except NotEditable as exc:
-        return base, [
-            Problem("campaign.yaml", None, None, "", f"cannot be edited as a form: {exc}")
-        ]
+    except NotEditable:
+        _ = gettext_for(user)
+        message = _("The campaign file cannot be read as YAML, so the form cannot edit it.")
+        hint = _("Open the file editor and fix the file there.")
+        return base, [Problem("campaign.yaml", None, None, "", message, hint)]
     apply_form(doc, submitted)
     return doc.text(), []
 
@@ -317,7 +320,7 @@ def _compose(
     action: str,
     width: str,
 ) -> Response:
-    text, problems = composed_text(base, values)
+    text, problems = composed_text(base, values, user)
     files = {} if problems else file_templates(CampaignDocument(base))
 
     def again(problems: list[Problem]) -> Response:
@@ -381,7 +384,7 @@ async def compose_check(request: Request, user: Editor, session: DB) -> Response
     """The form's problems by field, in the user's words (for ``static/composer.js``)."""
     form = await request.form(max_part_size=MAX_CAMPAIGN_BYTES)
     base = str(form.get("base") or "")[:MAX_CAMPAIGN_BYTES].replace("\r\n", "\n")
-    text, problems = composed_text(base, _submitted(form))
+    text, problems = composed_text(base, _submitted(form), user)
     if not problems:
         _checked, problems = await run_in_threadpool(_check, request, session, text)
         session.rollback()
