@@ -24,7 +24,7 @@ from campaigns import (
     resume_campaign,
 )
 from campaigns.lifecycle import APPROVAL_HASH_LENGTH
-from campaigns.versions import approval_diff
+from marketing.campaign_versions import approval_diff
 from marketing.conventions import SLUG_PATTERN
 from marketing.models import Campaign, CampaignStatus, ChannelKind, Community, Post, Role, User
 from marketing.problems import InvalidInput, Problem

@@ -35,6 +35,7 @@ from campaigns.planning import Plan, PlannedPost
 from campaigns.previews import FacebookCard, YouTubeCard, facebook_card, youtube_card
 from campaigns.yamledit import CampaignDocument, NotEditable
 from channels.email import Recipient, email_adapter_from_settings
+from marketing.conventions import SLUG_PATTERN
 from marketing.db import utcnow
 from marketing.email_delivery import audience_tags
 from marketing.models import Campaign, ChannelAccount, ChannelKind, Community, Subscriber, User
@@ -62,7 +63,6 @@ from marketing.web.wording import problem_text
 
 router = APIRouter(include_in_schema=False)
 
-SLUG = r"^[a-z0-9][a-z0-9-]{0,79}$"
 PREVIEWS_PER_CHANNEL = 3
 MAX_FIELD_CHARS = 200_000
 
@@ -266,7 +266,7 @@ def _campaign(session: Session, slug: str) -> Campaign:
 
 @router.get("/campaigns/{slug}/compose")
 def compose_existing(
-    request: Request, user: Editor, session: DB, slug: Annotated[str, Path(pattern=SLUG)]
+    request: Request, user: Editor, session: DB, slug: Annotated[str, Path(pattern=SLUG_PATTERN)]
 ) -> Response:
     campaign = _campaign(session, slug)
     return _composer_page(request, user, base=campaign.source_text, campaign=campaign)

@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from campaigns.yamledit import CampaignDocument, as_date
+from marketing.conventions import DEFAULT_TIMEZONE, SLUG_PATTERN
 from marketing.problems import Path_, Problem
 
 
@@ -49,7 +50,7 @@ SECTIONS: list[tuple[str, list[FieldSpec]]] = [
             FieldSpec("slug", N_("Short name (slug)"), example="songkran-2027"),
             FieldSpec("name", N_("Name")),
             FieldSpec("description", N_("Description"), "textarea"),
-            FieldSpec("timezone", N_("Time zone"), example="Asia/Bangkok"),
+            FieldSpec("timezone", N_("Time zone"), example=DEFAULT_TIMEZONE),
             FieldSpec("window.start", N_("Starts"), example="2027-04-01T10:00+07:00"),
             FieldSpec("window.end", N_("Ends"), example="2027-04-20"),
         ],
@@ -447,7 +448,7 @@ def _at_items(doc: CampaignDocument, text: str) -> list[Any]:
             items.append(old[line])
             continue
         key, _, rest = line.partition(" ")
-        if rest.strip() and re.fullmatch(r"[a-z0-9][a-z0-9-]{0,79}", key):
+        if rest.strip() and re.match(SLUG_PATTERN, key):
             items.append({"key": key, "time": rest.strip()})
         else:
             items.append(line)
