@@ -59,6 +59,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 import urllib3.exceptions
+from linebot.v3 import audience as line_audience
 from linebot.v3 import insight as line_insight
 from linebot.v3 import messaging as line_messaging
 from linebot.v3.audience import ApiClient as AudienceApiClient
@@ -167,6 +168,8 @@ class LineLimits(Adapter):
     alt_text_max_chars: ClassVar[int] = 1_500
     button_max_chars: ClassVar[int] = 40
     multicast_max_ids: ClassVar[int] = 500
+    narrowcast_min_audience: ClassVar[int] = 50  # #get-narrowcast-progress-status errorCode 4
+    audience_max_ids: ClassVar[int] = 10_000  # #create-upload-audience-group (JSON)
     hourly_limited: ClassVar[frozenset[str]] = frozenset({"broadcast", "narrowcast"})
 
     @classmethod
@@ -381,6 +384,18 @@ def classify(failure: LineFailure, *, action: str, now: datetime) -> ChannelErro
     )
 
 
+@dataclass(frozen=True)
+class MessageQuota:
+    """An account's monthly message quota (``limit`` None: unlimited) and what it used."""
+
+    limit: int | None
+    used: int
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else max(self.limit - self.used, 0)
+
+
 def _never_sent(exc: BaseException) -> bool:
     """Whether ``exc`` failed before the request could reach LINE (no connection)."""
     if isinstance(exc, urllib3.exceptions.MaxRetryError):
@@ -478,19 +493,23 @@ class LineAdapter(LineLimits, Publisher):
 
     # -- limits
 
-    def quota_left(self, account: Account) -> int | None:
-        """Messages the account may still send this month (None: no monthly limit)."""
+    def quota(self, account: Account) -> MessageQuota:
+        """The account's monthly message quota and what it has used (to show staff)."""
         with self._messaging(account) as api:
             quota = self._read(
                 "the message quota", lambda: api.get_message_quota(_request_timeout=self.timeout)
             )
-            if str(getattr(quota.type, "value", quota.type)) != "limited" or quota.value is None:
-                return None
             used = self._read(
                 "the quota consumption",
                 lambda: api.get_message_quota_consumption(_request_timeout=self.timeout),
             )
-            return max(int(quota.value) - int(used.total_usage), 0)
+        limited = str(getattr(quota.type, "value", quota.type)) == "limited"
+        limit = int(quota.value) if limited and quota.value is not None else None
+        return MessageQuota(limit=limit, used=int(used.total_usage or 0))
+
+    def quota_left(self, account: Account) -> int | None:
+        """Messages the account may still send this month (None: no monthly limit)."""
+        return self.quota(account).left
 
     def _recipients(self, post: OutgoingPost, target: str) -> tuple[int, list[list[str]]]:
         """How many messages the send costs, and a multicast's batches."""
@@ -512,7 +531,17 @@ class LineAdapter(LineLimits, Publisher):
                     lambda: api.get_audience_data(audience_id, _request_timeout=self.timeout),
                 )
             group = data.audience_group
-            return int(group.audience_count or 0) if group else 0, []
+            size = int(group.audience_count or 0) if group else 0
+            if size < self.narrowcast_min_audience:
+                # LINE would accept it and then fail it (progress errorCode 4), delivering
+                # nothing: refuse now, with the reason.
+                raise PermanentError(
+                    f"audience {audience_id} has {size} people; LINE narrowcasts only to "
+                    f"audiences of {self.narrowcast_min_audience} or more",
+                    code="line:audience-too-small",
+                    hint="choose a bigger audience, or send to all friends",
+                )
+            return size, []
         return self.friends(account) or 0, []
 
     def _check_quota(
@@ -654,6 +683,55 @@ class LineAdapter(LineLimits, Publisher):
             # can only be refused -- or answered 409 if an earlier attempt was accepted.)
             raise refusal
         return self._multicast(post, groups, cost, refusal)
+
+    def notify(
+        self, account: Account, user_ids: Sequence[str], text: str, *, marker: str
+    ) -> Receipt:
+        """Send ``text`` to staff who linked LINE (``user_ids``) through ``account``, the
+        programme's OA: multicast in 500s under retry keys from ``marker`` (the
+        notification's own id), so a repeated notification is not delivered twice."""
+        groups = batches(user_ids, self.multicast_max_ids)
+        if not groups:
+            raise PermanentError(
+                "no one to notify on LINE", code="line:no-recipients", hint="nothing was sent"
+            )
+        notice = OutgoingPost(marker=marker, account=account, content={"text": text})
+        problems = self.content_problems(notice.content)
+        if problems:
+            raise PermanentError(
+                f"the notification breaks LINE's rules: {problems[0].field} {problems[0].message}",
+                code="line:invalid-content",
+                hint="shorten the notification",
+            )
+        cost = sum(len(g) for g in groups)
+        left, refusal = self._check_quota(notice, cost)
+        if refusal is not None and left is not None and left >= len(groups[0]):
+            raise refusal
+        return self._multicast(notice, groups, cost, refusal)
+
+    def create_audience(self, account: Account, description: str, user_ids: Sequence[str]) -> int:
+        """A new upload audience of ``user_ids`` (at most 10,000) named ``description``, for
+        narrowcasts: its id.  Not idempotent (LINE has no retry key for it): call it once
+        and keep the id."""
+        unique = list(dict.fromkeys(user_ids))
+        if not 1 <= len(description) <= 120 or len(unique) > self.audience_max_ids:
+            raise PermanentError(
+                f"an audience needs a name of 1 to 120 characters and at most "
+                f"{self.audience_max_ids:,} user ids (got {len(unique):,})",
+                code="line:audience",
+                hint="split the audience or shorten its name",
+            )
+        request = line_audience.CreateAudienceGroupRequest(
+            description=description,
+            is_ifa_audience=False,
+            audiences=[line_audience.Audience(id=u) for u in unique],
+        )
+        with self._audience(account) as api:
+            created = self._read(
+                "creating the audience",
+                lambda: api.create_audience_group(request, _request_timeout=self.timeout),
+            )
+        return int(created.audience_group_id)
 
     def _multicast(
         self, post: OutgoingPost, groups: list[list[str]], cost: int, refusal: QuotaExhausted | None

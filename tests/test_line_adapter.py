@@ -13,11 +13,18 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from linebot.v3.insight import ApiClient as InsightClient
+from linebot.v3.insight import Configuration as InsightConfiguration
+from linebot.v3.insight import Insight
 from linebot.v3.messaging import (
     ApiClient,
+    AudienceRecipient,
     BroadcastRequest,
     Configuration,
     MessagingApi,
+    MulticastRequest,
+    NarrowcastRequest,
+    PushMessageRequest,
     TextMessage,
 )
 from linebot.v3.messaging.exceptions import ApiException
@@ -310,20 +317,50 @@ def test_lines_own_hourly_refusal_is_rate_limited(
 
 
 def test_narrowcast_reaches_the_audience_and_its_size_counts_against_the_quota(
-    adapter: LineAdapter, account: Account, sandbox: LineSandbox
+    make_adapter: Callable[..., LineAdapter], sandbox: LineSandbox
 ) -> None:
-    friends = sandbox.channel(TOKEN).friends
-    audience = sandbox.add_audience(TOKEN, "สนใจจังหวัดน่าน", friends[:12])
+    ids = user_ids(80)
+    channel = sandbox.register_channel(
+        "token-nc", basic_id="@nc", display_name="น่าน", friends=ids, quota=QUOTA
+    )
+    acct = Account("line", channel.user_id, "น่าน", SecretStr("token-nc"))
+    adapter = make_adapter()
+    audience = adapter.create_audience(acct, "สนใจจังหวัดน่าน", ids[:60])
 
-    adapter.publish(post(account, target="narrowcast", audience_group_id=audience))
+    adapter.publish(post(acct, target="narrowcast", audience_group_id=audience))
 
     [sent] = sandbox.accepted()
-    assert (sent.kind, sent.audience_group_id, len(sent.recipients)) == ("narrowcast", audience, 12)
+    assert (sent.kind, sent.audience_group_id, len(sent.recipients)) == ("narrowcast", audience, 60)
+    assert sent.retry_key == expected_retry_key("post-nan-line-0001")
 
-    sandbox.set_usage(TOKEN, QUOTA - 11)
+    sandbox.set_usage("token-nc", QUOTA - 59)
     with pytest.raises(QuotaExhausted) as caught:
-        adapter.publish(post(account, "m-2", target="narrowcast", audience_group_id=audience))
-    assert "needs 12" in caught.value.message
+        adapter.publish(post(acct, "m-2", target="narrowcast", audience_group_id=audience))
+    assert "needs 60" in caught.value.message
+
+
+def test_a_narrowcast_to_an_audience_under_50_is_refused_before_line_fails_it(
+    adapter: LineAdapter, account: Account, sandbox: LineSandbox
+) -> None:
+    small = sandbox.add_audience(TOKEN, "กลุ่มเล็ก", sandbox.channel(TOKEN).friends[:12])
+    with pytest.raises(PermanentError) as caught:
+        adapter.publish(post(account, target="narrowcast", audience_group_id=small))
+    assert caught.value.code == "line:audience-too-small"
+    assert sandbox.accepted() == []
+
+    # What LINE itself does with one: accepts it (202), then fails it with errorCode 4.
+    with ApiClient(Configuration(host=sandbox.url, access_token=TOKEN)) as client:
+        api = MessagingApi(client)
+        answer = api.narrowcast_with_http_info(
+            NarrowcastRequest(
+                messages=[TextMessage(text="ทดสอบ")],
+                recipient=AudienceRecipient(audience_group_id=small),
+            )
+        )
+        assert answer.status_code == 202
+        progress = api.get_narrowcast_progress(answer.headers["x-line-request-id"])
+    assert (progress.phase, progress.error_code, progress.target_count) == ("failed", 4, 12)
+    assert sandbox.accepted()[0].recipients == []
 
 
 @pytest.mark.parametrize(("count", "sizes"), [(500, [500]), (501, [500, 1])])
@@ -578,3 +615,87 @@ def test_the_adapter_is_built_from_settings_values(sandbox: LineSandbox) -> None
     adapter = line_adapter(LineSettings(line_api_url=sandbox.url + "/", line_hourly_limit=5))
     assert adapter.api_url == sandbox.url
     assert adapter.hourly.capacity == 5
+
+
+# --- staff notifications, the quota as staff see it, more of the sandbox ----------------------
+
+
+def test_staff_notifications_go_through_the_programmes_oa_once_per_notification(
+    adapter: LineAdapter, account: Account, sandbox: LineSandbox
+) -> None:
+    staff = sandbox.channel(TOKEN).friends[:3]
+    first = adapter.notify(account, staff, "มีโพสต์ที่ต้องตรวจสอบ 2 รายการ", marker="notice-42")
+    again = adapter.notify(account, staff, "มีโพสต์ที่ต้องตรวจสอบ 2 รายการ", marker="notice-42")
+
+    [sent] = sandbox.accepted(kind="multicast")
+    assert sorted(sent.recipients) == sorted(staff)
+    assert sent.retry_key == expected_retry_key("notice-42", 0)
+    assert again.external_id == first.external_id
+    with pytest.raises(PermanentError):
+        adapter.notify(account, [], "x", marker="notice-43")
+
+
+def test_the_quota_as_staff_see_it(
+    adapter: LineAdapter, account: Account, sandbox: LineSandbox
+) -> None:
+    sandbox.set_usage(TOKEN, 250)
+    quota = adapter.quota(account)
+    assert (quota.limit, quota.used, quota.left) == (QUOTA, 250, QUOTA - 250)
+
+    channel = sandbox.register_channel("token-free", basic_id="@free", display_name="f")
+    unlimited = Account("line", channel.user_id, "f", SecretStr("token-free"))
+    assert adapter.quota(unlimited).left is None
+    assert adapter.quota_left(unlimited) is None
+
+
+def test_sandbox_answers_every_request_with_a_request_id_and_line_error_bodies(
+    sandbox: LineSandbox, channel_id: str
+) -> None:
+    with (
+        ApiClient(Configuration(host=sandbox.url, access_token="wrong")) as client,
+        pytest.raises(ApiException) as caught,
+    ):
+        MessagingApi(client).get_bot_info()
+    assert caught.value.status == 401
+    assert caught.value.headers["x-line-request-id"]
+    assert "Authentication failed" in caught.value.body
+
+    too_many = user_ids(501)
+    with ApiClient(Configuration(host=sandbox.url, access_token=TOKEN)) as client:
+        api = MessagingApi(client)
+        with pytest.raises(ApiException) as caught:
+            # The SDK checks the 500 itself; construct() skips that to ask the server.
+            api.multicast(MulticastRequest.construct(to=too_many, messages=[TextMessage(text="x")]))
+        assert caught.value.status == 400
+        assert '"property": "to"' in caught.value.body
+        with pytest.raises(ApiException) as caught:
+            api.push_message(
+                PushMessageRequest.construct(
+                    to=sandbox.channel(TOKEN).friends[0], messages=[TextMessage(text="x")] * 6
+                )
+            )
+        assert caught.value.status == 400
+        pushed = api.push_message_with_http_info(
+            PushMessageRequest(
+                to=sandbox.channel(TOKEN).friends[0], messages=[TextMessage(text="x")]
+            ),
+            x_line_retry_key=str(uuid.uuid4()),
+        )
+        assert pushed.status_code == 200 and len(pushed.data.sent_messages) == 1
+    assert [a.kind for a in sandbox.accepted()] == ["push"]
+
+
+def test_sandbox_follower_counts_wait_for_the_day_to_be_counted(
+    sandbox: LineSandbox, channel_id: str
+) -> None:
+    today = sandbox.clock.now().astimezone(ZONE)
+    with InsightClient(InsightConfiguration(host=sandbox.url, access_token=TOKEN)) as client:
+        insight = Insight(client)
+        assert (
+            insight.get_number_of_followers(var_date=today.strftime("%Y%m%d")).status == "unready"
+        )
+        assert insight.get_number_of_followers(var_date="20161031").status == "out_of_service"
+        counted = insight.get_number_of_followers(
+            var_date=(today - timedelta(days=1)).strftime("%Y%m%d")
+        )
+    assert (counted.status, counted.followers, counted.blocks) == ("ready", FRIENDS + 3, 3)

@@ -75,6 +75,11 @@ TEXT_MAX_CHARS = 5000
 IMAGE_URL_MAX_CHARS = 2000
 # .../#flex-message: "altText: Max character limit: 1500"
 FLEX_ALT_TEXT_MAX_CHARS = 1500
+# .../#get-narrowcast-progress-status: errorCode 4, "An audience of less than 50 recipients
+# is included as a condition of sending": the narrowcast is accepted, then fails.
+NARROWCAST_MIN_AUDIENCE = 50
+# .../#create-upload-audience-group: "audiences: Max: 10,000" user ids a JSON request
+AUDIENCE_MAX_IDS = 10_000
 # .../#rate-limits: "Send narrowcast message" and "Send broadcast message": 60 requests per hour
 HOURLY_LIMITS: dict[str, int] = {"broadcast": 60, "narrowcast": 60}
 # /docs/messaging-api/retrying-api-request/: "The retry key is valid for 24 hours after
@@ -146,6 +151,8 @@ class Accepted:
     recipients: list[str]  # the friends it reached
     accepted_at: datetime
     audience_group_id: int | None = None
+    failed_code: int | None = None  # a narrowcast that failed after it was accepted
+    target_count: int = 0
 
 
 @dataclass
@@ -458,6 +465,9 @@ class LineSandbox(SandboxServer):
             recent.append(now)
         friends = set(channel.friends)
         reached = [user for user in targets if user in friends]
+        failed: int | None = None
+        if audience_id is not None and len(targets) < NARROWCAST_MIN_AUDIENCE:
+            failed, reached = 4, []
         month = month_of(now)
         used = channel.usage.get(month, 0)
         if channel.quota is not None and used + len(reached) > channel.quota:
@@ -475,6 +485,8 @@ class LineSandbox(SandboxServer):
                 recipients=reached,
                 accepted_at=now,
                 audience_group_id=audience_id,
+                failed_code=failed,
+                target_count=len(targets),
             )
         )
         if kind == "push":
@@ -568,14 +580,22 @@ class LineSandbox(SandboxServer):
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z")
         )
-        return {
+        progress: dict[str, Any] = {
             "phase": "succeeded",
             "successCount": len(accepted.recipients),
             "failureCount": 0,
-            "targetCount": len(accepted.recipients),
+            "targetCount": accepted.target_count,
             "acceptedTime": stamp,
             "completedTime": stamp,
         }
+        if accepted.failed_code is not None:
+            progress.update(
+                phase="failed",
+                errorCode=accepted.failed_code,
+                failedDescription="audience too small",
+                failureCount=accepted.target_count,
+            )
+        return progress
 
     def _message_event(self, channel: LineChannel, request_id: str) -> dict[str, Any]:
         # .../#get-message-event: "requestId: Request ID of a narrowcast message or broadcast
@@ -639,6 +659,12 @@ class LineSandbox(SandboxServer):
                 [("Length must be between 1 and 120", "description")],
             )
         ids = [a.get("id") for a in body.get("audiences") or [] if isinstance(a, dict)]
+        if len(ids) > AUDIENCE_MAX_IDS:
+            raise ApiRefusal(
+                400,
+                "The request body has 1 error(s)",
+                [(f"Size must be between 0 and {AUDIENCE_MAX_IDS}", "audiences")],
+            )
         audience = self._create_audience(
             channel, description, [i for i in ids if isinstance(i, str)]
         )
