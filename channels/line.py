@@ -6,9 +6,12 @@ Content keys (``Post.content`` for a LINE post, :class:`LineContent`):
 ``text``               the message text (required; at most 5,000 characters)
 ``image_url``          an HTTPS JPEG/PNG sent as an image message (optional)
 ``preview_url``        its preview (HTTPS; default ``image_url``)
-``card``               a Flex card (optional): ``title``, ``body``, ``link`` (the
-                       post's tracked HTTPS link), ``button`` (default "ดูรายละเอียด"),
-                       ``image_url`` (HTTPS hero image, optional)
+``card_title``         a Flex card (optional, with ``card_body`` and ``link``): its
+                       bold title, also the notification's alt text
+``card_body``          the card's text
+``link``               the post's tracked HTTPS link, opened by the card's button
+``card_button``        the button's label (default "ดูรายละเอียด", at most 40 characters)
+``card_image_url``     the card's HTTPS hero image (optional)
 ``target``             ``broadcast`` (every friend, the default), ``narrowcast`` (an
                        audience) or ``subscribers`` (our consenting subscribers who
                        linked their LINE user id: multicast, 500 ids a request)
@@ -109,21 +112,17 @@ _API_ERRORS = (MessagingApiException, InsightApiException, AudienceApiException)
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
 
-class LineCard(TypedDict):
-    title: str
-    body: str
-    link: str
-    button: NotRequired[str]
-    image_url: NotRequired[str]
-
-
 class LineContent(TypedDict):
     """``Post.content`` of a LINE post (see the module's table)."""
 
     text: str
     image_url: NotRequired[str]
     preview_url: NotRequired[str]
-    card: NotRequired[LineCard]
+    card_title: NotRequired[str]
+    card_body: NotRequired[str]
+    link: NotRequired[str]
+    card_button: NotRequired[str]
+    card_image_url: NotRequired[str]
     target: NotRequired[Target]
     audience_group_id: NotRequired[int]
 
@@ -189,34 +188,26 @@ class LineLimits(Adapter):
                 problems.append(
                     ContentProblem(key, "must be an https:// URL of at most 2,000 characters")
                 )
-        card = content.get("card")
-        if card is not None:
-            if not isinstance(card, Mapping):
+        if any(key in content for key in CARD_KEYS):
+            for key in ("card_title", "card_body"):
+                if not isinstance(content.get(key), str) or not content[key].strip():
+                    problems.append(ContentProblem(key, "is empty (a card needs a title and text)"))
+            title = content.get("card_title")
+            if isinstance(title, str) and len(title) > cls.alt_text_max_chars:
                 problems.append(
-                    ContentProblem("card", "must be a mapping with title, body and link")
+                    ContentProblem(
+                        "card_title", f"is longer than {cls.alt_text_max_chars:,} characters"
+                    )
                 )
-            else:
-                for key in ("title", "body"):
-                    if not isinstance(card.get(key), str) or not card[key].strip():
-                        problems.append(ContentProblem(f"card.{key}", "is empty"))
-                title = card.get("title")
-                if isinstance(title, str) and len(title) > cls.alt_text_max_chars:
-                    problems.append(
-                        ContentProblem(
-                            "card.title", f"is longer than {cls.alt_text_max_chars:,} characters"
-                        )
-                    )
-                if not _https(card.get("link")):
-                    problems.append(ContentProblem("card.link", "must be an https:// URL"))
-                if "image_url" in card and not _https(card["image_url"]):
-                    problems.append(ContentProblem("card.image_url", "must be an https:// URL"))
-                button = card.get("button", DEFAULT_BUTTON)
-                if not isinstance(button, str) or not 1 <= len(button) <= cls.button_max_chars:
-                    problems.append(
-                        ContentProblem(
-                            "card.button", f"must be 1 to {cls.button_max_chars} characters"
-                        )
-                    )
+            if not _https(content.get("link")):
+                problems.append(ContentProblem("link", "must be an https:// URL"))
+            if "card_image_url" in content and not _https(content["card_image_url"]):
+                problems.append(ContentProblem("card_image_url", "must be an https:// URL"))
+            button = content.get("card_button", DEFAULT_BUTTON)
+            if not isinstance(button, str) or not 1 <= len(button) <= cls.button_max_chars:
+                problems.append(
+                    ContentProblem("card_button", f"must be 1 to {cls.button_max_chars} characters")
+                )
         target = content.get("target", "broadcast")
         if target not in TARGETS:
             problems.append(ContentProblem("target", f"must be one of {', '.join(TARGETS)}"))
@@ -226,6 +217,24 @@ class LineLimits(Adapter):
                 ContentProblem("audience_group_id", "a narrowcast needs its audience's id")
             )
         return problems
+
+
+CARD_KEYS = ("card_title", "card_body", "link", "card_button", "card_image_url")
+
+
+def card_of(content: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The card the content's ``card_*`` keys and ``link`` describe, or None."""
+    if not any(content.get(key) for key in CARD_KEYS):
+        return None
+    card = {
+        "title": content["card_title"],
+        "body": content["card_body"],
+        "link": content["link"],
+        "button": content.get("card_button") or DEFAULT_BUTTON,
+    }
+    if content.get("card_image_url"):
+        card["image_url"] = content["card_image_url"]
+    return card
 
 
 def flex_card(card: Mapping[str, Any]) -> dict[str, Any]:
@@ -286,7 +295,7 @@ def build_messages(content: Mapping[str, Any]) -> list[line_messaging.Message]:
                 preview_image_url=content.get("preview_url") or content["image_url"],
             )
         )
-    card = content.get("card")
+    card = card_of(content)
     if card:
         messages.append(
             line_messaging.FlexMessage(

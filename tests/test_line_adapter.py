@@ -62,11 +62,9 @@ TRACKED = "https://glo.example.org/t/nan-0001?utm_source=line&utm_medium=oa"
 CONTENT: dict[str, Any] = {
     "text": "ผ้าทอบ้านดอยเงิน จังหวัดน่าน ชวนมาเรียนทอผ้าลายน้ำไหล",
     "image_url": "https://glo.example.org/media/nan/weaving.jpg",
-    "card": {
-        "title": "เที่ยวชุมชนผ้าทอบ้านดอยเงิน",
-        "body": "สลากสร้างสรรค์เพื่อชุมชน ๒๕๖๙ · เรียนทอผ้ากับช่างในหมู่บ้าน",
-        "link": TRACKED,
-    },
+    "card_title": "เที่ยวชุมชนผ้าทอบ้านดอยเงิน",
+    "card_body": "สลากสร้างสรรค์เพื่อชุมชน ๒๕๖๙ · เรียนทอผ้ากับช่างในหมู่บ้าน",
+    "link": TRACKED,
 }
 
 
@@ -568,7 +566,10 @@ def test_content_problems_name_each_field() -> None:
         {
             "text": "ก" * 5_001,
             "image_url": "http://insecure.example/a.jpg",
-            "card": {"title": "", "body": "b", "link": "ftp://x", "button": "ก" * 41},
+            "card_title": "",
+            "card_body": "b",
+            "link": "ftp://x",
+            "card_button": "ก" * 41,
             "target": "narrowcast",
         }
     )
@@ -576,12 +577,18 @@ def test_content_problems_name_each_field() -> None:
     assert fields == {
         "text",
         "image_url",
-        "card.title",
-        "card.link",
-        "card.button",
+        "card_title",
+        "link",
+        "card_button",
         "audience_group_id",
     }
     assert LineLimits.content_problems(CONTENT) == []
+    # A card is all or nothing: a link alone asks for its title and text.
+    assert {p.field for p in LineLimits.content_problems({"text": "t", "link": TRACKED})} == {
+        "card_title",
+        "card_body",
+    }
+    assert LineLimits.content_problems({"text": "ข้อความอย่างเดียว"}) == []
 
 
 def test_build_messages_keeps_the_order_and_the_preview() -> None:
