@@ -71,7 +71,7 @@ from linebot.v3.audience import ManageAudience
 from linebot.v3.audience.exceptions import ApiException as AudienceApiException
 from linebot.v3.insight.exceptions import ApiException as InsightApiException
 from linebot.v3.messaging.exceptions import ApiException as MessagingApiException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import (
     Account,
@@ -91,7 +91,7 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
-from channels.ratelimit import MemoryTokenBucket, TokenBucket
+from channels.ratelimit import MemoryTokenBucket, RedisTokenBucket, TokenBucket
 
 Target = Literal["broadcast", "narrowcast", "subscribers"]
 TARGETS: tuple[str, ...] = ("broadcast", "narrowcast", "subscribers")
@@ -128,11 +128,15 @@ class LineContent(TypedDict):
 
 
 class LineSettings(BaseModel):
-    """What the LINE adapter is built from (values; the service's settings supply them)."""
+    """What the LINE adapter is built from (values; the service's settings of the same names
+    supply them)."""
+
+    model_config = ConfigDict(frozen=True)
 
     line_api_url: str = Field("https://api.line.me", description="Messaging API base URL")
     line_timeout: float = Field(30.0, gt=0, description="seconds before a call is given up")
     line_hourly_limit: int = Field(60, ge=1, description="broadcasts/narrowcasts an hour")
+    effective_redis_url: str | None = None  # the hourly allowance is shared through Redis
 
 
 def retry_key(marker: str, batch: int | None = None) -> str:
@@ -188,7 +192,7 @@ class LineLimits(Adapter):
                 problems.append(
                     ContentProblem(key, "must be an https:// URL of at most 2,000 characters")
                 )
-        if any(key in content for key in CARD_KEYS):
+        if any(content.get(key) for key in CARD_KEYS):
             for key in ("card_title", "card_body"):
                 if not isinstance(content.get(key), str) or not content[key].strip():
                     problems.append(ContentProblem(key, "is empty (a card needs a title and text)"))
@@ -219,7 +223,8 @@ class LineLimits(Adapter):
         return problems
 
 
-CARD_KEYS = ("card_title", "card_body", "link", "card_button", "card_image_url")
+#: The keys whose presence makes a card (a button label alone does not).
+CARD_KEYS = ("card_title", "card_body", "link", "card_image_url")
 
 
 def card_of(content: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -865,7 +870,18 @@ def line_adapter(
     hourly: TokenBucket | None = None,
     subscribers: Callable[[Account], Sequence[str]] | None = None,
 ) -> LineAdapter:
-    """The adapter built from ``settings`` (values) and the shared services."""
+    """The adapter built from ``settings`` (values): broadcasts and narrowcasts spaced by
+    ``hourly`` (default: a bucket in Redis when the service has one, so every worker draws
+    from it, else in this process's memory)."""
+    if hourly is None and settings.effective_redis_url:
+        import redis
+
+        hourly = RedisTokenBucket(
+            redis.Redis.from_url(settings.effective_redis_url),
+            rate=settings.line_hourly_limit / 3600,
+            capacity=settings.line_hourly_limit,
+            prefix="marketing:line-hourly:",
+        )
     return LineAdapter(
         api_url=settings.line_api_url,
         timeout=settings.line_timeout,

@@ -706,3 +706,23 @@ def test_sandbox_follower_counts_wait_for_the_day_to_be_counted(
             var_date=(today - timedelta(days=1)).strftime("%Y%m%d")
         )
     assert (counted.status, counted.followers, counted.blocks) == ("ready", FRIENDS + 3, 3)
+
+
+def test_workers_share_the_hourly_allowance_through_redis(
+    sandbox: LineSandbox, account: Account, redis_server: Any
+) -> None:
+    settings = LineSettings(
+        line_api_url=sandbox.url,
+        line_hourly_limit=1,
+        effective_redis_url=redis_server.url,
+    )
+    worker_a, worker_b = line_adapter(settings), line_adapter(settings)
+    marker = f"redis-{uuid.uuid4()}"  # the Redis server lives for the whole run
+    shared = Account("line", f"@shared-{uuid.uuid4().hex[:8]}", "x", account.token)
+
+    worker_a.publish(post(shared, marker=marker))
+    with pytest.raises(RateLimited) as caught:
+        worker_b.publish(post(shared, marker=marker + "-2"))
+    assert caught.value.code == "line:hourly-limit"
+    assert 0 < (caught.value.retry_after or 0) <= 3600  # one token an hour
+    assert len(sandbox.accepted()) == 1
