@@ -188,6 +188,21 @@ def test_a_dropped_answer_is_repeated_with_the_same_key_and_delivered_once(
     assert ("POST", "/v2/bot/message/broadcast", "drop_after") in sandbox.faults.injected
 
 
+def test_an_answer_that_times_out_is_repeated_with_the_key_and_delivered_once(
+    make_adapter: Callable[..., LineAdapter], account: Account, sandbox: LineSandbox
+) -> None:
+    held = sandbox.faults.add(Fault("hold", method="POST", path="/message/broadcast"))
+    adapter = make_adapter(timeout=0.5)
+
+    receipt = adapter.publish(post(account))
+
+    assert held.wait_held(0)
+    [sent] = sandbox.accepted()
+    assert receipt.external_id == sent.request_id
+    assert receipt.raw["accepted_earlier"] == [True]
+    held.release()
+
+
 def test_answers_lost_every_time_are_outcome_unknown_and_the_next_publish_finds_it_accepted(
     make_adapter: Callable[..., LineAdapter], account: Account, sandbox: LineSandbox, now: datetime
 ) -> None:
