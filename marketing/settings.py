@@ -157,6 +157,14 @@ class Settings(BaseSettings):
         "project, so every channel of one project shares it. Empty: count per channel.",
     )
 
+    line_api_url: str = Field(
+        "https://api.line.me", description="LINE Messaging API base URL (the sandbox's in tests)."
+    )
+    line_timeout: float = Field(30.0, description="Seconds before a LINE API call gives up.")
+    line_hourly_limit: int = Field(
+        60, description="Broadcasts or narrowcasts an hour per LINE account (LINE's limit)."
+    )
+
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
     smtp_port: int = Field(25, description="SMTP relay port.")
     smtp_security: SmtpSecurity = Field(SmtpSecurity.NONE, description="none, starttls or ssl.")
