@@ -812,7 +812,7 @@ class LineAdapter(LineLimits, Publisher):
             raise AuthExpired(
                 f"the token of LINE account {expected} acts for {info.basic_id} "
                 f"({info.display_name})",
-                code="line:wrong-account",
+                code="line:wrong-channel",
                 hint=RECONNECT_HINT,
             )
 

@@ -473,7 +473,7 @@ def test_check_account_accepts_the_bot_and_refuses_another_or_a_bad_token(
 
     with pytest.raises(AuthExpired) as caught:
         adapter.check_account(Account("line", "@someone-else", "x", SecretStr(TOKEN)))
-    assert caught.value.code == "line:wrong-account"
+    assert caught.value.code == "line:wrong-channel"
 
     sandbox.revoke(TOKEN)
     with pytest.raises(AuthExpired) as caught:
