@@ -54,6 +54,7 @@ This module imports nothing from ``marketing``: its settings arrive as values
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -76,12 +77,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from channels.base import (
     Account,
     Adapter,
+    Capability,
+    ChannelServices,
+    ChannelSpec,
     ContentProblem,
     Metrics,
     OutgoingPost,
     Publisher,
     Receipt,
 )
+from channels.campaign_input import ChannelInput, TemplateField, Text
 from channels.errors import (
     AuthExpired,
     ChannelError,
@@ -889,3 +894,85 @@ def line_adapter(
         hourly_limit=settings.line_hourly_limit,
         subscribers=subscribers,
     )
+
+
+# -- the channel as a unit ------------------------------------------------------------------
+
+#: A bot's user id (``U`` and 32 hex digits) or its basic id (``@`` and letters, digits,
+#: ``-``, ``_``, ``.``): what a LINE account's external id may be.
+ACCOUNT_ID = re.compile(r"U[0-9a-f]{32}|@[0-9A-Za-z._-]{2,40}")
+
+
+class LineIn(ChannelInput):
+    """The ``line:`` block of a campaign file."""
+
+    templates: ClassVar[tuple[str, ...]] = (
+        "text",
+        "image_url",
+        "card_title",
+        "card_body",
+        "link",
+        "card_image_url",
+    )
+    tracked_links: ClassVar[tuple[str, ...]] = ("link",)
+
+    account: Text = "community"
+    text: TemplateField
+    image_url: TemplateField | None = None
+    card_title: TemplateField | None = None
+    card_body: TemplateField | None = None
+    link: TemplateField | None = None
+    card_button: Text | None = None
+    card_image_url: TemplateField | None = None
+    target: Target = "broadcast"
+    audience: int | None = None
+
+    def fixed(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"target": self.target}
+        if self.card_button is not None:
+            values["card_button"] = self.card_button
+        if self.audience is not None:
+            values["audience_group_id"] = self.audience
+        return values
+
+    def written_at(self) -> dict[str, str]:
+        return {
+            "target": "target",
+            "card_button": "card_button",
+            "audience_group_id": "audience",
+        }
+
+    @classmethod
+    def account_problem(cls, external_id: str) -> str | None:
+        if ACCOUNT_ID.fullmatch(external_id):
+            return None
+        return (
+            f"{external_id!r} is not a LINE Official Account id: write the bot's user id "
+            "(U and 32 hex digits) or its basic id (@...)"
+        )
+
+
+def _build(settings: LineSettings, services: ChannelServices) -> LineAdapter:
+    return line_adapter(settings)
+
+
+SPEC = ChannelSpec(
+    kind=LineLimits.kind,
+    label_th="ไลน์",
+    label_en="LINE",
+    colour="#06c755",
+    utm_source="line",
+    utm_medium="messaging",
+    campaign_model=LineIn,
+    limits=LineLimits,
+    content=LineContent,
+    capabilities=frozenset(
+        {
+            Capability.PUBLISH,
+            Capability.METRICS,
+            Capability.ACCOUNT_CHECK,
+        }
+    ),
+    settings_model=LineSettings,
+    factory=_build,
+)

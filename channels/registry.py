@@ -18,6 +18,7 @@ CHANNEL_MODULES: tuple[str, ...] = (
     "channels.facebook",
     "channels.youtube",
     "channels.email",
+    "channels.line",
 )
 
 

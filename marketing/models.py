@@ -99,6 +99,7 @@ class ChannelKind(StrEnum):
     FACEBOOK = "facebook"
     YOUTUBE = "youtube"
     EMAIL = "email"
+    LINE = "line"
 
 
 def channels_that(capability: Capability) -> list[ChannelKind]:

@@ -42,6 +42,8 @@ from channels.quota import InMemoryQuotaLedger
 from channels.sandbox.base import Fault
 from channels.sandbox.graph import GraphSandbox
 from channels.sandbox.graph import error_fault as graph_error
+from channels.sandbox.line import LineSandbox
+from channels.sandbox.line import error_fault as line_error
 from channels.sandbox.smtp import SmtpFault, SmtpSandbox
 from channels.sandbox.youtube import YouTubeSandbox
 from channels.sandbox.youtube import error_fault as google_error
@@ -214,8 +216,47 @@ class EmailHarness(Harness):
         return self.send
 
 
+class LineHarness(Harness):
+    kind = "line"
+    errors = (TransientError, RateLimited, AuthExpired, PermanentError, OutcomeUnknown)
+    TOKEN = "line-contract-channel-token"
+
+    def __init__(self, spec: ChannelSpec, stack: ExitStack, tmp: Path) -> None:
+        super().__init__(spec, stack, tmp)
+        self.sandbox = stack.enter_context(LineSandbox(seed=7))
+        channel = self.sandbox.register_channel(
+            self.TOKEN, basic_id="@ban-doi-ngoen", display_name="บ้านดอยเงิน", friends=60
+        )
+        self.adapter = self.build(line_api_url=self.sandbox.url, line_timeout=5.0)
+        self.account = Account("line", channel.user_id, "บ้านดอยเงิน", SecretStr(self.TOKEN))
+
+    def content(self) -> dict[str, Any]:
+        return {
+            "text": THAI,
+            "card_title": "ผ้าทอบ้านดอยเงิน",
+            "card_body": THAI,
+            "link": "https://glo.example.org/t/contract",
+        }
+
+    def expire(self) -> None:
+        self.sandbox.revoke(self.TOKEN)
+
+    def provoke(self, error: type[ChannelError]) -> Provoke:
+        # A send's lost answer is repeated at once under its retry key (LINE deduplicates):
+        # every repeat must fail for the error to reach the caller.
+        faults = {
+            TransientError: line_error(500, "Internal server error", path="/broadcast", times=None),
+            RateLimited: line_error(429, "The API rate limit has been exceeded. Try again later."),
+            AuthExpired: line_error(401, "Authentication failed.", path="/broadcast"),
+            PermanentError: line_error(400, "The request body has 1 error(s)", path="/broadcast"),
+            OutcomeUnknown: Fault("drop_after", method="POST", path="/broadcast", times=None),
+        }
+        self.sandbox.faults.add(faults[error])
+        return lambda: self.adapter.publish(self.post("provoked"))
+
+
 HARNESSES: dict[str, type[Harness]] = {
-    h.kind: h for h in (FacebookHarness, YouTubeHarness, EmailHarness)
+    h.kind: h for h in (FacebookHarness, YouTubeHarness, EmailHarness, LineHarness)
 }
 SPECS = registry.specs()
 ERRORS = [(spec, error) for spec in SPECS for error in HARNESSES[spec.kind].errors]

@@ -49,7 +49,7 @@ def test_a_runs_counts_are_on_the_worker_port_and_on_the_web_apps_metrics(
     stack.env["MARKETING_WORKER_METRICS_PORT"] = str(port)
     stack.env["MARKETING_LOG_FORMAT"] = "json"
     stack.make_posts(PER_CHANNEL)
-    total = 3 * PER_CHANNEL
+    total = len(ChannelKind) * PER_CHANNEL
     with running(stack.worker("a", concurrency=2)):
         assert stack.wait_all_final(total, timeout=120) == {PostState.PUBLISHED: total}
         emails = len(stack.smtp.messages)
@@ -70,6 +70,7 @@ def test_a_runs_counts_are_on_the_worker_port_and_on_the_web_apps_metrics(
         # Six hours on, the collector stores a snapshot per post; the counter says as many.
         stack.graph.clock.advance(timedelta(hours=6))
         stack.youtube.clock.advance(timedelta(hours=6))
+        stack.line.clock.advance(timedelta(hours=6))
         stack.send("marketing.collect_metrics", force=True)
 
         def snapshots() -> int:

@@ -1,5 +1,5 @@
 """The pipeline end to end, with real processes: Celery workers and beats on a private Redis,
-PostgreSQL, and the three channel sandboxes.  Every post must go out exactly once."""
+PostgreSQL, and the four channel sandboxes.  Every post must go out exactly once."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from marketing.models import PostState
+from marketing.models import ChannelKind, PostState
 from tests.support.pipeline import PipelineStack, stack_on_fresh_services
 from tests.support.services import running, wait_until
 
 pytestmark = pytest.mark.slow
 
-PER_CHANNEL = 100  # 300 posts over three channels and ten communities
+PER_CHANNEL = 100  # 400 posts over four channels and ten communities
+CHANNELS = len(ChannelKind)
 
 
 @pytest.fixture
@@ -35,8 +36,8 @@ def assert_exactly_once(stack: PipelineStack) -> None:
 def test_two_workers_and_two_beats_publish_each_post_once(stack: PipelineStack) -> None:
     stack.make_posts(PER_CHANNEL)
     with running(stack.worker("a"), stack.worker("b")):
-        states = stack.wait_all_final(3 * PER_CHANNEL, timeout=240)
-        assert states == {PostState.PUBLISHED: 3 * PER_CHANNEL}
+        states = stack.wait_all_final(CHANNELS * PER_CHANNEL, timeout=240)
+        assert states == {PostState.PUBLISHED: CHANNELS * PER_CHANNEL}
         assert_exactly_once(stack)
         # three subscribers per community: every email post reached each of them once
         assert len(stack.smtp.messages) == 3 * PER_CHANNEL
@@ -45,12 +46,13 @@ def test_two_workers_and_two_beats_publish_each_post_once(stack: PipelineStack) 
         # community performance shows every community on every channel.
         stack.graph.clock.advance(timedelta(hours=6))
         stack.youtube.clock.advance(timedelta(hours=6))
+        stack.line.clock.advance(timedelta(hours=6))
         stack.send("marketing.collect_metrics", force=True)
         stack.send("marketing.rollup_recent")
         wait_until(
-            lambda: len(performance(stack)) == 30,
+            lambda: len(performance(stack)) == 10 * CHANNELS,
             timeout=60,
-            what="performance rows for 10 communities x 3 channels",
+            what="performance rows for 10 communities x every channel",
         )
     rows = performance(stack)
     for (community, channel), (posts, views, sent) in rows.items():
@@ -115,9 +117,9 @@ def test_worker_killed_mid_publish_is_reconciled_not_retried_blindly(
     finally:
         held.release()  # the answer goes into the dead worker's closed socket
     with running(stack.worker("survivor"), stack.worker("replacement")):
-        states = stack.wait_all_final(3 * PER_CHANNEL, timeout=240)
-    assert states == {PostState.PUBLISHED: 3 * PER_CHANNEL}, (
-        f"expected all {3 * PER_CHANNEL} posts published, saw {dict(states)}"
+        states = stack.wait_all_final(CHANNELS * PER_CHANNEL, timeout=240)
+    assert states == {PostState.PUBLISHED: CHANNELS * PER_CHANNEL}, (
+        f"expected all {CHANNELS * PER_CHANNEL} posts published, saw {dict(states)}"
     )
     assert_exactly_once(stack)
     outcomes = _reconciled(stack)
@@ -142,15 +144,15 @@ def test_redis_restart_mid_run_loses_and_doubles_nothing(stack: PipelineStack) -
                 f"no 31st Facebook publication arrived; states {dict(stack.states())}"
             )
             before = stack.states()
-            assert 0 < before.get(PostState.PUBLISHED, 0) < 3 * PER_CHANNEL, (
+            assert 0 < before.get(PostState.PUBLISHED, 0) < CHANNELS * PER_CHANNEL, (
                 f"expected publishing under way when Redis restarts, saw {dict(before)}"
             )
             stack.redis.restart()  # every queued message is gone, like Redis without persistence
         finally:
             held.release()
-        states = stack.wait_all_final(3 * PER_CHANNEL, timeout=240)
-    assert states == {PostState.PUBLISHED: 3 * PER_CHANNEL}, (
-        f"expected all {3 * PER_CHANNEL} posts published, saw {dict(states)}"
+        states = stack.wait_all_final(CHANNELS * PER_CHANNEL, timeout=240)
+    assert states == {PostState.PUBLISHED: CHANNELS * PER_CHANNEL}, (
+        f"expected all {CHANNELS * PER_CHANNEL} posts published, saw {dict(states)}"
     )
     assert_exactly_once(stack)
 
@@ -190,16 +192,21 @@ def test_faults_transient_rate_limits_and_a_dropped_answer(stack: PipelineStack)
         headers={"Retry-After": str(int(wait_asked))},
     )
     stack.graph.faults.add(Fault("drop_after", method="POST", path=r"/feed", times=1))
+    # LINE accepts a broadcast and its answer is lost, and so are the next two repeats under
+    # the same retry key: LINE must still have accepted it once.
+    stack.line.faults.add(Fault("drop_after", method="POST", path=r"/message/broadcast", times=3))
     stack.graph.faults.add(transient_fb)
     stack.youtube.faults.add(limited_yt)
     stack.youtube.faults.add(transient_yt)
     stack.smtp.inject(SmtpFault("reply", stage="rcpt", code=451, times=10))
     stack.make_posts(PER_CHANNEL)
     with running(stack.worker("a"), stack.worker("b")):
-        states = stack.wait_all_final(3 * PER_CHANNEL, timeout=300)
-    assert states == {PostState.PUBLISHED: 3 * PER_CHANNEL}
+        states = stack.wait_all_final(CHANNELS * PER_CHANNEL, timeout=300)
+    assert states == {PostState.PUBLISHED: CHANNELS * PER_CHANNEL}
     assert_exactly_once(stack)
     assert "POST" in {m for m, _p, a in stack.graph.faults.injected if a == "drop_after"}
+    assert [a for _m, _p, a in stack.line.faults.injected].count("drop_after") == 3
+    assert len(stack.line.accepted()) == PER_CHANNEL  # one accepted request per LINE post
 
     with session_scope(stack.engine) as session:
         attempts = session.execute(
@@ -241,7 +248,7 @@ def test_expired_token_parks_one_account_and_the_rest_flows(stack: PipelineStack
     stack.graph.expire_token(page_id)
     stack.make_posts(30)
     with running(stack.worker("a")):
-        stack.wait_all_final(90, timeout=180)
+        stack.wait_all_final(CHANNELS * 30, timeout=180)
     with session_scope(stack.engine) as session:
         rows = session.execute(select(Post.channel_account_id, Post.state)).all()
         account = session.get(ChannelAccount, victim_id)

@@ -279,7 +279,7 @@ def test_a_real_worker_after_a_redis_restart_stays_within_the_days_uploads(
     try:
         stack.make_posts(3, slug="before")
         with running(stack.worker("a")):
-            stack.wait_all_final(9, timeout=120)
+            stack.wait_all_final(3 * len(ChannelKind), timeout=120)
         redis.restart()  # the ledger's counters are gone
         stack.make_posts(4, slug="after")
         with running(stack.worker("b")):

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from channels.facebook import marker_tag
 from channels.sandbox.base import Fault
 from marketing.db import get_engine, session_scope
-from marketing.models import Attempt, AttemptOutcome, Post, PostState
+from marketing.models import Attempt, AttemptOutcome, ChannelKind, Post, PostState
 from tests.support.hosts import (
     Host,
     HostPostgres,
@@ -212,7 +212,7 @@ def run_faults(cluster: Cluster, stack: PipelineStack) -> str:
     network, host_a, host_b = cluster.network, cluster.worker_a, cluster.worker_b
     graph = stack.graph
     assert isinstance(graph, RecordingGraph)
-    total = 3 * (FIRST + SECOND)
+    total = len(ChannelKind) * (FIRST + SECOND)
 
     # 1. Host A's processes die (SIGKILL, whole group) while its Facebook call is in flight.
     held = stack.graph.faults.add(Fault("hold", method="POST", path=r"/feed", times=1))
@@ -318,7 +318,8 @@ def report(cluster: Cluster, stack: PipelineStack, began: float, at_restart: str
     with session_scope(stack.engine) as session:
         outcomes = Counter(o.value for (o,) in session.execute(select(Attempt.outcome)))
     return [
-        f"several hosts: {3 * (FIRST + SECOND)} posts, each published exactly once (duplicates 0); "
+        f"several hosts: {len(ChannelKind) * (FIRST + SECOND)} posts, each published exactly "
+        "once (duplicates 0); "
         f"rate {RATE_PER_MINUTE:g}/min, burst {BURST} per account",
         *lines,
         f"states when Redis restarted: {at_restart}",

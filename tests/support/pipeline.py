@@ -1,4 +1,4 @@
-"""The whole pipeline for end-to-end tests: sandboxes for the three channels, a private
+"""The whole pipeline for end-to-end tests: sandboxes for the four channels, a private
 Redis, a database, the sample communities with their accounts, and the environment that
 makes real Celery worker processes use all of it."""
 
@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from channels.registry import queues
 from channels.sandbox.graph import GraphSandbox
+from channels.sandbox.line import LineSandbox
 from channels.sandbox.smtp import SmtpSandbox
 from channels.sandbox.youtube import YouTubeSandbox
 from marketing.cli.communities import SAMPLE
@@ -28,6 +29,7 @@ from marketing.models import (
     PostState,
 )
 from marketing.reference import import_reference
+from tests.support.line import expected_retry_key
 from tests.support.markers import facebook_tag, youtube_uploads_for
 from tests.support.services import CeleryWorker, PostgresDatabase, RedisServer, wait_until
 
@@ -79,6 +81,7 @@ class PipelineStack:
         ).start()
         self.youtube = YouTubeSandbox(host=host, quota_limits={"videos.insert": 1000}).start()
         self.smtp = SmtpSandbox(host=host).start()
+        self.line = LineSandbox(host=host).start()
         self.video = tmp_path / "data" / "media" / "clip.mp4"  # inside the media root
         self.video.parent.mkdir(parents=True, exist_ok=True)
         self.video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
@@ -88,6 +91,7 @@ class PipelineStack:
             "MARKETING_DATA_DIR": str(tmp_path / "data"),
             "MARKETING_GRAPH_API_URL": self.graph.url,
             "MARKETING_YOUTUBE_ROOT_URL": self.youtube.url + "/",
+            "MARKETING_LINE_API_URL": self.line.url,
             "MARKETING_SMTP_HOST": host,
             "MARKETING_SMTP_PORT": str(self.smtp.port),
             "MARKETING_DISPATCH_INTERVAL": "0.5",
@@ -104,6 +108,26 @@ class PipelineStack:
         }
         with session_scope(self.engine) as session:
             import_reference(session=session, path=SAMPLE)
+        with session_scope(self.engine) as session:
+            # The sample communities have no LINE Official Account yet: each gets one here.
+            for community in session.scalars(select(Community).order_by(Community.id)):
+                secret = f"LINE_OA_{community.slug.upper().replace('-', '_')}"
+                channel = self.line.register_channel(
+                    token_for(secret),
+                    basic_id=f"@{community.slug}"[:40],
+                    display_name=community.name_th,
+                    friends=30,
+                )
+                session.add(
+                    ChannelAccount(
+                        slug=f"line-{community.slug}",
+                        kind=ChannelKind.LINE,
+                        external_id=channel.user_id,
+                        display_name=community.name_th,
+                        secret_name=secret,
+                        community_id=community.id,
+                    )
+                )
         with session_scope(self.engine) as session:
             for account in session.scalars(select(ChannelAccount)):
                 if account.secret_name:
@@ -142,6 +166,7 @@ class PipelineStack:
         self.graph.stop()
         self.youtube.stop()
         self.smtp.stop()
+        self.line.stop()
 
     # -- posts ---------------------------------------------------------------------------
 
@@ -167,7 +192,7 @@ class PipelineStack:
             }
             email_account = next(a for a in accounts.values() if a.kind == ChannelKind.EMAIL)
             posts = []
-            for channel in (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.EMAIL):
+            for channel in ChannelKind:
                 for i in range(per_channel):
                     community = chosen[i % len(chosen)]
                     account = (
@@ -205,6 +230,14 @@ class PipelineStack:
                 "tags": ["ชุมชน"],
                 "video": str(self.video),
                 "privacy": "public",
+            }
+        if channel == ChannelKind.LINE:
+            return {
+                "text": f"สวัสดีค่ะ เรื่องเล่าจาก{community.province} ตอนที่ {i}",
+                "card_title": f"เที่ยว{community.name_th}",
+                "card_body": "สลากสร้างสรรค์เพื่อชุมชน",
+                "link": "https://example.org/glo",
+                "target": "broadcast",
             }
         return {
             "subject": f"ข่าว{community.name_th} ฉบับที่ {i}",
@@ -264,6 +297,8 @@ class PipelineStack:
                 counts[key] = facebook.get(facebook_tag(key), 0)
             elif channel == ChannelKind.YOUTUBE:
                 counts[key] = len(youtube_uploads_for(self.youtube, key))
+            elif channel == ChannelKind.LINE:
+                counts[key] = self.line.count_by_retry_key(expected_retry_key(key))
             else:
                 per_recipient = [n for (marker, _s), n in smtp.items() if marker == key]
                 counts[key] = max(per_recipient, default=0)
