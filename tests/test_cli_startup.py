@@ -18,10 +18,25 @@ import pytest
 from marketing.cli import main
 
 MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
-HEAVY = ("facebook_business", "googleapiclient", "fastapi", "jinja2", "uvicorn", "celery")
+HEAVY = (
+    "facebook_business",
+    "googleapiclient",
+    "linebot",
+    "fastapi",
+    "jinja2",
+    "uvicorn",
+    "celery",
+)
 # The campaign engine (templates, every channel's limits) and the channel adapters; the
 # small shared parts of ``channels`` (base, errors, media types) are allowed.
-ENGINE = ("campaigns", "channels.facebook", "channels.youtube", "channels.email", "tasks")
+ENGINE = (
+    "campaigns",
+    "channels.facebook",
+    "channels.youtube",
+    "channels.email",
+    "channels.line",
+    "tasks",
+)
 
 
 def imported_modules(*args: str, cwd: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
