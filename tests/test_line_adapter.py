@@ -741,3 +741,17 @@ def test_workers_share_the_hourly_allowance_through_redis(
     assert caught.value.code == "line:hourly-limit"
     assert 0 < (caught.value.retry_after or 0) <= 3600  # one token an hour
     assert len(sandbox.accepted()) == 1
+
+
+def test_the_sandbox_suite_serves_line_accounts_it_is_told_about() -> None:
+    from channels.registry import spec_for
+    from channels.sandbox.suite import SandboxAccount, SandboxSuite
+
+    bot = "U" + "5a" * 16
+    with SandboxSuite() as suite:
+        suite.register([SandboxAccount("line", bot, "sandbox-line-glo", "สลากเพื่อชุมชน")])
+        env = suite.settings_env()
+        adapter = spec_for("line").build(LineSettings(line_api_url=env["MARKETING_LINE_API_URL"]))
+        assert isinstance(adapter, LineAdapter)
+        adapter.check_account(Account("line", bot, "x", SecretStr("sandbox-line-glo")))
+        assert suite.state()["line"]["accepted"] == []

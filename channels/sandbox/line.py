@@ -242,20 +242,22 @@ class LineSandbox(SandboxServer):
         self,
         token: str,
         *,
-        basic_id: str,
+        basic_id: str | None = None,
         display_name: str,
+        user_id: str | None = None,
         friends: int | list[str] = 0,
         quota: int | None = None,
         blocks: int = 0,
     ) -> LineChannel:
-        """A channel acting with ``token``: ``friends`` user ids (or that many made up),
-        a monthly ``quota`` (None: unlimited), ``blocks`` users blocking it."""
+        """A channel acting with ``token``: its bot ``user_id`` and ``basic_id`` (made up when
+        not given), ``friends`` user ids (or that many made up), a monthly ``quota`` (None:
+        unlimited), ``blocks`` users blocking it."""
         with self.lock:
             ids = friends if isinstance(friends, list) else [self.user_id() for _ in range(friends)]
             channel = LineChannel(
                 token=token,
-                user_id=self.user_id(),
-                basic_id=basic_id,
+                user_id=user_id or self.user_id(),
+                basic_id=basic_id or f"@{len(self._channels) + 1:03d}sandbox",
                 display_name=display_name,
                 friends=list(ids),
                 quota=quota,

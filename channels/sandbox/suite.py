@@ -1,4 +1,4 @@
-"""All three sandboxes together, as the demo and `marketing sandbox` run them."""
+"""All four sandboxes together, as the demo and `marketing sandbox` run them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from channels.sandbox.base import SandboxClock
 from channels.sandbox.graph import GraphSandbox
+from channels.sandbox.line import LineSandbox
 from channels.sandbox.smtp import SmtpSandbox
 from channels.sandbox.youtube import YouTubeSandbox
 
@@ -29,7 +30,8 @@ def sandbox_token(secret_name: str) -> str:
 
 
 class SandboxSuite:
-    """A Graph API, a YouTube Data API and an SMTP sandbox sharing one clock."""
+    """A Graph API, a YouTube Data API, an SMTP and a LINE Messaging API sandbox sharing one
+    clock."""
 
     def __init__(
         self,
@@ -38,6 +40,7 @@ class SandboxSuite:
         ports: tuple[int, int, int] = (0, 0, 0),
         seed: int = 2564,
         daily_uploads: int = 1000,
+        line_port: int = 0,
     ) -> None:
         self.clock = SandboxClock()
         self.graph = GraphSandbox(
@@ -56,17 +59,20 @@ class SandboxSuite:
             quota_limits={"videos.insert": daily_uploads},
         )
         self.smtp = SmtpSandbox(host=host, port=ports[2], clock=self.clock)
+        self.line = LineSandbox(host=host, port=line_port, seed=seed, clock=self.clock)
 
     def start(self) -> SandboxSuite:
         self.graph.start()
         self.youtube.start()
         self.smtp.start()
+        self.line.start()
         return self
 
     def stop(self) -> None:
         self.graph.stop()
         self.youtube.stop()
         self.smtp.stop()
+        self.line.stop()
 
     def __enter__(self) -> SandboxSuite:
         return self.start()
@@ -75,13 +81,22 @@ class SandboxSuite:
         self.stop()
 
     def register(self, accounts: Iterable[SandboxAccount]) -> None:
-        """Make each Facebook Page and YouTube channel exist with its token."""
+        """Make each Facebook Page, YouTube channel and LINE Official Account exist with its
+        token."""
         for account in accounts:
             if account.kind == "facebook":
                 self.graph.register_page(account.external_id, account.token, account.name)
             elif account.kind == "youtube":
                 self.youtube.register_channel(
                     account.external_id, account.token, title=account.name
+                )
+            elif account.kind == "line":
+                self.line.register_channel(
+                    account.token,
+                    user_id=account.external_id if account.external_id.startswith("U") else None,
+                    basic_id=account.external_id if account.external_id.startswith("@") else None,
+                    display_name=account.name or account.external_id,
+                    friends=50,
                 )
 
     def advance(self, delta: timedelta) -> None:
@@ -96,6 +111,7 @@ class SandboxSuite:
             "MARKETING_SMTP_HOST": self.smtp.host,
             "MARKETING_SMTP_PORT": str(self.smtp.port),
             "MARKETING_SMTP_SECURITY": "none",
+            "MARKETING_LINE_API_URL": self.line.url,
         }
 
     def state(self) -> dict[str, Any]:
@@ -103,4 +119,5 @@ class SandboxSuite:
             "graph": self.graph.state(),
             "youtube": self.youtube.state(),
             "smtp": self.smtp.state(),
+            "line": self.line.state(),
         }
