@@ -46,7 +46,7 @@ def _write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
 EXPECTED_POSTS = {
     "songkran-2027.yaml": 60,  # 10 communities x 2 times x 3 channels
     "weekly-highlights.yaml": 10,  # one eligible highlight per sample community
-    "community-spotlight.yaml": 10,  # one community a day, one round
+    "community-spotlight.yaml": 20,  # one community a day, one round, on Facebook and LINE
     "food-trail.yaml": 32,  # 4 communities tagged อาหาร x 4 Saturdays x 2 channels
 }
 
@@ -294,23 +294,30 @@ def test_email_audience_by_subscriber_tags(sample: Session, tmp_path: Path) -> N
 
 def test_rotation_gives_each_community_its_turn(sample: Session) -> None:
     plan = plan_file(session=sample, path=EXAMPLES / "community-spotlight.yaml", now=NOW)
-    order = [p.community_slug for p in sorted(plan.posts, key=lambda p: p.scheduled_at)]
-    assert order == sorted(c.slug for c in sample.scalars(select(Community)))
-    days = [p.scheduled_at for p in sorted(plan.posts, key=lambda p: p.scheduled_at)]
-    assert days[0] == datetime(2027, 2, 1, 12, 30, tzinfo=UTC)  # 19:30 in Bangkok
-    assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:], strict=False))
-    assert {p.account_slug for p in plan.posts} == {"glo-facebook"}
+    for channel, account in (
+        (ChannelKind.FACEBOOK, "glo-facebook"),
+        (ChannelKind.LINE, "glo-line"),
+    ):
+        posts = sorted(
+            (p for p in plan.posts if p.channel == channel), key=lambda p: p.scheduled_at
+        )
+        order = [p.community_slug for p in posts]
+        assert order == sorted(c.slug for c in sample.scalars(select(Community)))
+        days = [p.scheduled_at for p in posts]
+        assert days[0] == datetime(2027, 2, 1, 12, 30, tzinfo=UTC)  # 19:30 in Bangkok
+        assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:], strict=False))
+        assert {p.account_slug for p in posts} == {account}
 
 
 def test_occurrences_already_past_are_not_planned(sample: Session) -> None:
     path = EXAMPLES / "community-spotlight.yaml"
     later = datetime(2027, 2, 5, 0, 0, tzinfo=UTC)  # the first four days are past
     plan = plan_file(session=sample, path=path, now=later)
-    assert len(plan.posts) == 6
+    assert len(plan.posts) == 6 * 2  # on Facebook and LINE
     assert any("4 community occurrence(s) already past" in n for n in plan.notes)
     # ... but an occurrence that already has its post keeps it.
     apply_campaign(session=sample, path=path, actor="t", now=NOW)
-    assert len(plan_file(session=sample, path=path, now=later).posts) == 10
+    assert len(plan_file(session=sample, path=path, now=later).posts) == 10 * 2
 
 
 def _add_highlights(session: Session, tmp_path: Path) -> None:

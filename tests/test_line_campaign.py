@@ -20,7 +20,6 @@ from marketing.problems import InvalidInput
 from marketing.reference import import_reference
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-BOT = "U" + "0a1b2c3d" * 4
 
 CAMPAIGN = """\
 slug: line-songkran-2027
@@ -48,16 +47,9 @@ schedule:
 
 @pytest.fixture
 def sample(session: Session) -> Session:
+    """The sample communities and accounts, the programme's LINE account (glo-line) among
+    them."""
     import_reference(session=session, path=SAMPLE)
-    session.add(
-        ChannelAccount(
-            slug="glo-line",
-            kind=ChannelKind.LINE,
-            external_id=BOT,
-            display_name="สลากสร้างสรรค์เพื่อชุมชน",
-            secret_name="LINE_OA_GLO",
-        )
-    )
     session.commit()
     return session
 

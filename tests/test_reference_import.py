@@ -45,7 +45,7 @@ def test_sample_imports_and_second_import_changes_nothing(session: Session) -> N
     first = import_reference(session=session, path=SAMPLE)
     session.commit()
     assert first.counts["communities"]["created"] == 10
-    assert _counts(session) == (10, 23, 30, 20)
+    assert _counts(session) == (10, 24, 30, 20)
     nan = session.scalars(select(Community).where(Community.slug == "nan-ban-doi-ngoen")).one()
     assert nan.name_th == "ชุมชนผ้าทอบ้านดอยเงิน"
     assert nan.province == "น่าน"
@@ -63,7 +63,7 @@ def test_sample_imports_and_second_import_changes_nothing(session: Session) -> N
     session.commit()
     assert not second.changed
     assert second.counts["subscribers"]["unchanged"] == 30
-    assert _counts(session) == (10, 23, 30, 20)
+    assert _counts(session) == (10, 24, 30, 20)
 
 
 def test_the_sample_is_marked_as_sample_data() -> None:
