@@ -35,6 +35,7 @@ def benchmarks() -> list[type[Benchmark]]:
     from bench.planning import CampaignPlanning
     from bench.publish import PublishThroughput
     from bench.reports import ReportsAtScale
+    from bench.subscriber_import import SubscriberImport
 
     return [
         PublishThroughput,
@@ -43,6 +44,7 @@ def benchmarks() -> list[type[Benchmark]]:
         MetricsIngest,
         ReportsAtScale,
         CampaignPlanning,
+        SubscriberImport,
     ]
 
 

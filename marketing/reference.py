@@ -460,6 +460,15 @@ def import_reference(
     """Import ``path`` in the caller's transaction; raise InvalidInput before writing anything.
     Highlight media are named relative to ``media_root`` (default: the settings').
     ``progress(saved, total)`` is told how many subscribers are saved, every few hundred."""
+    from marketing.subscriber_import import import_subscriber_csv, is_subscriber_csv
+
+    if is_subscriber_csv(path):
+        # A subscriber list may be a million rows: streamed, in bounded memory.
+        def told(stage: str, done: int, total: int) -> None:
+            if progress is not None and stage == "saving":
+                progress(done, total)
+
+        return import_subscriber_csv(session=session, path=path, progress=told)
     root = media_root if media_root is not None else get_settings().media_root
     ref, positions, file = read_reference(path)
     flat, problems = _flatten(ref, file, positions)

@@ -95,6 +95,13 @@ def test_the_proxy_sends_to_the_port_the_web_unit_listens_on() -> None:
     targets = set(re.findall(r"proxy_pass http://([\d.]+:\d+);", proxy))
     assert targets == {f"{host}:{port}"}
     assert "client_max_body_size 6m;" in proxy
+    # The subscriber upload's own, larger limit covers the app's (191 MiB >= its bytes).
+    from marketing.web.guards import SUBSCRIBER_BODY_MAX_BYTES
+
+    upload = re.search(r"location ~ \^/communities/\[\^/\]\+/subscribers\$ \{([^}]*)\}", proxy)
+    assert upload is not None
+    mib = int(re.search(r"client_max_body_size (\d+)m;", upload[1])[1])  # type: ignore[index]
+    assert mib * 2**20 >= SUBSCRIBER_BODY_MAX_BYTES
 
 
 def test_the_container_image_runs_as_a_user_and_starts_a_real_command() -> None:

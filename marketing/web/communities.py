@@ -34,7 +34,7 @@ from marketing.models import (
     ImportState,
     Subscriber,
 )
-from marketing.problems import Problem
+from marketing.problems import InvalidInput, Problem
 from marketing.publishing import PostActionRefused, account_reconnected
 from marketing.reports import community_report, resolve_period
 from marketing.reports import labels as report_labels
@@ -44,7 +44,7 @@ from marketing.thai import WEEKDAYS as THAI_WEEKDAYS
 from marketing.thai import WEEKDAYS_SHORT as THAI_WEEKDAYS_SHORT
 from marketing.web.deps import DB, Editor, Viewer, engine_of, now_of, settings_of, today_of
 from marketing.web.i18n import ENGLISH_WEEKDAYS, Clock
-from marketing.web.imports import MAX_CSV_BYTES, job_problems, progress_of, start_import
+from marketing.web.imports import job_problems, progress_of, save_upload, start_import
 from marketing.web.rendering import (
     channel_labels,
     clock_for,
@@ -280,16 +280,16 @@ def subscribers_import(
             status_code=422,
         )
     consent_at = datetime.combine(consented, datetime.min.time(), tzinfo=zone)
-    data = file.file.read(MAX_CSV_BYTES + 1)
     name = file.filename or "subscribers.csv"
-    if len(data) > MAX_CSV_BYTES:
-        problem = Problem(name, None, None, "", f"is larger than {MAX_CSV_BYTES:,} bytes")
+    try:
+        saved = save_upload(file.file, name=name)
+    except InvalidInput as exc:
         return render(
             request,
             "import_problems.html",
             user=user,
             community=community,
-            problems=[problem],
+            problems=exc.problems,
             name=name,
             status_code=422,
         )
@@ -298,7 +298,7 @@ def subscribers_import(
         session=session,
         community=community,
         user=user,
-        data=data,
+        path=saved,
         name=name,
         consent_source=consent_source.replace("\x00", "").strip(),
         consent_at=consent_at,

@@ -19,7 +19,7 @@ campaign check and apply (pages and API)   :data:`CAMPAIGN_BODY_MAX_BYTES`: thre
                                            Thai text percent-encoded, three bytes for each
                                            one) plus a form's worth
 subscriber CSV upload                      :data:`SUBSCRIBER_BODY_MAX_BYTES`: the
-                                           5,000,000-byte CSV limit plus a form's worth
+                                           200,000,000-byte CSV limit plus a form's worth
 ========================================  ==============================================
 
 The proxy in front (docs/security.md) should refuse earlier still: ``client_max_body_size``
