@@ -168,6 +168,8 @@ def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -
     """
     if not items:
         return set()
+    if session.get_bind().dialect.name == "postgresql":
+        return _store_snapshots_in_sql(session, items)
     ids = {post_id for post_id, _ in items}
     # One query for each post's community, channel and zone, and its newest stored snapshot
     # (only the columns needed, not the raw JSON): this runs for every collected batch.
@@ -204,57 +206,115 @@ def store_snapshots(*, session: Session, items: Sequence[tuple[int, Metrics]]) -
         keys.add((post.community_id, post.channel, row["day"]))
     if not rows:
         return keys
-    if session.get_bind().dialect.name == "postgresql":
-        _copy_snapshots(session, rows)
-    else:
-        stmt = _insert(session, MetricSnapshot).on_conflict_do_nothing(
-            index_elements=["post_id", "collected_at"]
-        )
-        session.execute(stmt, rows)
+    stmt = _insert(session, MetricSnapshot).on_conflict_do_nothing(
+        index_elements=["post_id", "collected_at"]
+    )
+    session.execute(stmt, rows)
     return keys
 
 
-_SNAPSHOT_COLUMNS = (
-    "post_id",
-    "collected_at",
-    "day",
-    *_METRICS,
-    *(f"d_{m}" for m in _METRICS),
-    "raw",
+_ARRIVING_COLUMNS = ("post_id", "collected_at", *_METRICS, "raw")
+
+
+def _prior(name: str) -> str:
+    """SQL for the value ``name`` of the snapshot before an arriving one: the one just before
+    it in the same batch if that one is newer than the newest stored, else the newest stored."""
+    return (
+        "CASE WHEN b_at IS NOT NULL AND (s_at IS NULL OR b_at > s_at) "
+        f"THEN b_{name} ELSE s_{name} END"
+    )
+
+
+_IN_ORDER = (
+    "(CASE WHEN b_at IS NOT NULL AND (s_at IS NULL OR b_at > s_at) THEN b_at ELSE s_at END) "
+    "IS NULL OR collected_at > "
+    "(CASE WHEN b_at IS NOT NULL AND (s_at IS NULL OR b_at > s_at) THEN b_at ELSE s_at END)"
 )
 
+# The arriving snapshots (the temporary table, emptied as it is read) with their post's
+# community, channel and local day, the snapshot before each in the same batch (b_*) and the
+# newest stored one (s_*, one index probe per snapshot through a LATERAL ... LIMIT 1); their
+# changes computed as store_snapshots computes them in Python on SQLite; inserted with ON
+# CONFLICT DO NOTHING; answered with the keys to roll up.
+_STORE_ARRIVING = f"""
+WITH arriving AS (
+    DELETE FROM metric_snapshot_arriving RETURNING seq, {", ".join(_ARRIVING_COLUMNS)}
+), firsts AS (
+    -- The same moment twice: the first to arrive counts, as store_snapshots sorts stably.
+    SELECT DISTINCT ON (post_id, collected_at) {", ".join(_ARRIVING_COLUMNS)}
+    FROM arriving ORDER BY post_id, collected_at, seq
+), placed AS (
+    SELECT a.*, p.community_id, p.channel,
+           (a.collected_at AT TIME ZONE c.timezone)::date AS day,
+           lag(a.collected_at) OVER w AS b_at,
+           {", ".join(f"lag(a.{m}) OVER w AS b_{m}" for m in _METRICS)}
+    FROM firsts AS a
+    JOIN post AS p ON p.id = a.post_id
+    JOIN community AS c ON c.id = p.community_id
+    WINDOW w AS (PARTITION BY a.post_id ORDER BY a.collected_at)
+), compared AS (
+    SELECT placed.*, s.collected_at AS s_at, {", ".join(f"s.{m} AS s_{m}" for m in _METRICS)}
+    FROM placed
+    LEFT JOIN LATERAL (
+        SELECT m.collected_at, {", ".join(f"m.{m}" for m in _METRICS)}
+        FROM metric_snapshot AS m WHERE m.post_id = placed.post_id
+        ORDER BY m.collected_at DESC LIMIT 1
+    ) AS s ON true
+), stored AS (
+    INSERT INTO metric_snapshot ({", ".join(_ARRIVING_COLUMNS)}, day,
+                                 {", ".join(f"d_{m}" for m in _METRICS)})
+    SELECT {", ".join(_ARRIVING_COLUMNS)}, day,
+           {
+    ", ".join(
+        f"CASE WHEN ({_IN_ORDER}) AND {m} IS NOT NULL "
+        f"THEN {m} - COALESCE({_prior(m)}, 0) ELSE 0 END"
+        for m in _METRICS
+    )
+}
+    FROM compared ORDER BY post_id, collected_at
+    ON CONFLICT (post_id, collected_at) DO NOTHING
+)
+SELECT DISTINCT community_id, channel, day FROM placed
+"""
 
-def _copy_snapshots(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert snapshot rows on PostgreSQL through ``COPY`` into a temporary table and one
-    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` -- the same rows and the same
-    idempotency as a plain INSERT, without SQLAlchemy's per-row work (a million snapshots
-    a month is the expected volume)."""
-    columns = ", ".join(_SNAPSHOT_COLUMNS)
+
+def _store_snapshots_in_sql(session: Session, items: Sequence[tuple[int, Metrics]]) -> set[Key]:
+    """:func:`store_snapshots` on PostgreSQL: the snapshots go through ``COPY`` into a
+    temporary table as they arrive (post, time, values, raw JSON), and one statement
+    computes each one's day and changes, inserts them (``ON CONFLICT DO NOTHING``, the same
+    idempotency) and answers the keys to roll up -- no Python per row but the ``COPY``."""
     pooled = session.connection().connection
     driver = pooled.driver_connection
     assert driver is not None
-    cursor = driver.cursor()
-    with cursor:
-        if not pooled.info.get("metric_snapshot_incoming"):
+    with driver.cursor() as cursor:
+        if not pooled.info.get("metric_snapshot_arriving"):
             # One per connection, emptied at every commit; same column types as the table.
             cursor.execute(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS metric_snapshot_incoming ON COMMIT "
-                f"DELETE ROWS AS SELECT {columns} FROM metric_snapshot WITH NO DATA"
+                "CREATE TEMPORARY TABLE IF NOT EXISTS metric_snapshot_arriving ON COMMIT "
+                f"DELETE ROWS AS SELECT 0 AS seq, {', '.join(_ARRIVING_COLUMNS)} "
+                "FROM metric_snapshot "
+                "WITH NO DATA"
             )
-            pooled.info["metric_snapshot_incoming"] = True
-        with cursor.copy(f"COPY metric_snapshot_incoming ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        json.dumps(row["raw"]) if name == "raw" else row[name]
-                        for name in _SNAPSHOT_COLUMNS
-                    ]
+            pooled.info["metric_snapshot_arriving"] = True
+        columns = ", ".join(_ARRIVING_COLUMNS)
+        with cursor.copy(f"COPY metric_snapshot_arriving (seq, {columns}) FROM STDIN") as copy:
+            write, dumps = copy.write_row, json.dumps
+            for seq, (post_id, m) in enumerate(items):
+                write(
+                    (
+                        seq,
+                        post_id,
+                        m.collected_at,
+                        m.views,
+                        m.reactions,
+                        m.comments,
+                        m.shares,
+                        m.clicks,
+                        dumps(m.raw),
+                    )
                 )
-        cursor.execute(
-            f"WITH incoming AS (DELETE FROM metric_snapshot_incoming RETURNING {columns}) "
-            f"INSERT INTO metric_snapshot ({columns}) SELECT {columns} FROM incoming "
-            "ON CONFLICT (post_id, collected_at) DO NOTHING"
-        )
+        cursor.execute(_STORE_ARRIVING)
+        return {(c, ChannelKind(k), d) for c, k, d in cursor.fetchall()}
 
 
 def record_email_event(

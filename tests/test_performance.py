@@ -115,6 +115,51 @@ def test_a_late_older_snapshot_is_never_double_counted(engine: Engine, session: 
     assert session.scalar(select(func.sum(CommunityPerformance.views))) == 300
 
 
+def test_changes_within_a_batch_and_against_the_stored_snapshot(
+    engine: Engine, session: Session
+) -> None:
+    """The changes stored for each snapshot (computed in SQL on PostgreSQL, in Python on
+    SQLite): a batch holding several snapshots of a post, in any order, one older than the
+    newest stored, one repeated, and a value the channel did not report."""
+    a, b = make_posts(engine, 2)
+    publish(engine, [a, b])
+    h = [T0 + timedelta(hours=i) for i in range(6)]
+    with session_scope(engine) as s:
+        keys = store_snapshots(session=s, items=[(a, m(h[2], 200, 4))])
+    with session_scope(engine) as s:
+        keys |= store_snapshots(
+            session=s,
+            items=[
+                (a, m(h[4], 450, 7)),
+                (a, m(h[1], 100, 1)),  # older than the newest stored: no change counted
+                (a, m(h[3], 300, 5)),
+                (a, m(h[3], 999, 9)),  # the same moment again: not stored
+                (b, m(h[0], 10)),
+                (b, Metrics(external_id="x", collected_at=h[5], views=None, comments=3, raw={})),
+            ],
+        )
+    got = {
+        (r.post_id, r.collected_at): (r.views, r.d_views, r.d_reactions, r.d_comments, r.d_shares)
+        for r in session.scalars(select(MetricSnapshot))
+    }
+    assert got == {
+        (a, h[2]): (200, 200, 4, 1, 0),
+        (a, h[1]): (100, 0, 0, 0, 0),
+        (a, h[3]): (300, 100, 1, 0, 0),
+        (a, h[4]): (450, 150, 2, 0, 0),
+        (b, h[0]): (10, 10, 0, 1, 0),
+        (b, h[5]): (None, 0, 0, 2, 0),
+    }
+    post_a, post_b = session.get(Post, a), session.get(Post, b)
+    assert post_a is not None and post_b is not None
+    # 16:30 UTC (h[0]) is still the 1st in Bangkok, 17:30 (h[1]) on are the 2nd.
+    assert keys == {
+        (post_a.community_id, ChannelKind.FACEBOOK, date(2026, 12, 2)),
+        (post_b.community_id, ChannelKind.FACEBOOK, date(2026, 12, 1)),
+        (post_b.community_id, ChannelKind.FACEBOOK, date(2026, 12, 2)),
+    }
+
+
 def test_email_events_and_deliveries_count(engine: Engine, session: Session) -> None:
     (post_id,) = make_posts(engine, 1, channel=ChannelKind.EMAIL)
     publish(engine, [post_id])
