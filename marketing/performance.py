@@ -232,8 +232,9 @@ _IN_ORDER = (
 )
 
 # The arriving snapshots (the temporary table, emptied as it is read) with their post's
-# community, channel and local day, the snapshot before each in the same batch (b_*) and the
-# newest stored one (s_*, one index probe per snapshot through a LATERAL ... LIMIT 1); their
+# community, channel and local day (one primary-key probe each), the snapshot before each in
+# the same batch (b_*) and the newest stored one (s_*, one index probe per snapshot through a
+# LATERAL ... LIMIT 1); their
 # changes computed as store_snapshots computes them in Python on SQLite; inserted with ON
 # CONFLICT DO NOTHING; answered with the keys to roll up.
 _STORE_ARRIVING = f"""
@@ -245,12 +246,17 @@ WITH arriving AS (
     FROM arriving ORDER BY post_id, collected_at, seq
 ), placed AS (
     SELECT a.*, p.community_id, p.channel,
-           (a.collected_at AT TIME ZONE c.timezone)::date AS day,
+           (a.collected_at AT TIME ZONE p.timezone)::date AS day,
            lag(a.collected_at) OVER w AS b_at,
            {", ".join(f"lag(a.{m}) OVER w AS b_{m}" for m in _METRICS)}
     FROM firsts AS a
-    JOIN post AS p ON p.id = a.post_id
-    JOIN community AS c ON c.id = p.community_id
+    -- LATERAL: one primary-key probe per snapshot (a hash join would read every post).
+    JOIN LATERAL (
+        SELECT post.community_id, post.channel, community.timezone
+        FROM post JOIN community ON community.id = post.community_id
+        WHERE post.id = a.post_id
+        LIMIT 1  -- keeps the planner from flattening it into a join
+    ) AS p ON true
     WINDOW w AS (PARTITION BY a.post_id ORDER BY a.collected_at)
 ), compared AS (
     SELECT placed.*, s.collected_at AS s_at, {", ".join(f"s.{m} AS s_{m}" for m in _METRICS)}
