@@ -68,7 +68,26 @@ planner scanned it once per batch), and inserts through `COPY` into a temporary 
 one `INSERT ... SELECT ... ON CONFLICT DO NOTHING` (the same idempotency). *Remains*: the
 work `COPY` does not do -- reading each post's previous snapshot to compute the changes, the
 `ON CONFLICT` check, the rollup -- and Python's per-row cost (building the row, JSON, the
-SQLAlchemy result rows): about 220 us a row in all, against about 27 us for COPY."""
+SQLAlchemy result rows): about 220 us a row in all, against about 27 us for COPY.
+
+*Changed again* (#19, `marketing/performance.py`): on PostgreSQL the changes are computed in
+SQL as the snapshots arrive -- each batch goes through `COPY` as it came (post, time, the
+five values, raw JSON; no query first, no Python per row but `write_row`) into a temporary
+table, and one statement finds each snapshot's post and zone, its local day, the snapshot
+before it (the previous one in the same batch if newer than the newest stored, else the
+newest stored, through the `(post_id, collected_at)` index), computes the changes exactly as
+the Python path does on SQLite (a test pins both on out-of-order, repeated and unreported
+values), inserts with `ON CONFLICT DO NOTHING` and answers the keys to roll up. The first
+version of that statement was no faster (0.114 in a run of two): with no statistics for the
+temporary table the planner hashed all 33,334 posts for every account's batch of 166
+(`EXPLAIN ANALYZE`: 18 of 34 ms); a `LATERAL` primary-key probe brought the statement to
+13 ms. Measured (`--only metrics --runs 2`, load average about 10): 0.168 (0.163-0.173), from
+0.139 in the last full run and 0.114 with the first version in the same hour. *Remains*: the
+transaction per account that `collect_metrics` keeps (200 commits a collection, against one
+`COPY` and one commit): storing a whole collection in one transaction took about 0.65 of the
+time in a direct trial (5.4-6.2 s against 8.1-9.4 s a collection on the loaded machine),
+which would bring the ratio to about 0.25; not done here, since it changes what one failing
+account rolls back in `tasks/metrics.py`, which another change is reworking."""
     full_runs = 2  # about 4 minutes each
     note = """\
 **Metrics ingest and rollup.** 33,334 published posts (Facebook and YouTube, 100
