@@ -40,10 +40,21 @@ from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any, Literal, TypeVar
 
+from channels.registry import CHANNEL_MODULES
+
 T = TypeVar("T")
 
 GRACE_SECONDS = 5.0
-_PRELOAD = ["campaigns", "marketing.web.campaign_files", "sqlalchemy", "jinja2", "yaml"]
+# The channel modules too: checking a campaign reads every channel's spec, and their SDKs
+# take seconds to import on a busy machine -- time a check's bound is not meant for.
+_PRELOAD = [
+    "campaigns",
+    "marketing.web.campaign_files",
+    "sqlalchemy",
+    "jinja2",
+    "yaml",
+    *CHANNEL_MODULES,
+]
 
 Kind = Literal["time", "memory", "failed"]
 

@@ -33,7 +33,8 @@ def resolve(group: click.Group, args: list[str]) -> tuple[click.Command, list[st
     """The command ``args`` name in ``group`` and the arguments left for it."""
     command: click.Command = group
     while isinstance(command, click.Group) and args and not args[0].startswith("-"):
-        found = command.commands.get(args[0])
+        # get_command, not .commands: marketing's group loads its subcommands lazily.
+        found = command.get_command(click.Context(command), args[0])
         assert found is not None, f"no command {args[0]!r} in {command.name}"
         command, args = found, args[1:]
     return command, args
