@@ -206,7 +206,11 @@ def post_changes(
     lock: bool = False,
 ) -> PostChanges:
     """Compare ``posts`` with the stored posts of campaign ``campaign_id`` (None: a new one).
-    ``lock``: hold the stored rows until commit (PostgreSQL), so a worker's claim waits."""
+    ``lock``: hold the stored rows until commit (PostgreSQL), so a worker's claim waits.
+    A person's changes to single posts (:mod:`marketing.post_edits`) win over the plan."""
+    from marketing.post_edits import with_overrides  # it imports campaigns.planning
+
+    posts = with_overrides(session=session, campaign_id=campaign_id, posts=posts)
     changes = PostChanges()
     existing: dict[str, tuple[int, str, PostState, str, datetime, int | None]] = {}
     if campaign_id is not None:
@@ -492,6 +496,9 @@ def four_eyes_refusal(*, session: Session, campaign: Campaign, actor: str) -> st
 
 
 def _differences(session: Session, campaign_id: int, posts: list[PlannedPost]) -> int:
+    from marketing.post_edits import with_overrides
+
+    posts = with_overrides(session=session, campaign_id=campaign_id, posts=posts)
     stored = {
         key: (content, when, highlight)
         for key, content, when, highlight in session.execute(

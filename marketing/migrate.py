@@ -32,6 +32,12 @@ def upgrade(engine: Engine | None = None, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        if connection.dialect.name == "sqlite" and revision == "head":
+            # A later migration that rebuilt a table (SQLite's batch mode) dropped its
+            # search triggers: made again, and that table's index filled afresh.
+            from marketing.search import install_sqlite_index
+
+            install_sqlite_index(connection)
 
 
 def current_revision(engine: Engine | None = None) -> str | None:

@@ -14,6 +14,8 @@ Publishing
     Post -- one publication: (campaign, community, channel account, occurrence); a state
         machine (see :class:`PostState`) with a unique idempotency key that also serves as
         the marker by which a channel finds the publication again
+    PostOverride -- what a person changed on one post of a campaign (its text, its time,
+        or that this occurrence is skipped); re-planning the campaign keeps it
     Attempt -- one try at publishing a post; outcome ``unknown`` until the channel answers
     Delivery -- one email of an email post to one subscriber
 
@@ -355,6 +357,23 @@ class Post(TimestampMixin, Base):
     attempts: Mapped[list[Attempt]] = relationship(
         back_populates="post", order_by="Attempt.number", cascade="all, delete-orphan"
     )
+
+
+class PostOverride(Base):
+    """A person's change to one post, kept over the campaign's plan: ``content`` holds only
+    the content keys they rewrote, ``scheduled_at`` the time they moved it to, ``skipped``
+    that they skipped this occurrence.  :func:`marketing.post_edits.with_overrides` lays it
+    over every new plan of the campaign."""
+
+    __tablename__ = "post_override"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("post.id", ondelete="CASCADE"), unique=True)
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    scheduled_at: Mapped[datetime | None]
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_by: Mapped[str] = mapped_column(String(80))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Attempt(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from marketing.models import Campaign, ChannelAccount, ChannelKind, Community, Post, PostState
@@ -31,13 +31,30 @@ class PostFilter:
     channel: ChannelKind | None = None
     since: datetime | None = None  # scheduled at or after
     before: datetime | None = None  # scheduled before
+    # Also by names (the posts page): ``campaign`` matches words of the campaign's name,
+    # ``community_ids`` are the communities whose names or province matched (see
+    # :func:`marketing.search.community_ids_matching`), beside their slugs.
+    campaign_name: bool = False
+    community_ids: tuple[int, ...] = ()
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The filter as SQL conditions over Post joined with its Campaign and Community."""
         found: list[ColumnElement[bool]] = []
-        if self.campaign:
+        if self.campaign and self.campaign_name:
+            named = self.campaign.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            found.append(
+                or_(
+                    Campaign.slug == self.campaign,
+                    Campaign.name.ilike(f"%{named}%", escape="\\"),
+                )
+            )
+        elif self.campaign:
             found.append(Campaign.slug == self.campaign)
-        if self.community:
+        if self.community and self.community_ids:
+            found.append(
+                or_(Community.slug == self.community, Community.id.in_(self.community_ids))
+            )
+        elif self.community:
             found.append(Community.slug == self.community)
         if self.state:
             found.append(Post.state == self.state)

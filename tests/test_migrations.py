@@ -8,11 +8,13 @@ from sqlalchemy import Engine, inspect
 
 from marketing import migrate
 from marketing.models import Base
+from marketing.search import include_object
 
 
 def test_migrations_match_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 

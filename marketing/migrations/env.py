@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from marketing.db import UTCDateTime, get_engine
 from marketing.models import Base
+from marketing.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -29,6 +30,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=_render_item,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,8 +1,9 @@
 """The web app: assembled from its routers, with sessions, security headers and error pages.
 
 :func:`create_app` builds it on the configured database (or a given engine); ``marketing
-serve`` runs it under uvicorn.  Pages are server-rendered HTML without any script; the JSON
-API lives under ``/api/v1`` and describes itself at ``/api/openapi.json``.
+serve`` runs it under uvicorn.  Pages are server-rendered HTML that work without any script
+(one small script of our own adds drag and drop to the calendar); the JSON API lives
+under ``/api/v1`` and describes itself at ``/api/openapi.json``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from marketing.web import (
     people,
     posts,
     reports,
+    search,
     tracking,
 )
 from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
@@ -92,14 +94,16 @@ ROUTERS = tuple(
         alerts,
         connect,
         reports,
+        search,
         tracking,
         api,
     )
 )
 SESSION_COOKIE = "glo_session"
 
-# Scripts only from this app's own static files (the composer's live check), never inline;
-# inline styles only for the email previews and the report documents.
+# Scripts only from this app's own static files (the composer's live check, the calendar's
+# drag and drop), never inline; inline styles only for the email previews and the report
+# documents.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; "
     "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "

@@ -20,6 +20,9 @@ campaign check and apply (pages and API)   :data:`CAMPAIGN_BODY_MAX_BYTES`: thre
                                            one) plus a form's worth
 subscriber CSV upload                      :data:`SUBSCRIBER_BODY_MAX_BYTES`: the
                                            200,000,000-byte CSV limit plus a form's worth
+one post's new text (``/posts/ID/edit``)   :data:`POST_TEXT_BODY_MAX_BYTES`: 70,000
+                                           characters of Thai percent-encoded plus a
+                                           form's worth (695,536 bytes)
 ========================================  ==============================================
 
 The proxy in front (docs/security.md) should refuse earlier still: ``client_max_body_size``
@@ -43,6 +46,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from marketing.post_edits import MAX_TEXT
 from marketing.problems import control_character
 from marketing.web.campaign_files import MAX_CAMPAIGN_BYTES
 from marketing.web.imports import MAX_CSV_BYTES
@@ -54,6 +58,9 @@ FORM_MAX_BYTES = 64 * 1024
 FORM_FIELD_MAX_BYTES = 3 * MAX_CAMPAIGN_BYTES
 CAMPAIGN_BODY_MAX_BYTES = FORM_FIELD_MAX_BYTES + FORM_MAX_BYTES
 SUBSCRIBER_BODY_MAX_BYTES = MAX_CSV_BYTES + FORM_MAX_BYTES
+# One post's new text: the longest a channel takes, Thai percent-encoded (nine bytes a
+# character), plus a form's worth.
+POST_TEXT_BODY_MAX_BYTES = 9 * MAX_TEXT + FORM_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit("POST", re.compile(r"/campaigns/(check|apply)"), CAMPAIGN_BODY_MAX_BYTES),
     RouteLimit("POST", re.compile(r"/api/v1/campaigns(/check)?"), CAMPAIGN_BODY_MAX_BYTES),
     RouteLimit("POST", re.compile(r"/communities/[^/]+/subscribers"), SUBSCRIBER_BODY_MAX_BYTES),
+    RouteLimit("POST", re.compile(r"/posts/[0-9]+/edit"), POST_TEXT_BODY_MAX_BYTES),
 )
 LARGEST_BODY_BYTES = max([FORM_MAX_BYTES, *(r.max_bytes for r in ROUTE_LIMITS)])
 

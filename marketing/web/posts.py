@@ -1,13 +1,15 @@
 """Post pages: the list, one post's rendered preview and live link, the people's actions on a
-post (retry, cancel, mark published), and the media files of posts and highlights."""
+post (retry, cancel, mark published; for a post still waiting: rewrite its text, skip it,
+move it to another day and time), and the media files of posts and highlights."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from campaigns.loader import media_keys
@@ -22,12 +24,28 @@ from marketing.models import (
     PostState,
     User,
 )
+from marketing.post_edits import (
+    MAX_TEXT,
+    TEXT_KEYS,
+    change_text,
+    override_of,
+    reschedule,
+    skip_occurrence,
+)
 from marketing.publishing import PostActionRefused, cancel_post, resolve_published, retry_post
 from marketing.queries import PostFilter, find_posts
-from marketing.web.deps import DB, Editor, Viewer, settings_of
+from marketing.search import community_ids_matching
+from marketing.web.deps import DB, Editor, Viewer, now_of, settings_of
 from marketing.web.i18n import language_of
 from marketing.web.overview import post_line
-from marketing.web.rendering import STATE_LABELS, flash, gettext_for, render
+from marketing.web.rendering import (
+    STATE_LABELS,
+    clock_for,
+    day_input_problem,
+    flash,
+    gettext_for,
+    render,
+)
 from marketing.web.staff import audit
 from marketing.web.wording import refusal
 
@@ -47,7 +65,17 @@ def posts_page(
     state: Annotated[PostState | None, Query()] = None,
     channel: Annotated[ChannelKind | None, Query()] = None,
 ) -> Response:
-    where = PostFilter(campaign=campaign, community=community, state=state, channel=channel)
+    # A community by its slug, or by words of its Thai or English name or province; a
+    # campaign by its slug or words of its name.
+    ids = tuple(session.scalars(community_ids_matching(session, community))) if community else ()
+    where = PostFilter(
+        campaign=campaign,
+        community=community,
+        state=state,
+        channel=channel,
+        campaign_name=True,
+        community_ids=ids,
+    )
     language = language_of(user.language)
     lines = [
         post_line(row, language=language)
@@ -97,6 +125,9 @@ def post_page(
         account=account,
         attempts=attempts,
         media_keys=[k for k in media_keys(post.channel.value) if post.content.get(k)],
+        override=override_of(session, post.id),
+        text_keys=TEXT_KEYS.get(post.channel.value, ()),
+        max_text=MAX_TEXT,
     )
 
 
@@ -168,6 +199,153 @@ def resolve(
     except PostActionRefused as exc:
         return _refused(request, session, user, post_id, exc)
     return _act(request, session, user, post_id, "resolve")
+
+
+def _changed(
+    request: Request,
+    session: Session,
+    user: User,
+    post_id: int,
+    action: str,
+    when: datetime | None = None,
+    **detail: Any,
+) -> Response:
+    audit(
+        session=session,
+        user=user,
+        action=f"post.{action}",
+        object_type="post",
+        object_id=post_id,
+        **detail,
+    )
+    session.commit()
+    _ = gettext_for(user)
+    messages = {
+        "edit": _("The text of post %(id)s is changed; the campaign keeps this change."),
+        "skip": _("Post %(id)s is skipped: this occurrence will not go out."),
+        "reschedule": _("Post %(id)s is moved to %(when)s."),
+    }
+    shown = clock_for(request, user).when(when) if when is not None else ""
+    flash(request, messages[action] % {"id": post_id, "when": shown})
+    return RedirectResponse(f"/posts/{post_id}", status_code=303)
+
+
+def edit_refusal(user: User, exc: PostActionRefused) -> str:
+    """Why changing a post was refused, in ``user``'s language."""
+    _ = gettext_for(user)
+    states = STATE_LABELS[language_of(user.language)]
+    shown = {**exc.values, "state": states.get(str(exc.values.get("state", "")), "")}
+    messages = {
+        "not_editable": _(
+            "Post %(id)s is %(state)s: it has been taken for publishing or has gone out, so it "
+            "can no longer be changed, skipped or moved."
+        ),
+        "no_change": _("The text is the same as before: nothing was changed."),
+        "over_limits": _("The new text breaks the channel's rules (%(field)s: %(problem)s)."),
+        "not_a_text": _("That is not a text of this post that can be changed."),
+        "in_the_past": _("That time has passed already: choose a later one."),
+    }
+    template = messages.get(exc.code)
+    if template is None:
+        return refusal(exc.code, exc.values, states=states, _=_)
+    return str(template % shown)
+
+
+def _edit_refused(
+    request: Request, session: Session, user: User, post_id: int, exc: PostActionRefused
+) -> Response:
+    session.rollback()
+    flash(request, edit_refusal(user, exc), "error")
+    return RedirectResponse(f"/posts/{post_id}", status_code=303)
+
+
+Text = Annotated[str | None, Form(max_length=MAX_TEXT)]
+
+
+@router.post("/posts/{post_id}/edit")
+def edit(
+    request: Request,
+    user: Editor,
+    session: DB,
+    post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    message: Text = None,
+    title: Text = None,
+    description: Text = None,
+    subject: Text = None,
+    preheader: Text = None,
+    html: Text = None,
+) -> Response:
+    sent = {
+        "message": message,
+        "title": title,
+        "description": description,
+        "subject": subject,
+        "preheader": preheader,
+        "html": html,
+    }
+    text = {k: v.replace("\r\n", "\n") for k, v in sent.items() if v is not None}
+    try:
+        before = change_text(
+            session=session, post_id=post_id, text=text, actor=user.username, now=now_of(request)
+        )
+    except PostActionRefused as exc:
+        return _edit_refused(request, session, user, post_id, exc)
+    return _changed(request, session, user, post_id, "edit", keys=sorted(before), before=before)
+
+
+@router.post("/posts/{post_id}/skip")
+def skip(
+    request: Request,
+    user: Editor,
+    session: DB,
+    post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> Response:
+    try:
+        skip_occurrence(session=session, post_id=post_id, actor=user.username, now=now_of(request))
+    except PostActionRefused as exc:
+        return _edit_refused(request, session, user, post_id, exc)
+    return _changed(request, session, user, post_id, "skip")
+
+
+@router.post("/posts/{post_id}/reschedule")
+def move(
+    request: Request,
+    user: Editor,
+    session: DB,
+    post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    day: Annotated[str, Form(max_length=10)],
+    at: Annotated[str, Form(max_length=5, pattern=r"^[0-2]?[0-9][:.][0-5][0-9]$")],
+) -> Response:
+    """Move a waiting post to ``day`` (typed in the reader's era, or ISO) at ``at`` (HH:MM),
+    in the app's time zone."""
+    clock = clock_for(request, user)
+    try:
+        new_day = clock.parse_typed(day)
+        hour, minute = (int(part) for part in at.replace(".", ":").split(":"))
+        when = datetime.combine(new_day, time(hour, minute), tzinfo=clock.zone)
+    except ValueError:
+        flash(request, day_input_problem(request, user, day), "error")
+        return RedirectResponse(f"/posts/{post_id}", status_code=303)
+    try:
+        before = reschedule(
+            session=session,
+            post_id=post_id,
+            when=when,
+            actor=user.username,
+            now=now_of(request),
+        )
+    except PostActionRefused as exc:
+        return _edit_refused(request, session, user, post_id, exc)
+    return _changed(
+        request,
+        session,
+        user,
+        post_id,
+        "reschedule",
+        when=when,
+        to=when.astimezone(UTC).isoformat(),
+        before=before.astimezone(UTC).isoformat(),
+    )
 
 
 def media_file(request: Request, path: str) -> Response:
