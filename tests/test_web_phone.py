@@ -295,6 +295,7 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
                 ("calendar-week", f"/calendar?view=week&day={day}"),
             ],
             "/problems": [("problems", "/problems")],
+            "/search": [("search", "/search?q=%E0%B8%99%E0%B9%88%E0%B8%B2%E0%B8%99")],  # น่าน
             "/campaigns": [("campaigns", "/campaigns")],
             "/campaigns/new": [("campaign-new", "/campaigns/new")],
             "/campaigns/{slug}": [
