@@ -22,8 +22,9 @@ fields).  A term shorter than three characters cannot use a trigram index: then 
 searched with ``LIKE`` over only its newest :data:`SHORT_SCAN` rows, so a one-letter query
 costs the same however large the tables grow.  ``%``, ``_`` and ``\\`` in a query are
 matched as themselves; a query is at most :data:`MAX_QUERY` characters and
-:data:`MAX_TERMS` terms.  Each kind answers at most ``limit`` results and counts up to
-:data:`COUNT_CAP` (shown as "more than").
+:data:`MAX_TERMS` terms.  Each kind reads at most :data:`COUNT_CAP` + 1 matches (counted up to
+:data:`COUNT_CAP`, shown as "more than") and answers at most ``limit`` of them in its own
+order (posts: latest time first).
 """
 
 from __future__ import annotations
@@ -276,11 +277,6 @@ class _Searcher:
             )
         return select(model.id).where(_matches(columns, self.terms))
 
-    def _count(self, ids: Select[Any]) -> tuple[int, bool]:
-        capped = ids.limit(COUNT_CAP + 1).subquery()
-        n = self.session.scalar(select(func.count()).select_from(capped)) or 0
-        return min(n, COUNT_CAP), n > COUNT_CAP
-
     def _group(
         self,
         kind: str,
@@ -289,17 +285,17 @@ class _Searcher:
         fts: str | None,
         order: Sequence[Any],
     ) -> tuple[Group, list[Any]]:
-        ids = self._ids(model, columns, fts)
-        group = Group(kind)
-        group.count, group.more = self._count(ids)
-        if not group.count:
+        # At most COUNT_CAP + 1 matches are read, in whatever order the database finds them
+        # (no ORDER BY: PostgreSQL cannot estimate how many rows a trigram LIKE matches and
+        # would sort every match of a common word), so a common word costs as little as a
+        # rare one; the kind's own order picks the ``limit`` shown among them.
+        found = list(self.session.scalars(self._ids(model, columns, fts).limit(COUNT_CAP + 1)))
+        group = Group(kind, count=min(len(found), COUNT_CAP), more=len(found) > COUNT_CAP)
+        if not found:
             return group, []
         rows = list(
             self.session.scalars(
-                select(model)
-                .where(model.id.in_(ids.scalar_subquery()))
-                .order_by(*order)
-                .limit(self.limit)
+                select(model).where(model.id.in_(found)).order_by(*order).limit(self.limit)
             )
         )
         return group, rows
