@@ -13,6 +13,12 @@ the person is told it is too late (:class:`~marketing.publishing.PostActionRefus
 ``code="not_editable"``); if the change committed first, the dispatcher claims the changed
 row.  The marker the channel finds a publication by is the idempotency key, never the text,
 so reconciliation is unaffected.
+
+A new text is a change to what the approver approved (the approval covers every post's text):
+the campaign goes back to draft, as when a changed file is applied, and the caller records
+the change as the campaign's ``campaign.apply`` in the audit log, so the four-eyes rule keeps
+whoever rewrote it from approving it.  Moving a post and skipping one are operational and
+need no new approval.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from sqlalchemy.orm import Session
 from campaigns.planning import PlannedPost, content_hash
 from channels.registry import limits_for
 from marketing.db import utcnow
-from marketing.models import Post, PostOverride, PostState
+from marketing.models import Campaign, CampaignStatus, Post, PostOverride, PostState
 from marketing.publishing import PostActionRefused
 
 TEXT_KEYS: dict[str, tuple[str, ...]] = {
@@ -93,7 +99,8 @@ def change_text(
     now: datetime | None = None,
 ) -> dict[str, str]:
     """Rewrite the text keys ``text`` of waiting post ``post_id`` (checked against its
-    channel's limits); return the values they had.  The caller commits."""
+    channel's limits); return the values they had.  An approved or paused campaign goes back
+    to draft.  The caller commits and audits the campaign's change."""
     now = now or utcnow()
     post = _post(session, post_id)
     allowed = TEXT_KEYS.get(post.channel.value, ())
@@ -123,6 +130,11 @@ def change_text(
     )
     override = _override(session, post, actor, now)
     override.content = {**(override.content or {}), **changed}
+    campaign = session.get(Campaign, post.campaign_id)
+    if campaign is not None and campaign.status in (CampaignStatus.APPROVED, CampaignStatus.PAUSED):
+        campaign.status = CampaignStatus.DRAFT  # approved text changed: approve it again
+        campaign.approved_by = None
+        campaign.approved_at = None
     return before
 
 

@@ -13,10 +13,19 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
 
-from campaigns.lifecycle import approval_hash, approve_campaign
+from campaigns.lifecycle import approval_hash, approve_campaign, four_eyes_refusal
 from channels.sandbox.graph import GraphSandbox
 from marketing.db import session_scope
-from marketing.models import AuditLog, ChannelAccount, ChannelKind, Post, PostState, Role
+from marketing.models import (
+    AuditLog,
+    Campaign,
+    CampaignStatus,
+    ChannelAccount,
+    ChannelKind,
+    Post,
+    PostState,
+    Role,
+)
 from marketing.publishing import Policy, claim_due
 from marketing.settings import reset_settings
 from marketing.web import create_app
@@ -222,3 +231,28 @@ def test_a_post_taken_for_publishing_cannot_be_changed(
     reader = WebClient(app).sign_in("reader")
     assert reader.post(f"/posts/{posts(engine)[1].id}/skip").status_code == 403
     reader.close()
+
+
+def test_new_text_on_an_approved_campaign_needs_another_persons_approval(
+    app: FastAPI, engine: Engine, graph: GraphSandbox
+) -> None:
+    add_user(engine, "somsri", Role.APPROVER)
+    somsri = WebClient(app).sign_in("somsri")  # an approver may edit too
+    apply(somsri, "สุขสันต์วันสงกรานต์จาก")
+    approve(engine)  # by "approver", another person
+    first = posts(engine)[0]
+    somsri.post(f"/posts/{first.id}/edit", {"message": OWN_TEXT})
+    page = somsri.get(f"/posts/{first.id}").text
+    assert "ต้องอนุมัติอีกครั้งก่อนเผยแพร่" in page
+    with session_scope(engine) as session:
+        campaign = session.scalars(select(Campaign).where(Campaign.slug == SLUG)).one()
+        assert campaign.status == CampaignStatus.DRAFT
+        # Four eyes: who rewrote it may not approve it.
+        assert four_eyes_refusal(session=session, campaign=campaign, actor="somsri")
+    # Nothing goes out unapproved: the dispatcher takes no post of a draft.
+    after = datetime(2031, 4, 16, tzinfo=UTC)
+    assert claim_due(engine=engine, policy=Policy.from_settings(), now=after).queued == []
+    approve(engine)  # "approver" looked at it again
+    assert publish_everything(engine, after=after) == 3
+    assert sum(p.message.startswith(OWN_TEXT) for p in graph.published()) == 1
+    somsri.close()

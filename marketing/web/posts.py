@@ -12,11 +12,13 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from campaigns.lifecycle import APPLY_ACTION
 from campaigns.loader import media_keys
 from channels.media import is_image, sniff
 from marketing.media import contained
 from marketing.models import (
     Attempt,
+    CampaignStatus,
     ChannelAccount,
     ChannelKind,
     Highlight,
@@ -284,12 +286,32 @@ def edit(
         "html": html,
     }
     text = {k: v.replace("\r\n", "\n") for k, v in sent.items() if v is not None}
+    found = session.get(Post, post_id)
+    was_approved = found is not None and found.campaign.status != CampaignStatus.DRAFT
     try:
         before = change_text(
             session=session, post_id=post_id, text=text, actor=user.username, now=now_of(request)
         )
     except PostActionRefused as exc:
         return _edit_refused(request, session, user, post_id, exc)
+    # The campaign changed as an applied file would: four eyes for its approval.
+    post = _post(session, post_id)
+    if was_approved and post.campaign.status == CampaignStatus.DRAFT:
+        _ = gettext_for(user)
+        flash(
+            request,
+            _("The campaign is a draft again: it must be approved again before it publishes."),
+        )
+    audit(
+        session=session,
+        user=user,
+        action=APPLY_ACTION,
+        object_type="campaign",
+        object_id=post.campaign.slug,
+        updated=1,
+        post=post_id,
+        via="post-edit",
+    )
     return _changed(request, session, user, post_id, "edit", keys=sorted(before), before=before)
 
 
