@@ -29,7 +29,7 @@ from marketing.models import (
 from marketing.publishing import Policy, claim_due
 from marketing.settings import reset_settings
 from marketing.web import create_app
-from tests.support.web import NOW, WebClient, add_user, clock_at, import_sample
+from tests.support.web import NOW, WebClient, add_user, clock_at, import_sample, token_for
 from tests.test_web_browser import publish_everything
 
 SLUG = "songkran-one-post"
@@ -256,3 +256,42 @@ def test_new_text_on_an_approved_campaign_needs_another_persons_approval(
     assert publish_everything(engine, after=after) == 3
     assert sum(p.message.startswith(OWN_TEXT) for p in graph.published()) == 1
     somsri.close()
+
+
+def test_the_json_api_rewrites_skips_and_moves_one_post(
+    app: FastAPI, editor: WebClient, engine: Engine
+) -> None:
+    apply(editor, "สุขสันต์วันสงกรานต์จาก")
+    first, second, third = (p.id for p in posts(engine))
+    bearer = {"Authorization": f"Bearer {token_for(engine, 'editor')}"}
+    http = editor.http
+    answer = http.post(
+        f"/api/v1/posts/{first}/edit", json={"text": {"message": OWN_TEXT}}, headers=bearer
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["content"]["message"] == OWN_TEXT
+    answer = http.post(f"/api/v1/posts/{second}/skip", headers=bearer)
+    assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+    answer = http.post(
+        f"/api/v1/posts/{third}/reschedule",
+        json={"at": "2031-04-20T18:00:00+07:00"},
+        headers=bearer,
+    )
+    assert answer.status_code == 200, answer.text
+    # Refused: a key the channel has not, a naive time, a post no longer waiting.
+    answer = http.post(
+        f"/api/v1/posts/{first}/edit", json={"text": {"subject": "x"}}, headers=bearer
+    )
+    assert answer.status_code == 409
+    answer = http.post(
+        f"/api/v1/posts/{third}/reschedule", json={"at": "2031-04-20T18:00:00"}, headers=bearer
+    )
+    assert answer.status_code == 422
+    answer = http.post(f"/api/v1/posts/{second}/skip", headers=bearer)
+    assert answer.status_code == 409 and "cancelled" in answer.json()["detail"]
+    apply(editor, "สวัสดีปีใหม่ไทยจาก")
+    stored = {p.id: p for p in posts(engine)}
+    assert stored[first].content["message"] == OWN_TEXT
+    assert stored[second].state == PostState.CANCELLED
+    assert stored[third].scheduled_at == datetime(2031, 4, 20, 11, 0, tzinfo=UTC)
+    assert [a for a, _o, _d in audited(engine)] == ["post.edit", "post.skip", "post.reschedule"]

@@ -9,7 +9,7 @@ every problem at its line.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -43,6 +43,7 @@ from marketing.models import (
     Subscriber,
     User,
 )
+from marketing.post_edits import MAX_TEXT, TEXT_KEYS, change_text, reschedule, skip_occurrence
 from marketing.problems import InvalidInput, Problem
 from marketing.publishing import PostActionRefused, cancel_post, resolve_published, retry_post
 from marketing.queries import PostFilter, PostRow, campaign_by_slug, find_post, find_posts
@@ -72,6 +73,7 @@ from marketing.web.deps import (
     now_of,
     settings_of,
 )
+from marketing.web.posts import audit_text_change
 from marketing.web.reports import EARLIEST, LATEST, MAX_DAYS, report_period
 from marketing.web.staff import audit, audit_apply
 
@@ -623,6 +625,94 @@ def resolve(
         "resolve",
         lambda: resolve_published(session=session, post_id=post_id, permalink=body.permalink),
     )
+
+
+class PostTextIn(BaseModel):
+    text: dict[str, Annotated[str, Field(max_length=MAX_TEXT)]] = Field(
+        description="the content keys to rewrite and their new text: Facebook `message`; "
+        "YouTube `title`, `description`; e-mail `subject`, `preheader`, `html`",
+        min_length=1,
+        max_length=len(TEXT_KEYS["email"]),
+    )
+
+
+class RescheduleIn(BaseModel):
+    at: datetime = Field(description="the new time, with its offset: 2031-04-14T18:00:00+07:00")
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give the time with its offset, e.g. +07:00")
+        return value
+
+
+def _edit_action(session: Session, user: User, post_id: int, action: str, call: Any) -> Any:
+    try:
+        detail = call()
+    except PostActionRefused as exc:
+        status = 404 if exc.code == "no_post" else 409
+        return _refused(session, status, str(exc))
+    audit(
+        session=session,
+        user=user,
+        action=f"post.{action}",
+        object_type="post",
+        object_id=post_id,
+        via="api",
+        **detail,
+    )
+    if action == "edit":
+        audit_text_change(session=session, user=user, post_id=post_id, via="api")
+    session.commit()
+    return _one_post(session, post_id)
+
+
+@router.post("/posts/{post_id}/edit", response_model=PostOut, responses=REFUSED)
+def edit_text(
+    post_id: PostId, body: PostTextIn, user: Editor, session: DB, request: Request
+) -> Any:
+    """Rewrite the text of one waiting post (kept over re-planning); an approved campaign goes
+    back to draft.  409 once the post is taken for publishing."""
+
+    def call() -> dict[str, Any]:
+        before = change_text(
+            session=session,
+            post_id=post_id,
+            text=body.text,
+            actor=user.username,
+            now=now_of(request),
+        )
+        return {"keys": sorted(before), "before": before}
+
+    return _edit_action(session, user, post_id, "edit", call)
+
+
+@router.post("/posts/{post_id}/skip", response_model=PostOut, responses=REFUSED)
+def skip(post_id: PostId, user: Editor, session: DB, request: Request) -> Any:
+    """Skip one waiting post (this occurrence only; kept over re-planning)."""
+
+    def call() -> dict[str, Any]:
+        skip_occurrence(session=session, post_id=post_id, actor=user.username, now=now_of(request))
+        return {}
+
+    return _edit_action(session, user, post_id, "skip", call)
+
+
+@router.post("/posts/{post_id}/reschedule", response_model=PostOut, responses=REFUSED)
+def move(post_id: PostId, body: RescheduleIn, user: Editor, session: DB, request: Request) -> Any:
+    """Move one waiting post to ``at`` (kept over re-planning)."""
+
+    def call() -> dict[str, Any]:
+        before = reschedule(
+            session=session, post_id=post_id, when=body.at, actor=user.username, now=now_of(request)
+        )
+        return {
+            "to": body.at.astimezone(UTC).isoformat(),
+            "before": before.astimezone(UTC).isoformat(),
+        }
+
+    return _edit_action(session, user, post_id, "reschedule", call)
 
 
 def _communities_out(session: Session, where: Any = None) -> list[CommunityOut]:

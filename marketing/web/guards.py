@@ -20,7 +20,7 @@ campaign check and apply (pages and API)   :data:`CAMPAIGN_BODY_MAX_BYTES`: thre
                                            one) plus a form's worth
 subscriber CSV upload                      :data:`SUBSCRIBER_BODY_MAX_BYTES`: the
                                            200,000,000-byte CSV limit plus a form's worth
-one post's new text (``/posts/ID/edit``)   :data:`POST_TEXT_BODY_MAX_BYTES`: 70,000
+one post's new text (page and API)         :data:`POST_TEXT_BODY_MAX_BYTES`: 70,000
                                            characters of Thai percent-encoded plus a
                                            form's worth (695,536 bytes)
 ========================================  ==============================================
@@ -77,7 +77,7 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit("POST", re.compile(r"/campaigns/(check|apply)"), CAMPAIGN_BODY_MAX_BYTES),
     RouteLimit("POST", re.compile(r"/api/v1/campaigns(/check)?"), CAMPAIGN_BODY_MAX_BYTES),
     RouteLimit("POST", re.compile(r"/communities/[^/]+/subscribers"), SUBSCRIBER_BODY_MAX_BYTES),
-    RouteLimit("POST", re.compile(r"/posts/[0-9]+/edit"), POST_TEXT_BODY_MAX_BYTES),
+    RouteLimit("POST", re.compile(r"(/api/v1)?/posts/[0-9]+/edit"), POST_TEXT_BODY_MAX_BYTES),
 )
 LARGEST_BODY_BYTES = max([FORM_MAX_BYTES, *(r.max_bytes for r in ROUTE_LIMITS)])
 

@@ -232,6 +232,23 @@ def _changed(
     return RedirectResponse(f"/posts/{post_id}", status_code=303)
 
 
+def audit_text_change(*, session: Session, user: User, post_id: int, via: str) -> Post:
+    """Record a post's new text also as a change applied to its campaign (the entry the
+    four-eyes rule reads); the post."""
+    post = _post(session, post_id)
+    audit(
+        session=session,
+        user=user,
+        action=APPLY_ACTION,
+        object_type="campaign",
+        object_id=post.campaign.slug,
+        updated=1,
+        post=post_id,
+        via=f"post-edit ({via})",
+    )
+    return post
+
+
 def edit_refusal(user: User, exc: PostActionRefused) -> str:
     """Why changing a post was refused, in ``user``'s language."""
     _ = gettext_for(user)
@@ -294,24 +311,13 @@ def edit(
         )
     except PostActionRefused as exc:
         return _edit_refused(request, session, user, post_id, exc)
-    # The campaign changed as an applied file would: four eyes for its approval.
-    post = _post(session, post_id)
+    post = audit_text_change(session=session, user=user, post_id=post_id, via="web")
     if was_approved and post.campaign.status == CampaignStatus.DRAFT:
         _ = gettext_for(user)
         flash(
             request,
             _("The campaign is a draft again: it must be approved again before it publishes."),
         )
-    audit(
-        session=session,
-        user=user,
-        action=APPLY_ACTION,
-        object_type="campaign",
-        object_id=post.campaign.slug,
-        updated=1,
-        post=post_id,
-        via="post-edit",
-    )
     return _changed(request, session, user, post_id, "edit", keys=sorted(before), before=before)
 
 
