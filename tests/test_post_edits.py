@@ -26,10 +26,19 @@ from marketing.models import (
     PostState,
     Role,
 )
+from marketing.post_edits import override_of, reschedule
 from marketing.publishing import Policy, claim_due
 from marketing.settings import reset_settings
 from marketing.web import create_app
-from tests.support.web import NOW, WebClient, add_user, clock_at, import_sample, token_for
+from tests.support.web import (
+    NOW,
+    WebClient,
+    add_user,
+    clock_at,
+    email_post,
+    import_sample,
+    token_for,
+)
 from tests.test_web_browser import publish_everything
 
 SLUG = "songkran-one-post"
@@ -295,3 +304,35 @@ def test_the_json_api_rewrites_skips_and_moves_one_post(
     assert stored[second].state == PostState.CANCELLED
     assert stored[third].scheduled_at == datetime(2031, 4, 20, 11, 0, tzinfo=UTC)
     assert [a for a, _o, _d in audited(engine)] == ["post.edit", "post.skip", "post.reschedule"]
+
+
+def test_moving_a_post_that_names_its_publication_time_moves_that_too(
+    engine: Engine,
+) -> None:
+    import_sample(engine)
+    post_id = email_post(engine, sent=False)
+    with session_scope(engine) as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        # A YouTube upload two hours ahead of the time YouTube makes it public.
+        post.channel = ChannelKind.YOUTUBE
+        post.state = PostState.SCHEDULED
+        post.scheduled_at = datetime(2031, 4, 13, 0, 0, tzinfo=UTC)
+        post.content = {"title": "ชมหม้อห้อม", "publish_at": "2031-04-13T02:00:00+00:00"}
+    with session_scope(engine) as session:
+        reschedule(
+            session=session,
+            post_id=post_id,
+            when=datetime(2031, 4, 14, 0, 0, tzinfo=UTC),
+            actor="editor",
+            now=NOW,
+        )
+    with session_scope(engine) as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        assert post.scheduled_at == datetime(2031, 4, 14, 0, 0, tzinfo=UTC)
+        assert post.content["publish_at"] == "2031-04-14T02:00:00+00:00"
+        override = override_of(session, post_id)
+        assert override is not None and override.content == {
+            "publish_at": "2031-04-14T02:00:00+00:00"
+        }
