@@ -39,6 +39,7 @@ from sqlalchemy import (
     Connection,
     Select,
     and_,
+    false,
     func,
     literal_column,
     or_,
@@ -413,7 +414,10 @@ def search(
 def community_ids_matching(session: Session, query: str) -> Select[Any]:
     """The ids of the communities whose slug, Thai or English name or province holds
     ``query`` (for the posts filter)."""
-    searcher = _Searcher(session, terms_of(query), limit=0)
+    terms = terms_of(query)
+    if not terms:
+        return select(Community.id).where(false())
+    searcher = _Searcher(session, terms, limit=0)
     return searcher._ids(
         Community,
         [Community.name_th, Community.name_en, Community.province, Community.slug],

@@ -182,6 +182,7 @@ def test_the_posts_filter_finds_a_community_by_its_thai_name(
     assert f'href="/posts/{nan}"' in page.text and f'href="/posts/{phrae}"' not in page.text
     page = editor.get("/posts", params={"community": "phrae-ban-thung-khram"})
     assert f'href="/posts/{phrae}"' in page.text and f'href="/posts/{nan}"' not in page.text
+    assert editor.get("/posts", params={"community": "   "}).status_code == 200  # no word
     page = editor.get("/posts", params={"campaign": "ข่าวชุม"})  # words of its name
     assert f'href="/posts/{nan}"' in page.text
     with session_scope(sample) as session:
