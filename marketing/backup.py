@@ -399,6 +399,11 @@ def _drop_everything(engine: Engine) -> None:
     with engine.begin() as connection:
         metadata.reflect(connection)
         metadata.drop_all(connection)
+        if connection.dialect.name == "postgresql":
+            # The search's SQL function outlives its tables; the archive creates it again.
+            from marketing.search import drop_pg_index
+
+            drop_pg_index(connection)
 
 
 @dataclass
