@@ -60,19 +60,22 @@ KINDS = ("campaigns", "posts", "communities", "subscribers")
 POST_TEXT_KEYS = ("message", "title", "description", "subject", "preheader", "text", "html")
 """The content keys whose text a post is found by (every channel's words for people)."""
 
-# The SQLite FTS5 tables: name -> (table, the SQL of the indexed text for row ``{row}``).
-_SQLITE_INDEXES: dict[str, tuple[str, str]] = {
+# The SQLite FTS5 tables: name -> (table, the columns it reads, the SQL of the indexed text
+# for row ``{row}``).
+_SQLITE_INDEXES: dict[str, tuple[str, str, str]] = {
     "search_post": (
         "post",
+        "content",
         " || ' ' || ".join(
             f"coalesce(json_extract({{row}}.content, '$.{key}'), '')" for key in POST_TEXT_KEYS
         ),
     ),
     "search_community": (
         "community",
+        "name_th, name_en, province, slug",
         "{row}.name_th || ' ' || {row}.name_en || ' ' || {row}.province || ' ' || {row}.slug",
     ),
-    "search_campaign": ("campaign", "{row}.name || ' ' || {row}.slug"),
+    "search_campaign": ("campaign", "name, slug", "{row}.name || ' ' || {row}.slug"),
 }
 SQLITE_SEARCH_TABLES = tuple(_SQLITE_INDEXES)
 _FTS_SHADOWS = ("_data", "_idx", "_content", "_docsize", "_config")
@@ -143,7 +146,7 @@ def install_sqlite_index(connection: Connection) -> bool:
             text("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
         ).scalars()
     )
-    for index, (table, expression) in _SQLITE_INDEXES.items():
+    for index, (table, columns, expression) in _SQLITE_INDEXES.items():
         triggers = {f"{index}_ai", f"{index}_au", f"{index}_ad"}
         if index in existing and triggers <= existing:
             continue
@@ -163,7 +166,8 @@ def install_sqlite_index(connection: Connection) -> bool:
         )
         connection.execute(
             text(
-                f"CREATE TRIGGER {index}_au AFTER UPDATE ON {table} "
+                # Only an update of the columns it reads (a post's state changes often).
+                f"CREATE TRIGGER {index}_au AFTER UPDATE OF {columns}, id ON {table} "
                 f"WHEN ({old}) IS NOT ({new}) OR old.id != new.id BEGIN "
                 f"DELETE FROM {index} WHERE rowid = old.id; "
                 f"INSERT INTO {index}(rowid, body) VALUES (new.id, {new}); END"
