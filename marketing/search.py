@@ -5,7 +5,7 @@ Thai is written without spaces between words, so words cannot be found by splitt
 on spaces.  Search matches substrings instead, through a trigram index on each backend:
 
 * **PostgreSQL**: the ``pg_trgm`` extension and GIN trigram indexes (migration
-  ``0010_search``) on the expressions searched here: a post's text (:data:`POST_TEXT_KEYS`
+  ``0011_search``) on the expressions searched here: a post's text (:data:`POST_TEXT_KEYS`
   of its content, through the SQL function ``post_search_text``), a community's Thai and
   English names and province, a campaign's name and slug, a subscriber's address.
   ``ILIKE '%term%'`` uses them for terms of three characters or more.

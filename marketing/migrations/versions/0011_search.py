@@ -1,8 +1,8 @@
 """search: trigram indexes for the one search box (pg_trgm on PostgreSQL, FTS5 trigram tables
 kept by triggers on SQLite); post overrides: a person's change to one post (#14)
 
-Revision ID: 0010
-Revises: 0009 (account tokens)
+Revision ID: 0011
+Revises: 0010 (approved versions)
 Create Date: 2026-12-01 14:00:00.000000
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from marketing import search
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
