@@ -73,6 +73,10 @@ def _family(code: str) -> str:
         return "development-secret"
     if code.startswith("quota:"):
         return "quota"
+    if reason == "monthly-quota":
+        return "monthly_quota"
+    if reason in {"hourly-limit", "rate-limit"}:
+        return "hourly_limit"
     if "media" in code or reason in {"file", "empty-video"}:
         return "media"
     if reason == "invalid-address":
@@ -81,7 +85,7 @@ def _family(code: str) -> str:
         return "content"
     if reason.startswith("smtp-"):
         return "smtp"
-    if reason in {"no-token", "authError", "no-channel", "wrong-channel"}:
+    if reason in {"no-token", "token", "authError", "no-channel", "wrong-channel"}:
         return "account_unhealthy"
     return ""
 
@@ -130,6 +134,21 @@ def explain(post: Post, *, account: str, _: Gettext) -> Explanation:
         return Explanation(
             _("The channel's quota for today is used up."),
             _("Nothing to do: the post goes out when the quota allows."),
+            retry=True,
+        )
+    if family == "monthly_quota":
+        return Explanation(
+            _("The account's messages for this month are used up."),
+            _(
+                "Nothing to do: the post goes out when the month's messages are renewed. To send "
+                "sooner, raise the account's plan with the channel, then retry."
+            ),
+            retry=True,
+        )
+    if family == "hourly_limit":
+        return Explanation(
+            _("The account has sent as many messages as the channel allows in an hour."),
+            _("Nothing to do: the post goes out when the hour's limit allows."),
             retry=True,
         )
     if family == "media":
