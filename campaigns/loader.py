@@ -208,8 +208,8 @@ def read_campaign(
     """Read campaign ``text`` (named ``file`` in messages; template files are looked up in
     ``base_dir``, media files in ``media_root``, by default the settings' media root); every
     problem found is in the result's ``problems``."""
-    book = TemplateBook(base_dir)
     root = media_root if media_root is not None else get_settings().media_root
+    book = TemplateBook(base_dir, media_root=root)
     try:
         data, positions = load_yaml(text, file)
     except InvalidInput as exc:

@@ -49,7 +49,9 @@ from jinja2.runtime import Context
 from campaigns.formatting import number, thai_date, tracked_url
 from campaigns.sandbox import LimitedSandbox, TemplateLimitError, render_bounded
 from channels.email import merge_slot
+from channels.media import TEMPLATE_SUFFIXES
 from marketing.bounded import TimeUp
+from marketing.media import find_in_library
 from marketing.problems import Path_, Problem, format_path
 
 # --- what templates see ----------------------------------------------------------------------
@@ -233,6 +235,29 @@ class _FileLoader(FileSystemLoader):
         return source, filename, uptodate
 
 
+class _LibraryLoader(BaseLoader):
+    """E-mail templates uploaded to the media library, found by their file name
+    (:func:`marketing.media.find_in_library`) when none is next to the campaign file: a
+    campaign uploaded through the web names ``templates/songkran-email.html.j2`` and gets the
+    template uploaded as ``songkran-email.html.j2``.  Only template files are read."""
+
+    def __init__(self, media_root: Path | None):
+        self.media_root = media_root
+        self.read: set[str] = set()
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        if self.media_root is None:
+            raise TemplateNotFound(template)
+        found = find_in_library(self.media_root, template)
+        if found is None or not any(found.name.lower().endswith(s) for s in TEMPLATE_SUFFIXES):
+            raise TemplateNotFound(template)
+        source = found.read_text(encoding="utf-8-sig")
+        self.read.add(str(found))
+        return source, str(found), lambda: True
+
+
 _INLINE_PREFIX = "<inline "
 _VIEW_FIELDS = {cls: frozenset(f.name for f in fields(cls)) for cls in _VIEWS.values()}
 
@@ -253,11 +278,12 @@ class _Sandbox(LimitedSandbox):
 class TemplateBook:
     """The templates of one campaign: compiled once, rendered many times, problems pinned."""
 
-    def __init__(self, base_dir: Path):
+    def __init__(self, base_dir: Path, *, media_root: Path | None = None):
         self.base_dir = base_dir
         self._inline = _InlineLoader()
         self._files = _FileLoader(base_dir)
-        loader = ChoiceLoader([self._inline, self._files])
+        self._library = _LibraryLoader(media_root)
+        loader = ChoiceLoader([self._inline, self._files, self._library])
         self._text = self._environment(loader, autoescape=False)
         self._html = self._environment(loader, autoescape=True)
         self._inline_sources: dict[str, TemplateSource] = {}
@@ -275,7 +301,7 @@ class TemplateBook:
     @property
     def files_read(self) -> set[str]:
         """Absolute paths of the template files read so far (for the campaign's hash)."""
-        return set(self._files.read)
+        return set(self._files.read) | self._library.read
 
     def add(
         self, source: TemplateSource, *, per_recipient: bool | None = None

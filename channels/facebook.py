@@ -84,7 +84,14 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
-from channels.media import IMAGE_TYPES, VIDEO_TYPES, publish_refusal, type_problem
+from channels.media import (
+    IMAGE_TYPES,
+    VIDEO_CODECS,
+    VIDEO_CONTAINERS,
+    VIDEO_TYPES,
+    publish_refusal,
+    type_problem,
+)
 from channels.ratelimit import MemoryUsageStore, RedisUsageStore, Usage, UsageStore
 
 log = logging.getLogger(__name__)
@@ -122,6 +129,11 @@ class FacebookLimits(Adapter):
     video_title_max_chars: ClassVar[int] = 255
     photo_types: ClassVar[Mapping[str, str]] = IMAGE_TYPES
     video_types: ClassVar[Mapping[str, str]] = VIDEO_TYPES
+    # Read from the file (ffprobe) when it enters the media library, not at publishing time.
+    video_containers: ClassVar[Mapping[str, frozenset[str]]] = VIDEO_CONTAINERS
+    video_codecs: ClassVar[frozenset[str]] = VIDEO_CODECS
+    video_max_seconds: ClassVar[float] = 240 * 60
+    photo_max_pixels: ClassVar[int] = 40_000_000
 
     @classmethod
     def content_problems(cls, content: Mapping[str, Any]) -> list[ContentProblem]:

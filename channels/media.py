@@ -39,6 +39,26 @@ VIDEO_TYPES: Mapping[str, str] = {
 }
 """Videos Facebook and YouTube both accept: suffix -> MIME type."""
 
+VIDEO_CONTAINERS: Mapping[str, frozenset[str]] = {
+    ".mp4": frozenset({"mp4", "mov"}),
+    ".m4v": frozenset({"mp4", "mov"}),
+    ".mov": frozenset({"mp4", "mov"}),
+    ".webm": frozenset({"webm", "matroska"}),
+    ".mkv": frozenset({"matroska", "webm"}),
+    ".avi": frozenset({"avi"}),
+}
+"""What ffprobe must find inside a video of each suffix: names of its ``format_name`` (which
+lists several, ``mov,mp4,m4a,3gp,3g2,mj2``), one of them enough.  A Matroska file named
+``.mp4`` is a wrong container, whatever its first bytes let pass."""
+
+VIDEO_CODECS: frozenset[str] = frozenset(
+    {"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video", "prores"}
+)
+"""Video codecs (ffprobe's ``codec_name``) Facebook and YouTube both take."""
+
+TEMPLATE_SUFFIXES: frozenset[str] = frozenset({".html", ".htm", ".j2", ".jinja"})
+"""E-mail template files (HTML with Jinja): ``songkran-email.html.j2``."""
+
 # An MP4 and a QuickTime file are both ISO media files and are often named either way;
 # what matters is that the content is a video the channels take.
 _VIDEO_MIMES = frozenset(VIDEO_TYPES.values())

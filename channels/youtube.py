@@ -79,7 +79,13 @@ from channels.errors import (
     RateLimited,
     TransientError,
 )
-from channels.media import VIDEO_TYPES, publish_refusal, type_problem
+from channels.media import (
+    VIDEO_CODECS,
+    VIDEO_CONTAINERS,
+    VIDEO_TYPES,
+    publish_refusal,
+    type_problem,
+)
 from channels.quota import (
     DEFAULT_LIMITS,
     UNITS,
@@ -122,6 +128,10 @@ class YouTubeLimits(Adapter):
     privacy_values: ClassVar[frozenset[str]] = frozenset({"public", "unlisted", "private"})
     video_max_bytes: ClassVar[int] = 256 * 1024**3
     video_types: ClassVar[Mapping[str, str]] = VIDEO_TYPES
+    # Read from the file (ffprobe) when it enters the media library, not at publishing time.
+    video_containers: ClassVar[Mapping[str, frozenset[str]]] = VIDEO_CONTAINERS
+    video_codecs: ClassVar[frozenset[str]] = VIDEO_CODECS
+    video_max_seconds: ClassVar[float] = 12 * 3600  # 15 minutes until the channel is verified
 
     @classmethod
     def content_problems(cls, content: Mapping[str, Any]) -> list[ContentProblem]:

@@ -9,6 +9,11 @@ the root, and :func:`resolve_media` refuses:
 * a path whose real location, symbolic links followed, is outside the root;
 * anything that is not a regular file (a folder, a device, a pipe) or does not exist.
 
+A file of the media library (:mod:`marketing.media_library`) is found by its name or content
+hash: ``library:songkran-poster.png``, ``library:<sha256>``, or a path that is not in the root
+but whose last part names a library file (``examples/songkran-poster.png``, as the shipped
+examples write it, finds the poster uploaded through the web).
+
 The same containment is checked again where a file is used, so a path that reached the
 database some other way (a post stored before this rule, a row edited by hand) is never
 served (:mod:`marketing.web.posts`) nor published (the adapters are given the root).
@@ -18,14 +23,36 @@ from __future__ import annotations
 
 import re
 import shutil
+import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from channels.media import inside
 
-__all__ = ["MediaRefused", "contained", "install_media", "resolve_media"]
+__all__ = ["MediaRefused", "contained", "find_in_library", "install_media", "resolve_media"]
 
 _SEPARATORS = re.compile(r"[\\/]")
 MAX_PATH_CHARS = 1000
+LIBRARY = "library"  # the media library's folder under the media root
+LIBRARY_PREFIX = "library:"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+LIBRARY_NAME_MAX_CHARS = 200
+_NAME_PUNCTUATION = frozenset(" ._-()+")
+
+
+def library_name_ok(name: str) -> bool:
+    """Whether ``name`` may name a library file: one file name (no folder), at most
+    :data:`LIBRARY_NAME_MAX_CHARS` characters of letters (Thai with its marks), digits, spaces
+    and ``. _ - ( ) +``, not hidden, no ``..``."""
+    return (
+        0 < len(name) <= LIBRARY_NAME_MAX_CHARS
+        and name[0].isalnum()
+        and ".." not in name
+        and name == name.strip()
+        and all(
+            c.isalnum() or c in _NAME_PUNCTUATION or unicodedata.category(c).startswith("M")
+            for c in name
+        )
+    )
 
 
 class MediaRefused(ValueError):
@@ -47,6 +74,16 @@ def resolve_media(written: str, *, root: Path) -> Path:
     where = f"put the file in the media folder ({root}) and write its path relative to it"
     if not text:
         raise MediaRefused("names no file", where, code="media_empty")
+    if text.startswith(LIBRARY_PREFIX):
+        found_in_library = find_in_library(root, text)
+        if found_in_library is not None:
+            return found_in_library
+        raise MediaRefused(
+            f"{text!r} is not in the media library",
+            "upload the file on the media library page, or write its name as shown there",
+            code="media_not_in_library",
+            path=text,
+        )
     if len(text) > MAX_PATH_CHARS or any(ord(c) < 32 for c in text):
         raise MediaRefused(
             "is not a file name (too long, or has control characters)", where, code="media_name"
@@ -76,12 +113,46 @@ def resolve_media(written: str, *, root: Path) -> Path:
         raise MediaRefused(
             f"{text!r} is not a regular file", where, code="media_not_file", path=text
         )
+    found_in_library = find_in_library(root, text)
+    if found_in_library is not None:
+        return found_in_library
     raise MediaRefused(
         f"media file {text!r} not found in the media folder",
         f"looked for {target}",
         code="media_not_found",
         path=text,
     )
+
+
+def find_in_library(root: Path, written: str) -> Path | None:
+    """The library file named by ``written``: ``library:<sha256>``, ``library:<name>``, or a
+    path whose last part is the name of a library file; None if none (or several) match.
+    The database is not asked: each file lies in a folder named by its content's SHA-256."""
+    text = written.strip()
+    if text.startswith(LIBRARY_PREFIX):
+        text = text[len(LIBRARY_PREFIX) :].strip()
+    real_root = root.resolve()
+    folder = real_root / LIBRARY
+    if not folder.is_dir():
+        return None
+    if _SHA256.fullmatch(text):
+        found = [
+            p
+            for p in (folder / text).glob("*")
+            if not p.name.startswith(".") and inside(p, real_root) and not p.is_symlink()
+        ]
+    else:
+        name = _SEPARATORS.split(text)[-1]
+        if not library_name_ok(name):
+            return None
+        found = [
+            p / name
+            for p in folder.iterdir()
+            if _SHA256.fullmatch(p.name)
+            and not (p / name).is_symlink()
+            and inside(p / name, real_root) is not None
+        ]
+    return found[0].resolve() if len(found) == 1 else None
 
 
 def contained(path: str | Path, *, root: Path) -> Path | None:

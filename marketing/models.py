@@ -36,6 +36,12 @@ People (the web app)
     ReconnectLink -- a signed, expiring, single-use link an admin gives an account's owner to
         reconnect that one account without a staff account; only the SHA-256 of its nonce
 
+Media library (:mod:`marketing.media_library`)
+    MediaItem -- a photo, video or e-mail template uploaded to the library: stored once per
+        content (SHA-256) under the media root, with what Pillow or ffprobe read from it,
+        whether each channel takes it, and whether people appear in it and their consent
+    MediaUpload -- a large file arriving in chunks (resumable): how many bytes have come
+
 Telling people (:mod:`marketing.notifications`)
     NotificationEvent -- something staff should act on, in the clock hour it was noticed
     NotificationDigest -- one e-mail per person, kind and hour: claimed before it is sent
@@ -739,3 +745,71 @@ class NotificationDigest(Base):
     sent_at: Mapped[datetime | None]
     message_id: Mapped[str | None] = mapped_column(String(300))
     error_code: Mapped[str | None] = mapped_column(String(100))
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+    TEMPLATE = "template"  # an e-mail template (HTML with Jinja), checked like a campaign's
+
+
+class PeopleShown(StrEnum):
+    UNKNOWN = "unknown"  # nobody said yet
+    NONE = "none"  # nobody can be recognised in it
+    YES = "yes"  # people can be recognised: their consent is recorded in ``consent``
+
+
+class Consent(StrEnum):
+    NOT_NEEDED = "not-needed"  # nobody appears
+    MISSING = "missing"  # people appear and have not agreed (yet): do not publish
+    WRITTEN = "written"  # agreed in writing (a signed form, kept by the programme)
+    ELECTRONIC = "electronic"  # agreed electronically (a message, a form online)
+
+
+class MediaItem(Base):
+    """One file of the media library.  ``path`` is relative to the media root; the file there
+    is never changed once written (its content is ``sha256``)."""
+
+    __tablename__ = "media_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # The file name people gave it (no folder): what campaigns name it by, unique.
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    path: Mapped[str] = mapped_column(String(400))
+    kind: Mapped[MediaKind] = mapped_column(_enum(MediaKind))
+    mime: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    container: Mapped[str | None] = mapped_column(String(100))  # ffprobe's format_name
+    video_codec: Mapped[str | None] = mapped_column(String(40))
+    audio_codec: Mapped[str | None] = mapped_column(String(40))
+    thumbnail: Mapped[str | None] = mapped_column(String(400))  # relative to the media root
+    # channel kind -> list of {"code", "values"}: why that channel would refuse it (empty: fits).
+    fit: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    people: Mapped[PeopleShown] = mapped_column(_enum(PeopleShown), default=PeopleShown.UNKNOWN)
+    consent: Mapped[Consent] = mapped_column(_enum(Consent), default=Consent.MISSING)
+    consent_note: Mapped[str] = mapped_column(String(500), default="")
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class MediaUpload(Base):
+    """A file arriving in chunks: the bytes so far are in ``<media root>/library/.partial/<key>``
+    (``received`` of them); at ``total_bytes`` it becomes a :class:`MediaItem`."""
+
+    __tablename__ = "media_upload"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # random: the upload's address
+    name: Mapped[str] = mapped_column(String(200))
+    total_bytes: Mapped[int] = mapped_column(BigInteger)
+    received: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Chosen at the start and applied when the last chunk arrives.
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -49,6 +49,15 @@ ensure_chromium() {
   fi
 }
 
+# The media library reads videos with ffprobe and makes thumbnails with ffmpeg (Debian's).
+ensure_ffmpeg() {
+  if ! command -v ffprobe >/dev/null 2>&1 || ! command -v ffmpeg >/dev/null 2>&1; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    apt_install ffmpeg
+  fi
+}
+
 ensure_postgres
 ensure_redis
 ensure_chromium
+ensure_ffmpeg

@@ -12,6 +12,7 @@ from channels.base import (
     Adapter,
     ContentProblem,
 )
+from channels.media import TEMPLATE_SUFFIXES
 
 MERGE_FIELDS = ("name", "email", "unsubscribe_url")
 _SLOT_OPEN, _SLOT_CLOSE = "\ue000", "\ue001"
@@ -51,6 +52,7 @@ class EmailLimits(Adapter):
     preheader_max_chars: ClassVar[int] = 250
     sender_name_max_chars: ClassVar[int] = 100
     html_max_bytes: ClassVar[int] = 1024 * 1024
+    template_suffixes: ClassVar[frozenset[str]] = TEMPLATE_SUFFIXES  # media library templates
 
     @classmethod
     def content_problems(cls, content: Mapping[str, Any]) -> list[ContentProblem]:

@@ -240,7 +240,14 @@ def problem_text(problem: Problem, _: Gettext) -> tuple[str, str]:
         "media_climbs": (_("%(path)s climbs out of the media folder with “..”"), write_relative),
         "media_link": (_("%(path)s is a link that leads out of the media folder"), write_relative),
         "media_not_file": (_("%(path)s is not a regular file"), write_relative),
-        "media_not_found": (_("the media file %(path)s is not in the media folder"), ""),
+        "media_not_found": (
+            _("the media file %(path)s is not in the media folder"),
+            _("Upload it on the media library page: a file of the same name is found there."),
+        ),
+        "media_not_in_library": (
+            _("%(path)s is not in the media library"),
+            _("Upload it on the media library page, or write its name as the library shows it."),
+        ),
     }
     found = known.get(problem.code or "")
     if found is None:

@@ -1,0 +1,28 @@
+"""Small videos made with Debian's ffmpeg for the media library's tests (a test source pattern,
+a second or two, 160 x 120): real files for ffprobe to read, no binary kept in the repository."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def make_video(
+    target: Path,
+    *,
+    codec: str = "libx264",
+    container: str | None = None,
+    seconds: float = 2.0,
+    pattern: str = "testsrc",
+) -> Path:
+    """A ``seconds``-long video coded with ``codec`` in ``container`` (ffmpeg's ``-f``;
+    default: the one the suffix says), written to ``target``."""
+    command = [
+        "ffmpeg", "-v", "error", "-nostdin", "-y",
+        "-f", "lavfi", "-i", f"{pattern}=size=160x120:rate=10",
+        "-t", f"{seconds}", "-c:v", codec, "-pix_fmt", "yuv420p",
+    ]  # fmt: skip
+    if container:
+        command += ["-f", container]
+    subprocess.run([*command, str(target)], check=True, timeout=120, capture_output=True)
+    return target
