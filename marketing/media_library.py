@@ -65,6 +65,9 @@ MAX_NAME_CHARS = LIBRARY_NAME_MAX_CHARS
 CHUNK_MAX_BYTES = 8 * 1024 * 1024
 """The largest chunk of a chunked upload (the browser's script sends 4 MiB)."""
 TEMPLATE_MAX_BYTES = 1024 * 1024
+FORM_UPLOAD_MAX_BYTES = 200 * 1024 * 1024
+"""The most one plain form upload (several files, no script) may carry; larger videos go in
+chunks (the page's script, or the API)."""
 PROBE_SECONDS = 30.0
 IMAGE_MAX_PIXELS = 100_000_000
 """A photo of more pixels is refused before Pillow decodes it (a decompression bomb)."""

@@ -2,8 +2,9 @@
 
 :func:`create_app` builds it on the configured database (or a given engine); ``marketing
 serve`` runs it under uvicorn.  Pages are server-rendered HTML that work without any script
-(one small script of our own adds drag and drop to the calendar); the JSON API lives
-under ``/api/v1`` and describes itself at ``/api/openapi.json``.
+(small scripts of our own, static files of the app, add the composer's live check, the
+calendar's drag and drop and the media library's upload progress); the JSON API lives under
+``/api/v1`` and describes itself at ``/api/openapi.json``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from channels.tracking import TrackingLinks
 from marketing import __version__
 from marketing.db import get_engine, utcnow
+from marketing.media_library import MediaRules, default_rules
 from marketing.models import User
 from marketing.settings import (
     Settings,
@@ -49,6 +51,7 @@ from marketing.web import (
     composer,
     connect,
     guards,
+    media,
     ops,
     overview,
     people,
@@ -81,29 +84,33 @@ def _shown_detail(gettext: Any, detail: str, status: int) -> str:
     return str(gettext("Something went wrong. Try again, or tell the system administrator."))
 
 
-ROUTERS = tuple(
-    m.router
-    for m in (
-        ops,
-        people,
-        overview,
-        composer,  # before campaigns: /campaigns/compose is not a campaign's slug
-        campaigns,
-        posts,
-        communities,
-        alerts,
-        connect,
-        reports,
-        search,
-        tracking,
-        api,
-    )
+ROUTERS = (
+    *(
+        m.router
+        for m in (
+            ops,
+            people,
+            overview,
+            composer,  # before campaigns: /campaigns/compose is not a campaign's slug
+            campaigns,
+            posts,
+            communities,
+            alerts,
+            connect,
+            reports,
+            search,
+            tracking,
+            media,
+            api,
+        )
+    ),
+    media.api,
 )
 SESSION_COOKIE = "glo_session"
 
 # Scripts only from this app's own static files (the composer's live check, the calendar's
-# drag and drop), never inline; inline styles only for the email previews and the report
-# documents.
+# drag and drop, the media library's upload progress), never inline; inline styles only for
+# the email previews and the report documents.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; media-src 'self'; "
     "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
@@ -240,13 +247,15 @@ def create_app(
     settings: Settings | None = None,
     clock: Callable[[], datetime] | None = None,
     throttle: SignInThrottle | None = None,
+    media_rules: MediaRules | None = None,
 ) -> FastAPI:
     """The web app on ``engine`` (default: the configured database); ``clock`` says what time
     it is (aware; default: the system clock), for "today" on the dashboard, the calendar and
     the default report period, the "now" campaigns are planned against, and what sessions,
     tokens and the sign-in throttle take as now (tests move it).  Raises
     :class:`marketing.settings.DevelopmentSecretRefused` if a development secret would be
-    used while the public URL is not this machine."""
+    used while the public URL is not this machine.  ``media_rules``: the channels' limits
+    uploads to the media library are checked against (default: the channels' own)."""
     settings = settings or get_settings()
     # The bound address is not known here (uvicorn --factory): LoopbackOnly checks each
     # request's own local address instead.
@@ -266,6 +275,7 @@ def create_app(
     app.state.engine = engine or get_engine(settings.effective_database_url)
     app.state.settings = settings
     app.state.clock = clock = clock or utcnow
+    app.state.media_rules = media_rules or default_rules()
     app.state.links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
     app.state.throttle = throttle or SignInThrottle.from_settings(settings, clock=clock)
 

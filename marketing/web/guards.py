@@ -23,6 +23,10 @@ subscriber CSV upload                      :data:`SUBSCRIBER_BODY_MAX_BYTES`: th
 one post's new text (page and API)         :data:`POST_TEXT_BODY_MAX_BYTES`: 70,000
                                            characters of Thai percent-encoded plus a
                                            form's worth (695,536 bytes)
+media library form upload (page and API)   :data:`MEDIA_FORM_BODY_MAX_BYTES`: 200 MiB of
+                                           files plus a form's worth
+one chunk of a chunked media upload        :data:`MEDIA_CHUNK_BODY_MAX_BYTES`: 8 MiB plus
+                                           a form's worth
 ========================================  ==============================================
 
 The proxy in front (docs/security.md) should refuse earlier still: ``client_max_body_size``
@@ -47,6 +51,7 @@ from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from marketing.post_edits import MAX_TEXT
+from marketing.media_library import CHUNK_MAX_BYTES, FORM_UPLOAD_MAX_BYTES
 from marketing.problems import control_character
 from marketing.web.campaign_files import MAX_CAMPAIGN_BYTES
 from marketing.web.imports import MAX_CSV_BYTES
@@ -61,6 +66,8 @@ SUBSCRIBER_BODY_MAX_BYTES = MAX_CSV_BYTES + FORM_MAX_BYTES
 # One post's new text: the longest a channel takes, Thai percent-encoded (nine bytes a
 # character), plus a form's worth.
 POST_TEXT_BODY_MAX_BYTES = 9 * MAX_TEXT + FORM_MAX_BYTES
+MEDIA_FORM_BODY_MAX_BYTES = FORM_UPLOAD_MAX_BYTES + FORM_MAX_BYTES
+MEDIA_CHUNK_BODY_MAX_BYTES = CHUNK_MAX_BYTES + FORM_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,8 @@ ROUTE_LIMITS: tuple[RouteLimit, ...] = (
     RouteLimit("POST", re.compile(r"/api/v1/campaigns(/check)?"), CAMPAIGN_BODY_MAX_BYTES),
     RouteLimit("POST", re.compile(r"/communities/[^/]+/subscribers"), SUBSCRIBER_BODY_MAX_BYTES),
     RouteLimit("POST", re.compile(r"(/api/v1)?/posts/[0-9]+/edit"), POST_TEXT_BODY_MAX_BYTES),
+    RouteLimit("POST", re.compile(r"/library|/api/v1/media"), MEDIA_FORM_BODY_MAX_BYTES),
+    RouteLimit("PUT", re.compile(r"/api/v1/media/uploads/[^/]+"), MEDIA_CHUNK_BODY_MAX_BYTES),
 )
 LARGEST_BODY_BYTES = max([FORM_MAX_BYTES, *(r.max_bytes for r in ROUTE_LIMITS)])
 

@@ -143,6 +143,9 @@ def environment(language: str) -> Environment:
         problem_text=partial(wording.problem_text, _=gettext),
         audit_sentence=partial(wording.audit_sentence, _=gettext),
         audit_details=partial(wording.audit_details, _=gettext),
+        people_label=partial(wording.people_label, _=gettext),
+        consent_label=partial(wording.consent_label, _=gettext),
+        media_kind_label=partial(wording.media_kind_label, _=gettext),
     )
     env.filters["readable"] = partial(readable, language=language)
     return env

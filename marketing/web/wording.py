@@ -256,6 +256,33 @@ def problem_text(problem: Problem, _: Gettext) -> tuple[str, str]:
     return message % values, hint % values
 
 
+def people_label(value: str, _: Gettext) -> str:
+    """Whether people appear in a media file, in words."""
+    labels = {
+        "unknown": _("not said yet whether people appear"),
+        "none": _("no one can be recognised"),
+        "yes": _("people can be recognised"),
+    }
+    return labels.get(value, value)
+
+
+def consent_label(value: str, _: Gettext) -> str:
+    """The consent recorded for the people in a media file, in words."""
+    labels = {
+        "not-needed": _("consent not needed"),
+        "missing": _("no consent recorded"),
+        "written": _("consent given in writing"),
+        "electronic": _("consent given electronically"),
+    }
+    return labels.get(value, value)
+
+
+def media_kind_label(value: str, _: Gettext) -> str:
+    """A media library item's kind, in words."""
+    labels = {"image": _("photo"), "video": _("video"), "template": _("e-mail template")}
+    return labels.get(value, value)
+
+
 def outcome_label(outcome: AttemptOutcome, _: Gettext) -> str:
     """An attempt's outcome, in words."""
     labels = {
@@ -340,6 +367,8 @@ def audit_sentence(
         "user.change": _("%(who)s changed user %(what)s"),
         "user.token": _("%(who)s made an access token for %(what)s"),
         "user.token_revoke": _("%(who)s revoked an access token of %(what)s"),
+        "media.upload": _("%(who)s uploaded media file #%(what)s"),
+        "media.consent": _("%(who)s recorded who appears in media file #%(what)s"),
     }
     template = actions.get(entry.action)
     if template is None:
