@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine, select, update
 
 from marketing.db import session_scope
+from marketing.media_library import add_file, default_rules, move_into_library
 from marketing.models import (
     AccountHealth,
     Attempt,
@@ -26,14 +27,18 @@ from marketing.models import (
     ChannelAccount,
     Community,
     Highlight,
+    MediaItem,
+    PeopleShown,
     Post,
     PostState,
     Role,
     Subscriber,
     User,
 )
+from marketing.settings import get_settings
 from marketing.web import create_app
 from marketing.web.app import ROUTERS
+from tests.support.media import EXAMPLES_MEDIA
 from tests.support.web import NOW, WebClient, add_user, clock_at, email_post, import_sample
 
 COMMUNITY = "nan-ban-doi-ngoen"
@@ -295,6 +300,21 @@ def walked(app: FastAPI, engine: Engine) -> Iterator[FastAPI]:
     )
     assert approved.status_code == 303, approved.text[:800]
     problem_posts(engine)
+    with session_scope(engine) as session:  # the media library: a photo and a video
+        root = get_settings().media_root
+        for source in (
+            EXAMPLES_MEDIA / "songkran-poster.png",
+            EXAMPLES_MEDIA / "songkran-clip.mp4",
+        ):
+            add_file(
+                session=session,
+                source=move_into_library(source, root),
+                name=source.name,
+                root=root,
+                rules=default_rules(),
+                uploaded_by="malee",
+                people=PeopleShown.YES,
+            )
     malee.close()
     somchai.close()
     yield app
@@ -308,6 +328,8 @@ def pages(app: FastAPI, engine: Engine) -> list[str]:
             "slug": COMMUNITY,
             "post_id": str(session.scalars(select(Post.id).order_by(Post.id.desc())).first()),
             "token": "no-such-link",  # a reconnect link that is not one: its refusal page
+            # The video: its page names a container and codecs.
+            "item_id": str(session.scalars(select(MediaItem.id).order_by(MediaItem.id)).all()[-1]),
         }
         campaign = session.scalars(select(Campaign.slug).order_by(Campaign.id)).first()
     found = []
@@ -318,6 +340,8 @@ def pages(app: FastAPI, engine: Engine) -> list[str]:
             continue  # JSON, the e-mail endpoints (tested in test_web_email), files
         if route.path in {"/campaigns/{slug}/source"}:
             continue  # the campaign file as the person wrote it
+        if route.path.startswith("/library/") and route.path.endswith(("/file", "/thumbnail")):
+            continue  # a media library file, its thumbnail
         if route.path.startswith("/accounts/connect/") and route.path.endswith("/delegated"):
             continue  # a redirect to the provider's consent page (test_delegated_connect)
         if route.path.startswith("/imports/"):

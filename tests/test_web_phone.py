@@ -23,11 +23,13 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine, select
 
 from marketing.db import session_scope
+from marketing.media_library import add_file, default_rules, move_into_library
 from marketing.models import AccountHealth, ChannelAccount, Role
 from marketing.reconnect_links import create_link
 from marketing.web.app import ROUTERS
 from marketing.web.tracking import TrackingLinks
 from tests.support.besttimes import seeded_programme
+from tests.support.media import EXAMPLES_MEDIA
 from tests.support.web import NOW, PASSWORD, add_user, clock_at, served, subscribers_of
 from tests.test_reports import ACTIVE, CAMPAIGN, END, START, seed
 from tests.test_web_browser import browser  # noqa: F401  (the module's Chromium, reused)
@@ -71,6 +73,8 @@ NOT_PAGES = {
     "/media/post/{post_id}/{key}": "a photo or video file",
     "/media/highlight/{highlight_id}/{index}": "a photo file",
     "/media/draft": "a photo or video file named in a campaign being composed",
+    "/library/{item_id}/file": "a media library file",
+    "/library/{item_id}/thumbnail": "a media library thumbnail (JPEG)",
     "/campaigns/{slug}/source": "the campaign file, downloaded",
     "/e/open/{token}": "a one-pixel image",
     "/e/click/{token}": "a redirect to the link in the e-mail",
@@ -285,6 +289,23 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
         job = urlsplit(walker.phone.url).path
         assert job.startswith("/imports/"), walker.phone.url
 
+        # The media library with a photo and a video in it (thumbnails, fit badges).
+        with session_scope(engine) as session:
+            library = [
+                add_file(
+                    session=session,
+                    source=move_into_library(source, settings.media_root),
+                    name=source.name,
+                    root=settings.media_root,
+                    rules=default_rules(),
+                    uploaded_by="admin",
+                ).item.id
+                for source in (
+                    EXAMPLES_MEDIA / "songkran-poster.png",
+                    EXAMPLES_MEDIA / "songkran-clip.mp4",
+                )
+            ]
+
         pages: dict[str, list[tuple[str, str]]] = {
             "/login": [],  # above, signed out
             "/e/unsubscribe/{token}": [],  # above, as a subscriber sees it
@@ -334,6 +355,11 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
             "/account/tokens": [("tokens", "/account/tokens")],
             "/admin/users": [("users", "/admin/users")],
             "/admin/audit": [("audit", "/admin/audit")],
+            "/library": [("library", "/library")],
+            "/library/{item_id}": [
+                ("library-photo", f"/library/{library[0]}"),
+                ("library-video", f"/library/{library[1]}"),
+            ],
         }
         unknown = html_routes() - set(pages) - set(NOT_PAGES)
         assert not unknown, f"new pages: add them (with sample values) to `pages`: {unknown}"

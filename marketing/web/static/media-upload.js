@@ -52,7 +52,7 @@
 
   function refusals(data) {
     if (data && data.refusals) {
-      return data.refusals.map(function (r) { return r.shown || r.message; }).join(" ");
+      return data.refusals.map(function (r) { return r.shown || r.message; }).join("\n");
     }
     return (data && typeof data.detail === "string") ? data.detail : msg("failed");
   }
