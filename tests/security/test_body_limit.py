@@ -24,6 +24,8 @@ from marketing.web.guards import (
     CAMPAIGN_BODY_MAX_BYTES,
     FORM_MAX_BYTES,
     LARGEST_BODY_BYTES,
+    MEDIA_CHUNK_BODY_MAX_BYTES,
+    MEDIA_FORM_BODY_MAX_BYTES,
     SUBSCRIBER_BODY_MAX_BYTES,
     body_limit,
 )
@@ -107,7 +109,13 @@ def test_routes_have_their_own_limits() -> None:
     assert body_limit("POST", "/api/v1/campaigns") == CAMPAIGN_BODY_MAX_BYTES
     assert body_limit("POST", UPLOAD) == SUBSCRIBER_BODY_MAX_BYTES
     assert body_limit("POST", UPLOAD + "/../../login") == FORM_MAX_BYTES
-    assert LARGEST_BODY_BYTES == SUBSCRIBER_BODY_MAX_BYTES > CAMPAIGN_BODY_MAX_BYTES
+    assert body_limit("POST", "/library") == MEDIA_FORM_BODY_MAX_BYTES
+    assert body_limit("POST", "/api/v1/media") == MEDIA_FORM_BODY_MAX_BYTES
+    assert body_limit("PUT", "/api/v1/media/uploads/abc") == MEDIA_CHUNK_BODY_MAX_BYTES
+    assert body_limit("POST", "/api/v1/media/uploads") == FORM_MAX_BYTES  # JSON: name, size
+    assert body_limit("POST", "/library/1/people") == FORM_MAX_BYTES
+    assert LARGEST_BODY_BYTES == MEDIA_FORM_BODY_MAX_BYTES > SUBSCRIBER_BODY_MAX_BYTES
+    assert SUBSCRIBER_BODY_MAX_BYTES > CAMPAIGN_BODY_MAX_BYTES
 
 
 @pytest.mark.parametrize("path", [UPLOAD, "/login", "/campaigns/check", "/api/v1/campaigns"])
