@@ -45,11 +45,12 @@ import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channels.media import IMAGE_TYPES, TEMPLATE_SUFFIXES, VIDEO_TYPES, sniff
@@ -683,8 +684,16 @@ def add_file(
             created_at=now or utcnow(),
             updated_at=now or utcnow(),
         )
-        session.add(item)
-        session.flush()
+        try:
+            with session.begin_nested():  # the same bytes or name added at the same moment
+                session.add(item)
+        except IntegrityError:
+            again = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha)).first()
+            if again is not None:
+                if again.path != item.path:
+                    target.unlink(missing_ok=True)
+                return Added(again, duplicate=True)
+            raise UploadRefused(name, [Refusal("media:name-taken", {"name": name})]) from None
         return Added(item, duplicate=False)
     finally:
         source.unlink(missing_ok=True)
@@ -709,11 +718,13 @@ def start_upload(
     total_bytes: int,
     rules: MediaRules,
     created_by: str,
+    root: Path | None = None,
     options: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> MediaUpload:
     """A new chunked upload of ``total_bytes`` bytes named ``name``; UploadRefused if the name
-    or the size cannot be taken (checked before any byte arrives)."""
+    or the size cannot be taken (checked before any byte arrives).  With ``root``, uploads
+    abandoned for :data:`UPLOAD_HOURS` are forgotten first (so nothing needs a scheduler)."""
     name = clean_name(name)
     if kind_of(name) is None:
         raise UploadRefused(name, [_type_refusal(Path(name.lower()).suffix)])
@@ -729,6 +740,9 @@ def start_upload(
                 )
             ],
         )
+    moment = now or utcnow()
+    if root is not None:
+        forget_abandoned(session=session, root=root, now=moment)
     upload = MediaUpload(
         key=secrets.token_urlsafe(24),
         name=name,
@@ -759,6 +773,7 @@ def receive_chunk(
     start: int,
     total: int,
     chunks: Iterator[bytes],
+    now: datetime | None = None,
 ) -> bool:
     """Append the chunk starting at byte ``start`` of upload ``upload``; True when the upload
     is complete.  ChunkRefused if it does not continue where the upload is (``start`` must be
@@ -797,7 +812,7 @@ def receive_chunk(
             out.truncate(upload.received)
             raise
     upload.received = start + written
-    upload.updated_at = utcnow()
+    upload.updated_at = now or utcnow()
     return upload.received == upload.total_bytes
 
 
@@ -810,17 +825,22 @@ def forget_upload(*, session: Session, upload: MediaUpload, root: Path) -> None:
 # --- leftovers -------------------------------------------------------------------------------
 
 
-def remove_partial_leftovers(root: Path, *, older_than_seconds: float, now: float) -> int:
-    """Remove partial files older than ``older_than_seconds``; how many were removed."""
+def forget_abandoned(*, session: Session, root: Path, now: datetime) -> int:
+    """Forget chunked uploads untouched for :data:`UPLOAD_HOURS` (their rows and partial
+    files) and partial files left by a form cut off mid-way; how many uploads."""
+    cutoff = now - timedelta(hours=UPLOAD_HOURS)
+    stale = list(session.scalars(select(MediaUpload).where(MediaUpload.updated_at < cutoff)))
+    for upload in stale:
+        partial_path(root, upload.key).unlink(missing_ok=True)
+    if stale:
+        session.execute(delete(MediaUpload).where(MediaUpload.id.in_([u.id for u in stale])))
     folder = library_root(root) / PARTIAL
-    if not folder.is_dir():
-        return 0
-    removed = 0
-    for path in folder.iterdir():
-        if path.is_file() and now - path.stat().st_mtime > older_than_seconds:
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    if folder.is_dir():
+        for path in folder.iterdir():
+            leftover = path.name.startswith(("form-", "copy-")) and path.is_file()
+            if leftover and path.stat().st_mtime < cutoff.timestamp():
+                path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def move_into_library(source: Path, root: Path) -> Path:

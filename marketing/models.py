@@ -810,6 +810,8 @@ class MediaUpload(Base):
     received: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When the last chunk came, by the app's clock (set by each chunk: an upload untouched for
+    # two days is forgotten).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Chosen at the start and applied when the last chunk arrives.
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)

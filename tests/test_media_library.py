@@ -6,6 +6,7 @@ Database tests run on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from campaigns import read_campaign
 from marketing.media import resolve_media
 from marketing.media_library import (
     CHUNK_MAX_BYTES,
+    UPLOAD_HOURS,
     ChunkRefused,
     UploadRefused,
     add_file,
@@ -27,7 +29,7 @@ from marketing.media_library import (
     spool,
     start_upload,
 )
-from marketing.models import Consent, MediaItem, MediaKind, PeopleShown
+from marketing.models import Consent, MediaItem, MediaKind, MediaUpload, PeopleShown
 from tests.support.media import EXAMPLES_MEDIA, ROOT
 from tests.support.videos import make_video
 
@@ -355,3 +357,41 @@ def test_library_names_cannot_reach_outside_the_media_root(tmp_path: Path) -> No
     assert find_in_library(root, "library:../secret.png") is None
     with pytest.raises(MediaRefused):
         resolve_media("library:../../secret.png", root=root)
+
+
+def test_uploads_abandoned_for_two_days_are_forgotten_when_another_starts(
+    session: Session, tmp_path: Path
+) -> None:
+    root = tmp_path / "media"
+    start = datetime(2027, 4, 1, 3, 0, tzinfo=UTC)
+    old = start_upload(
+        session=session, name="old.mp4", total_bytes=10, rules=RULES, created_by="e", now=start
+    )
+    receive_chunk(
+        session=session, upload=old, root=root, start=0, total=10, chunks=iter([b"12345"])
+    )
+    old.updated_at = start
+    session.flush()
+    kept = start_upload(
+        session=session,
+        name="recent.mp4",
+        total_bytes=10,
+        rules=RULES,
+        created_by="e",
+        root=root,
+        now=start + timedelta(hours=47),
+    )
+    assert partial_path(root, old.key).exists()
+    start_upload(
+        session=session,
+        name="new.mp4",
+        total_bytes=10,
+        rules=RULES,
+        created_by="e",
+        root=root,
+        now=start + timedelta(hours=UPLOAD_HOURS, minutes=1),
+    )
+    session.commit()
+    names = set(session.scalars(select(MediaUpload.name)))
+    assert names == {kept.name, "new.mp4"}
+    assert not partial_path(root, old.key).exists()

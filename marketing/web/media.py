@@ -541,6 +541,7 @@ def api_start_upload(request: Request, user: Editor, session: DB, body: UploadIn
             total_bytes=body.size,
             rules=rules_of(request),
             created_by=user.username,
+            root=settings_of(request).media_root,
             options={
                 "channels": body.channels,
                 "people": body.people.value,
@@ -602,6 +603,7 @@ async def api_chunk(
             start=first,
             total=total,
             chunks=iter([body]),
+            now=now_of(request),
         )
     except ChunkRefused as exc:
         session.rollback()
