@@ -33,6 +33,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +62,7 @@ from campaigns.templates import (
 )
 from channels.base import Capability
 from channels.registry import limits_for, spec_for
-from marketing.media import MediaRefused, resolve_media
+from marketing.media import LIBRARY, MediaRefused, resolve_media
 from marketing.problems import InvalidInput, Path_, Problem, format_path, problem_at
 
 NO_PEOPLE_TAG = "no-people"
@@ -150,6 +151,10 @@ class _Tally:
                     problem.field,
                     f"{problem.message} ({where})",
                     problem.hint,
+                    # A coded problem is shown in the reader's words (the same for every
+                    # community it was found for).
+                    problem.code,
+                    problem.values,
                 )
             )
         return out
@@ -481,11 +486,31 @@ class _Planner:
         resolved = self._media.get(written)
         if resolved is None:
             try:
-                resolved = str(resolve_media(written, root=self.d.media_root))
+                real = resolve_media(written, root=self.d.media_root)
+                resolved = self.consent_refusal(real, written) or str(real)
             except MediaRefused as exc:
                 resolved = exc
             self._media[written] = resolved
         return resolved
+
+    def consent_refusal(self, real: Path, written: str) -> MediaRefused | None:
+        """Why a media library file may not be published: people can be recognised in it and
+        no consent of theirs is recorded (the library page records it)."""
+        try:
+            relative = real.relative_to(self.d.media_root.resolve()).as_posix()
+        except ValueError:
+            return None
+        if not relative.startswith(f"{LIBRARY}/"):
+            return None
+        name = self.reference.library_file_without_consent(relative)
+        if name is None:
+            return None
+        return MediaRefused(
+            f"people can be recognised in {name!r} and no consent of theirs is recorded",
+            "record their consent on the file's page in the media library, or use another file",
+            code="media_no_consent",
+            path=name,
+        )
 
     def content_for(
         self,

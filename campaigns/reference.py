@@ -94,3 +94,8 @@ class Reference(Protocol):
     def existing_posts(self, campaign_slug: str) -> list[ExistingPost]:
         """The posts campaign ``campaign_slug`` has already."""
         ...
+
+    def library_file_without_consent(self, path: str) -> str | None:
+        """The name of the media library file at ``path`` (relative to the media root) if
+        people can be recognised in it and no consent of theirs is recorded, else None."""
+        ...

@@ -12,7 +12,17 @@ from sqlalchemy.orm import Session
 from campaigns.loader import CampaignDefinition
 from campaigns.planning import Plan, plan_campaign
 from campaigns.reference import AccountRef, CommunityRef, ExistingPost, HighlightRef
-from marketing.models import Campaign, ChannelAccount, Community, Highlight, Post, Subscriber
+from marketing.models import (
+    Campaign,
+    ChannelAccount,
+    Community,
+    Consent,
+    Highlight,
+    MediaItem,
+    PeopleShown,
+    Post,
+    Subscriber,
+)
 
 
 class DatabaseReference:
@@ -85,6 +95,15 @@ class DatabaseReference:
                 .order_by(Highlight.community_id, Highlight.position, Highlight.id)
             )
         ]
+
+    def library_file_without_consent(self, path: str) -> str | None:
+        return self.session.scalars(
+            select(MediaItem.name).where(
+                MediaItem.path == path,
+                MediaItem.people == PeopleShown.YES,
+                MediaItem.consent == Consent.MISSING,
+            )
+        ).first()
 
     def existing_posts(self, campaign_slug: str) -> list[ExistingPost]:
         rows = self.session.execute(

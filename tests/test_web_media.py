@@ -5,6 +5,7 @@ poster, clip and e-mail template are in the library.  Both databases."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,3 +312,44 @@ def test_the_shipped_songkran_campaign_works_through_the_api_after_its_uploads(
     root = get_settings().media_root
     photos = {p["content"].get("photo") for p in posts if p["channel"] == "facebook"}
     assert photos == {str((root / items["songkran-poster.png"].path).resolve())}
+
+
+def test_a_file_with_people_and_no_consent_cannot_be_posted_until_consent_is_recorded(
+    app: FastAPI, editor: WebClient, engine: Engine
+) -> None:
+    campaign = """\
+slug: faces
+name: ภาพชาวบ้าน
+window: {start: 2027-04-01, end: 2027-04-20}
+communities: [nan-ban-doi-ngoen]
+channels:
+  facebook:
+    account: community
+    message: "ภาพจากงานสงกรานต์"
+    photo: songkran-poster.png
+schedule:
+  at: [2027-04-13T09:00:00+07:00]
+"""
+    editor.http.post(
+        "/library",
+        data={"csrf_token": editor.csrf, "people": "yes"},
+        files=[
+            (
+                "files",
+                ("songkran-poster.png", (EXAMPLES_MEDIA / "songkran-poster.png").read_bytes()),
+            )
+        ],
+    )
+    item = _items(engine)["songkran-poster.png"]
+    assert (item.people, item.consent) == (PeopleShown.YES, Consent.MISSING)
+    headers = _bearer(engine, "editor")
+    with TestClient(app) as api:
+        refused = api.post("/api/v1/campaigns/check", json={"yaml": campaign}, headers=headers)
+        [problem] = refused.json()["problems"]
+        assert problem["field"] == "channels.facebook.photo" and problem["line"] == 9
+        assert "no consent" in problem["message"]
+        page = editor.post("/campaigns/check", {"yaml": campaign}).text
+        assert "ยังไม่ได้บันทึกความยินยอม" in page, re.sub(r"<[^>]+>", " ", page)[-3000:]
+        editor.post(f"/library/{item.id}/people", {"people": "yes", "consent": "written"})
+        ok = api.post("/api/v1/campaigns/check", json={"yaml": campaign}, headers=headers)
+        assert ok.json()["ok"], ok.json()["problems"]

@@ -244,6 +244,10 @@ def problem_text(problem: Problem, _: Gettext) -> tuple[str, str]:
             _("the media file %(path)s is not in the media folder"),
             _("Upload it on the media library page: a file of the same name is found there."),
         ),
+        "media_no_consent": (
+            _("people can be recognised in %(path)s and no consent of theirs is recorded"),
+            _("Record their consent on the file's page in the media library, or use another file."),
+        ),
         "media_not_in_library": (
             _("%(path)s is not in the media library"),
             _("Upload it on the media library page, or write its name as the library shows it."),
