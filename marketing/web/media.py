@@ -18,6 +18,7 @@ editor role, as campaign writes do.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -60,6 +61,8 @@ LIST_LIMIT = 500
 _RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
 _STATUS = re.compile(r"bytes \*/(\d{1,15})")
 UPLOAD_KEY = r"^[A-Za-z0-9_-]{16,64}$"
+_upload_locks: dict[str, threading.Lock] = {}
+_upload_locks_guard = threading.Lock()
 
 
 def rules_of(request: Request) -> MediaRules:
@@ -581,7 +584,25 @@ async def api_chunk(
 ) -> Response:
     """Send one chunk (``Content-Range: bytes FIRST-LAST/TOTAL``), or ask how much arrived
     (an empty body with ``Content-Range: bytes */TOTAL``)."""
-    upload = session.scalars(select(MediaUpload).where(MediaUpload.key == key)).first()
+    body = await request.body()  # at most a chunk and a form's worth (the body limit)
+    return await run_in_threadpool(_chunk, request, user, session, key, body)
+
+
+def _chunk(request: Request, user: User, session: Session, key: str, body: bytes) -> Response:
+    """The chunk's work, in the thread pool (disk, database, ffprobe): one chunk of an upload
+    at a time (a lock in this process; the row locked on PostgreSQL for other processes)."""
+    with _upload_locks_guard:
+        lock = _upload_locks.setdefault(key, threading.Lock())
+    with lock:  # kept (a few bytes an upload) so that no two chunks ever hold different locks
+        return _chunk_locked(request, user, session, key, body)
+
+
+def _chunk_locked(
+    request: Request, user: User, session: Session, key: str, body: bytes
+) -> Response:
+    upload = session.scalars(
+        select(MediaUpload).where(MediaUpload.key == key).with_for_update()
+    ).first()
     if upload is None or upload.created_by != user.username:
         raise HTTPException(404, "no such upload (it finished, or was never started)")
     header = request.headers.get("content-range", "").strip()
@@ -591,7 +612,6 @@ async def api_chunk(
     if matched is None:
         raise HTTPException(400, "send Content-Range: bytes FIRST-LAST/TOTAL")
     first, last, total = (int(g) for g in matched.groups())
-    body = await request.body()
     if last < first or last - first + 1 != len(body):
         raise HTTPException(400, "Content-Range does not match the body's length")
     root = settings_of(request).media_root
@@ -617,37 +637,33 @@ async def api_chunk(
     source.replace(finished)
     name = upload.name
     forget_upload(session=session, upload=upload, root=root)
-
-    def finish() -> Response:
-        try:
-            added = add_file(
-                session=session,
-                source=finished,
-                name=name,
-                root=root,
-                rules=rules_of(request),
-                uploaded_by=user.username,
-                channels=options.get("channels"),
-                people=PeopleShown(options.get("people") or "unknown"),
-                consent=Consent(options["consent"]) if options.get("consent") else None,
-                consent_note=str(options.get("consent_note") or ""),
-                now=now_of(request),
-            )
-        except UploadRefused as exc:
-            session.commit()  # the upload is over either way
-            return _refused(exc, user)
-        if not added.duplicate:
-            audit(
-                session=session,
-                user=user,
-                action="media.upload",
-                object_type="media",
-                object_id=added.item.id,
-                name=added.item.name,
-                sha256=added.item.sha256,
-            )
-        session.commit()
-        out = MediaOut.of(added.item, duplicate=added.duplicate)
-        return JSONResponse(out.model_dump(), status_code=201)
-
-    return await run_in_threadpool(finish)
+    try:
+        added = add_file(
+            session=session,
+            source=finished,
+            name=name,
+            root=root,
+            rules=rules_of(request),
+            uploaded_by=user.username,
+            channels=options.get("channels"),
+            people=PeopleShown(options.get("people") or "unknown"),
+            consent=Consent(options["consent"]) if options.get("consent") else None,
+            consent_note=str(options.get("consent_note") or ""),
+            now=now_of(request),
+        )
+    except UploadRefused as exc:
+        session.commit()  # the upload is over either way
+        return _refused(exc, user)
+    if not added.duplicate:
+        audit(
+            session=session,
+            user=user,
+            action="media.upload",
+            object_type="media",
+            object_id=added.item.id,
+            name=added.item.name,
+            sha256=added.item.sha256,
+        )
+    session.commit()
+    out = MediaOut.of(added.item, duplicate=added.duplicate)
+    return JSONResponse(out.model_dump(), status_code=201)
