@@ -76,6 +76,13 @@ def test_several_files_from_a_phone_with_progress_and_chunks(
         page.screenshot(path=str(ARTIFACTS / "web-library-upload-phone.png"), full_page=True)
         page.click("#upload-progress a")
         page.wait_for_load_state("load")
+        # Thumbnails load lazily: scroll to them, then wait until every one has loaded.
+        page.locator(".media-grid").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.media-grid img')]"
+            ".every(i => i.complete && i.naturalWidth > 0)",
+            timeout=20_000,
+        )
         thumbnails = page.eval_on_selector_all(
             ".media-grid img", "imgs => imgs.map(i => i.complete && i.naturalWidth > 0)"
         )
