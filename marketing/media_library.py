@@ -658,45 +658,100 @@ def add_file(
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / name
         os.replace(source, target)
-        thumb = folder / THUMBNAIL
-        has_thumb = _thumbnail(target, thumb, facts.kind, facts)
-        if people is PeopleShown.NONE and consent is None:
-            consent = Consent.NOT_NEEDED
-        item = MediaItem(
-            sha256=sha,
-            name=name,
-            path=target.relative_to(root).as_posix(),
-            kind=facts.kind,
-            mime=facts.mime,
-            size_bytes=facts.size_bytes,
-            width=facts.width,
-            height=facts.height,
-            duration_seconds=facts.duration_seconds,
-            container=facts.container,
-            video_codec=facts.video_codec,
-            audio_codec=facts.audio_codec,
-            thumbnail=thumb.relative_to(root).as_posix() if has_thumb else None,
-            fit={k: [r.to_json() for r in v] for k, v in fits.items()},
-            people=people,
-            consent=consent or Consent.MISSING,
-            consent_note=consent_note[:500],
-            uploaded_by=uploaded_by,
-            created_at=now or utcnow(),
-            updated_at=now or utcnow(),
-        )
         try:
-            with session.begin_nested():  # the same bytes or name added at the same moment
-                session.add(item)
-        except IntegrityError:
-            again = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha)).first()
-            if again is not None:
-                if again.path != item.path:
-                    target.unlink(missing_ok=True)
-                return Added(again, duplicate=True)
-            raise UploadRefused(name, [Refusal("media:name-taken", {"name": name})]) from None
-        return Added(item, duplicate=False)
+            return _record(
+                session=session,
+                root=root,
+                target=target,
+                sha=sha,
+                facts=facts,
+                fits=fits,
+                people=people,
+                consent=consent,
+                consent_note=consent_note,
+                uploaded_by=uploaded_by,
+                now=now or utcnow(),
+            )
+        except BaseException:
+            discard_files(root, target.relative_to(root).as_posix())
+            raise
     finally:
         source.unlink(missing_ok=True)
+
+
+def _record(
+    *,
+    session: Session,
+    root: Path,
+    target: Path,
+    sha: str,
+    facts: Facts,
+    fits: Mapping[str, list[Refusal]],
+    people: PeopleShown,
+    consent: Consent | None,
+    consent_note: str,
+    uploaded_by: str,
+    now: datetime,
+) -> Added:
+    """The thumbnail and the row of a file just put at ``target``."""
+    thumb = target.parent / THUMBNAIL
+    has_thumb = _thumbnail(target, thumb, facts.kind, facts)
+    if people is PeopleShown.NONE and consent is None:
+        consent = Consent.NOT_NEEDED
+    item = MediaItem(
+        sha256=sha,
+        name=target.name,
+        path=target.relative_to(root).as_posix(),
+        kind=facts.kind,
+        mime=facts.mime,
+        size_bytes=facts.size_bytes,
+        width=facts.width,
+        height=facts.height,
+        duration_seconds=facts.duration_seconds,
+        container=facts.container,
+        video_codec=facts.video_codec,
+        audio_codec=facts.audio_codec,
+        thumbnail=thumb.relative_to(root).as_posix() if has_thumb else None,
+        fit={k: [r.to_json() for r in v] for k, v in fits.items()},
+        people=people,
+        consent=consent or Consent.MISSING,
+        consent_note=consent_note[:500],
+        uploaded_by=uploaded_by,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with session.begin_nested():  # the same bytes or name added at the same moment
+            session.add(item)
+    except IntegrityError:
+        again = session.scalars(select(MediaItem).where(MediaItem.sha256 == sha)).first()
+        if again is not None and again.path == item.path:
+            return Added(again, duplicate=True)  # its file is this one: keep it
+        discard_files(root, item.path)
+        if again is not None:
+            return Added(again, duplicate=True)
+        raise UploadRefused(
+            target.name, [Refusal("media:name-taken", {"name": target.name})]
+        ) from None
+    return Added(item, duplicate=False)
+
+
+def discard_files(root: Path, relative: str) -> None:
+    """Remove a library file (``library/<sha256>/<name>``), its thumbnail and its folder when
+    empty: for a file whose row was not kept (a refused batch, a failed transaction), so
+    that no file is found by name without its row."""
+    target = root / relative
+    folder = target.parent
+    if folder.parent != library_root(root) or not _is_sha(folder.name):
+        return
+    target.unlink(missing_ok=True)
+    (folder / THUMBNAIL).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 # --- chunked uploads -------------------------------------------------------------------------

@@ -353,3 +353,25 @@ schedule:
         editor.post(f"/library/{item.id}/people", {"people": "yes", "consent": "written"})
         ok = api.post("/api/v1/campaigns/check", json={"yaml": campaign}, headers=headers)
         assert ok.json()["ok"], ok.json()["problems"]
+
+
+def test_an_api_batch_with_one_refused_file_keeps_none_of_them(
+    app: FastAPI, engine: Engine, tmp_path: Path
+) -> None:
+    from marketing.media import find_in_library
+
+    bad = make_video(tmp_path / "lossless.avi", codec="ffv1")
+    with TestClient(app) as api:
+        answer = api.post(
+            "/api/v1/media",
+            files=[
+                ("files", ("poster.png", (EXAMPLES_MEDIA / "songkran-poster.png").read_bytes())),
+                ("files", ("lossless.avi", bad.read_bytes())),
+            ],
+            headers=_bearer(engine, "editor"),
+        )
+    assert answer.status_code == 422 and answer.json()["file"] == "lossless.avi"
+    assert _items(engine) == {}
+    root = get_settings().media_root
+    assert find_in_library(root, "poster.png") is None  # no file without its row
+    assert [p for p in (root / "library").rglob("*") if p.is_file()] == []

@@ -40,6 +40,7 @@ from marketing.media_library import (
     UploadRefused,
     add_file,
     default_rules,
+    discard_files,
     forget_upload,
     partial_path,
     receive_chunk,
@@ -473,7 +474,7 @@ def api_upload(
         raise HTTPException(400, f"upload at most {MAX_FILES} files at once")
     shown = _choice(people, PeopleShown, PeopleShown.UNKNOWN)
     agreed = _choice(consent, Consent, None)
-    out = []
+    out: list[tuple[MediaItem, bool]] = []
     try:
         for file in files:
             item, duplicate = _upload_one(
@@ -488,7 +489,10 @@ def api_upload(
             )
             out.append((item, duplicate))
     except UploadRefused as exc:
+        kept = [item.path for item, duplicate in out if not duplicate]
         session.rollback()
+        for path in kept:  # all or none: the files of this request's new items go too
+            discard_files(settings_of(request).media_root, path)
         return _refused(exc, user)
     session.commit()
     return [MediaOut.of(item, duplicate=duplicate) for item, duplicate in out]
