@@ -222,12 +222,13 @@ def fit_summary(item: MediaItem) -> dict[str, bool]:
 
 @router.get("/library")
 def library_page(request: Request, user: Viewer, session: DB) -> Response:
+    items = _items(session)
     return render(
         request,
         "library.html",
         user=user,
-        items=_items(session),
-        fits={item.id: fit_summary(item) for item in _items(session)},
+        items=items,
+        fits={item.id: fit_summary(item) for item in items},
         limit=LIST_LIMIT,
         max_files=MAX_FILES,
         form_max_mb=FORM_UPLOAD_MAX_BYTES // 2**20,
