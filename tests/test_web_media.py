@@ -375,3 +375,19 @@ def test_an_api_batch_with_one_refused_file_keeps_none_of_them(
     root = get_settings().media_root
     assert find_in_library(root, "poster.png") is None  # no file without its row
     assert [p for p in (root / "library").rglob("*") if p.is_file()] == []
+
+
+def test_many_refusals_in_one_form_keep_the_session_and_are_counted(
+    app: FastAPI, editor: WebClient, engine: Engine
+) -> None:
+    """The session is a signed cookie (about 4 KB): twenty refused files with long Thai
+    messages must not overflow it and sign the editor out."""
+    files = [("files", (f"ภาพงานสงกรานต์-หมายเลข-{i:02}.png", b"not a picture")) for i in range(20)]
+    answer = editor.http.post("/library", data={"csrf_token": editor.csrf}, files=files)
+    assert answer.status_code == 303
+    assert len(answer.headers["set-cookie"]) < 4000
+    page = editor.get("/library")
+    assert page.status_code == 200  # still signed in
+    assert page.text.count('class="flash error"') == 4
+    assert "… และอีก 17 รายการ" in page.text
+    assert _items(engine) == {}

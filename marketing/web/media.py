@@ -58,6 +58,7 @@ api = APIRouter(prefix="/api/v1", tags=["media"])
 MAX_ID = 2**31 - 1
 MAX_FILES = 20
 """Files in one form upload."""
+FLASHED_DONE, FLASHED_ERRORS = 4, 3  # messages carried to the next page (in the cookie)
 LIST_LIMIT = 500
 _RANGE = re.compile(r"bytes (\d{1,15})-(\d{1,15})/(\d{1,15})")
 _STATUS = re.compile(r"bytes \*/(\d{1,15})")
@@ -258,6 +259,9 @@ def library_upload(
     if len(files) > MAX_FILES:
         flash(request, _("Upload at most %(n)s files at once.") % {"n": MAX_FILES}, "error")
         return RedirectResponse("/library", status_code=303)
+    # The session lives in a signed cookie (about 4 KB): a few messages, then a count.
+    errors: list[str] = []
+    done: list[str] = []
     for file in files:
         name = file.filename or ""
         try:
@@ -273,15 +277,23 @@ def library_upload(
             )
         except UploadRefused as exc:
             session.rollback()
-            for refusal in exc.refusals:
-                flash(request, f"{name}: {refusal_text(refusal, _)}", "error")
+            errors += [f"{name[:60]}: {refusal_text(r, _)}" for r in exc.refusals]
             continue
         session.commit()
         if duplicate:
             message = _("%(file)s is already in the library as %(name)s.")
-            flash(request, message % {"file": name, "name": item.name})
+            done.append(message % {"file": name[:60], "name": item.name[:60]})
         else:
-            flash(request, _("%(file)s was added to the library.") % {"file": item.name})
+            done.append(_("%(file)s was added to the library.") % {"file": item.name[:60]})
+    for messages, kind, shown_at_most in (
+        (done, "ok", FLASHED_DONE),
+        (errors, "error", FLASHED_ERRORS),
+    ):
+        for message in messages[:shown_at_most]:
+            flash(request, message, kind)
+        if len(messages) > shown_at_most:
+            more = len(messages) - shown_at_most
+            flash(request, _("… and %(n)s more (see the library below).") % {"n": more}, kind)
     return RedirectResponse("/library", status_code=303)
 
 
