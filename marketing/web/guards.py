@@ -50,8 +50,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from marketing.post_edits import MAX_TEXT
 from marketing.media_library import CHUNK_MAX_BYTES, FORM_UPLOAD_MAX_BYTES
+from marketing.post_edits import MAX_TEXT
 from marketing.problems import control_character
 from marketing.web.campaign_files import MAX_CAMPAIGN_BYTES
 from marketing.web.imports import MAX_CSV_BYTES

@@ -1,7 +1,7 @@
 """media library: uploaded photos, videos and e-mail templates; chunked uploads (#14)
 
-Revision ID: 0011
-Revises: 0010 (approved versions)
+Revision ID: 0012
+Revises: 0011 (search)
 Create Date: 2026-12-01 14:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
