@@ -7,6 +7,7 @@ content (the campaign's slug, which the tracked links carry, aside)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,43 @@ def test_the_songkran_campaign_through_the_api_gives_the_form_s_posts(engine: En
     assert len(through_api) > 0
     assert {p[0] for p in through_api} == {"facebook", "youtube", "email"}
     assert through_api == through_form
+
+
+def test_videos_youtube_would_refuse_are_turned_away_at_upload_in_thai_with_what_to_do(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Through the library form staff use: a Matroska video named .mp4 (the wrong container)
+    and one over YouTube's size limit (lowered here, as a real one is 256 GB) are refused at
+    upload -- not at publishing time -- each saying in Thai what is wrong and what to do, and
+    neither is kept."""
+    from marketing.media_library import default_rules
+    from marketing.models import MediaItem
+    from tests.support.videos import make_video
+
+    import_sample(engine)
+    add_user(engine, "editor", Role.EDITOR)
+    wrong = make_video(tmp_path / "wrong-container.mp4", container="matroska")
+    large = make_video(tmp_path / "large-clip.mp4")
+    limit = large.stat().st_size - 1
+    rules = default_rules().with_limit("youtube", video_max_bytes=limit)
+    app = create_app(engine=engine, clock=clock_at(NOW), media_rules=rules)
+    editor = WebClient(app).sign_in("editor")
+    for video in (wrong, large):
+        answer = editor.http.post(
+            "/library",
+            data={"csrf_token": editor.csrf, "people": "none"},
+            files=[("files", (video.name, video.read_bytes()))],
+        )
+        assert answer.status_code == 303, answer.text[:500]
+    page = editor.get("/library").text
+    editor.close()
+    flashes = " ".join(re.findall(r'class="flash error"[^>]*>(.*?)</', page, re.S))
+    # the wrong container: what it is, and to export it again as MP4
+    assert "wrong-container.mp4: YouTube: ภายในวิดีโอเป็นรูปแบบ matroska" in flashes, flashes
+    assert "ส่งออกใหม่เป็นไฟล์ MP4 (ภาพ H.264 เสียง AAC)" in flashes
+    # over the size: how large, the most taken, and to make it smaller
+    assert f"large-clip.mp4: YouTube: ไฟล์มีขนาด {limit + 1:,} ไบต์" in flashes, flashes
+    assert f"รับได้ไม่เกิน {limit:,} ไบต์ ลดขนาดไฟล์" in flashes
+    assert "Export it again" not in flashes and "Make it smaller" not in flashes  # Thai only
+    with session_scope(engine) as session:
+        assert session.scalars(select(MediaItem)).first() is None
