@@ -282,6 +282,13 @@ def test_an_editor_builds_songkran_in_the_browser_and_it_goes_out(
     with session_scope(engine) as session:
         post = session.get(Post, dragged)
         assert post is not None and post.state == PostState.SCHEDULED
+        # the day's other posts -- the YouTube upload and the e-mail -- went out that day
+        states = {
+            (p.channel.value, p.state)
+            for p in session.scalars(select(Post).where(Post.occurrence_key == post.occurrence_key))
+            if p.id != dragged
+        }
+    assert states == {("youtube", PostState.PUBLISHED), ("email", PostState.PUBLISHED)}, states
     assert publish_everything(engine, after=datetime(2027, 4, 6, 4, 0, tzinfo=UTC)) >= 1
     with session_scope(engine) as session:
         post = session.get(Post, dragged)
