@@ -11,6 +11,7 @@ flow is::
 
 Modules: :mod:`~campaigns.schema` (the format), :mod:`~campaigns.loader` (reading with exact
 errors), :mod:`~campaigns.schedule` (time zones, recurrence, quiet hours),
+:mod:`~campaigns.besttime` (best-time slots from a snapshot of the figures),
 :mod:`~campaigns.templates` (sandboxed Jinja2), :mod:`~campaigns.formatting` (Thai dates,
 numbers, tracked links), :mod:`~campaigns.planning` (posts from a definition) and
 :mod:`~campaigns.lifecycle` (apply, approve, pause, resume, cancel, status).  The planner

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from campaigns.besttime import BestTimeSnapshot, BestTimeSource
 from campaigns.loader import read_campaign, read_campaign_file
 from campaigns.planning import Plan, PlannedPost
 from campaigns.reference import EDITABLE_STATES
@@ -110,24 +111,39 @@ class ApplySummary:
 
 
 def plan_file(
-    *, session: Session, path: Path, now: datetime | None = None, media_root: Path | None = None
+    *,
+    session: Session,
+    path: Path,
+    now: datetime | None = None,
+    media_root: Path | None = None,
+    best_times: BestTimeSnapshot | BestTimeSource | None = None,
+    seed: int = 0,
 ) -> Plan:
-    """The plan of campaign file ``path`` (media in ``media_root``, by default the settings');
+    """The plan of campaign file ``path`` (media in ``media_root``, by default the settings';
+    a best-time schedule draws from ``best_times``, see :func:`plan_campaign`);
     InvalidInput with every problem if it has any."""
     text, file = read_campaign_file(path)
     definition = read_campaign(
         text, file=file, base_dir=path.resolve().parent, media_root=media_root
     )
-    return plan_from_database(session=session, definition=definition, now=now)
+    return plan_from_database(
+        session=session, definition=definition, now=now, best_times=best_times, seed=seed
+    )
 
 
 def apply_campaign(
-    *, session: Session, path: Path, actor: str, now: datetime | None = None
+    *,
+    session: Session,
+    path: Path,
+    actor: str,
+    now: datetime | None = None,
+    best_times: BestTimeSnapshot | BestTimeSource | None = None,
+    seed: int = 0,
 ) -> ApplySummary:
     """Store campaign file ``path`` as a draft and its plan as posts, in the caller's
     transaction; InvalidInput (and nothing written) if the file has any problem."""
     now = now or datetime.now(UTC)
-    plan = plan_file(session=session, path=path, now=now)
+    plan = plan_file(session=session, path=path, now=now, best_times=best_times, seed=seed)
     return store_plan(session=session, plan=plan, actor=actor, now=now)
 
 

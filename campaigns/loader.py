@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from campaigns.besttime import BestTimeRule, periods
 from campaigns.schedule import (
     Expansion,
     Occurrence,
@@ -33,6 +34,7 @@ from campaigns.schedule import (
     ScheduleError,
     check_rrule,
     expand,
+    parse_duration,
     parse_every,
 )
 from campaigns.schema import (
@@ -150,6 +152,7 @@ class CampaignDefinition:
     schedule_ok: bool = True
     rotation: RotationIn | None = None
     quiet_skipped: int = 0
+    best_time: BestTimeRule | None = None  # the schedule asks for each community's best time
     problems: list[Problem] = field(default_factory=list)
     # Fields whose problems were already reported here (so planning does not repeat them).
     reported: set[Path_] = field(default_factory=set)
@@ -507,6 +510,9 @@ def _read_schedule(d: CampaignDefinition, data: dict[str, Any], *, window_ok: bo
         parsed = _check(d, ScheduleIn, value, path)
     elif "schedule" in data:
         d.problem(path, "give the schedule as a block with at, every or rrule")
+    if parsed is not None and parsed.best_time is not None:
+        _best_time(d, parsed, window_ok=window_ok)
+        return
     schedule = _schedule(d, parsed) if parsed is not None else None
     d.rotation = parsed.rotation if parsed is not None else None
     if schedule is None or not window_ok:
@@ -538,6 +544,42 @@ def _read_schedule(d: CampaignDefinition, data: dict[str, Any], *, window_ok: bo
         _stand_in(d)
 
 
+def _best_time(d: CampaignDefinition, parsed: ScheduleIn, *, window_ok: bool) -> None:
+    """A best-time schedule: one occurrence per period of the window (see
+    :mod:`campaigns.besttime`); each community's time in it is chosen when planning."""
+    path: Path_ = ("schedule",)
+    assert parsed.best_time is not None
+    others = [name for name in ("at", "every", "rrule") if getattr(parsed, name) is not None]
+    if others:
+        d.problem(
+            (*path, others[0]),
+            f"use one of at, every, rrule or best_time, not both best_time and {others[0]}",
+        )
+    if parsed.rotation is not None:
+        d.problem(
+            (*path, "rotation"),
+            "best_time gives every community one post per period; rotation does not apply",
+            "remove rotation, or use every with rotation",
+        )
+    quiet = parsed.quiet_hours
+    if quiet is not None and quiet.start == quiet.end:
+        d.problem((*path, "quiet_hours"), "quiet hours start and end at the same time")
+        quiet = None
+    d.best_time = BestTimeRule(
+        per=parsed.best_time.per,
+        min_gap=parse_duration(parsed.best_time.min_gap),
+        quiet_start=quiet.start if quiet is not None else None,
+        quiet_end=quiet.end if quiet is not None else None,
+    )
+    if others or parsed.rotation is not None or not window_ok:
+        _stand_in(d)
+        return
+    d.occurrences = [
+        Occurrence(key=p.key, at=p.start, nominal=p.start, index=p.index, until=p.end)
+        for p in periods(d.window_start, d.window_end, d.zone, d.best_time.per)
+    ]
+
+
 def _local(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
@@ -551,7 +593,7 @@ def _schedule(d: CampaignDefinition, parsed: ScheduleIn) -> Schedule | None:
     path: Path_ = ("schedule",)
     given = [name for name in ("at", "every", "rrule") if getattr(parsed, name) is not None]
     if not given:
-        d.problem(path, "needs one of at, every or rrule")
+        d.problem(path, "needs one of at, every, rrule or best_time")
         return None
     if len(given) > 1:
         d.problem(

@@ -22,6 +22,9 @@ Rules worth knowing (``docs/campaigns.md`` has them for staff):
   highlight is given twice in one plan.  When a community has none left, that occurrence is
   not planned for it.
 * Email goes only to communities with at least one consenting subscriber in the audience.
+* Best-time schedules (``schedule.best_time``): each community's time in a period is drawn
+  from the figures the caller passes (``best_times``), kept across re-plans while allowed,
+  and spread on shared Pages (see :mod:`campaigns.besttime`).
 """
 
 from __future__ import annotations
@@ -30,13 +33,24 @@ import difflib
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from campaigns.besttime import (
+    BestTimeSnapshot,
+    BestTimeSource,
+    Period,
+    SlotBook,
+    block_of,
+    candidates,
+    choose_slot,
+    draw_seed,
+)
 from campaigns.formatting import tracked_url
 from campaigns.loader import CampaignDefinition, ChannelBlock, media_keys, where
 from campaigns.reference import (
@@ -73,6 +87,12 @@ EDITABLE = EDITABLE_STATES
 
 # Content keys that must be present even when empty, so the limits report them.
 _REQUIRED_KEYS = {"message", "title", "video", "subject", "html"}
+
+
+def _shares_page(channel: ChannelBlock) -> bool:
+    """Whether ``channel``'s posts stand on a shared timeline (a Page, a channel), so a
+    best-time schedule keeps them apart; one-to-many sends (e-mail) do not."""
+    return not spec_for(channel.kind).can(Capability.SEND_TO_MANY)
 
 
 def idempotency_key(campaign: str, community: str, account: str, occurrence: str) -> str:
@@ -161,19 +181,37 @@ class _Tally:
 
 
 def plan_campaign(
-    *, reference: Reference, definition: CampaignDefinition, now: datetime | None = None
+    *,
+    reference: Reference,
+    definition: CampaignDefinition,
+    now: datetime | None = None,
+    best_times: BestTimeSnapshot | BestTimeSource | None = None,
+    seed: int = 0,
 ) -> Plan:
     """The posts ``definition`` makes, with the communities, accounts and the rest that
     ``reference`` holds; InvalidInput with every problem (the definition's own and those
-    found against the reference data and by rendering) if there is any."""
-    return _Planner(reference, definition, now or datetime.now(UTC)).plan()
+    found against the reference data and by rendering) if there is any.  A best-time
+    schedule draws from ``best_times`` (a snapshot, or a function giving one, called only
+    then; None: every block alike) with generators seeded from ``seed``."""
+    return _Planner(reference, definition, now or datetime.now(UTC), best_times, seed).plan()
 
 
 class _Planner:
-    def __init__(self, reference: Reference, definition: CampaignDefinition, now: datetime):
+    def __init__(
+        self,
+        reference: Reference,
+        definition: CampaignDefinition,
+        now: datetime,
+        best_times: BestTimeSnapshot | BestTimeSource | None = None,
+        seed: int = 0,
+    ):
         self.reference = reference
         self.d = definition
         self.now = now
+        self.best_times = best_times
+        self.seed = seed
+        self.best_sources: Counter[str] = Counter()
+        self.no_slot = 0
         self.problems: list[Problem] = list(definition.problems)
         self.tally = _Tally()
         self.notes: list[str] = []
@@ -557,7 +595,7 @@ class _Planner:
             for occurrence in turns[community.id]:
                 if (
                     d.schedule_ok
-                    and occurrence.at < self.now
+                    and (occurrence.until or occurrence.at) < self.now
                     and (community.id, occurrence.key) not in have
                 ):
                     past += 1
@@ -565,6 +603,11 @@ class _Planner:
                 mine.append(occurrence)
             wanted[community.id] = mine
         picks = self.highlight_picks(communities, wanted, existing) if d.highlights else {}
+        slots = (
+            self.best_time_slots(communities, wanted, channels, existing)
+            if d.best_time is not None and d.schedule_ok
+            else {}
+        )
 
         campaign_view = CampaignView(d.slug, d.name, d.description, d.timezone)
         zone = d.zone
@@ -588,12 +631,19 @@ class _Planner:
                 hid = highlight.id if highlight is not None else None
                 if hid not in highlights_seen:
                     highlights_seen[hid] = _highlight_view(highlight) if highlight else None
+                period = occurrence
                 for channel, on, reached in channels:
                     account = on.get(community.id)
                     if reached is not None and community.id not in reached:
                         if (community.slug not in no_audience) and account is not None:
                             no_audience.append(community.slug)
                         continue
+                    if d.best_time is not None and d.schedule_ok:
+                        slot = slots.get((community.id, channel.kind, period.key))
+                        if slot is None:
+                            continue  # no account, or no free time left (counted)
+                        occurrence = replace(period, at=slot, nominal=slot, until=None)
+                        occurrence_view = _occurrence_view(occurrence, zone)
                     reads = channel.reads
                     cache_key = (
                         channel.kind,
@@ -650,6 +700,7 @@ class _Planner:
         if self.problems:
             raise InvalidInput(self.problems)
         self.note_left_out(past, no_highlight, no_audience)
+        self.note_best_times()
         return Plan(d, posts, self.notes, d.source_hash(), [c.slug for c in communities])
 
     def check_unrendered(
@@ -696,6 +747,124 @@ class _Planner:
                     "account": account.id if account else None,
                 }
                 self.content_for(channel, context, coordinates, occurrence)
+
+    # -- best times -----------------------------------------------------------------------------
+
+    def snapshot(self) -> BestTimeSnapshot:
+        given = self.best_times
+        if given is None:
+            return BestTimeSnapshot()
+        if isinstance(given, BestTimeSnapshot):
+            return given
+        return given()
+
+    def taken_elsewhere(self, accounts: set[int], book: SlotBook) -> None:
+        """Times other campaigns' posts hold on ``accounts`` in the window, into ``book``."""
+        if not accounts:
+            return
+        gap = book.gap
+        for account_id, moment in self.reference.times_taken(
+            self.d.slug, sorted(accounts), self.d.window_start - gap, self.d.window_end + gap
+        ):
+            book.take(account_id, moment)
+
+    def best_time_slots(
+        self,
+        communities: Sequence[CommunityRef],
+        wanted: dict[int, list[Occurrence]],
+        channels: list[tuple[ChannelBlock, dict[int, AccountRef], set[int] | None]],
+        existing: list[ExistingPost],
+    ) -> dict[tuple[int, str, str], datetime | None]:
+        """(community id, channel, period key) -> the post's time (None: no free time).
+
+        Kept first: a post that can no longer change keeps its time, and so does a waiting one
+        that is already due or whose time is still allowed and free; then the rest are drawn,
+        period by period, community by community, so a kept post is never crowded out."""
+        d = self.d
+        rule = d.best_time
+        assert rule is not None
+        zone = d.zone
+        book = SlotBook(rule.min_gap)
+        social = {
+            a.id for channel, on, _r in channels if _shares_page(channel) for a in on.values()
+        }
+        self.taken_elsewhere(social, book)
+        stored = {row.key: row for row in existing}
+        allowed: dict[str, dict[int, list[datetime]]] = {}
+
+        def allowed_in(period: Occurrence) -> dict[int, list[datetime]]:
+            found = allowed.get(period.key)
+            if found is None:
+                assert period.until is not None
+                window = Period(period.key, period.at, period.until, period.index)
+                found = allowed[period.key] = candidates(
+                    window, zone=zone, rule=rule, not_before=self.now
+                )
+            return found
+
+        chosen: dict[tuple[int, str, str], datetime | None] = {}
+        pending: list[tuple[Occurrence, CommunityRef, ChannelBlock, AccountRef]] = []
+        for period in d.occurrences:
+            for community in communities:
+                if period.key not in {o.key for o in wanted[community.id]}:
+                    continue
+                for channel, on, _reached in channels:
+                    account = on.get(community.id)
+                    if account is None:
+                        continue
+                    gapped = _shares_page(channel)
+                    ahead = channel.upload_ahead if channel.publish_at_occurrence else timedelta()
+                    row = stored.get(
+                        idempotency_key(d.slug, community.slug, account.slug, period.key)
+                    )
+                    if row is not None and row.state != CANCELLED_STATE:
+                        at = row.scheduled_at + ahead
+                        times = allowed_in(period).get(block_of(at, zone), [])
+                        if (
+                            row.state not in EDITABLE
+                            or at < self.now
+                            or (at in times and (not gapped or book.free(account.id, at)))
+                        ):
+                            chosen[(community.id, channel.kind, period.key)] = at
+                            if gapped:
+                                book.take(account.id, at)
+                            continue
+                    pending.append((period, community, channel, account))
+        snapshot = self.snapshot() if pending else BestTimeSnapshot()
+        for period, community, channel, account in pending:
+            posterior = snapshot.times_for(community.id, channel.kind)
+            rng = draw_seed(self.seed, d.slug, community.slug, channel.kind, period.key)
+            gapped = _shares_page(channel)
+            account_id = account.id
+            slot = choose_slot(
+                posterior,
+                allowed_in(period),
+                rng=rng,
+                free=lambda moment, a=account_id, g=gapped: not g or book.free(a, moment),  # type: ignore[misc]
+            )
+            if slot is None:
+                self.no_slot += 1
+            else:
+                self.best_sources[posterior.source] += 1
+                if gapped:
+                    book.take(account.id, slot)
+            chosen[(community.id, channel.kind, period.key)] = slot
+        return chosen
+
+    def note_best_times(self) -> None:
+        sources = self.best_sources
+        if sources:
+            self.notes.append(
+                f"best time: {sources['own']} post(s) timed by their community's own figures, "
+                f"{sources['programme']} by the programme's pattern, "
+                f"{sources['none']} drawn evenly (no figures yet)"
+            )
+        if self.no_slot:
+            self.notes.append(
+                f"best time: {self.no_slot} post(s) found no free time in their period "
+                "(quiet hours, the gap between posts on one Page, or the period already past): "
+                "not planned"
+            )
 
     def note_left_out(self, past: int, no_highlight: int, no_audience: list[str]) -> None:
         d = self.d

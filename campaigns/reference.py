@@ -17,6 +17,8 @@ from typing import Protocol
 #: every other state is left alone.
 EDITABLE_STATES: tuple[str, ...] = ("scheduled", "queued")
 CANCELLED_STATE = "cancelled"
+#: Post states that no longer hold a time on their account.
+RELEASED_STATES: tuple[str, ...] = ("cancelled", "failed")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ExistingPost:
     occurrence_key: str
     highlight_id: int | None
     state: str  # a PostState value
+    scheduled_at: datetime
 
 
 class Reference(Protocol):
@@ -98,4 +101,12 @@ class Reference(Protocol):
     def library_file_without_consent(self, path: str) -> str | None:
         """The name of the media library file at ``path`` (relative to the media root) if
         people can be recognised in it and no consent of theirs is recorded, else None."""
+        ...
+
+    def times_taken(
+        self, campaign_slug: str, account_ids: Sequence[int], start: datetime, end: datetime
+    ) -> list[tuple[int, datetime]]:
+        """(account id, scheduled time) of every post of campaigns other than
+        ``campaign_slug`` on ``account_ids`` between ``start`` and ``end`` (both included)
+        that still holds its time (not in :data:`RELEASED_STATES`)."""
         ...

@@ -226,6 +226,9 @@ class Occurrence:
     at: datetime  # aware UTC: when to publish (after quiet hours)
     nominal: datetime  # aware UTC: the time the schedule itself gives
     index: int  # 1-based position in the campaign's schedule
+    # A best-time period's end (aware UTC, exclusive): ``at`` is then the period's start and
+    # each community's own time inside it is chosen by :mod:`campaigns.besttime`.
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -152,10 +152,19 @@ class QuietHoursIn(_Strict):
     then: Literal["postpone", "skip"] = "postpone"
 
 
+class BestTimeIn(_Strict):
+    """One post per community and channel each day or week, at the time its figures say
+    works best (see :mod:`campaigns.besttime`)."""
+
+    per: Literal["day", "week"] = "week"
+    min_gap: Duration = "2h"  # between two posts on one Facebook Page or YouTube channel
+
+
 class ScheduleIn(_Strict):
     at: Annotated[list[Any], BeforeValidator(_as_list)] | None = None
     every: Text | None = None
     rrule: Text | None = None
+    best_time: BestTimeIn | None = None
     rotation: RotationIn | None = None
     quiet_hours: QuietHoursIn | None = None
 

@@ -41,24 +41,44 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.besttime import (
+    BLOCK_HOURS,
+    BLOCKS,
+    BLOCKS_PER_DAY,
+    BestTimeSnapshot,
+    ChannelTimes,
+    block_of,
+    draw_order,
+)
+from channels.base import Capability
 from marketing import engagement
-from marketing.models import ChannelKind, Community, MetricSnapshot, Post, PostState
+from marketing.models import (
+    ChannelKind,
+    Community,
+    MetricSnapshot,
+    Post,
+    PostState,
+    channels_that,
+)
 from marketing.thai import WEEKDAYS
 
 AGE = timedelta(hours=48)  # the age at which posts are compared
 MIN_AGE = timedelta(hours=24)  # younger than this at their last snapshot: left out
-BLOCK_HOURS = 2
-BLOCKS_PER_DAY = 24 // BLOCK_HOURS
-BLOCKS = 7 * BLOCKS_PER_DAY
 MIN_POSTS = 3  # fewer posts in a channel: the community gets the programme's pattern
 # The prior counts for between these many posts (see _prior_posts).
 MIN_PRIOR_POSTS = 2.0
 MAX_PRIOR_POSTS = 10.0
+
+
+def best_times_channels() -> list[ChannelKind]:
+    """The channels best times are learnt for: those that publish and report engagement
+    per publication (declared by their specs)."""
+    measured = channels_that(Capability.METRICS)
+    return [kind for kind in channels_that(Capability.PUBLISH) if kind in measured]
 
 
 @dataclass(frozen=True)
@@ -132,12 +152,6 @@ class BestTimes:
     # post of its own gets.
     pattern: tuple[float, ...] = ()
     programme_average: float = 0.0
-
-
-def block_of(moment: datetime, zone: str) -> int:
-    """The hour-of-week block ``moment`` falls in, in ``zone`` (0 = Monday 00:00-02:00)."""
-    local = moment.astimezone(ZoneInfo(zone))
-    return local.weekday() * BLOCKS_PER_DAY + local.hour // BLOCK_HOURS
 
 
 def post_figures(
@@ -332,11 +346,35 @@ def thompson_block(
 ) -> int:
     """A block to post in next: one draw from each allowed block's posterior, the best draw
     wins (Thompson sampling) -- mostly the best block, sometimes one the model is unsure of."""
-    candidates = [times.blocks[b] for b in (allowed if allowed is not None else range(BLOCKS))]
-    if not candidates:
+    blocks = [(e.rate, e.sd) for e in times.blocks]
+    order = draw_order(blocks, allowed if allowed is not None else range(BLOCKS), rng)
+    if not order:
         raise ValueError("no block allowed")
+    return order[0]
 
-    return max(candidates, key=lambda e: rng.gauss(e.rate, e.sd)).block
+
+def schedule_snapshot(*, session: Session, now: datetime) -> BestTimeSnapshot:
+    """What a best-time campaign schedule draws from (see :mod:`campaigns.besttime`): every
+    community's posterior per block on each social channel from the posts published by
+    ``now``, and the programme's pattern for communities with no post of their own."""
+    communities: dict[tuple[int, str], ChannelTimes] = {}
+    programme: dict[str, ChannelTimes] = {}
+    for channel in best_times_channels():
+        learnt = best_times(session=session, channel=channel, now=now)
+        for community_id, times in learnt.items():
+            communities[(community_id, channel.value)] = ChannelTimes(
+                tuple((e.rate, e.sd) for e in times.blocks), source="own"
+            )
+        sample = next(iter(learnt.values()), None)
+        if sample is not None:
+            sd = next((e.sd for e in sample.blocks if e.posts == 0), None)
+            if sd is None:
+                sd = max(e.sd for e in sample.blocks)
+            programme[channel.value] = ChannelTimes(
+                tuple((sample.programme_average * f, sd) for f in sample.pattern),
+                source="programme",
+            )
+    return BestTimeSnapshot(communities=communities, programme=programme)
 
 
 def block_label(block: int, *, language: str = "th") -> str:

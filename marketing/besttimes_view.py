@@ -18,29 +18,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from channels.base import Capability
+from campaigns.besttime import BLOCK_HOURS, BLOCKS_PER_DAY
 from marketing.besttimes import (
-    BLOCK_HOURS,
-    BLOCKS_PER_DAY,
     BestTimes,
     BlockEstimate,
     best_times,
+    best_times_channels,
     block_label,
     reason,
 )
-from marketing.models import ChannelKind, Community, channels_that
+from marketing.models import ChannelKind, Community
 
 # A block's rate over the community's average: below the first bound is level 0, at or
 # above the last is level 4 (level 2: within 5 % of the average).
 LEVEL_BOUNDS = (0.8, 0.95, 1.05, 1.25)
 LEVELS = len(LEVEL_BOUNDS) + 1
-
-
-def best_times_channels() -> list[ChannelKind]:
-    """The channels best times are learnt for: those that publish and report engagement
-    per publication (declared by their specs)."""
-    measured = channels_that(Capability.METRICS)
-    return [kind for kind in channels_that(Capability.PUBLISH) if kind in measured]
 
 
 def checked_channel(channel: str) -> ChannelKind:

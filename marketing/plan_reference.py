@@ -9,9 +9,16 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.besttime import BestTimeSnapshot, BestTimeSource
 from campaigns.loader import CampaignDefinition
 from campaigns.planning import Plan, plan_campaign
-from campaigns.reference import AccountRef, CommunityRef, ExistingPost, HighlightRef
+from campaigns.reference import (
+    RELEASED_STATES,
+    AccountRef,
+    CommunityRef,
+    ExistingPost,
+    HighlightRef,
+)
 from marketing.models import (
     Campaign,
     ChannelAccount,
@@ -21,6 +28,7 @@ from marketing.models import (
     MediaItem,
     PeopleShown,
     Post,
+    PostState,
     Subscriber,
 )
 
@@ -113,21 +121,50 @@ class DatabaseReference:
                 Post.occurrence_key,
                 Post.highlight_id,
                 Post.state,
+                Post.scheduled_at,
             )
             .join(Campaign, Campaign.id == Post.campaign_id)
             .where(Campaign.slug == campaign_slug)
         )
         return [
-            ExistingPost(key, community_id, occurrence, highlight, state.value)
-            for key, community_id, occurrence, highlight, state in rows
+            ExistingPost(key, community_id, occurrence, highlight, state.value, scheduled_at)
+            for key, community_id, occurrence, highlight, state, scheduled_at in rows
         ]
+
+    def times_taken(
+        self, campaign_slug: str, account_ids: Sequence[int], start: datetime, end: datetime
+    ) -> list[tuple[int, datetime]]:
+        if not account_ids:
+            return []
+        rows = self.session.execute(
+            select(Post.channel_account_id, Post.scheduled_at)
+            .join(Campaign, Campaign.id == Post.campaign_id)
+            .where(
+                Campaign.slug != campaign_slug,
+                Post.channel_account_id.in_(list(account_ids)),
+                Post.state.not_in([PostState(state) for state in RELEASED_STATES]),
+                Post.scheduled_at >= start,
+                Post.scheduled_at <= end,
+            )
+        )
+        return [(account_id, moment) for account_id, moment in rows]
 
 
 def plan_from_database(
-    *, session: Session, definition: CampaignDefinition, now: datetime | None = None
+    *,
+    session: Session,
+    definition: CampaignDefinition,
+    now: datetime | None = None,
+    best_times: BestTimeSnapshot | BestTimeSource | None = None,
+    seed: int = 0,
 ) -> Plan:
     """The plan of ``definition`` against ``session``'s database (see
-    :func:`campaigns.planning.plan_campaign`)."""
+    :func:`campaigns.planning.plan_campaign`; a best-time schedule draws from ``best_times``
+    with generators seeded from ``seed``)."""
     return plan_campaign(
-        reference=DatabaseReference(session), definition=definition, now=now or datetime.now(UTC)
+        reference=DatabaseReference(session),
+        definition=definition,
+        now=now or datetime.now(UTC),
+        best_times=best_times,
+        seed=seed,
     )

@@ -119,7 +119,8 @@ def test_a_channel_without_a_preview_of_its_own_shows_its_text_links_and_media()
 
 
 def test_best_times_are_learnt_for_the_channels_that_publish_and_report_engagement() -> None:
-    from marketing.besttimes_view import best_times_channels, checked_channel
+    from marketing.besttimes import best_times_channels
+    from marketing.besttimes_view import checked_channel
 
     assert [k.value for k in best_times_channels()] == ["facebook", "youtube", "line"]
     assert checked_channel("youtube") == ChannelKind.YOUTUBE

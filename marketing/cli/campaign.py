@@ -100,14 +100,21 @@ def validate(files: tuple[Path, ...]) -> None:
     """Check FILES against the schema, the reference data and every channel's limits,
     rendering every post; list every problem with its file, line and field."""
     from campaigns import plan_file
+    from marketing.besttimes import schedule_snapshot
     from marketing.db import session_scope
     from marketing.problems import InvalidInput
 
     failed = 0
+    now = datetime.now(UTC)
     with session_scope() as session:
         for path in files:
             try:
-                plan = plan_file(session=session, path=path)
+                plan = plan_file(
+                    session=session,
+                    path=path,
+                    now=now,
+                    best_times=lambda: schedule_snapshot(session=session, now=now),
+                )
             except InvalidInput as exc:
                 failed += 1
                 err_console.print(f"[bold red]✗ {path}[/]", highlight=False)
@@ -193,12 +200,18 @@ def plan(file: Path, preview: bool, limit: int) -> None:
 
     from campaigns import plan_file
     from campaigns.lifecycle import post_changes
+    from marketing.besttimes import schedule_snapshot
     from marketing.db import session_scope
     from marketing.models import Campaign
 
     now = datetime.now(UTC)
     with session_scope() as session:
-        result = plan_file(session=session, path=file, now=now)
+        result = plan_file(
+            session=session,
+            path=file,
+            now=now,
+            best_times=lambda: schedule_snapshot(session=session, now=now),
+        )
         stored = session.scalars(
             select(Campaign.id).where(Campaign.slug == result.slug)
         ).one_or_none()
@@ -251,12 +264,20 @@ def apply(file: Path, actor: str | None) -> None:
     """Store FILE as a draft campaign and its posts; re-applying an edited file updates the
     posts not yet handed to a channel and cancels those it no longer has."""
     from campaigns import apply_campaign
+    from marketing.besttimes import schedule_snapshot
     from marketing.db import session_scope
     from marketing.web.staff import audit_apply
 
     name = actor or _actor()
+    now = datetime.now(UTC)
     with session_scope() as session:
-        summary = apply_campaign(session=session, path=file, actor=name)
+        summary = apply_campaign(
+            session=session,
+            path=file,
+            actor=name,
+            now=now,
+            best_times=lambda: schedule_snapshot(session=session, now=now),
+        )
         audit_apply(session=session, summary=summary, user=None, actor=name, via="command line")
     d = display.current()
     if not summary.changed:

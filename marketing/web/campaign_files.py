@@ -46,6 +46,7 @@ from campaigns.lifecycle import (
     store_plan,
 )
 from campaigns.planning import Plan
+from marketing.besttimes import schedule_snapshot
 from marketing.bounded import BoundExceeded, TimeUp, run_bounded
 from marketing.db import make_engine
 from marketing.models import AuditLog, Campaign, User
@@ -208,7 +209,12 @@ def check_campaign_text(
     first = read_campaign(text, file="campaign.yaml", base_dir=folder, media_root=root)
     path = _target(first.slug, settings)
     definition = read_campaign(text, file=str(path), base_dir=path.parent, media_root=root)
-    plan = plan_from_database(session=session, definition=definition, now=now)
+    plan = plan_from_database(
+        session=session,
+        definition=definition,
+        now=now,
+        best_times=lambda: schedule_snapshot(session=session, now=now),
+    )
     campaign = session.scalars(select(Campaign).where(Campaign.slug == plan.slug)).first()
     changes = post_changes(
         session=session,

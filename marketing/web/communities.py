@@ -15,10 +15,9 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from marketing.besttimes import block_label
+from marketing.besttimes import best_times_channels, block_label
 from marketing.besttimes_view import (
     LEVEL_BOUNDS,
-    best_times_channels,
     checked_channel,
     community_times,
     grid,
