@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from campaigns.besttime import (
@@ -59,6 +59,10 @@ from marketing import engagement
 from marketing.models import (
     ChannelKind,
     Community,
+    Delivery,
+    DeliveryState,
+    EmailEvent,
+    EmailEventKind,
     MetricSnapshot,
     Post,
     PostState,
@@ -72,6 +76,9 @@ MIN_POSTS = 3  # fewer posts in a channel: the community gets the programme's pa
 # The prior counts for between these many posts (see _prior_posts).
 MIN_PRIOR_POSTS = 2.0
 MAX_PRIOR_POSTS = 10.0
+# E-mails older than this are not learnt from: their individual clicks may have been purged
+# (MARKETING_TRACKING_RETENTION_DAYS, 400 by default).
+EMAIL_HORIZON = timedelta(days=365)
 
 
 def best_times_channels() -> list[ChannelKind]:
@@ -206,6 +213,54 @@ def post_figures(
             )
         )
     return figures, left_out
+
+
+def email_figures(*, session: Session, now: datetime) -> list[PostFigure]:
+    """Every e-mail post sent at least :data:`MIN_AGE` and at most :data:`EMAIL_HORIZON`
+    before ``now``: its clicks (subscribers who clicked within :data:`AGE` of sending) over
+    its e-mails sent, in the block it was sent in -- the e-mail engagement rate."""
+    posts = session.execute(
+        select(Post.id, Post.community_id, Post.published_at, Community.timezone)
+        .join(Community, Community.id == Post.community_id)
+        .where(
+            Post.channel == ChannelKind.EMAIL,
+            Post.state == PostState.PUBLISHED,
+            Post.published_at.is_not(None),
+            Post.published_at <= now - MIN_AGE,
+            Post.published_at >= now - EMAIL_HORIZON,
+        )
+    ).all()
+    if not posts:
+        return []
+    ids = [p.id for p in posts]
+    sent: dict[int, int] = defaultdict(int)
+    for post_id, n in session.execute(
+        select(Delivery.post_id, func.count())
+        .where(Delivery.post_id.in_(ids), Delivery.state == DeliveryState.SENT)
+        .group_by(Delivery.post_id)
+    ):
+        sent[post_id] = n
+    clickers: dict[int, set[int]] = defaultdict(set)
+    published = {p.id: p.published_at for p in posts}
+    for post_id, subscriber_id, at in session.execute(
+        select(EmailEvent.post_id, EmailEvent.subscriber_id, EmailEvent.occurred_at).where(
+            EmailEvent.post_id.in_(ids), EmailEvent.kind == EmailEventKind.CLICK
+        )
+    ):
+        if at <= published[post_id] + AGE:
+            clickers[post_id].add(subscriber_id)
+    return [
+        PostFigure(
+            post_id=p.id,
+            community_id=p.community_id,
+            channel=ChannelKind.EMAIL,
+            block=block_of(p.published_at, p.timezone),
+            interactions=len(clickers[p.id]),
+            views=sent[p.id],
+        )
+        for p in posts
+        if sent[p.id] > 0
+    ]
 
 
 def _prior_posts(deviations: Sequence[tuple[float, int]], within: float) -> float:
@@ -356,11 +411,15 @@ def thompson_block(
 def schedule_snapshot(*, session: Session, now: datetime) -> BestTimeSnapshot:
     """What a best-time campaign schedule draws from (see :mod:`campaigns.besttime`): every
     community's posterior per block on each social channel from the posts published by
-    ``now``, and the programme's pattern for communities with no post of their own."""
+    ``now``, and on e-mail from its letters' clicks (:func:`email_figures`), and the
+    programme's pattern for communities with no post of their own."""
     communities: dict[tuple[int, str], ChannelTimes] = {}
     programme: dict[str, ChannelTimes] = {}
-    for channel in best_times_channels():
-        learnt = best_times(session=session, channel=channel, now=now)
+    for channel in (*best_times_channels(), ChannelKind.EMAIL):
+        if channel == ChannelKind.EMAIL:
+            learnt = estimate(email_figures(session=session, now=now))
+        else:
+            learnt = best_times(session=session, channel=channel, now=now)
         for community_id, times in learnt.items():
             communities[(community_id, channel.value)] = ChannelTimes(
                 tuple((e.rate, e.sd) for e in times.blocks), source="own"

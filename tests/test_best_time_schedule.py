@@ -31,13 +31,24 @@ from campaigns.besttime import (
     draw_order,
     periods,
 )
-from marketing.besttimes import schedule_snapshot
+from marketing.besttimes import email_figures, schedule_snapshot
 from marketing.cli.communities import SAMPLE
-from marketing.models import Community, Post, PostState
+from marketing.models import (
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    Delivery,
+    DeliveryState,
+    EmailEvent,
+    EmailEventKind,
+    Post,
+    PostState,
+    Subscriber,
+)
 from marketing.plan_reference import plan_from_database
 from marketing.problems import InvalidInput
 from marketing.reference import import_reference
-from tests.support.besttimes import FRIDAY_EVENING, NOW, seeded_programme
+from tests.support.besttimes import FRIDAY_EVENING, NOW, at_block, seeded_programme
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 PLANNED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -332,3 +343,81 @@ def test_the_snapshot_is_learnt_from_published_posts(session: Session) -> None:
     assert fresh.source == "programme"
     assert max(range(BLOCKS), key=lambda b: fresh.blocks[b][0]) == FRIDAY_EVENING
     assert snapshot.times_for(newcomer.id, "email").source == "none"
+
+
+def test_email_send_times_are_learnt_from_clicks_within_the_age(session: Session) -> None:
+    programme, _ids = seeded_programme(session, random.Random(3))
+    mail = Community(slug="mail", name_th="จดหมาย", name_en="mail", province="น่าน")
+    session.add(mail)
+    session.flush()
+    sender = ChannelAccount(
+        slug="mail-sender", kind=ChannelKind.EMAIL, external_id="news@example.org", display_name="x"
+    )
+    session.add(sender)
+    session.flush()
+    people = [
+        Subscriber(
+            email=f"p{n}@example.org",
+            community_id=mail.id,
+            consent_source="test",
+            consent_at=NOW - timedelta(days=400),
+        )
+        for n in range(40)
+    ]
+    session.add_all(people)
+    session.flush()
+
+    def letter(block: int, weeks_ago: int, clicks: int, *, late: bool = False) -> None:
+        sent = at_block(block, weeks_ago)
+        post = Post(
+            campaign_id=programme.campaign.id,
+            community_id=mail.id,
+            channel_account_id=sender.id,
+            channel=ChannelKind.EMAIL,
+            idempotency_key=f"mail-{block}-{weeks_ago}",
+            occurrence_key=f"m{block}-{weeks_ago}",
+            scheduled_at=sent,
+            next_try_at=sent,
+            content={"subject": "ข่าว"},
+            content_hash="0" * 64,
+            state=PostState.PUBLISHED,
+            published_at=sent,
+        )
+        session.add(post)
+        session.flush()
+        for person in people:
+            session.add(
+                Delivery(
+                    post_id=post.id,
+                    subscriber_id=person.id,
+                    state=DeliveryState.SENT,
+                    sent_at=sent,
+                )
+            )
+        # A click after the age compared at does not count.
+        when = sent + (timedelta(days=5) if late else timedelta(hours=3))
+        for person in people[:clicks]:
+            session.add(
+                EmailEvent(
+                    post_id=post.id,
+                    subscriber_id=person.id,
+                    kind=EmailEventKind.CLICK,
+                    occurred_at=when,
+                    day=when.date(),
+                )
+            )
+
+    for week in range(1, 5):
+        letter(SATURDAY_MORNING, week, 12)  # 30 % click
+        letter(FRIDAY_EVENING, week, 2)  # 5 %
+    letter(FRIDAY_EVENING, 5, 40, late=True)  # everyone clicked, but a week later
+    session.commit()
+
+    figures = {f.post_id: f for f in email_figures(session=session, now=NOW)}
+    assert len(figures) == 9
+    late = session.scalars(select(Post.id).where(Post.occurrence_key == f"m{FRIDAY_EVENING}-5"))
+    assert figures[late.one()].interactions == 0
+    snapshot = schedule_snapshot(session=session, now=NOW)
+    times = snapshot.times_for(mail.id, "email")
+    assert times.source == "own"
+    assert max(range(BLOCKS), key=lambda b: times.blocks[b][0]) == SATURDAY_MORNING
