@@ -36,6 +36,7 @@ def benchmarks() -> list[type[Benchmark]]:
     from bench.publish import PublishThroughput
     from bench.reports import ReportsAtScale
     from bench.subscriber_import import SubscriberImport
+    from bench.variants import VariantRule
 
     return [
         PublishThroughput,
@@ -45,6 +46,7 @@ def benchmarks() -> list[type[Benchmark]]:
         ReportsAtScale,
         CampaignPlanning,
         SubscriberImport,
+        VariantRule,
     ]
 
 
