@@ -55,6 +55,7 @@ from campaigns.schema import (
 )
 from campaigns.templates import CompiledTemplate, TemplateBook, TemplateSource
 from channels import registry
+from channels.campaign_input import VariantTestIn
 from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.media import MediaRefused, resolve_media
 from marketing.problems import (
@@ -96,6 +97,15 @@ class Selection:
     tags: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class VariantTest:
+    """How an e-mail variant test runs (see :mod:`marketing.variant_tests`)."""
+
+    share: int  # percent of the audience the variants go to, in equal parts
+    wait: timedelta  # after the last variant was sent, before the rest is decided
+    min_sample: int  # e-mails sent per variant before a winner may be named
+
+
 @dataclass
 class ChannelBlock:
     """One channel of a campaign, its templates compiled."""
@@ -110,6 +120,10 @@ class ChannelBlock:
     publish_at_occurrence: bool = False
     upload_ahead: timedelta = timedelta(0)
     audience_tags: list[str] | None = None
+    # E-mail variant tests: the other variants' templates (b, c, ...; the channel's own
+    # subject and preheader are a) and how the test runs.
+    variants: list[dict[str, CompiledTemplate]] = field(default_factory=list)
+    variant_test: VariantTest | None = None
 
     @property
     def path(self) -> Path_:
@@ -120,7 +134,8 @@ class ChannelBlock:
         """Every name the channel's templates read; None if unknown (they include others)."""
         names: set[str] = set()
         listed = [t for templates in self.template_lists.values() for t in templates]
-        for compiled in [*self.templates.values(), *listed]:
+        variants = [t for variant in self.variants for t in variant.values()]
+        for compiled in [*self.templates.values(), *listed, *variants]:
             if compiled.reads is None:
                 return None
             names |= compiled.reads
@@ -483,6 +498,7 @@ def _compile_channel(d: CampaignDefinition, kind: str, parsed: ChannelInput) -> 
             compiled = d.book.add(_template_source(d, item, (*base, name, i)))
             if compiled is not None:
                 listed.append(compiled)
+    _compile_variants(d, channel, parsed)
     media = media_keys(kind)
     for key in parsed.templates:
         ref = getattr(parsed, key)
@@ -500,6 +516,37 @@ def _compile_channel(d: CampaignDefinition, kind: str, parsed: ChannelInput) -> 
         else:
             d.reported.add(path)
     return channel
+
+
+def _compile_variants(d: CampaignDefinition, channel: ChannelBlock, parsed: ChannelInput) -> None:
+    """The block's ``variants`` (each a dict of content key -> template) and its ``test``."""
+    base: Path_ = ("channels", channel.kind)
+    variants = parsed.variant_templates()
+    written = parsed.variant_test()
+    if written is not None and not variants:
+        d.problem(
+            (*base, "test"),
+            "a test needs variants to compare",
+            "add variants: [{subject: ...}] or remove test",
+        )
+        return
+    for i, variant in enumerate(variants):
+        compiled: dict[str, CompiledTemplate] = {}
+        for key, ref in variant.items():
+            path: Path_ = (*base, "variants", i, key)
+            per_recipient = None if parsed.per_recipient is None else key in parsed.per_recipient
+            source = _template_source(d, ref, path, html=key in parsed.html_templates)
+            made = d.book.add(source, per_recipient=per_recipient)
+            if made is None:
+                d.reported.add(path)
+            else:
+                compiled[key] = made
+        channel.variants.append(compiled)
+    if variants:
+        test = written or VariantTestIn()
+        channel.variant_test = VariantTest(
+            share=test.share, wait=parse_duration(test.wait), min_sample=test.min_sample
+        )
 
 
 def _read_schedule(d: CampaignDefinition, data: dict[str, Any], *, window_ok: bool) -> None:

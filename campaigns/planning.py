@@ -82,6 +82,9 @@ from marketing.problems import InvalidInput, Path_, Problem, format_path, proble
 NO_PEOPLE_TAG = "no-people"
 """A highlight tagged so shows no person, so it may be posted without ``people_consent``."""
 
+VARIANT_KEYS = ("a", "b", "c", "d", "e")
+"""Variant names: a is the channel's own content, b... the listed variants."""
+
 EDITABLE = EDITABLE_STATES
 """Post states that re-planning may change or cancel; every other state is left alone."""
 
@@ -613,6 +616,7 @@ class _Planner:
         zone = d.zone
         posts: list[PlannedPost] = []
         cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
+        variant_cache: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
         rendered: set[tuple[int, str]] = set()
         no_highlight = 0
         no_audience: list[str] = []
@@ -670,9 +674,22 @@ class _Planner:
                         cache[cache_key] = self.content_for(
                             channel, context, coordinates, occurrence
                         )
+                        if channel.variants:
+                            variant_cache[cache_key] = self.variant_contents(
+                                channel, context, coordinates, cache[cache_key]
+                            )
                         rendered.add((community.id, channel.kind))
                     content = cache[cache_key]
                     if content is None or account is None:
+                        continue
+                    if channel.variants:
+                        arms = variant_cache.get(cache_key)
+                        if arms is not None:
+                            posts.extend(
+                                self.variant_posts(
+                                    channel, community, account, occurrence, arms, hid
+                                )
+                            )
                         continue
                     content = _with_time(channel, content, occurrence)
                     scheduled_at = occurrence.at
@@ -747,6 +764,98 @@ class _Planner:
                     "account": account.id if account else None,
                 }
                 self.content_for(channel, context, coordinates, occurrence)
+
+    # -- variant tests --------------------------------------------------------------------------
+
+    def variant_contents(
+        self,
+        channel: ChannelBlock,
+        context: dict[str, Any],
+        coordinates: dict[str, Any],
+        content: dict[str, Any] | None,
+    ) -> list[dict[str, Any]] | None:
+        """Each variant's content (a: the channel's own, then b, c, ...); None after
+        recording problems."""
+        if content is None:
+            return None
+        community = context["community"].slug
+        out = [content]
+        ok = True
+        for i, templates in enumerate(channel.variants):
+            arm = dict(content)
+            for key, compiled in templates.items():
+                value = self.render_template(compiled, context, coordinates, community)
+                if value is None:
+                    ok = False
+                else:
+                    arm[key] = value
+            for found in limits_for(channel.kind).content_problems(arm):
+                ok = False
+                path: Path_ = (*channel.path, "variants", i, found.field)
+                if path not in self.d.reported:
+                    self.tally.add(
+                        problem_at(self.d.file, self.d.positions, path, found.message), community
+                    )
+            out.append(arm)
+        return out if ok else None
+
+    def variant_posts(
+        self,
+        channel: ChannelBlock,
+        community: CommunityRef,
+        account: AccountRef,
+        occurrence: Occurrence,
+        arms: list[dict[str, Any]],
+        highlight_id: int | None,
+    ) -> list[PlannedPost]:
+        """The test posts (one per variant, each to its part of the test share) and the post
+        that sends the chosen variant to the rest after the wait."""
+        test = channel.variant_test
+        assert test is not None
+        keys = VARIANT_KEYS[: len(arms)]
+        test_id = f"{self.d.slug}/{community.slug}/{occurrence.key}"
+        about = {"test": test_id, "arms": len(arms), "share": test.share}
+        planned: list[tuple[str, datetime, dict[str, Any]]] = [
+            (key, occurrence.at, {**arm, "variant": {**about, "arm": key}})
+            for key, arm in zip(keys, arms, strict=True)
+        ]
+        varied = sorted({k for templates in channel.variants for k in templates})
+        choices = {
+            key: {k: arm[k] for k in varied if k in arm}
+            for key, arm in zip(keys, arms, strict=True)
+        }
+        rest = {
+            **arms[0],
+            "variant": {
+                **about,
+                "arm": "rest",
+                "wait": int(test.wait.total_seconds()),
+                "min_sample": test.min_sample,
+                "choices": choices,
+            },
+        }
+        planned.append(("rest", occurrence.at + test.wait, rest))
+        out = []
+        for key, at, content in planned:
+            occurrence_key = f"{occurrence.key}~{key}"
+            out.append(
+                PlannedPost(
+                    idempotency_key=idempotency_key(
+                        self.d.slug, community.slug, account.slug, occurrence_key
+                    ),
+                    occurrence_key=occurrence_key,
+                    scheduled_at=at,
+                    channel=channel.kind,
+                    community_id=community.id,
+                    community_slug=community.slug,
+                    account_id=account.id,
+                    account_slug=account.slug,
+                    highlight_id=highlight_id,
+                    content=content,
+                    content_hash=content_hash(content),
+                )
+            )
+        return out
 
     # -- best times -----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PlainValidator, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -68,6 +68,17 @@ def _duration(value: Any) -> str:
 Duration = Annotated[str, PlainValidator(_duration)]
 
 
+class VariantTestIn(BaseModel):
+    """How a variant test runs: each variant goes to an equal part of ``share`` percent of
+    the audience; after ``wait`` the winner (see :mod:`marketing.variants`) goes to the rest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    share: Annotated[int, Field(ge=2, le=90)] = 20
+    wait: Duration = "4h"
+    min_sample: Annotated[int, Field(ge=30, le=1_000_000)] = 200
+
+
 class ChannelInput(BaseModel):
     """A channel's block in a campaign file.  Every field named in :attr:`templates` is a
     :data:`TemplateField` rendered into the content key of the same name."""
@@ -111,6 +122,16 @@ class ChannelInput(BaseModel):
 
     def audience_tags(self) -> list[str] | None:
         """The subscriber tags a post is limited to; None: every consenting subscriber."""
+        return None
+
+    def variant_templates(self) -> list[dict[str, TemplateRef]]:
+        """The variants to test against the block's own content (each: content key ->
+        template, in the order written, under ``variants``); [] if none or the channel has
+        no variant tests."""
+        return []
+
+    def variant_test(self) -> VariantTestIn | None:
+        """How the variant test runs, as written under ``test`` (None: not written)."""
         return None
 
     @classmethod

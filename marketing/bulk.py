@@ -13,12 +13,13 @@ import logging
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from channels.base import Account, BulkSender, Receipt
-from channels.errors import ChannelError, OutcomeUnknown, PermanentError
+from channels.errors import ChannelError, OutcomeUnknown, PermanentError, RateLimited
 from marketing.db import utcnow
 from marketing.email_delivery import (
     BatchResult,
@@ -31,6 +32,7 @@ from marketing.email_delivery import (
     take_batch,
 )
 from marketing.publishing import Claim, Policy, record_receipt, record_reconciliation
+from marketing.variant_tests import chosen_content, decide_rest, is_rest, variant_of
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,17 @@ def send_bulk_post(
     """Send every pending delivery of a post to many; mark the post published when all have
     ended.  Channel errors that concern the whole post propagate to the caller."""
     kind = claim.channel.value
-    problems = sender.content_problems(claim.content)
+    content = claim.content
+    if is_rest(content):
+        decided = decide_rest(engine=engine, post_id=claim.post_id, now=utcnow())
+        if isinstance(decided, timedelta):  # the variants are still out: wait, send nothing
+            raise RateLimited(
+                "waiting for the variant test to end before sending to the rest",
+                code=f"{kind}:variant-waiting",
+                retry_after=max(1.0, decided.total_seconds()),
+            )
+        content = chosen_content(content, decided)
+    problems = sender.content_problems(content)
     if problems:
         listed = "; ".join(f"{p.field} {p.message}" for p in problems)
         raise PermanentError(f"the {kind} cannot be sent: {listed}", code=f"{kind}:invalid-content")
@@ -53,12 +65,12 @@ def send_bulk_post(
         engine=engine,
         post_id=claim.post_id,
         community_id=claim.community_id,
-        content=claim.content,
+        content=content,
     )
 
     def build(outgoing: Outgoing) -> Any:
         return sender.render(
-            claim.content,
+            content,
             outgoing.recipient,
             post_id=claim.post_id,
             marker=claim.marker,
@@ -108,7 +120,12 @@ def send_bulk_post(
     counts = delivery_counts(engine=engine, post_id=claim.post_id)
     if not is_finished(counts):  # another worker's batch is still out; it will finish
         return "publishing"
-    if not counts.get("sent") and not counts.get("unconfirmed"):
+    # A part of a variant test may be empty (a small audience): nothing to send is done.
+    if (
+        not counts.get("sent")
+        and not counts.get("unconfirmed")
+        and not (counts == {} and variant_of(content) is not None)
+    ):
         raise PermanentError(
             f"no {kind} was sent: the community has no consenting subscriber in this audience"
             if not counts

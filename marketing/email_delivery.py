@@ -23,6 +23,7 @@ from channels.email import Recipient
 from marketing import observability
 from marketing.db import session_scope, utcnow, write_session
 from marketing.models import Delivery, DeliveryState, Subscriber
+from marketing.variant_tests import receives
 
 _OPEN = (DeliveryState.PENDING, DeliveryState.SENDING)
 
@@ -44,7 +45,8 @@ def consenting_subscribers(
     *, engine: Engine, community_id: int, content: dict[str, Any], chunk: int = 5000
 ) -> Iterator[list[int]]:
     """Ids of the community's subscribers who consented and have not unsubscribed (and carry
-    one of the audience's tags, if it names any), streamed in chunks."""
+    one of the audience's tags, if it names any; and, in a variant test, fall in this post's
+    part), streamed in chunks."""
     tags = audience_tags(content)
     with session_scope(engine) as session:
         rows = session.execute(
@@ -60,6 +62,8 @@ def consenting_subscribers(
         batch: list[int] = []
         for subscriber_id, subscriber_tags in rows:
             if tags and not tags.intersection(subscriber_tags or []):
+                continue
+            if not receives(content, subscriber_id):  # another part of a variant test
                 continue
             batch.append(subscriber_id)
             if len(batch) >= chunk:

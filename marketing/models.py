@@ -18,6 +18,8 @@ Publishing
         or that this occurrence is skipped); re-planning the campaign keeps it
     Attempt -- one try at publishing a post; outcome ``unknown`` until the channel answers
     Delivery -- one email of an email post to one subscriber
+    VariantDecision -- the winner of an e-mail variant test, decided once before the rest of
+        the audience is sent to (:mod:`marketing.variant_tests`)
 
 Results
     MetricSnapshot -- cumulative metrics of a post as a channel reported them at one time,
@@ -480,6 +482,24 @@ class EmailEventTally(Base):
     opens: Mapped[int] = mapped_column(default=0)
     clicks: Mapped[int] = mapped_column(default=0)
     unsubscribes: Mapped[int] = mapped_column(default=0)
+
+
+class VariantDecision(Base):
+    """The verdict of one variant test, written once (unique per rest post) before the rest
+    of the audience gets the chosen variant; a retry reads it instead of deciding again."""
+
+    __tablename__ = "variant_decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("post.id", ondelete="CASCADE"), unique=True
+    )  # the post that sends to the rest
+    outcome: Mapped[str] = mapped_column(String(32))  # winner, no_clear_winner, too_few
+    winner: Mapped[str | None] = mapped_column(String(8))
+    chosen: Mapped[str] = mapped_column(String(8))  # the variant sent to the rest
+    needed: Mapped[float] = mapped_column(Float)
+    arms: Mapped[list[Any]] = mapped_column(JSON, default=list)  # per arm: key, figures, result
+    decided_at: Mapped[datetime]
 
 
 class _PerformanceSums:

@@ -26,7 +26,13 @@ from channels.base import (
     ChannelSpec,
     Recipient,
 )
-from channels.campaign_input import ChannelInput, TemplateField, Text
+from channels.campaign_input import (
+    ChannelInput,
+    TemplateField,
+    TemplateRef,
+    Text,
+    VariantTestIn,
+)
 from channels.email.dkim import DKIM_SIGNED_HEADERS, DkimKey, dkim_signature
 from channels.email.html_text import (
     _PIXEL_HTML,
@@ -434,6 +440,15 @@ class AudienceIn(BaseModel):
     tags: Annotated[list[Text], Field(min_length=1)]
 
 
+class EmailVariantIn(BaseModel):
+    """Another subject line (and preheader) to test against the block's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: TemplateField
+    preheader: TemplateField | None = None
+
+
 class EmailIn(ChannelInput):
     """The ``email:`` block of a campaign file."""
 
@@ -460,9 +475,20 @@ class EmailIn(ChannelInput):
     sender_name: TemplateField | None = None
     reply_to: TemplateField | None = None
     audience: AudienceIn | None = None
+    variants: Annotated[list[EmailVariantIn], Field(max_length=4)] = []
+    test: VariantTestIn | None = None
 
     def fixed(self) -> dict[str, Any]:
         return {} if self.audience is None else {"audience": {"tags": list(self.audience.tags)}}
+
+    def variant_templates(self) -> list[dict[str, TemplateRef]]:
+        return [
+            {key: ref for key in ("subject", "preheader") if (ref := getattr(v, key)) is not None}
+            for v in self.variants
+        ]
+
+    def variant_test(self) -> VariantTestIn | None:
+        return self.test
 
     def written_at(self) -> dict[str, str]:
         return {} if self.audience is None else {"audience": "audience"}

@@ -1,0 +1,44 @@
+"""variant tests: the decision of each e-mail variant test, written once (#17)
+
+Revision ID: 0013
+Revises: 0012 (media library)
+Create Date: 2026-12-01 14:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "variant_decision",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("post_id", sa.Integer(), nullable=False),
+        sa.Column("outcome", sa.String(length=32), nullable=False),
+        sa.Column("winner", sa.String(length=8), nullable=True),
+        sa.Column("chosen", sa.String(length=8), nullable=False),
+        sa.Column("needed", sa.Float(), nullable=False),
+        sa.Column("arms", sa.JSON(), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["post_id"],
+            ["post.id"],
+            name=op.f("fk_variant_decision_post_id_post"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_variant_decision")),
+        sa.UniqueConstraint("post_id", name=op.f("uq_variant_decision_post_id")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("variant_decision")
