@@ -29,9 +29,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, true
 from sqlalchemy.orm import Session
 
 from marketing.db import write_session
@@ -108,8 +108,9 @@ def _arm_posts(session: Session, rest: Post) -> list[Post]:
     return sorted(posts, key=lambda p: p.occurrence_key)
 
 
-def arm_figures(session: Session, posts: list[Post], *, now: datetime) -> list[Arm]:
-    """Each variant post's e-mails sent and subscribers who clicked by ``now``."""
+def arm_figures(session: Session, posts: list[Post], *, now: datetime | None) -> list[Arm]:
+    """Each variant post's e-mails sent and subscribers who clicked by ``now`` (None: so
+    far)."""
     ids = [p.id for p in posts]
     sent = dict(
         session.execute(
@@ -124,7 +125,7 @@ def arm_figures(session: Session, posts: list[Post], *, now: datetime) -> list[A
             .where(
                 EmailEvent.post_id.in_(ids),
                 EmailEvent.kind == EmailEventKind.CLICK,
-                EmailEvent.occurred_at <= now,
+                EmailEvent.occurred_at <= now if now is not None else true(),
             )
             .group_by(EmailEvent.post_id)
         ).all()
@@ -210,13 +211,13 @@ class ArmShown:
 
 
 @dataclass(frozen=True)
-class TestShown:
+class VariantTestShown:
     """One variant test (a community's occurrence) as the campaign report shows it."""
 
     community_slug: str
     community_name: str
     occurrence: str
-    outcome: str  # winner, no_clear_winner, too_few, or waiting
+    outcome: Literal["winner", "no_clear_winner", "too_few", "waiting"]
     winner: str | None
     chosen: str | None
     needed: float | None
@@ -224,7 +225,9 @@ class TestShown:
     arms: tuple[ArmShown, ...]
 
 
-def campaign_tests(*, session: Session, campaign_id: int, now: datetime) -> list[TestShown]:
+def campaign_tests(
+    *, session: Session, campaign_id: int, now: datetime | None = None
+) -> list[VariantTestShown]:
     """Every variant test of a campaign: decided ones with their stored verdict, the others
     with their figures so far."""
     rests = session.scalars(
@@ -288,11 +291,11 @@ def campaign_tests(*, session: Session, campaign_id: int, now: datetime) -> list
                 )
         slug, name = names.get(rest.community_id, ("", ""))
         out.append(
-            TestShown(
+            VariantTestShown(
                 community_slug=slug,
                 community_name=name,
                 occurrence=rest.occurrence_key.removesuffix("~rest"),
-                outcome=decision.outcome if decision is not None else "waiting",
+                outcome=decision.outcome if decision is not None else "waiting",  # type: ignore[arg-type]
                 winner=decision.winner if decision is not None else None,
                 chosen=decision.chosen if decision is not None else None,
                 needed=decision.needed if decision is not None else None,

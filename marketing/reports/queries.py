@@ -78,8 +78,11 @@ from marketing.reports.rows import (
     ProgrammeOverview,
     Rank,
     StateCount,
+    VariantArmLine,
+    VariantTestLine,
     trend_of,
 )
+from marketing.variant_tests import campaign_tests
 
 BEST_POSTS = 5
 _CHANNEL_ORDER = {c.value: i for i, c in enumerate(CHANNELS)}
@@ -702,4 +705,35 @@ def campaign_report(
         posts=_post_results(
             session, select(metrics).order_by(metrics.c.scheduled_at, metrics.c.post_id)
         ),
+        variant_tests=_variant_tests(session, campaign.id, communities),
     )
+
+
+def _variant_tests(
+    session: Session, campaign_id: int, communities: dict[str, Community]
+) -> list[VariantTestLine]:
+    return [
+        VariantTestLine(
+            community=_community_ref(communities[test.community_slug]),
+            occurrence=test.occurrence,
+            outcome=test.outcome,
+            winner=test.winner,
+            chosen=test.chosen,
+            needed=test.needed,
+            arms=[
+                VariantArmLine(
+                    key=arm.key,
+                    subject=arm.subject,
+                    sent=arm.trials,
+                    clicked=arm.successes,
+                    rate=arm.rate,
+                    low=arm.low,
+                    high=arm.high,
+                    probability_best=arm.probability_best,
+                )
+                for arm in test.arms
+            ],
+        )
+        for test in campaign_tests(session=session, campaign_id=campaign_id)
+        if test.community_slug in communities
+    ]

@@ -351,6 +351,31 @@ class CampaignCommunityLine(_Frozen):
     metrics: Metrics
 
 
+class VariantArmLine(_Frozen):
+    """One variant of an e-mail variant test."""
+
+    key: str  # a (the campaign's own subject), b, ...
+    subject: str
+    sent: int
+    clicked: int  # subscribers who clicked
+    rate: float
+    low: float  # 95 % credible interval of the click rate
+    high: float
+    probability_best: float | None  # None: not decided yet
+
+
+class VariantTestLine(_Frozen):
+    """One e-mail variant test: a community's occurrence, its verdict and its variants."""
+
+    community: CommunityRef
+    occurrence: str
+    outcome: Literal["winner", "no_clear_winner", "too_few", "waiting"]
+    winner: str | None
+    chosen: str | None  # what the rest of the audience got
+    needed: float | None  # the probability of being best a winner needed
+    arms: list[VariantArmLine]
+
+
 class CampaignReport(_Frozen):
     """A campaign: what was published where, what needs a person, what it achieved."""
 
@@ -362,3 +387,4 @@ class CampaignReport(_Frozen):
     needs_person: list[PostResult]
     best_posts: list[PostResult]
     posts: list[PostResult]  # every post of the campaign, in schedule order
+    variant_tests: list[VariantTestLine] = []  # e-mail variant tests, in schedule order
