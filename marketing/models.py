@@ -27,6 +27,8 @@ Results
     EmailEvent -- an open, click or unsubscribe recorded by the tracking endpoints
     EmailEventTally -- the counts of events purged after the retention time
     CommunityPerformance -- per community, channel and local day: what the reports read
+    CommunityOutcome -- what the programme is for, per community and month: sales, bookings
+        and visitors, imported by staff from a CSV (:mod:`marketing.outcomes`)
     Heartbeat -- when each pipeline component was last seen alive
 
 People (the web app)
@@ -54,6 +56,7 @@ All times are aware UTC (:class:`marketing.db.UTCDateTime`); zones are shown, no
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -500,6 +504,23 @@ class VariantDecision(Base):
     needed: Mapped[float] = mapped_column(Float)
     arms: Mapped[list[Any]] = mapped_column(JSON, default=list)  # per arm: key, figures, result
     decided_at: Mapped[datetime]
+
+
+class CommunityOutcome(Base):
+    """One community's outcomes in one month, as staff reported them (None: not reported)."""
+
+    __tablename__ = "community_outcome"
+    __table_args__ = (UniqueConstraint("community_id", "month"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    month: Mapped[date] = mapped_column(Date)  # the first day of the month
+    sales: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))  # baht
+    bookings: Mapped[int | None]
+    visitors: Mapped[int | None]
+    source: Mapped[str] = mapped_column(String(300))  # the file it came from
+    imported_by: Mapped[str] = mapped_column(String(200))
+    imported_at: Mapped[datetime]
 
 
 class _PerformanceSums:

@@ -330,6 +330,7 @@ def pages(app: FastAPI, engine: Engine) -> list[str]:
             "token": "no-such-link",  # a reconnect link that is not one: its refusal page
             # The video: its page names a container and codecs.
             "item_id": str(session.scalars(select(MediaItem.id).order_by(MediaItem.id)).all()[-1]),
+            "year": "2026",  # the yearly programme report
         }
         campaign = session.scalars(select(Campaign.slug).order_by(Campaign.id)).first()
     found = []

@@ -347,6 +347,7 @@ def test_every_page_and_report_fits_a_phone(browser: Any, engine: Engine) -> Non
                 ("report-campaign", f"/reports/campaign/{CAMPAIGN}"),
                 ("report-campaign-every-channel", "/reports/campaign/phone-walk"),
             ],
+            "/reports/year/{year}": [("report-year", "/reports/year/2569")],
             "/accounts/connect": [("connect", "/accounts/connect")],
             # Without a connection under way: the refusal page (the picker with Pages to tie
             # is opened at 390 px in tests/test_web_connect.py, not measured there).

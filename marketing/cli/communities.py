@@ -112,3 +112,38 @@ def list_() -> None:
             numeric=(4, 5),
         )
     )
+
+
+@communities.command("outcomes")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--by", "actor", default=None, help="Who imports it (default: your user name).")
+@friendly_errors
+@needs_schema
+def outcomes(file: Path, actor: str | None) -> None:
+    """Import FILE, a CSV of monthly outcomes per community (community, month, sales,
+    bookings, visitors); all-or-nothing on any problem (docs/outcomes.md)."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from marketing.outcomes import import_outcomes
+
+    with session_scope() as session:
+        summary = import_outcomes(
+            session=session,
+            path=file,
+            actor=actor or getpass.getuser(),
+            now=datetime.now(UTC),
+        )
+    d = display.current()
+    console.print(
+        "[green]✓[/] "
+        + d._(
+            "{file}: {added} months added, {updated} replaced, {unchanged} already as imported."
+        ).format(
+            file=file.name,
+            added=summary.added,
+            updated=summary.updated,
+            unchanged=summary.unchanged,
+        ),
+        highlight=False,
+    )

@@ -5,7 +5,7 @@ and HTML."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -116,7 +116,51 @@ def reports_page(
         campaigns=session.execute(
             select(Campaign.slug, Campaign.name).order_by(Campaign.window_start.desc())
         ).all(),
+        year=today_of(request).year,
     )
+
+
+@router.get("/reports/year/{year}")
+def year_report(
+    request: Request,
+    user: Viewer,
+    session: DB,
+    year: Annotated[int, Path(ge=2000, le=2700)],
+) -> Response:
+    """One year of the programme: each community's outcomes (sales, bookings, visitors, as
+    staff imported them) beside its engagement on the owned channels.  The year is written
+    in either era (2570 or 2027)."""
+    from marketing.outcomes import BUDDHIST_OFFSET, year_outcomes
+
+    if year >= 2400:
+        year -= BUDDHIST_OFFSET
+    if not EARLIEST.year <= year <= LATEST.year:
+        raise HTTPException(404, "no such year")
+    overview = programme_overview(
+        session=session, start=date(year, 1, 1), end=date(year, 12, 31), sort="posts"
+    )
+    ids = {slug: cid for slug, cid in session.execute(select(Community.slug, Community.id))}
+    outcomes = year_outcomes(session=session, year=year)
+    rows = sorted(
+        overview.rows, key=lambda r: (r.community.province, r.community.name_th, r.community.slug)
+    )
+    return render(
+        request,
+        "year_report.html",
+        user=user,
+        year=year,
+        rows=[(row, outcomes.get(ids[row.community.slug])) for row in rows],
+        total=overview.programme[-1].current,
+        totals=_outcome_totals(list(outcomes.values())),
+    )
+
+
+def _outcome_totals(values: list[Any]) -> dict[str, Any]:
+    def add(name: str) -> Any:
+        given = [getattr(v, name) for v in values if getattr(v, name) is not None]
+        return sum(given) if given else None
+
+    return {name: add(name) for name in ("sales", "bookings", "visitors")}
 
 
 @router.get("/reports/overview")

@@ -252,6 +252,23 @@ def problem_text(problem: Problem, _: Gettext) -> tuple[str, str]:
             _("%(path)s is not in the media library"),
             _("Upload it on the media library page, or write its name as the library shows it."),
         ),
+        "outcome_header": (
+            _(
+                "the columns are community, month, sales, bookings and visitors (community "
+                "and month required); this header has %(found)s"
+            ),
+            "",
+        ),
+        "outcome_month": (_("write the month as YYYY-MM, e.g. 2570-01 (or 2027-01)"), ""),
+        "outcome_amount": (
+            _("is not an amount in baht of 0 or more with at most two decimals (e.g. 98,500.50)"),
+            "",
+        ),
+        "outcome_count": (_("must be a whole number, 0 or more"), ""),
+        "outcome_duplicate": (
+            _("%(slug)s %(month)s is already on line %(line)s"),
+            _("Keep one line per community and month."),
+        ),
     }
     found = known.get(problem.code or "")
     if found is None:

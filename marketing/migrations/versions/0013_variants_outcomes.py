@@ -1,4 +1,5 @@
-"""variant tests: the decision of each e-mail variant test, written once (#17)
+"""variant tests and outcomes: the decision of each e-mail variant test, written once; each
+community's monthly outcomes (sales, bookings, visitors) imported by staff (#17)
 
 Revision ID: 0013
 Revises: 0012 (media library)
@@ -39,6 +40,30 @@ def upgrade() -> None:
         sa.UniqueConstraint("post_id", name=op.f("uq_variant_decision_post_id")),
     )
 
+    op.create_table(
+        "community_outcome",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("community_id", sa.Integer(), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("sales", sa.Numeric(precision=14, scale=2), nullable=True),
+        sa.Column("bookings", sa.Integer(), nullable=True),
+        sa.Column("visitors", sa.Integer(), nullable=True),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column("imported_by", sa.String(length=200), nullable=False),
+        sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["community.id"],
+            name=op.f("fk_community_outcome_community_id_community"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_community_outcome")),
+        sa.UniqueConstraint(
+            "community_id", "month", name=op.f("uq_community_outcome_community_id_month")
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("community_outcome")
     op.drop_table("variant_decision")
