@@ -89,6 +89,11 @@ beat_schedule = {
         "schedule": _settings.metrics_interval,
         "options": {"expires": _settings.metrics_interval},
     },
+    "refresh-creators": {
+        "task": "marketing.refresh_creators",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "purge-tracking": {
         "task": "marketing.purge_tracking",
         "schedule": 6 * 3600.0,

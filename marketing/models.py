@@ -29,6 +29,8 @@ Results
     CommunityPerformance -- per community, channel and local day: what the reports read
     CommunityOutcome -- what the programme is for, per community and month: sales, bookings
         and visitors, imported by staff from a CSV (:mod:`marketing.outcomes`)
+    CreatorVideo -- a creator's YouTube video that presents a community, with its latest
+        public statistics: a source of its own, never mixed into the owned channels
     Heartbeat -- when each pipeline component was last seen alive
 
 People (the web app)
@@ -521,6 +523,29 @@ class CommunityOutcome(Base):
     source: Mapped[str] = mapped_column(String(300))  # the file it came from
     imported_by: Mapped[str] = mapped_column(String(200))
     imported_at: Mapped[datetime]
+
+
+class CreatorVideo(Base):
+    """A creator's video about a community (added by staff) and its public statistics as
+    last read with the API key (:mod:`marketing.creators`)."""
+
+    __tablename__ = "creator_video"
+    __table_args__ = (UniqueConstraint("community_id", "video_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    video_id: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(2000))  # as staff gave it
+    title: Mapped[str | None] = mapped_column(String(300))
+    channel_title: Mapped[str | None] = mapped_column(String(300))
+    published_at: Mapped[datetime | None]
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    fetched_at: Mapped[datetime | None]  # None: statistics not read yet
+    missing: Mapped[bool] = mapped_column(default=False)  # private or removed at last read
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime]
 
 
 class _PerformanceSums:

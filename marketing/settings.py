@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         description="Name under which YouTube quota is counted: Google counts it per Cloud "
         "project, so every channel of one project shares it. Empty: count per channel.",
     )
+    youtube_api_key: SecretStr | None = Field(
+        None,
+        description="API key of the Google Cloud project, for the public statistics of "
+        "creators' videos (videos.list, 1 unit per 50 videos). Unset: creator videos are "
+        "listed without statistics.",
+    )
 
     line_api_url: str = Field(
         "https://api.line.me", description="LINE Messaging API base URL (the sandbox's in tests)."

@@ -44,3 +44,21 @@ def purge_tracking() -> dict[str, int]:
     days = get_settings().tracking_retention_days
     deleted = purge_tracking_events(engine=get_engine(), older_than=timedelta(days=days))
     return {"deleted": deleted}
+
+
+@app.task(name="marketing.refresh_creators", time_limit=600, soft_time_limit=540)
+def refresh_creators() -> dict[str, int]:
+    """Read creators' videos' public statistics with the API key (nothing without one)."""
+    from marketing.creators import refresh_creator_videos
+
+    settings = get_settings()
+    if settings.youtube_api_key is None:
+        return {"videos": 0, "missing": 0, "calls": 0}
+    with session_scope() as session:
+        done = refresh_creator_videos(
+            session=session,
+            api_key=settings.youtube_api_key,
+            root_url=settings.youtube_root_url,
+            now=utcnow(),
+        )
+    return {"videos": done.videos, "missing": done.missing, "calls": done.calls}

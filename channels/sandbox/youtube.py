@@ -11,7 +11,13 @@ What it serves, and the public pages each part follows:
   byte arrives (step 3); an empty ``PUT`` with ``Content-Range: bytes */total`` -> how much
   arrived (``308``, no ``Range`` when nothing did), or the resource when complete (step 4);
 - ``videos.list`` (/docs/videos/list): parts ``snippet``, ``status``, ``statistics`` for up
-  to 50 ids; counts are strings (/docs/videos#statistics);
+  to 50 ids; counts are strings (/docs/videos#statistics).  With an API key instead of a
+  token (``?key=``, /docs/getting-started "API keys"; "you can use an API key for requests
+  that only retrieve public data"): public and unlisted videos of any channel, a private
+  one left out as if absent; a key the sandbox does not know is refused as Google does
+  (``400 badRequest``, "API key not valid. Please pass a valid API key."), and a request
+  with neither key nor token gets ``403 forbidden`` ("The request is missing a valid API
+  key.").  Other people's videos are added with :meth:`YouTubeSandbox.add_public_video`;
 - ``videos.delete`` (/docs/videos/delete): ``DELETE /youtube/v3/videos?id=``, 50 units,
   ``204`` when gone; ``videos.update`` of ``part=status`` (/docs/videos/update), 50 units;
 - ``channels.list(mine=true)`` (/docs/channels/list) with
@@ -394,6 +400,7 @@ class YouTubeSandbox(SandboxServer):
         self.codes: dict[str, AuthorizationCode] = {}
         self.grants: list[Grant] = []
         self.force_private = False  # uploads come back private, as for an unaudited project
+        self.api_keys: set[str] = set()  # keys of API projects (public data only)
         self._secrets = random.Random(f"{seed}:oauth")
 
     # -- set-up and inspection (tests, the demo)
@@ -412,6 +419,44 @@ class YouTubeSandbox(SandboxServer):
             self.channels[channel_id] = channel
             self.playlists.setdefault(channel.uploads_playlist, [])
             return channel
+
+    def register_api_key(self, key: str) -> None:
+        """An API key that may read public data (``videos.list`` with ``?key=``)."""
+        with self.lock:
+            self.api_keys.add(key)
+
+    def add_public_video(
+        self,
+        video_id: str,
+        *,
+        channel_id: str,
+        title: str,
+        channel_title: str | None = None,
+        published_at: datetime | None = None,
+        privacy: str = "public",
+    ) -> Video:
+        """A video on somebody else's channel (a creator's), public unless ``privacy`` says
+        otherwise; its statistics grow from ``published_at`` like the others'."""
+        when = published_at or self.clock.now()
+        video = Video(
+            id=video_id,
+            channel_id=channel_id,
+            snippet={
+                "publishedAt": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "channelId": channel_id,
+                "title": title,
+                "description": "",
+                "channelTitle": channel_title or channel_id,
+                "tags": [],
+                "categoryId": "19",
+            },
+            status={"uploadStatus": "processed", "privacyStatus": privacy},
+            published_at=when,
+            upload_id="",
+        )
+        with self.lock:
+            self.videos[video_id] = video
+        return video
 
     def expire_token(self, token_or_channel: str) -> None:
         """Make a channel's token fail with 401 from now on (give a channel id or token)."""
@@ -786,9 +831,15 @@ class YouTubeSandbox(SandboxServer):
             self.calls.append((method, query))
 
     def _api_call(self, handler: YouTubeHandler, resource: str, query: dict[str, str]) -> None:
-        channel = self._authenticate(handler)
-        if channel is None or not self._scoped(handler, READ_SCOPES):
-            return
+        channel: SandboxChannel | None
+        if handler.bearer() is None and resource == "videos":
+            if not self._keyed(handler, query):
+                return
+            channel = None  # public data only
+        else:
+            channel = self._authenticate(handler)
+            if channel is None or not self._scoped(handler, READ_SCOPES):
+                return
         method = f"{resource}.list"
         self._record(method, query)
         if not self._charge(handler, UNITS, 1):
@@ -806,6 +857,8 @@ class YouTubeSandbox(SandboxServer):
             return
         if resource == "videos":
             self._list_videos(handler, channel, query, part)
+        elif channel is None:
+            return
         elif resource == "channels":
             self._list_channels(handler, channel, query, part)
         elif resource == "playlistItems":
@@ -910,10 +963,30 @@ class YouTubeSandbox(SandboxServer):
             return
         handler.send_json(200, resource)
 
+    def _keyed(self, handler: YouTubeHandler, query: dict[str, str]) -> bool:
+        """Whether a request without a token carries a known API key; answers as Google does
+        and returns False if not."""
+        key = query.get("key")
+        if key is None:
+            handler.send_json(
+                403,
+                google_error(403, "forbidden", "The request is missing a valid API key."),
+            )
+            return False
+        with self.lock:
+            known = key in self.api_keys
+        if not known:
+            handler.send_json(
+                400,
+                google_error(400, "badRequest", "API key not valid. Please pass a valid API key."),
+            )
+            return False
+        return True
+
     def _list_videos(
         self,
         handler: YouTubeHandler,
-        channel: SandboxChannel,
+        channel: SandboxChannel | None,
         query: dict[str, str],
         part: list[str],
     ) -> None:
@@ -942,7 +1015,8 @@ class YouTubeSandbox(SandboxServer):
             items = [
                 self._video_resource(v, part)
                 for v in found
-                if v.channel_id == channel.id or v.status.get("privacyStatus") != "private"
+                if (channel is not None and v.channel_id == channel.id)
+                or v.status.get("privacyStatus") != "private"
             ]
         handler.send_json(200, _list_response("youtube#videoListResponse", items, len(items)))
 

@@ -147,3 +147,72 @@ def outcomes(file: Path, actor: str | None) -> None:
         ),
         highlight=False,
     )
+
+
+@communities.command("creator-add")
+@click.argument("slug")
+@click.argument("url")
+@click.option("--by", "actor", default=None, help="Who adds it (default: your user name).")
+@friendly_errors
+@needs_schema
+def creator_add(slug: str, url: str, actor: str | None) -> None:
+    """Add a creator's YouTube video (its URL) to community SLUG; its public statistics
+    are read by `marketing communities creators-refresh` (docs/creators.md)."""
+    import getpass
+    from datetime import UTC, datetime
+
+    from marketing.creators import CreatorRefused, add_creator_video
+
+    d = display.current()
+    try:
+        with session_scope() as session:
+            video = add_creator_video(
+                session=session,
+                community_slug=slug,
+                url=url,
+                actor=actor or getpass.getuser(),
+                now=datetime.now(UTC),
+            )
+            video_id = video.video_id
+    except CreatorRefused as exc:
+        words = {
+            "unknown_community": d._("There is no community {slug}."),
+            "not_a_video": d._(
+                "That is not a YouTube video address (youtube.com/watch?v=..., youtu.be/...)."
+            ),
+            "too_many": d._("The community already has the most creator videos it may hold."),
+        }
+        raise click.ClickException(words[exc.code].format(slug=slug)) from None
+    console.print(
+        "[green]✓[/] " + d._("Video {id} added to {slug}.").format(id=video_id, slug=slug),
+        highlight=False,
+    )
+
+
+@communities.command("creators-refresh")
+@friendly_errors
+@needs_schema
+def creators_refresh() -> None:
+    """Read the public statistics of every creator video with MARKETING_YOUTUBE_API_KEY."""
+    from datetime import UTC, datetime
+
+    from marketing.creators import refresh_creator_videos
+
+    settings = get_settings()
+    d = display.current()
+    if settings.youtube_api_key is None:
+        raise click.ClickException(d._("Set MARKETING_YOUTUBE_API_KEY first."))
+    with session_scope() as session:
+        done = refresh_creator_videos(
+            session=session,
+            api_key=settings.youtube_api_key,
+            root_url=settings.youtube_root_url,
+            now=datetime.now(UTC),
+        )
+    console.print(
+        "[green]✓[/] "
+        + d._("{videos} videos read in {calls} calls; {missing} private or removed.").format(
+            videos=done.videos, calls=done.calls, missing=done.missing
+        ),
+        highlight=False,
+    )

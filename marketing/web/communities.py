@@ -25,6 +25,7 @@ from marketing.besttimes_view import (
     start_hours,
 )
 from marketing.conventions import SLUG_PATTERN
+from marketing.creators import CreatorRefused, add_creator_video, community_creators
 from marketing.models import (
     ChannelAccount,
     ChannelKind,
@@ -246,7 +247,51 @@ def community_page(
             now=now_of(request),
             language=clock.language,
         ),
+        creators=community_creators(session=session, community_id=community.id),
     )
+
+
+@router.post("/communities/{slug}/creators")
+def creator_video_add(
+    request: Request,
+    user: Editor,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
+    url: Annotated[str, Form(min_length=5, max_length=2000)],
+) -> Response:
+    """Add a creator's YouTube video to the community; its statistics come with the next
+    refresh (``marketing communities creators-refresh``)."""
+    community = _community(session, slug)
+    _ = gettext_for(user)
+    try:
+        video = add_creator_video(
+            session=session,
+            community_slug=community.slug,
+            url=url.replace("\x00", ""),
+            actor=user.username,
+            now=now_of(request),
+        )
+    except CreatorRefused as exc:
+        words = {
+            "not_a_video": _(
+                "That is not a YouTube video address: give one like "
+                "https://www.youtube.com/watch?v=… or https://youtu.be/…"
+            ),
+            "too_many": _("The community already has the most creator videos it may hold."),
+        }
+        flash(request, words.get(exc.code, str(exc)), "error")
+    else:
+        audit(
+            session=session,
+            user=user,
+            action="community.creator_video",
+            object_type="community",
+            object_id=community.slug,
+            video=video.video_id,
+        )
+        session.commit()
+        flash(request, _("The video was added; its figures come with the next refresh."))
+    return RedirectResponse(f"/communities/{community.slug}#creators", status_code=303)
 
 
 @router.post("/communities/{slug}/subscribers")

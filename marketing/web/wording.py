@@ -379,6 +379,7 @@ def audit_sentence(
         "post.resolve": _("%(who)s marked post #%(what)s as published"),
         "account.reconnected": _("%(who)s marked account %(what)s as reconnected"),
         "community.import_subscribers": _("%(who)s imported subscribers of %(what)s"),
+        "community.creator_video": _("%(who)s added a creator's video to %(what)s"),
         "user.sign_in": _("%(who)s signed in"),
         "user.sign_in_failed": _("a sign-in as %(what)s failed"),
         "user.preferences": _("%(who)s changed their preferences"),

@@ -1,5 +1,6 @@
-"""variant tests and outcomes: the decision of each e-mail variant test, written once; each
-community's monthly outcomes (sales, bookings, visitors) imported by staff (#17)
+"""variant tests, outcomes and creators: the decision of each e-mail variant test, written
+once; each community's monthly outcomes (sales, bookings, visitors) imported by staff; creators'
+videos about a community with their public statistics (#17)
 
 Revision ID: 0013
 Revises: 0012 (media library)
@@ -63,7 +64,36 @@ def upgrade() -> None:
         ),
     )
 
+    op.create_table(
+        "creator_video",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("community_id", sa.Integer(), nullable=False),
+        sa.Column("video_id", sa.String(length=16), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=True),
+        sa.Column("channel_title", sa.String(length=300), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("views", sa.BigInteger(), nullable=True),
+        sa.Column("likes", sa.BigInteger(), nullable=True),
+        sa.Column("comments", sa.BigInteger(), nullable=True),
+        sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("missing", sa.Boolean(), nullable=False),
+        sa.Column("added_by", sa.String(length=200), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["community_id"],
+            ["community.id"],
+            name=op.f("fk_creator_video_community_id_community"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_creator_video")),
+        sa.UniqueConstraint(
+            "community_id", "video_id", name=op.f("uq_creator_video_community_id_video_id")
+        ),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("creator_video")
     op.drop_table("community_outcome")
     op.drop_table("variant_decision")
