@@ -29,6 +29,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 
 def benchmarks() -> list[type[Benchmark]]:
     """Every benchmark, in the order they run."""
+    from bench.besttimes import BestTimeLearning
     from bench.email_fanout import EmailFanOut
     from bench.lateness import Lateness
     from bench.metrics_ingest import MetricsIngest
@@ -47,6 +48,7 @@ def benchmarks() -> list[type[Benchmark]]:
         CampaignPlanning,
         SubscriberImport,
         VariantRule,
+        BestTimeLearning,
     ]
 
 
