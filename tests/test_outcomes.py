@@ -174,3 +174,34 @@ def test_the_yearly_report_fits_desktop_and_phone(
         for page, _size in walker.tabs:
             assert page.locator("table.year-report tbody tr").count() == 11  # 10 + programme
             assert "223,500.50" in page.locator("table.year-report").inner_text()
+
+
+def test_editors_import_on_the_yearly_report_and_a_bad_file_changes_nothing(
+    sample: Session, engine: Engine
+) -> None:
+    add_user(engine, "malee", Role.EDITOR)
+    editor = WebClient(create_app(engine=engine, clock=clock_at(NOW))).sign_in("malee")
+    editor.refresh_csrf("/reports/year/2570")
+    bad = editor.post(
+        "/reports/year/2570/outcomes",
+        files={"file": ("bad.csv", BAD.encode(), "text/csv")},
+    )
+    assert bad.status_code == 422
+    assert "ไม่ได้นำเข้าผลลัพธ์" in bad.text and "bad.csv" in bad.text
+    assert "เขียนเดือนเป็น ปปปป-ดด" in bad.text
+    sample.rollback()
+    assert sample.scalar(select(func.count()).select_from(CommunityOutcome)) == 0
+    good = editor.post(
+        "/reports/year/2570/outcomes",
+        files={"file": ("good.csv", GOOD.encode(), "text/csv")},
+    )
+    assert good.status_code == 303 and good.headers["location"] == "/reports/year/2570"
+    page = editor.get("/reports/year/2570").text
+    assert "เพิ่ม 3 เดือน แทนที่ 0 เดือน" in page and "223,500.50" in page
+    add_user(engine, "somchai", Role.VIEWER)
+    viewer = WebClient(create_app(engine=engine, clock=clock_at(NOW))).sign_in("somchai")
+    assert 'id="outcomes"' not in viewer.get("/reports/year/2570").text
+    refused = viewer.post(
+        "/reports/year/2570/outcomes", files={"file": ("good.csv", GOOD.encode(), "text/csv")}
+    )
+    assert refused.status_code == 403

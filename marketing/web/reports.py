@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -26,9 +26,10 @@ from marketing.reports import (
 from marketing.reports.exports import Report, to_csv, to_json
 from marketing.reports.html import render_html
 from marketing.reports.period import Period
-from marketing.web.deps import DB, Viewer, settings_of, today_of
+from marketing.web.deps import DB, Editor, Viewer, now_of, settings_of, today_of
 from marketing.web.i18n import language_of
-from marketing.web.rendering import parse_day_input, render
+from marketing.web.rendering import flash, gettext_for, parse_day_input, render
+from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
 
@@ -153,6 +154,62 @@ def year_report(
         total=overview.programme[-1].current,
         totals=_outcome_totals(list(outcomes.values())),
     )
+
+
+@router.post("/reports/year/{year}/outcomes")
+def outcomes_import(
+    request: Request,
+    user: Editor,
+    session: DB,
+    year: Annotated[int, Path(ge=2000, le=2700)],
+    file: UploadFile,
+) -> Response:
+    """Import an outcomes CSV (every line or none); back to the year's report."""
+    from marketing.outcomes import BUDDHIST_OFFSET, MAX_BYTES, read_outcomes, store_outcomes
+    from marketing.problems import InvalidInput, Problem
+
+    ce_year = year - BUDDHIST_OFFSET if year >= 2400 else year
+    name = (file.filename or "outcomes.csv")[:200]
+    data = file.file.read(MAX_BYTES + 1)
+    _ = gettext_for(user)
+    try:
+        if len(data) > MAX_BYTES:
+            raise InvalidInput(
+                [Problem(name, None, None, "", f"is larger than {MAX_BYTES:,} bytes")]
+            )
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InvalidInput([Problem(name, None, None, "", "not UTF-8 text")]) from None
+        rows = read_outcomes(session=session, text=text, file=name)
+    except InvalidInput as exc:
+        return render(
+            request,
+            "outcome_problems.html",
+            user=user,
+            problems=exc.problems,
+            name=name,
+            year=ce_year,
+            status_code=422,
+        )
+    summary = store_outcomes(
+        session=session, rows=rows, file=name, actor=user.username, now=now_of(request)
+    )
+    audit(
+        session=session,
+        user=user,
+        action="outcomes.import",
+        object_type="outcomes",
+        object_id=name,
+        rows=len(rows),
+    )
+    session.commit()
+    flash(
+        request,
+        _("%(added)s months added, %(updated)s replaced, %(unchanged)s already as imported.")
+        % {"added": summary.added, "updated": summary.updated, "unchanged": summary.unchanged},
+    )
+    return RedirectResponse(f"/reports/year/{year}", status_code=303)
 
 
 def _outcome_totals(values: list[Any]) -> dict[str, Any]:

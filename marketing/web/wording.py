@@ -380,6 +380,7 @@ def audit_sentence(
         "account.reconnected": _("%(who)s marked account %(what)s as reconnected"),
         "community.import_subscribers": _("%(who)s imported subscribers of %(what)s"),
         "community.creator_video": _("%(who)s added a creator's video to %(what)s"),
+        "outcomes.import": _("%(who)s imported outcomes from %(what)s"),
         "user.sign_in": _("%(who)s signed in"),
         "user.sign_in_failed": _("a sign-in as %(what)s failed"),
         "user.preferences": _("%(who)s changed their preferences"),
