@@ -1,8 +1,9 @@
 """The reference data a plan reads, as plain values.
 
 The planner (:mod:`campaigns.planning`) asks a :class:`Reference` for the communities,
-channel accounts, highlights, subscribers' tags and the campaign's earlier posts it needs,
-and gets these frozen values back: it imports no database model.
+channel accounts, highlights, subscribers' tags, the campaign's earlier posts and the times
+other campaigns hold on its accounts (for best-time schedules) it needs, and gets these
+frozen values back: it imports no database model.
 :class:`marketing.plan_reference.DatabaseReference` reads them from the database.
 """
 
