@@ -415,6 +415,16 @@ class MessageQuota:
         return None if self.limit is None else max(self.limit - self.used, 0)
 
 
+@dataclass(frozen=True)
+class BotProfile:
+    """Who a channel access token acts for (``/v2/bot/info``): the bot's user id, its
+    basic id (``@...``) and the Official Account's display name."""
+
+    user_id: str
+    basic_id: str
+    display_name: str
+
+
 def _never_sent(exc: BaseException) -> bool:
     """Whether ``exc`` failed before the request could reach LINE (no connection)."""
     if isinstance(exc, urllib3.exceptions.MaxRetryError):
@@ -806,12 +816,22 @@ class LineAdapter(LineLimits, Publisher):
 
     # -- reading
 
-    def check_account(self, account: Account) -> None:
-        """The token works and acts for ``account`` (its bot user id or ``@basic`` id)."""
+    def bot_profile(self, account: Account) -> BotProfile:
+        """Who ``account``'s token acts for (``GET /v2/bot/info``); an invalid token raises
+        :class:`AuthExpired` (``line:token``)."""
         with self._messaging(account) as api:
             info = self._read(
                 "the bot's profile", lambda: api.get_bot_info(_request_timeout=self.timeout)
             )
+        return BotProfile(
+            user_id=str(info.user_id),
+            basic_id=str(info.basic_id),
+            display_name=str(info.display_name),
+        )
+
+    def check_account(self, account: Account) -> None:
+        """The token works and acts for ``account`` (its bot user id or ``@basic`` id)."""
+        info = self.bot_profile(account)
         expected = account.external_id
         if expected not in (info.user_id, info.basic_id):
             raise AuthExpired(

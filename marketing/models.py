@@ -135,6 +135,7 @@ class AccountHealth(StrEnum):
 class TokenKind(StrEnum):
     FACEBOOK_PAGE = "facebook_page"  # a Page's own access token, never a user token
     GOOGLE = "google"  # Google access and refresh token (google-auth Credentials)
+    LINE_CHANNEL = "line_channel"  # a LINE channel access token, pasted by staff (no OAuth)
 
 
 class CampaignStatus(StrEnum):

@@ -1,4 +1,5 @@
-"""Connecting Facebook Pages and YouTube channels from the web app (admins only).
+"""Connecting Facebook Pages, YouTube channels and LINE Official Accounts from the web app
+(admins only).
 
 Facebook (developers.facebook.com/docs/facebook-login/guides/advanced/manual-flow): the Login
 dialog with ``state`` bound to this browser's session -> code -> user token (requests-oauthlib's
@@ -12,6 +13,12 @@ YouTube (developers.google.com/identity/protocols/oauth2/web-server): google-aut
 ``Flow`` with PKCE, ``access_type=offline`` and ``prompt=consent`` -> access and refresh token
 -> ``channels.list(mine=true)`` -> a picker.  Workers then refresh the access token through
 google-auth (:func:`tasks.wiring.account_for`).
+
+LINE (developers.line.biz/en/reference/messaging-api/#get-bot-info): no OAuth for a
+Messaging API channel, so an admin pastes its channel access token; it is checked with
+``GET /v2/bot/info`` through :class:`channels.line.LineAdapter` (the official SDK) and stored
+encrypted for the Official Account it acts for, under its name as LINE gives it.  A token LINE
+refuses is not stored, and the admin is told in Thai where to issue a working one.
 
 Between the provider's answer and the picker the tokens wait in the session cookie as
 Fernet ciphertext under ``MARKETING_TOKEN_KEYS`` (15 minutes at most), never in the clear.
@@ -38,7 +45,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import requests
 from cryptography.fernet import InvalidToken
@@ -77,6 +84,9 @@ from marketing.web.deps import (
 )
 from marketing.web.rendering import gettext_for, render
 from marketing.web.staff import audit
+
+if TYPE_CHECKING:
+    from channels.line import BotProfile
 
 router = APIRouter(include_in_schema=False)
 
@@ -312,6 +322,7 @@ def connect_page(request: Request, user: Admin, session: DB) -> Response:
         stored=stored,
         facebook_ready=bool(settings.facebook_app_id and settings.facebook_app_secret),
         google_ready=bool(settings.google_client_id and settings.google_client_secret),
+        communities=session.scalars(select(Community).order_by(Community.name_th)).all(),
     )
 
 
@@ -932,6 +943,134 @@ def _save_account(
     else:
         account.health_checked_at = now
     return account
+
+
+# --- LINE -----------------------------------------------------------------------------------
+
+#: A channel access token is a few hundred characters (a long-lived one ~170, a v2.1 JWT-issued
+#: one longer); anything past this is not one.
+LINE_TOKEN_MAX = 2000
+
+
+def check_line_token(settings: Settings, token: str) -> BotProfile:
+    """Who ``token`` acts for, asked of LINE (``GET /v2/bot/info``) through the adapter and
+    the official SDK; raises :class:`ConnectRefused` with a Thai message for staff."""
+    from channels.base import Account
+    from channels.errors import AuthExpired, ChannelError
+    from channels.line import LineSettings, line_adapter
+    from channels.ratelimit import MemoryTokenBucket
+
+    _ = gettext_for(None)
+    adapter = line_adapter(
+        LineSettings.model_validate(settings, from_attributes=True),
+        hourly=MemoryTokenBucket(rate=1, capacity=1),  # nothing is sent here
+    )
+    probe = Account(
+        kind=ChannelKind.LINE.value, external_id="", display_name="", token=SecretStr(token)
+    )
+    try:
+        return adapter.bot_profile(probe)
+    except AuthExpired:
+        raise ConnectRefused(
+            _(
+                "LINE did not accept this channel access token, so nothing was connected. "
+                "In the LINE Developers console open the channel of the Official Account, "
+                "tab Messaging API, issue a channel access token (long-lived), copy all of it "
+                "and paste it again."
+            )
+        ) from None
+    except ChannelError:
+        raise ConnectRefused(
+            _(
+                "LINE did not answer, so the token was not checked and nothing was connected. "
+                "Try again in a few minutes."
+            )
+        ) from None
+
+
+@router.post("/accounts/connect/line")
+def line_connect(
+    request: Request,
+    user: Admin,
+    session: DB,
+    token: Annotated[str, Form(max_length=LINE_TOKEN_MAX)] = "",
+    community: Annotated[str, Form(max_length=80)] = "programme",
+) -> Response:
+    """Check a pasted channel access token against LINE's bot info, then store it encrypted
+    for the Official Account it acts for, tied to a community or the programme."""
+    settings = settings_of(request)
+    _ = gettext_for(user)
+    token = token.strip()
+    if not token or any(c.isspace() for c in token):
+        return _refused(
+            request,
+            user,
+            _(
+                "Paste the channel access token of the LINE Official Account (one long line "
+                "from the LINE Developers console, tab Messaging API). Nothing was connected."
+            ),
+        )
+    tied: Community | None = None
+    if community != "programme":
+        tied = session.scalars(select(Community).where(Community.slug == community)).first()
+        if tied is None:
+            return _refused(request, user, _("There is no such community."))
+    try:
+        profile = check_line_token(settings, token)
+    except ConnectRefused as refused:
+        return _refused(request, user, refused.message)
+    now = now_of(request)
+    account = session.scalars(
+        select(ChannelAccount).where(
+            ChannelAccount.kind == ChannelKind.LINE,
+            ChannelAccount.external_id.in_([profile.user_id, profile.basic_id]),
+        )
+    ).first()
+    if account is None:
+        account = ChannelAccount(
+            slug=_slug("line", profile.basic_id.lstrip("@")),
+            kind=ChannelKind.LINE,
+            external_id=profile.basic_id,
+            display_name=profile.display_name[:200],
+            health=AccountHealth.OK,
+        )
+        session.add(account)
+    else:
+        account.display_name = profile.display_name[:200]
+    account.community_id = tied.id if tied else None
+    account.secret_name = None  # the store serves it from now on
+    session.flush()
+    store_tokens(
+        session=session,
+        account=account,
+        kind=TokenKind.LINE_CHANNEL,
+        access_token=SecretStr(token),
+        settings=settings,
+    )
+    if account.health != AccountHealth.OK:
+        account_reconnected(session=session, slug=account.slug, now=now)
+    else:
+        account.health_checked_at = now
+    audit(
+        session=session,
+        user=user,
+        action="account.connected",
+        object_type="account",
+        object_id=account.slug,
+        channel=account.kind.value,
+        external_id=account.external_id,
+        community=tied.slug if tied else None,
+        scopes=[],
+    )
+    session.commit()
+    from marketing.web.rendering import flash
+
+    flash(
+        request,
+        _("Connected the LINE Official Account %(name)s (%(basic_id)s).")
+        % {"name": profile.display_name, "basic_id": profile.basic_id},
+    )
+    return RedirectResponse("/accounts/connect", status_code=303)
 
 
 # --- delegated reconnect ------------------------------------------------------------------
