@@ -22,6 +22,7 @@ from marketing.models import (
     CommunityPerformance,
     Post,
     PostState,
+    TokenKind,
 )
 from marketing.settings import DevelopmentSecretRefused, Settings
 from marketing.token_store import load_tokens, token_cipher
@@ -40,7 +41,7 @@ def run_demo(cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_demo_publishes_everything_and_reports_every_community(tmp_path: Path) -> None:
     first = run_demo(tmp_path)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "30 published" in first.stdout
+    assert "40 published" in first.stdout
     folder = tmp_path / "data" / "demo"
     engine = make_engine(f"sqlite:///{folder / 'marketing.sqlite3'}")
     with engine.connect() as conn:
@@ -55,8 +56,8 @@ def test_demo_publishes_everything_and_reports_every_community(tmp_path: Path) -
             ).group_by(CommunityPerformance.community_id, CommunityPerformance.channel)
         ).all()
     engine.dispose()
-    assert states == {PostState.PUBLISHED: 30}
-    assert len(totals) == 30  # ten communities x three channels
+    assert states == {PostState.PUBLISHED: 40}
+    assert len(totals) == 40  # ten communities x four channels
     for _community, channel, posts, views, sent in totals:
         assert posts == 1
         assert (sent if channel == ChannelKind.EMAIL else views) > 0
@@ -78,7 +79,7 @@ def test_demo_publishes_everything_and_reports_every_community(tmp_path: Path) -
 
     second = run_demo(tmp_path)  # a second run starts afresh and works the same
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "30 published" in second.stdout
+    assert "40 published" in second.stdout
 
 
 #: What the sandboxes issue: Facebook user and Page tokens, Google access and refresh tokens.
@@ -100,13 +101,13 @@ def assert_connected_through_the_store(database: Path) -> None:
     app's flows, no secret name left), its posts went out through it, and the file holds
     none of the tokens the sandboxes issued -- only their ciphertext (#13)."""
     engine = make_engine(f"sqlite:///{database}")
-    social = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE)
+    social = (ChannelKind.FACEBOOK, ChannelKind.YOUTUBE, ChannelKind.LINE)
     with Session(engine) as session:
         accounts = session.scalars(
             select(ChannelAccount).where(ChannelAccount.kind.in_(social))
         ).all()
         stored = set(session.scalars(select(AccountToken.account_id)))
-        assert len(accounts) >= 20
+        assert len(accounts) >= 21
         assert {a.id for a in accounts} <= stored
         assert [a.slug for a in accounts if a.secret_name] == []
         published = session.execute(
@@ -116,6 +117,7 @@ def assert_connected_through_the_store(database: Path) -> None:
         ).all()
         assert sorted(published) == [
             (ChannelKind.FACEBOOK, PostState.PUBLISHED, 10),
+            (ChannelKind.LINE, PostState.PUBLISHED, 10),
             (ChannelKind.YOUTUBE, PostState.PUBLISHED, 10),
         ]
         tokens = {
@@ -125,6 +127,8 @@ def assert_connected_through_the_store(database: Path) -> None:
     engine.dispose()
     page, channel = tokens[ChannelKind.FACEBOOK], tokens[ChannelKind.YOUTUBE]
     assert page is not None and channel is not None and channel.refresh_token is not None
+    line = tokens[ChannelKind.LINE]  # pasted into the LINE form, checked against bot info
+    assert line is not None and line.kind == TokenKind.LINE_CHANNEL
     plain = [
         page.access_token.get_secret_value(),
         channel.access_token.get_secret_value(),
@@ -134,6 +138,7 @@ def assert_connected_through_the_store(database: Path) -> None:
     raw = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
     assert len(raw) > 100_000
     assert [t[:8] for t in plain if t.encode() in raw] == []
+    assert line.access_token.get_secret_value().encode() not in raw
     # Outside the ciphertext (Fernet tokens, urlsafe base64 from "gAAAAA"), where a run of
     # random base64 can spell "EAA" and twenty letters by chance.
     assert ISSUED.findall(FERNET.sub(b"", raw)) == []

@@ -31,7 +31,12 @@ from channels.registry import queues
 from channels.sandbox.suite import SandboxSuite
 from marketing import migrate
 from marketing.db import dispose_engines, get_engine, session_scope, utcnow
-from marketing.demo.connect import connect_accounts, connect_settings, prepare_sandboxes
+from marketing.demo.connect import (
+    connect_accounts,
+    connect_settings,
+    prepare_line,
+    prepare_sandboxes,
+)
 from marketing.media import install_media
 from marketing.models import (
     Delivery,
@@ -188,7 +193,10 @@ def run_demo(*, base: Path, console: Console, worker_timeout: float = 45.0) -> D
             with session_scope() as session:
                 import_reference(session=session, path=SAMPLE)
             channel_ids = prepare_sandboxes(suite)
-            _run_pipeline(folder, env, console, result, suite, worker_timeout, channel_ids)
+            line_tokens = prepare_line(suite)
+            _run_pipeline(
+                folder, env, console, result, suite, worker_timeout, channel_ids, line_tokens
+            )
     return result
 
 
@@ -200,17 +208,20 @@ def _run_pipeline(
     suite: SandboxSuite,
     worker_timeout: float,
     channel_ids: list[str],
+    line_tokens: list[str],
 ) -> None:
     from campaigns.lifecycle import apply_campaign, approval_hash, approve_campaign
 
     console.print(
-        "[bold]2/6[/] Sandboxes for the Graph API, YouTube and SMTP on 127.0.0.1 "
-        f"(ports {suite.graph.port}, {suite.youtube.port}, {suite.smtp.port})"
+        "[bold]2/6[/] Sandboxes for the Graph API, YouTube, SMTP and LINE on 127.0.0.1 "
+        f"(ports {suite.graph.port}, {suite.youtube.port}, {suite.smtp.port}, "
+        f"{suite.line.port})"
     )
-    connected = connect_accounts(channel_ids=channel_ids)
+    connected = connect_accounts(channel_ids=channel_ids, line_tokens=line_tokens)
     console.print(
-        f"    {connected.pages} Facebook Pages and {connected.channels} YouTube channels "
-        "connected through the web app's sign-in flows (tokens encrypted in the database)"
+        f"    {connected.pages} Facebook Pages, {connected.channels} YouTube channels and "
+        f"{connected.line} LINE Official Account(s) connected through the web app's connect "
+        "flows (tokens encrypted in the database)"
     )
     path = _write_campaign(folder)
     with session_scope() as session:

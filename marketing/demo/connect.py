@@ -1,10 +1,13 @@
-"""The demo connects its Facebook Pages and YouTube channels as an admin would: through the
-web app's connect flows (:mod:`marketing.web.connect`), over HTTP, with a browser-like client.
+"""The demo connects its Facebook Pages, YouTube channels and LINE Official Accounts as an
+admin would: through the web app's connect flows (:mod:`marketing.web.connect`), over HTTP,
+with a browser-like client.
 
 The web app runs in this process under uvicorn on a free loopback port.  A demo admin signs
 in; "Connect a Facebook Page" leads to the Graph sandbox's Login dialog, whose form is
 submitted as shown (every Page and permission ticked), and the picker as shown (each Page
-tied to its community); then one pass through Google's consent page per YouTube channel.
+tied to its community); then one pass through Google's consent page per YouTube channel,
+and each LINE OA's channel access token pasted into the LINE form (checked against the LINE
+sandbox's bot info).
 The tokens the sandboxes issue land only in the encrypted store (``account_token``); the
 service never sees the Pages' and channels' preset tokens.
 """
@@ -58,6 +61,7 @@ class Connected:
 
     pages: int
     channels: int
+    line: int = 0
 
 
 def prepare_sandboxes(suite: SandboxSuite) -> list[str]:
@@ -82,9 +86,34 @@ def prepare_sandboxes(suite: SandboxSuite) -> list[str]:
     return [c for c, _ in channels]
 
 
-def connect_accounts(*, channel_ids: Iterable[str]) -> Connected:
-    """Connect every Page (one pass through Facebook Login) and each channel (one pass
-    through Google's consent page each) from the web app, as a signed-in admin would."""
+def prepare_line(suite: SandboxSuite) -> list[str]:
+    """Make the database's LINE Official Accounts exist in the LINE sandbox, each acting
+    with a new channel access token (as issued in the LINE Developers console); return the
+    tokens, which the demo admin pastes into the connect page."""
+    with session_scope() as session:
+        accounts = session.execute(
+            select(ChannelAccount.external_id, ChannelAccount.display_name)
+            .where(ChannelAccount.kind == ChannelKind.LINE)
+            .order_by(ChannelAccount.slug)
+        ).all()
+    tokens = []
+    for external_id, name in accounts:
+        token = secrets.token_urlsafe(32)
+        suite.line.register_channel(
+            token,
+            user_id=external_id if external_id.startswith("U") else None,
+            basic_id=external_id if external_id.startswith("@") else None,
+            display_name=name,
+            friends=20,
+        )
+        tokens.append(token)
+    return tokens
+
+
+def connect_accounts(*, channel_ids: Iterable[str], line_tokens: Iterable[str] = ()) -> Connected:
+    """Connect every Page (one pass through Facebook Login), each channel (one pass
+    through Google's consent page each) and each LINE Official Account (its channel access
+    token pasted) from the web app, as a signed-in admin would."""
     password = secrets.token_urlsafe(24)
     with session_scope() as session:
         from marketing.web.staff import create_user
@@ -112,6 +141,8 @@ def connect_accounts(*, channel_ids: Iterable[str]) -> Connected:
                 button=("decision", "allow"),
             )
             page = browser.submit(page, "/accounts/connect/pick")
+        for token in line_tokens:
+            page = browser.submit(page, "/accounts/connect/line", fill={"token": token})
     with session_scope() as session:
         served = dict(
             session.execute(
@@ -121,7 +152,9 @@ def connect_accounts(*, channel_ids: Iterable[str]) -> Connected:
             ).all()
         )
     return Connected(
-        pages=served.get(ChannelKind.FACEBOOK, 0), channels=served.get(ChannelKind.YOUTUBE, 0)
+        pages=served.get(ChannelKind.FACEBOOK, 0),
+        channels=served.get(ChannelKind.YOUTUBE, 0),
+        line=served.get(ChannelKind.LINE, 0),
     )
 
 
