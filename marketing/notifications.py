@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +96,8 @@ from marketing.web.notices import EventView, digest_mail
 from marketing.web.staff import audit
 
 log = logging.getLogger(__name__)
+
+LINE_TEXT_MAX = 5000  # characters in one LINE text message
 
 WINDOW = timedelta(hours=1)
 #: How long after its hour a digest waits, for an event noticed at the hour's last moment.
@@ -342,6 +345,7 @@ class RunResult:
     failed: int = 0
     unconfirmed: int = 0
     released: int = 0
+    line_sent: int = 0  # digests also sent through the programme's LINE Official Account
 
 
 def _events_of(
@@ -544,6 +548,90 @@ def send_claimed(
     return result
 
 
+def line_recipients(settings: Settings) -> list[str]:
+    """The staff LINE user ids of ``MARKETING_NOTIFY_LINE_USERS`` (empty ones dropped)."""
+    return [u.strip() for u in settings.notify_line_users.split(",") if u.strip()]
+
+
+def send_line_notices(*, engine: Engine, claims: Sequence[Claimed], settings: Settings) -> int:
+    """When a LINE account is configured for staff notifications, send each digest claimed
+    in this run (one per kind and hour, in Thai, without the delegated links e-mail carries:
+    a LINE chat is not one person's mailbox) to the staff LINE ids through
+    :meth:`channels.line.LineAdapter.notify`, under a retry key from the digest's kind and
+    hour so a repeat is never delivered twice.  Returns how many were sent; a failure is
+    logged and leaves the e-mail digests as they are."""
+    users = line_recipients(settings)
+    if not settings.notify_line_account or not users or not claims:
+        return 0
+    from pydantic import SecretStr
+
+    from channels.base import Account
+    from channels.line import LineSettings, line_adapter
+    from channels.ratelimit import MemoryTokenBucket
+    from marketing.settings import MissingSecret, get_secret
+    from marketing.token_store import load_tokens
+    from marketing.web.i18n import translations
+
+    sent = 0
+    windows = sorted({(c.kind, c.window_start) for c in claims}, key=lambda w: (w[1], w[0].value))
+    with write_session(engine) as session:
+        row = session.scalars(
+            select(ChannelAccount).where(
+                ChannelAccount.slug == settings.notify_line_account,
+                ChannelAccount.kind == ChannelKind.LINE,
+            )
+        ).first()
+        if row is None:
+            log.warning("no LINE account %s for notifications", settings.notify_line_account)
+            return 0
+        stored = load_tokens(session=session, account_id=row.id, settings=settings)
+        token: SecretStr | None = stored.access_token if stored else None
+        if token is None and row.secret_name:
+            try:
+                token = get_secret(row.secret_name, settings)
+            except MissingSecret:
+                token = None
+        account = Account(
+            kind=ChannelKind.LINE.value,
+            external_id=row.external_id,
+            display_name=row.display_name,
+            token=token,
+        )
+        clock = Clock(language="th", buddhist_era=True, zone=settings.zone)
+        texts = []
+        for kind, window_start in windows:
+            events = _events_of(session, kind, window_start)
+            mail = digest_mail(
+                kind=kind,
+                events=[
+                    EventView(e.kind, e.object_id, e.occurred_at, dict(e.detail)) for e in events
+                ],
+                name=translations("th").gettext("the team"),
+                language="th",
+                clock=clock,
+                window_start=window_start,
+                base_url=settings.public_base_url,
+            )
+            marker = str(
+                uuid.uuid5(
+                    uuid.NAMESPACE_URL, f"glo-notify:{kind.value}:{window_start.isoformat()}"
+                )
+            )
+            texts.append((marker, f"{mail.subject}\n\n{mail.text}"[:LINE_TEXT_MAX]))
+    adapter = line_adapter(
+        LineSettings.model_validate(settings, from_attributes=True),
+        hourly=MemoryTokenBucket(rate=1, capacity=1),  # multicasts are not spaced hourly
+    )
+    for marker, text in texts:
+        try:
+            adapter.notify(account, users, text, marker=marker)
+        except ChannelError as exc:
+            log.warning("LINE notification %s not sent: %s", marker, exc.code)
+            continue
+        sent += 1
+    return sent
+
+
 def run(
     *,
     engine: Engine | None = None,
@@ -559,6 +647,7 @@ def run(
         noticed = notice_events(session=session, now=now)
     claims = claim_digests(engine=engine, now=now)
     result = send_claimed(engine=engine, claims=claims, settings=settings, now=now, adapter=adapter)
+    result.line_sent = send_line_notices(engine=engine, claims=claims, settings=settings)
     result.noticed = noticed
     return result
 

@@ -170,6 +170,16 @@ class Settings(BaseSettings):
     line_hourly_limit: int = Field(
         60, description="Broadcasts or narrowcasts an hour per LINE account (LINE's limit)."
     )
+    notify_line_account: str | None = Field(
+        None,
+        description="Slug of the LINE Official Account (the programme's) that also sends the "
+        "staff notification digests; unset: e-mail only.",
+    )
+    notify_line_users: str = Field(
+        "",
+        description="Comma-separated LINE user ids (U and 32 hex digits) of the staff who "
+        "follow that account and get the digests on LINE.",
+    )
 
     smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
     smtp_port: int = Field(25, description="SMTP relay port.")
