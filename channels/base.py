@@ -223,6 +223,9 @@ class ChannelServices:
 
     usage: Callable[[], UsageStore] | None = None
     quota_ledger: Callable[[], QuotaLedger] | None = None
+    #: The channel user ids of an account's consenting subscribers who linked that channel
+    #: (for a "send to our subscribers" target, such as LINE's multicast).
+    subscribers: Callable[[Account], Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)

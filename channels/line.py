@@ -973,7 +973,7 @@ class LineIn(ChannelInput):
 
 
 def _build(settings: LineSettings, services: ChannelServices) -> LineAdapter:
-    return line_adapter(settings)
+    return line_adapter(settings, subscribers=services.subscribers)
 
 
 SPEC = ChannelSpec(

@@ -270,6 +270,8 @@ class Subscriber(TimestampMixin, Base):
     consent_address: Mapped[str | None] = mapped_column(String(100))
     unsubscribed_at: Mapped[datetime | None]
     tags: Mapped[list[str]] = mapped_column(default=list)
+    # The LINE user id (U and 32 hex digits) the subscriber linked, for LINE multicasts.
+    line_user_id: Mapped[str | None] = mapped_column(String(33))
 
 
 class Highlight(TimestampMixin, Base):

@@ -134,6 +134,7 @@ def export_subscriber(*, session: Session, address: str) -> dict[str, Any]:
                 "created_at": _iso(p.created_at),
                 "updated_at": _iso(p.updated_at),
                 "unsubscribed_at": _iso(p.unsubscribed_at),
+                "line_user_id": p.line_user_id,
                 "consent": {
                     "source": p.consent_source,
                     "at": _iso(p.consent_at),
@@ -236,6 +237,7 @@ def erase_subscriber(
         person.consent_source = ERASED
         person.consent_form = None
         person.consent_address = None
+        person.line_user_id = None
         person.unsubscribed_at = person.unsubscribed_at or now
     scrubbed = 0
     for model, column in ((AuditLog, "detail"), (ImportJob, "result")):

@@ -96,6 +96,9 @@ class SubscriberIn(_Strict):
     consent_address: str | None = Field(None, max_length=100)  # its sender's IP address
     unsubscribed_at: AwareDatetime | None = None
     tags: list[str] = []
+    # A linked LINE user id: U and 32 lowercase hex digits (developers.line.biz/en/docs/
+    # messaging-api/getting-user-ids/).
+    line_user_id: str | None = Field(None, pattern=r"^U[0-9a-f]{32}$")
 
 
 class HighlightIn(_Strict):
@@ -586,6 +589,8 @@ def import_reference(
             "consent_address": s.consent_address or None,
             "tags": s.tags,
         }
+        if s.line_user_id:  # a list without it keeps the id linked before
+            values["line_user_id"] = s.line_user_id
         # An unsubscribe already recorded stands, whatever an older list says.
         if s.unsubscribed_at and (found is None or found.unsubscribed_at is None):
             values["unsubscribed_at"] = s.unsubscribed_at

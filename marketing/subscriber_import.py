@@ -84,8 +84,10 @@ _COLUMNS = (
     "consent_form",
     "consent_address",
     "unsubscribed_at",
+    "line_user_id",
     "tags",
 )
+_LINE_USER = re.compile(r"U[0-9a-f]{32}")
 _INCOMING = "subscriber_incoming"
 
 
@@ -146,6 +148,7 @@ class _Rows:
             Column("consent_form", String),
             Column("consent_address", String),
             Column("unsubscribed_at", UTCDateTime()),
+            Column("line_user_id", String),
             Column("tags", JSON),
             prefixes=["TEMPORARY"],
         )
@@ -155,7 +158,8 @@ class _Rows:
                 text(
                     f"CREATE TEMPORARY TABLE {_INCOMING} ON COMMIT DROP AS SELECT "
                     "0 AS idx, 0 AS line, email, name, community_id, consent_source, "
-                    "consent_at, consent_form, consent_address, unsubscribed_at, tags "
+                    "consent_at, consent_form, consent_address, unsubscribed_at, line_user_id, "
+                    "tags "
                     "FROM subscriber WITH NO DATA"
                 )
             )
@@ -376,6 +380,7 @@ class _Checker:
         unsubscribed_raw = padded[at["unsubscribed_at"]].strip()
         consent_form = padded[at["consent_form"]].strip() or None
         consent_address = padded[at["consent_address"]].strip() or None
+        line_user_id = padded[at["line_user_id"]].strip() or None
         email = fast_email(padded[at["email"]].strip()) if plain else None
         consent_at = unsubscribed_at = None
         if email is not None and consent_source:
@@ -399,6 +404,7 @@ class _Checker:
             and (unsubscribed_at is not None or not unsubscribed_raw)
             and (consent_form is None or len(consent_form) <= 300)
             and (consent_address is None or len(consent_address) <= 100)
+            and (line_user_id is None or _LINE_USER.fullmatch(line_user_id) is not None)
         ):
             # Not the usual row: the reference importer's model says what is wrong, if any.
             checked = _slow(
@@ -410,6 +416,7 @@ class _Checker:
             consent_at, unsubscribed_at = checked.consent_at, checked.unsubscribed_at
             consent_form = checked.consent_form or None
             consent_address = checked.consent_address or None
+            line_user_id = checked.line_user_id
             tags, slug = checked.tags, checked.community
         community_id = (
             self.fixed_community if self.community is not None else self.slugs.get(slug or "")
@@ -436,6 +443,7 @@ class _Checker:
             consent_form,
             consent_address,
             unsubscribed_at,
+            line_user_id,
             tags,
         )
 
@@ -610,20 +618,25 @@ def _merge(session: Session, total: int) -> ImportSummary:
             *(
                 f"s.{c} IS DISTINCT FROM t.{c}"
                 for c in _COLUMNS
-                if c not in ("tags", "community_id", "unsubscribed_at")
+                if c not in ("tags", "community_id", "unsubscribed_at", "line_user_id")
             ),
             "CAST(s.tags AS TEXT) IS DISTINCT FROM CAST(t.tags AS TEXT)",
             "(s.unsubscribed_at IS NULL AND t.unsubscribed_at IS NOT NULL)",
+            # An empty LINE cell keeps the id linked before (a file without the column too).
+            "(t.line_user_id IS NOT NULL AND s.line_user_id IS DISTINCT FROM t.line_user_id)",
         ]
     )
     sets = ", ".join(
-        f"{c} = t.{c}" for c in _COLUMNS if c not in ("community_id", "unsubscribed_at")
+        f"{c} = t.{c}"
+        for c in _COLUMNS
+        if c not in ("community_id", "unsubscribed_at", "line_user_id")
     )
     connection = session.connection()
     updated = connection.execute(
         text(
             f"UPDATE subscriber AS s SET {sets}, "
             "unsubscribed_at = COALESCE(s.unsubscribed_at, t.unsubscribed_at), "
+            "line_user_id = COALESCE(t.line_user_id, s.line_user_id), "
             f"updated_at = :now FROM {_INCOMING} AS t "
             "WHERE s.community_id = t.community_id AND lower(s.email) = lower(t.email) "
             f"AND ({changed})"

@@ -74,8 +74,36 @@ def publish_bucket() -> TokenBucket:
 
 
 def services() -> ChannelServices:
-    """The stores this process's adapters share."""
-    return ChannelServices(usage=usage_store, quota_ledger=quota_ledger)
+    """The stores this process's adapters share, and who our subscribers are."""
+    return ChannelServices(
+        usage=usage_store, quota_ledger=quota_ledger, subscribers=linked_subscribers
+    )
+
+
+def linked_subscribers(account: Account, *, engine: Engine | None = None) -> list[str]:
+    """The channel user ids (``Subscriber.line_user_id``) of the consenting subscribers of
+    ``account``'s community -- of every community for a programme-wide account -- each
+    once, in a stable order."""
+    from sqlalchemy import select
+
+    from marketing.models import ChannelAccount, Subscriber
+
+    with session_scope(engine) as session:
+        row = session.scalars(
+            select(ChannelAccount).where(
+                ChannelAccount.kind == account.kind,
+                ChannelAccount.external_id == account.external_id,
+            )
+        ).first()
+        if row is None:
+            return []
+        query = select(Subscriber.line_user_id).where(
+            Subscriber.line_user_id.is_not(None), Subscriber.unsubscribed_at.is_(None)
+        )
+        if row.community_id is not None:
+            query = query.where(Subscriber.community_id == row.community_id)
+        ids = session.scalars(query.order_by(Subscriber.id)).all()
+    return [i for i in dict.fromkeys(ids) if i]
 
 
 @cache
