@@ -1,7 +1,7 @@
 """A subscriber's linked LINE user id, for multicasts to consenting subscribers (#16).
 
 Revision ID: 0014
-Revises: 0012 (the integrator re-chains it after 0013)
+Revises: 0013 (learning)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels = None
 depends_on = None
 
