@@ -33,6 +33,7 @@ def benchmarks() -> list[type[Benchmark]]:
     from bench.email_fanout import EmailFanOut
     from bench.lateness import Lateness
     from bench.metrics_ingest import MetricsIngest
+    from bench.pages import PagesUnderLoad
     from bench.planning import CampaignPlanning
     from bench.publish import PublishThroughput
     from bench.reports import ReportsAtScale
@@ -49,6 +50,7 @@ def benchmarks() -> list[type[Benchmark]]:
         SubscriberImport,
         VariantRule,
         BestTimeLearning,
+        PagesUnderLoad,
     ]
 
 

@@ -1,0 +1,218 @@
+"""Pages under load: 20 signed-in staff walking every page of the web app at programme scale
+(1,000 communities x 365 days x every channel), the static favicon timed beside them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from bench.base import Benchmark
+from bench.reports import ReportsAtScale
+from bench.results import Figure, Target
+from bench.services import ROOT, PostgresDatabase
+from marketing import migrate
+from marketing.db import get_engine, session_factory, session_scope
+from marketing.models import Campaign, CampaignStatus, Role
+from marketing.performance import summarise_all
+from marketing.web.staff import create_user
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+PASSWORD = "bench-password-not-secret"
+FAVICON = "/static/favicon.svg"
+
+
+def pages(community: str, campaign: str) -> dict[str, str]:
+    """Every page a member of staff reads, by the name the table shows."""
+    return {
+        "dashboard": "/",
+        "campaigns": "/campaigns",
+        "posts": "/posts",
+        "calendar": "/calendar",
+        "communities": "/communities",
+        "community": f"/communities/{community}",
+        "reports overview": "/reports/overview",
+        "reports community": f"/reports/community/{community}",
+        "reports campaign": f"/reports/campaign/{campaign}",
+        "problems": "/problems",
+        "audit": "/admin/audit",
+        "search": "/search?q=community",
+        "library": "/library",
+    }
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PagesUnderLoad(Benchmark):
+    name = "pages"
+    full_runs = 2
+    note = """\
+**Pages under load.** 1,000 communities x 365 days x every channel of performance records
+(quick: 20 x 30), loaded by `COPY` with their summaries, one campaign; the web app started
+as `marketing serve` starts it (uvicorn, one process) on PostgreSQL. 20 staff (quick: 4)
+sign in concurrently (`httpx.AsyncClient`, the login form's CSRF token) and each walks every
+page -- dashboard, campaigns, posts, calendar, communities, one community, the reports
+overview, a community's and a campaign's report, problems, audit, search, library -- for 3
+rounds (quick: 1), each page followed by the static favicon. Figures: p50, p95 and maximum
+per page and over every page; baseline: the favicon's same percentile under the same load."""
+
+    def __init__(self, *, quick: bool) -> None:
+        super().__init__(quick=quick)
+        self.communities, self.days = (20, 30) if quick else (1000, 365)
+        self.users, self.rounds = (4, 1) if quick else (20, 3)
+        self.dir = Path(tempfile.mkdtemp(prefix="mkt-bench-pages-"))
+        self.database: PostgresDatabase | None = None
+        self.engine: Engine | None = None
+        self.server: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.community = "community-0000"
+        self.campaign = "bench-campaign"
+        self.by_key: dict[tuple[str, str], Figure] = {}
+        for page in ["every page", *pages(self.community, self.campaign)]:
+            for stat in ("p50", "p95", "max"):
+                target = None
+                if stat == "p95" and page == "every page":
+                    target = Target("at_most", 0.3, "p95 <= 300 ms")
+                elif stat == "max":
+                    target = Target("at_most", 1.0, "<= 1 s")
+                self.by_key[(page, stat)] = Figure(
+                    "pages",
+                    f"{stat}, {page}, {self.users} users",
+                    "s",
+                    higher_is_better=False,
+                    baseline_name=f"favicon {stat}",
+                    target=target,
+                )
+
+    def figures(self) -> list[Figure]:
+        return list(self.by_key.values())
+
+    def setup(self) -> None:
+        self.database = PostgresDatabase(prefix="mkt_bench").create()
+        self.engine = get_engine(self.database.url)
+        migrate.upgrade(self.engine)
+        loader = ReportsAtScale(quick=True)
+        loader.communities, loader.days = self.communities, self.days
+        loader.database = self.database
+        ids = loader.load_communities(self.engine)
+        loader.copy_records(ids)
+        with session_factory(self.engine)() as session, session.begin():
+            summarise_all(session=session)
+            session.add(
+                Campaign(
+                    slug=self.campaign,
+                    name="แคมเปญทดสอบ",
+                    source_text="-",
+                    source_hash="-",
+                    status=CampaignStatus.APPROVED,
+                )
+            )
+        with session_scope(self.engine) as session:
+            for user in range(self.users):
+                create_user(
+                    session=session, username=f"staff{user}", password=PASSWORD, role=Role.ADMIN
+                )
+        with self.engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+        shutil.rmtree(loader.dir, ignore_errors=True)
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETING_")}
+        env |= {"MARKETING_DATABASE_URL": self.database.url, "MARKETING_DATA_DIR": str(self.dir)}
+        self.log = (self.dir / "serve.log").open("wb")
+        self.server = subprocess.Popen(
+            [str(Path(sys.executable).with_name("marketing")), "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/login", timeout=2):
+                    break
+            except OSError:
+                if self.server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((self.dir / "serve.log").read_text()) from None
+                time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        if self.server is not None and self.server.poll() is None:
+            os.killpg(self.server.pid, signal.SIGTERM)
+            try:
+                self.server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.server.pid, signal.SIGKILL)
+        if self.engine is not None:
+            self.engine.dispose()
+        if self.database is not None:
+            self.database.drop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def run_once(self, run: int) -> None:
+        times, favicon = asyncio.run(self.walk())
+        every = [t for page in times.values() for t in page]
+        for page, values in [("every page", every), *times.items()]:
+            for stat, share in (("p50", 0.5), ("p95", 0.95), ("max", 1.0)):
+                self.by_key[(page, stat)].add(percentile(values, share), percentile(favicon, share))
+
+    async def walk(self) -> tuple[dict[str, list[float]], list[float]]:
+        import httpx2 as httpx
+
+        walk = pages(self.community, self.campaign)
+        times: dict[str, list[float]] = {page: [] for page in walk}
+        favicon: list[float] = []
+
+        async def one(user: int) -> None:
+            async with httpx.AsyncClient(base_url=self.url, timeout=60) as client:
+                login = await client.get("/login")
+                found = CSRF.search(login.text)
+                assert found, "the login page has a CSRF token"
+                answer = await client.post(
+                    "/login",
+                    data={
+                        "username": f"staff{user}",
+                        "password": PASSWORD,
+                        "csrf_token": found[1],
+                        "next": "/",
+                    },
+                )
+                assert answer.status_code in (200, 303), answer.status_code
+                for _round in range(self.rounds):
+                    for page, path in walk.items():
+                        began = time.perf_counter()
+                        answer = await client.get(path)
+                        times[page].append(time.perf_counter() - began)
+                        assert answer.status_code == 200, (path, answer.status_code)
+                        began = time.perf_counter()
+                        answer = await client.get(FAVICON)
+                        favicon.append(time.perf_counter() - began)
+                        assert answer.status_code == 200, (FAVICON, answer.status_code)
+
+        await asyncio.gather(*(one(user) for user in range(self.users)))
+        return times, favicon
