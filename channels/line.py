@@ -60,18 +60,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, ClassVar, Literal, NotRequired, TypedDict
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NotRequired, TypedDict
 
 import urllib3.exceptions
-from linebot.v3 import audience as line_audience
-from linebot.v3 import insight as line_insight
-from linebot.v3 import messaging as line_messaging
-from linebot.v3.audience import ApiClient as AudienceApiClient
-from linebot.v3.audience import Configuration as AudienceConfiguration
-from linebot.v3.audience import ManageAudience
-from linebot.v3.audience.exceptions import ApiException as AudienceApiException
-from linebot.v3.insight.exceptions import ApiException as InsightApiException
-from linebot.v3.messaging.exceptions import ApiException as MessagingApiException
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import (
@@ -98,6 +90,30 @@ from channels.errors import (
 )
 from channels.ratelimit import MemoryTokenBucket, RedisTokenBucket, TokenBucket
 
+
+class LazyModule:
+    """A module imported on its first attribute lookup."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(import_module(self._name), attribute)
+
+
+if TYPE_CHECKING:
+    from linebot.v3 import audience as line_audience
+    from linebot.v3 import insight as line_insight
+    from linebot.v3 import messaging as line_messaging
+    from linebot.v3.audience import ManageAudience
+else:
+    # The LINE SDK is imported when first used, not with this module: the registry imports
+    # every channel module for its SPEC, and linebot.v3.messaging alone took about 40 % of
+    # the web app's import time (`python -X importtime`, #19).
+    line_audience = LazyModule("linebot.v3.audience")
+    line_insight = LazyModule("linebot.v3.insight")
+    line_messaging = LazyModule("linebot.v3.messaging")
+
 Target = Literal["broadcast", "narrowcast", "subscribers"]
 TARGETS: tuple[str, ...] = ("broadcast", "narrowcast", "subscribers")
 #: LINE's calendar: quota months and insight dates are in UTC+9.
@@ -112,7 +128,16 @@ RECONNECT_HINT = (
     "and store it as the account's token"
 )
 
-_API_ERRORS = (MessagingApiException, InsightApiException, AudienceApiException)
+
+def _api_errors() -> tuple[type[Exception], ...]:
+    """The SDK's API errors (imported with the SDK)."""
+    return (
+        line_messaging.ApiException,
+        line_insight.ApiException,
+        line_audience.ApiException,
+    )
+
+
 # What a dropped, refused or timed-out connection raises through urllib3.
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
@@ -499,9 +524,9 @@ class LineAdapter(LineLimits, Publisher):
 
     @contextmanager
     def _audience(self, account: Account) -> Iterator[ManageAudience]:
-        config = AudienceConfiguration(host=self.api_url, access_token=self._token(account))
-        with AudienceApiClient(config) as client:
-            yield ManageAudience(client)
+        config = line_audience.Configuration(host=self.api_url, access_token=self._token(account))
+        with line_audience.ApiClient(config) as client:
+            yield line_audience.ManageAudience(client)
 
     def _failure(self, exc: BaseException, action: str) -> LineFailure:
         status = int(getattr(exc, "status", 0) or 0)
@@ -511,7 +536,7 @@ class LineAdapter(LineLimits, Publisher):
         """Run a read-only call, translating what goes wrong (reads may be retried freely)."""
         try:
             return call()
-        except _API_ERRORS as exc:
+        except _api_errors() as exc:
             raise classify(self._failure(exc, action), action=action, now=self.clock()) from exc
         except _NETWORK_ERRORS as exc:
             raise TransientError(
@@ -641,7 +666,7 @@ class LineAdapter(LineLimits, Publisher):
                             x_line_retry_key=key,
                             _request_timeout=self.timeout,
                         )
-            except MessagingApiException as exc:
+            except line_messaging.ApiException as exc:
                 failure = self._failure(exc, target)
                 if failure.status == 409 and failure.accepted_request_id:
                     return failure.accepted_request_id, True
@@ -661,7 +686,7 @@ class LineAdapter(LineLimits, Publisher):
                     hint="do not send again: reconcile first",
                 )
             return request_id, False
-        if isinstance(last, MessagingApiException):
+        if isinstance(last, line_messaging.ApiException):
             failure = self._failure(last, target)
             raise TransientError(
                 f"LINE failed the {target} {self.immediate_retries + 1} times: {failure.message}",
@@ -863,7 +888,7 @@ class LineAdapter(LineLimits, Publisher):
             for request_id in dict.fromkeys(external_ids):
                 try:
                     event = api.get_message_event(request_id, _request_timeout=self.timeout)
-                except InsightApiException as exc:
+                except line_insight.ApiException as exc:
                     failure = self._failure(exc, "message statistics")
                     if failure.status in (400, 404):
                         continue
