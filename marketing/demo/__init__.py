@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -262,10 +263,14 @@ def _run_pipeline(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    finished = False
     try:
         _watch_publishing(console, total, worker, folder, worker_timeout)
+        finished = True
     finally:
-        worker.terminate()
+        # Every post final: nothing of the worker's is left to finish, so a cold shutdown
+        # (SIGQUIT); a warm one waited about 5 s for its beat and the broker's polling (#19).
+        worker.send_signal(signal.SIGQUIT if finished else signal.SIGTERM)
         try:
             worker.wait(15)
         except subprocess.TimeoutExpired:
