@@ -301,16 +301,18 @@ def rank_totals(totals: Mapping[int, Metrics]) -> dict[int, Rank]:
     """Ranks from each community's totals, exactly as :func:`_ranks` computes them in SQL
     (1 + how many do better; ties share a rank).  Integer division is correctly rounded in
     both, so equal rates compare equal in both."""
-    rates = sorted(m.engagement_rate for m in totals.values())
-    interactions = sorted(m.interactions for m in totals.values())
+    # Each rate once: it is computed on every read (#19).
+    rate = {community_id: m.engagement_rate for community_id, m in totals.items()}
+    count = {community_id: m.interactions for community_id, m in totals.items()}
+    rates, interactions = sorted(rate.values()), sorted(count.values())
     of = len(totals)
     return {
         community_id: Rank(
-            by_rate=1 + of - bisect_right(rates, m.engagement_rate),
-            by_interactions=1 + of - bisect_right(interactions, m.interactions),
+            by_rate=1 + of - bisect_right(rates, rate[community_id]),
+            by_interactions=1 + of - bisect_right(interactions, count[community_id]),
             of=of,
         )
-        for community_id, m in totals.items()
+        for community_id in totals
     }
 
 
