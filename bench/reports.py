@@ -37,12 +37,15 @@ COLUMNS = (
 )
 
 
-def records(communities: list[int], days: int) -> Iterator[tuple[Any, ...]]:
-    """One performance record per community, channel and day, with varied figures."""
+def records(
+    communities: list[int], days: int, last_day: date = LAST_DAY
+) -> Iterator[tuple[Any, ...]]:
+    """One performance record per community, channel and day up to ``last_day``, with
+    varied figures."""
     now = datetime.now(UTC)
     for index, community_id in enumerate(communities):
         for offset in range(days):
-            day = LAST_DAY - timedelta(days=offset)
+            day = last_day - timedelta(days=offset)
             for channel in CHANNELS:
                 seed = (index * 7919 + offset * 104729 + len(channel.value)) % 1000
                 email = channel in BULK
@@ -105,6 +108,7 @@ PostgreSQL; they are applied to both periods."""
     def __init__(self, *, quick: bool) -> None:
         super().__init__(quick=quick)
         self.communities, self.days = (50, 60) if quick else (1000, 365)
+        self.last_day = LAST_DAY
         self.dir = Path(tempfile.mkdtemp(prefix="mkt-bench-reports-"))
         self.database: PostgresDatabase | None = None
         self.engines: dict[str, Engine] = {}
@@ -176,7 +180,7 @@ PostgreSQL; they are applied to both periods."""
         with psycopg.connect(self.database.libpq_url) as conn, conn.cursor() as cursor:
             statement = f"COPY community_performance ({', '.join(COLUMNS)}) FROM STDIN"
             with cursor.copy(statement) as copy:
-                for record in records(ids, self.days):
+                for record in records(ids, self.days, self.last_day):
                     copy.write_row(record)
 
     def insert_records(self, engine: Engine, ids: list[int]) -> None:
