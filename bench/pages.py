@@ -67,6 +67,22 @@ def free_port() -> int:
 class PagesUnderLoad(Benchmark):
     name = "pages"
     full_runs = 2
+    findings = """\
+*Profiled* in process
+(pyinstrument, one request at a time, 1,000 communities): the reports overview is about
+0.6 s of CPU a request (alone: 0.22 s empty, about 1 s with 28 days of data on this
+machine) -- 80 % Python building the report (`Metrics.of_channel` and `Metrics.total` for
+1,000 communities x 4 channels x 2 periods, `_now_and_before`, `_channel_lines`), 18 % the
+Jinja2 table of 1,000 rows, 7 % SQL; one community's page 38-57 ms, the communities list
+56 ms, every other page 12-50 ms. The 20 users' walk asks about 20 x (1 + 0.5) s of CPU a
+round from one process on a shared core, which is what the percentiles show. *Changed*:
+`rank_totals` reads each community's computed rate once (2 -> 1.3 ms; results checked by
+tests/test_reports.py, tests/test_report_summaries.py). *Next* (not done): the overview is
+the one page whose cost grows with the programme -- cache it per period until the next
+rollup (the summaries' `updated_at` is the key), or build its rows as tuples and make
+`Metrics` only for the page shown (paginate the 1,000-row table); run `marketing serve
+--workers 2` (deploy/) on a 2-core host; no missing index or N+1 query was found in the
+profiles of these pages."""
     note = """\
 **Pages under load.** 1,000 communities x 365 days x every channel of performance records
 up to yesterday (quick: 20 x 30), loaded by `COPY` with their summaries, one campaign; the
