@@ -48,6 +48,8 @@ SAMPLES = {
     "highlight_id": "1",
     "index": "0",
     "token_id": "1",
+    "item_id": "1",
+    "year": "2570",
 }
 
 CAMPAIGN = """\
