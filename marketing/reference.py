@@ -157,6 +157,28 @@ _CSV_KINDS = {
 _CSV_LISTS = {"tags"}
 
 
+def csv_problem(exc: csv.Error, file: str, start: int, line: int) -> Problem:
+    """The problem of broken quoting that ``csv`` (strict) reported at ``line``, for a row
+    that began on line ``start``: a quote never closed is named where it opened."""
+    if "unexpected end of data" in str(exc):
+        return Problem(
+            file,
+            start,
+            None,
+            "(row)",
+            'a quoted cell begins on this line and is never closed (a closing " is missing)',
+            'close the quote; a quote inside a cell is written twice: "say ""hello"""',
+        )
+    return Problem(
+        file,
+        line,
+        None,
+        "(row)",
+        f"is not valid CSV here ({exc})",
+        'a cell with a quote in it is quoted as a whole: "say ""hello"""',
+    )
+
+
 def csv_rows(text: str, file: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header of CSV ``text`` and each non-empty row's cells with the line the row
     starts on; InvalidInput naming the line of a quote that is never closed, or of any other
@@ -173,25 +195,7 @@ def csv_rows(text: str, file: str) -> tuple[list[str], list[tuple[int, list[str]
                 rows.append((start, cells))
             start = reader.line_num + 1
     except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            problem = Problem(
-                file,
-                start,
-                None,
-                "(row)",
-                'a quoted cell begins on this line and is never closed (a closing " is missing)',
-                'close the quote; a quote inside a cell is written twice: "say ""hello"""',
-            )
-        else:
-            problem = Problem(
-                file,
-                reader.line_num,
-                None,
-                "(row)",
-                f"is not valid CSV here ({exc})",
-                'a cell with a quote in it is quoted as a whole: "say ""hello"""',
-            )
-        raise InvalidInput([problem]) from None
+        raise InvalidInput([csv_problem(exc, file, start, reader.line_num)]) from None
     return header or [], rows
 
 

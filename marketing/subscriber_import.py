@@ -51,7 +51,7 @@ from marketing.problems import (
     problem_at,
     problems_from_validation,
 )
-from marketing.reference import ImportSummary, SubscriberIn
+from marketing.reference import ImportSummary, SubscriberIn, csv_problem
 
 PROBLEMS_KEPT = 1_000  # problems reported; the rest are counted
 BATCH_ROWS = 5_000  # rows held in memory before they go to the temporary table
@@ -209,25 +209,7 @@ def _reader(fh: IO[str], file: str) -> Iterator[tuple[int, list[str]]]:
                 yield start, cells
             start = reader.line_num + 1
     except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            problem = Problem(
-                file,
-                start,
-                None,
-                "(row)",
-                'a quoted cell begins on this line and is never closed (a closing " is missing)',
-                'close the quote; a quote inside a cell is written twice: "say ""hello"""',
-            )
-        else:
-            problem = Problem(
-                file,
-                reader.line_num,
-                None,
-                "(row)",
-                f"is not valid CSV here ({exc})",
-                'a cell with a quote in it is quoted as a whole: "say ""hello"""',
-            )
-        raise InvalidInput([problem]) from None
+        raise InvalidInput([csv_problem(exc, file, start, reader.line_num)]) from None
 
 
 def import_subscriber_csv(
