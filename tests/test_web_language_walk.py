@@ -81,6 +81,8 @@ BRANDS = {
     "Page",  # Facebook's own name for a Page ("เพจ" in running text)
     "Bearer",
     "Google",
+    "Developers",  # LINE Developers, the site where an Official Account's tokens are issued
+    "Messaging",  # Messaging API, the name of that site's tab
     "UTF",  # UTF-8
     "IP",
     "OTOP",
