@@ -73,7 +73,14 @@ def _decided(session: Session, engine: Engine, tmp_path: Path) -> None:
     import_reference(session=session, path=SAMPLE)
     session.commit()
     nan = _add_subscribers(session, NAN, 2000)
-    phrae = _add_subscribers_named(session, PHRAE, 2000)
+    phrae = _add_subscribers(
+        session,
+        PHRAE,
+        2000,
+        prefix="phrae",
+        name="ผู้อ่านแพร่",
+        consent_at=LAUNCH - timedelta(days=400),
+    )
     _apply(session, tmp_path, _text(communities=f"{NAN}, {PHRAE}"))
     _send(session, NAN, nan, {"a": 0.04, "b": 0.12})
     _send(session, PHRAE, phrae, {"a": 0.06, "b": 0.06})
@@ -81,25 +88,6 @@ def _decided(session: Session, engine: Engine, tmp_path: Path) -> None:
     session.commit()  # end the read, so the decisions written elsewhere are seen
     for rest in rests:
         decide_rest(engine=engine, post_id=rest, now=LAUNCH + timedelta(hours=6))
-
-
-def _add_subscribers_named(session: Session, slug: str, count: int) -> list[int]:
-    from marketing.models import Subscriber
-
-    community = session.scalars(select(Community).where(Community.slug == slug)).one()
-    people = [
-        Subscriber(
-            email=f"phrae{n}@example.org",
-            name=f"ผู้อ่านแพร่ {n}",
-            community_id=community.id,
-            consent_source="งานประชุมหมู่บ้าน",
-            consent_at=LAUNCH - timedelta(days=400),
-        )
-        for n in range(count)
-    ]
-    session.add_all(people)
-    session.commit()
-    return [p.id for p in people]
 
 
 def test_the_campaign_report_says_each_verdict_in_thai_with_intervals(

@@ -84,15 +84,24 @@ def _text(
     )
 
 
-def _add_subscribers(session: Session, slug: str, count: int) -> list[int]:
+def _add_subscribers(
+    session: Session,
+    slug: str,
+    count: int,
+    *,
+    prefix: str = "reader",
+    name: str = "ผู้อ่าน",
+    consent_at: datetime = PLANNED_AT - timedelta(days=30),
+) -> list[int]:
+    """``count`` consenting subscribers of community ``slug``: ``<prefix><n>@example.org``."""
     community = session.scalars(select(Community).where(Community.slug == slug)).one()
     people = [
         Subscriber(
-            email=f"reader{n}@example.org",
-            name=f"ผู้อ่าน {n}",
+            email=f"{prefix}{n}@example.org",
+            name=f"{name} {n}",
             community_id=community.id,
             consent_source="งานประชุมหมู่บ้าน",
-            consent_at=PLANNED_AT - timedelta(days=30),
+            consent_at=consent_at,
         )
         for n in range(count)
     ]
