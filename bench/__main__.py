@@ -30,6 +30,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 def benchmarks() -> list[type[Benchmark]]:
     """Every benchmark, in the order they run."""
     from bench.besttimes import BestTimeLearning
+    from bench.demo import DemoTime
     from bench.email_fanout import EmailFanOut
     from bench.lateness import Lateness
     from bench.metrics_ingest import MetricsIngest
@@ -51,6 +52,7 @@ def benchmarks() -> list[type[Benchmark]]:
         VariantRule,
         BestTimeLearning,
         PagesUnderLoad,
+        DemoTime,
     ]
 
 

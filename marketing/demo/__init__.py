@@ -17,18 +17,19 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from importlib import import_module
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 
-from channels.registry import queues
 from channels.sandbox.suite import SandboxSuite
 from marketing import migrate
 from marketing.db import dispose_engines, get_engine, session_scope, utcnow
@@ -38,6 +39,7 @@ from marketing.demo.connect import (
     prepare_line,
     prepare_sandboxes,
 )
+from marketing.demo.worker import WORD
 from marketing.media import install_media
 from marketing.models import (
     Delivery,
@@ -120,7 +122,10 @@ def _write_campaign(folder: Path) -> Path:
     """The demo campaign with its one occurrence a few seconds from now."""
     zone = get_settings().zone
     now = utcnow().astimezone(zone)
-    at = (now + timedelta(seconds=3)).replace(microsecond=0)
+    # Due 1-2 s after this: still ahead when the campaign is planned a moment later (an
+    # occurrence already past is not planned), and the worker has started by then (#19;
+    # it was 2-3 s, and the worker started after the approval).
+    at = (now + timedelta(seconds=2)).replace(microsecond=0)
     text = (HERE / "campaign.yaml").read_text(encoding="utf-8")
     text = (
         text.replace("__START__", now.date().isoformat())
@@ -188,25 +193,122 @@ def run_demo(*, base: Path, console: Console, worker_timeout: float = 45.0) -> D
         with _environment(env):
             console.print(f"[bold]1/6[/] Database and sample data in {folder}")
             migrate.upgrade(get_engine())
-            from marketing.reference import import_reference
+            # The worker's process starts now: its imports (Celery, the tasks, every
+            # channel's SDK) run beside the seeding and the connecting below, not after
+            # them; it starts working once the campaign is approved (#19).
+            worker = _start_worker(folder, env)
+            try:
+                from marketing.reference import import_reference
 
-            install_media(SAMPLE.parent / "media", root=get_settings().media_root, folder="sample")
-            with session_scope() as session:
-                import_reference(session=session, path=SAMPLE)
-            channel_ids = prepare_sandboxes(suite)
-            line_tokens = prepare_line(suite)
-            _run_pipeline(
-                folder, env, console, result, suite, worker_timeout, channel_ids, line_tokens
-            )
+                install_media(
+                    SAMPLE.parent / "media", root=get_settings().media_root, folder="sample"
+                )
+                with session_scope() as session:
+                    import_reference(session=session, path=SAMPLE)
+                channel_ids = prepare_sandboxes(suite)
+                line_tokens = prepare_line(suite)
+                _run_pipeline(
+                    folder,
+                    console,
+                    result,
+                    suite,
+                    worker,
+                    worker_timeout,
+                    channel_ids,
+                    line_tokens,
+                )
+            finally:
+                _stop_worker(worker)
     return result
+
+
+@dataclass
+class _Worker:
+    """The demo's worker process (leader of its own process group)."""
+
+    process: subprocess.Popen[bytes]
+    stopped: bool = False
+
+
+def _start_worker(folder: Path, env: dict[str, str]) -> _Worker:
+    """A real Celery worker with its beat on the demo's database and embedded broker, in
+    its own process group, importing while the demo goes on (:mod:`marketing.demo.worker`;
+    :func:`_release_worker` lets it start).  A prefetch of 10 a process: the embedded broker
+    is polled every 0.1 s, and with one message a process each post waited a poll.  No
+    ``-Q``: the worker consumes every queue of the configuration, and naming them here would
+    import every channel module in this process before the worker could start."""
+    log = (folder / "worker.log").open("wb")
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "marketing.demo.worker",
+                "-A",
+                "tasks",
+                "worker",
+                "-B",
+                "-c",
+                "2",
+                "--prefetch-multiplier",
+                "10",
+                "--loglevel",
+                "INFO",
+                "-s",
+                str(folder / "celerybeat-schedule"),
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env={**os.environ, **env},
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()  # the worker has its own copy
+    return _Worker(process)
+
+
+def _release_worker(worker: _Worker) -> None:
+    """Let the worker start: it has imported (or goes on importing) and now runs Celery."""
+    stdin = worker.process.stdin
+    assert stdin is not None
+    with suppress(BrokenPipeError):  # it stopped: _watch_publishing says so
+        stdin.write(f"{WORD}\n".encode())
+        stdin.close()
+
+
+def _stop_worker(worker: _Worker, *, done: bool = False) -> None:
+    """End the worker and its beat (their own process group), once.  ``done``: every post
+    is final and nothing of theirs is left to finish, so they are ended at once (a cold
+    shutdown took about 5 s more -- the embedded broker's 2 s polls, the pool -- and left
+    the beat ringing for a while after the worker had gone, #19).  Otherwise (a failure or
+    Ctrl-C) first a warm shutdown, up to 15 s.  Called again, it reaps the ended process."""
+    process = worker.process
+    if worker.stopped:
+        process.wait()
+        return
+    worker.stopped = True
+    if process.stdin is not None and not process.stdin.closed:
+        with suppress(BrokenPipeError):
+            process.stdin.close()  # not started yet: it exits on end of input
+    if not done and process.poll() is None:
+        process.terminate()
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(15)
+    with suppress(ProcessLookupError):  # the group is gone already
+        os.killpg(process.pid, signal.SIGKILL)  # the beat too, and anything left
+    if not done:
+        process.wait()  # (done: reaped at the end; killed processes can take a while to go)
 
 
 def _run_pipeline(
     folder: Path,
-    env: dict[str, str],
     console: Console,
     result: DemoResult,
     suite: SandboxSuite,
+    worker: _Worker,
     worker_timeout: float,
     channel_ids: list[str],
     line_tokens: list[str],
@@ -236,46 +338,12 @@ def _run_pipeline(
         f"[bold]3/6[/] Campaign applied and approved: {total} posts "
         f"({path.relative_to(folder.parent)})"
     )
-
-    log = (folder / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "tasks",
-            "worker",
-            "-B",
-            "-c",
-            "2",
-            "--loglevel",
-            "INFO",
-            "-Q",
-            ",".join(queues()),
-            "-s",
-            str(folder / "celerybeat-schedule"),
-            "--without-mingle",
-            "--without-gossip",
-        ],
-        env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    finished = False
-    try:
-        _watch_publishing(console, total, worker, folder, worker_timeout)
-        finished = True
-    finally:
-        # Every post final: nothing of the worker's is left to finish, so a cold shutdown
-        # (SIGQUIT); a warm one waited about 5 s for its beat and the broker's polling (#19).
-        worker.send_signal(signal.SIGQUIT if finished else signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        log.close()
+    _release_worker(worker)
+    # While the worker publishes this process mostly waits: import what the engagement
+    # rounds and the reports need meanwhile, not after (#19).
+    threading.Thread(target=_import_ahead, name="demo-imports", daemon=True).start()
+    _watch_publishing(console, total, worker.process, folder, worker_timeout)
+    _stop_worker(worker, done=True)
     states = _post_states()
     result.posts = {state.value: n for state, n in states.items()}
 
@@ -304,6 +372,24 @@ def _run_pipeline(
         rollup_recent(minutes=60)
         progress.update(task, advance=1, description=f"{readers} simulated email opens/clicks")
     _report(console, result, slug)
+
+
+#: What the engagement rounds and the reports import (LINE's insight SDK is on first use).
+AHEAD = (
+    "tasks.metrics",
+    "linebot.v3.insight",
+    "marketing.performance",
+    "marketing.reports",
+    "marketing.reports.html",
+    "marketing.reports.terminal",
+    "marketing.cli.display",
+)
+
+
+def _import_ahead() -> None:
+    for name in AHEAD:
+        with suppress(ImportError):  # then it fails where it is used, and says so there
+            import_module(name)
 
 
 def _age(age: timedelta) -> str:

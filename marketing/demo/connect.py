@@ -19,7 +19,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -115,17 +116,14 @@ def connect_accounts(*, channel_ids: Iterable[str], line_tokens: Iterable[str] =
     through Google's consent page each) and each LINE Official Account (its channel access
     token pasted) from the web app, as a signed-in admin would."""
     password = secrets.token_urlsafe(24)
-    with session_scope() as session:
-        from marketing.web.staff import create_user
-
-        create_user(
-            session=session,
-            username="demo-admin",
-            password=password,
-            role=Role.ADMIN,
-            display_name="ผู้ดูแลระบบ (เดโม)",
-        )
-    with _web_app() as base, Browser() as browser:
+    with ExitStack() as stack:
+        # The admin's password is hashed (argon2, outside the GIL) on a thread while the web
+        # app is imported here, rather than before it (#19); nothing else writes meanwhile.
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="demo-admin"))
+        admin = pool.submit(_create_admin, password)
+        base = stack.enter_context(_web_app())
+        admin.result()
+        browser = stack.enter_context(Browser())
         page = browser.get(f"{base}/login")
         page = browser.submit(page, "/login", fill={"username": "demo-admin", "password": password})
         page = browser.submit(browser.get(f"{base}/accounts/connect"), "/accounts/connect/facebook")
@@ -156,6 +154,19 @@ def connect_accounts(*, channel_ids: Iterable[str], line_tokens: Iterable[str] =
         channels=served.get(ChannelKind.YOUTUBE, 0),
         line=served.get(ChannelKind.LINE, 0),
     )
+
+
+def _create_admin(password: str) -> None:
+    from marketing.web.staff import create_user
+
+    with session_scope() as session:
+        create_user(
+            session=session,
+            username="demo-admin",
+            password=password,
+            role=Role.ADMIN,
+            display_name="ผู้ดูแลระบบ (เดโม)",
+        )
 
 
 @contextmanager
