@@ -23,7 +23,7 @@ def test_quick_run_prints_every_figure_with_its_baseline_and_ratio(tmp_path: Pat
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=480,  # a guard against a hung run, not a threshold: the demo adds ~15-60 s
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
