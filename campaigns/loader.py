@@ -55,7 +55,6 @@ from campaigns.schema import (
 )
 from campaigns.templates import CompiledTemplate, TemplateBook, TemplateSource
 from channels import registry
-from channels.campaign_input import VariantTestIn
 from marketing.conventions import DEFAULT_TIMEZONE
 from marketing.media import MediaRefused, resolve_media
 from marketing.problems import (
@@ -101,9 +100,10 @@ class Selection:
 class VariantTest:
     """How an e-mail variant test runs (see :mod:`marketing.variant_tests`)."""
 
-    share: int  # percent of the audience the variants go to, in equal parts
+    share: int  # percent of the audience (or of the posts) the variants go to, in equal parts
     wait: timedelta  # after the last variant was sent, before the rest is decided
-    min_sample: int  # e-mails sent per variant before a winner may be named
+    min_sample: int  # e-mails sent (or views) per variant before a winner may be named
+    unit: str = "audience"  # what is split: each post's "audience", or the campaign's "posts"
 
 
 @dataclass
@@ -534,6 +534,8 @@ def _compile_variants(d: CampaignDefinition, channel: ChannelBlock, parsed: Chan
         compiled: dict[str, CompiledTemplate] = {}
         for key, ref in variant.items():
             path: Path_ = (*base, "variants", i, key)
+            if key in media_keys(channel.kind):
+                _check_media(d, ref, path)
             per_recipient = None if parsed.per_recipient is None else key in parsed.per_recipient
             source = _template_source(d, ref, path, html=key in parsed.html_templates)
             made = d.book.add(source, per_recipient=per_recipient)
@@ -543,9 +545,12 @@ def _compile_variants(d: CampaignDefinition, channel: ChannelBlock, parsed: Chan
                 compiled[key] = made
         channel.variants.append(compiled)
     if variants:
-        test = written or VariantTestIn()
+        test = written or parsed.default_variant_test()
         channel.variant_test = VariantTest(
-            share=test.share, wait=parse_duration(test.wait), min_sample=test.min_sample
+            share=test.share,
+            wait=parse_duration(test.wait),
+            min_sample=test.min_sample,
+            unit=parsed.variant_unit,
         )
 
 

@@ -617,6 +617,8 @@ class _Planner:
         posts: list[PlannedPost] = []
         cache: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         variant_cache: dict[tuple[Any, ...], list[dict[str, Any]] | None] = {}
+        # Tests over the campaign's posts, per channel: (index in posts, arms, key).
+        post_tests: dict[str, list[tuple[int, list[dict[str, Any]], str]]] = {}
         rendered: set[tuple[int, str]] = set()
         no_highlight = 0
         no_audience: list[str] = []
@@ -682,6 +684,38 @@ class _Planner:
                     content = cache[cache_key]
                     if content is None or account is None:
                         continue
+                    if channel.variants and _splits_posts(channel):
+                        arms = variant_cache.get(cache_key)
+                        if arms is not None:
+                            at = occurrence.at
+                            if channel.publish_at_occurrence:
+                                at = occurrence.at - channel.upload_ahead
+                            held = [_with_time(channel, arm, occurrence) for arm in arms]
+                            post_tests.setdefault(channel.kind, []).append(
+                                (
+                                    len(posts),
+                                    held,
+                                    idempotency_key(
+                                        d.slug, community.slug, account.slug, occurrence.key
+                                    ),
+                                )
+                            )
+                            posts.append(
+                                PlannedPost(
+                                    idempotency_key=post_tests[channel.kind][-1][2],
+                                    occurrence_key=occurrence.key,
+                                    scheduled_at=at,
+                                    channel=channel.kind,
+                                    community_id=community.id,
+                                    community_slug=community.slug,
+                                    account_id=account.id,
+                                    account_slug=account.slug,
+                                    highlight_id=hid,
+                                    content=held[0],
+                                    content_hash=content_hash(held[0]),
+                                )
+                            )
+                        continue
                     if channel.variants:
                         arms = variant_cache.get(cache_key)
                         if arms is not None:
@@ -712,6 +746,9 @@ class _Planner:
                             content_hash=content_hash(content),
                         )
                     )
+        for channel, _on, _reached in channels:
+            if channel.kind in post_tests:
+                posts = self.split_posts(channel, posts, post_tests[channel.kind])
         self.check_unrendered(communities, channels, rendered, campaign_view)
         self.problems.extend(self.tally.problems())
         if self.problems:
@@ -787,8 +824,28 @@ class _Planner:
                 value = self.render_template(compiled, context, coordinates, community)
                 if value is None:
                     ok = False
-                else:
-                    arm[key] = value
+                    continue
+                if key in media_keys(channel.kind) and value:
+                    resolved = self.media_path(value)
+                    if isinstance(resolved, MediaRefused):
+                        ok = False
+                        where_: Path_ = (*channel.path, "variants", i, key)
+                        if where_ not in self.d.reported:
+                            self.tally.add(
+                                problem_at(
+                                    self.d.file,
+                                    self.d.positions,
+                                    where_,
+                                    resolved.message,
+                                    resolved.hint,
+                                    code=resolved.code,
+                                    values=resolved.values,
+                                ),
+                                community,
+                            )
+                        continue
+                    value = resolved
+                arm[key] = value
             for found in limits_for(channel.kind).content_problems(arm):
                 ok = False
                 path: Path_ = (*channel.path, "variants", i, found.field)
@@ -855,6 +912,63 @@ class _Planner:
                     content_hash=content_hash(content),
                 )
             )
+        return out
+
+    def split_posts(
+        self,
+        channel: ChannelBlock,
+        posts: list[PlannedPost],
+        tested: list[tuple[int, list[dict[str, Any]], str]],
+    ) -> list[PlannedPost]:
+        """A test over the campaign's posts of ``channel`` (a Page post reaches everyone who
+        follows the Page, so posts, not people, get the variants).  The first ``share``
+        percent of its posts by time (ties in a fixed random order) are the test: shuffled
+        by a hash of the test and each post, they take the variants in turn, so each variant
+        gets as many posts as the others, give or take one.  Every later post is the rest:
+        it carries variant a until the decision (see :mod:`marketing.post_variants`), which
+        rewrites it to the chosen variant before it goes out."""
+        test = channel.variant_test
+        assert test is not None
+        test_id = f"{self.d.slug}/{channel.kind}"
+        arms = len(tested[0][1])
+        keys = VARIANT_KEYS[:arms]
+
+        def draw(key: str, salt: str) -> str:
+            return hashlib.sha256(f"{test_id}\x1f{salt}\x1f{key}".encode()).hexdigest()
+
+        order = sorted(tested, key=lambda t: (posts[t[0]].scheduled_at, draw(t[2], "order")))
+        size = max(arms, -(-len(order) * test.share // 100))
+        if size >= len(order):  # nothing would be left for the winner: no test
+            self.notes.append(
+                f"{channel.kind}: {len(order)} posts are too few for a variant test "
+                f"(the test takes {size}, and the rest must get the winner); "
+                "every post carries variant a"
+            )
+            return posts
+        varied = sorted({k for templates in channel.variants for k in templates})
+        about = {"test": test_id, "unit": "posts", "arms": arms, "share": test.share}
+        out = list(posts)
+        turns = sorted(order[:size], key=lambda t: draw(t[2], "arm"))
+        for turn, (index, arm_contents, _key) in enumerate(turns):
+            key = keys[turn % arms]
+            content = {**arm_contents[turn % arms], "variant": {**about, "arm": key}}
+            out[index] = replace(out[index], content=content, content_hash=content_hash(content))
+        for index, arm_contents, _key in order[size:]:
+            choices = {
+                key: {k: arm.get(k) for k in varied}
+                for key, arm in zip(keys, arm_contents, strict=True)
+            }
+            content = {
+                **arm_contents[0],
+                "variant": {
+                    **about,
+                    "arm": "rest",
+                    "wait": int(test.wait.total_seconds()),
+                    "min_sample": test.min_sample,
+                    "choices": choices,
+                },
+            }
+            out[index] = replace(out[index], content=content, content_hash=content_hash(content))
         return out
 
     # -- best times -----------------------------------------------------------------------------
@@ -994,6 +1108,11 @@ class _Planner:
             )
         if d.quiet_skipped:
             self.notes.append(f"{d.quiet_skipped} occurrence(s) dropped by quiet hours")
+
+
+def _splits_posts(channel: ChannelBlock) -> bool:
+    """Whether ``channel``'s variant test splits the campaign's posts (not each audience)."""
+    return channel.variant_test is not None and channel.variant_test.unit == "posts"
 
 
 def _with_time(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StringConstraints
 from pydantic_core import PydanticCustomError
@@ -79,6 +79,18 @@ class VariantTestIn(BaseModel):
     min_sample: Annotated[int, Field(ge=30, le=1_000_000)] = 200
 
 
+class PostsVariantTestIn(VariantTestIn):
+    """How a test over a campaign's posts runs (a Page post reaches all its followers, so the
+    posts themselves are split): the first ``share`` percent of the campaign's posts of the
+    channel carry the variants, in balanced random turns; ``wait`` after the last of them
+    went out, the winner (interactions per view, ``min_sample`` views a variant) goes to
+    the rest."""
+
+    share: Annotated[int, Field(ge=2, le=90)] = 40
+    wait: Duration = "24h"
+    min_sample: Annotated[int, Field(ge=30, le=1_000_000)] = 1_000
+
+
 class ChannelInput(BaseModel):
     """A channel's block in a campaign file.  Every field named in :attr:`templates` is a
     :data:`TemplateField` rendered into the content key of the same name."""
@@ -98,6 +110,9 @@ class ChannelInput(BaseModel):
     tracked_links: ClassVar[tuple[str, ...]] = ()
     #: False: posts go out on a programme-wide account only (``account: community`` refused).
     community_accounts: ClassVar[bool] = True
+    #: What a variant test splits: each post's ``audience`` (e-mail: every recipient gets
+    #: one variant) or the campaign's ``posts`` (a Page post reaches all its followers).
+    variant_unit: ClassVar[Literal["audience", "posts"]] = "audience"
 
     account: Text = "community"
 
@@ -133,6 +148,11 @@ class ChannelInput(BaseModel):
     def variant_test(self) -> VariantTestIn | None:
         """How the variant test runs, as written under ``test`` (None: not written)."""
         return None
+
+    @classmethod
+    def default_variant_test(cls) -> VariantTestIn:
+        """How a variant test runs when ``test`` is not written."""
+        return PostsVariantTestIn() if cls.variant_unit == "posts" else VariantTestIn()
 
     @classmethod
     def account_problem(cls, external_id: str) -> str | None:

@@ -53,7 +53,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Required, TypedDict
+from typing import Annotated, Any, ClassVar, Literal, Required, TypedDict
 from urllib.parse import urlsplit
 
 import requests
@@ -61,7 +61,8 @@ import urllib3.exceptions
 from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_core import PydanticCustomError
 
 from channels.base import (
     Account,
@@ -75,7 +76,14 @@ from channels.base import (
     Publisher,
     Receipt,
 )
-from channels.campaign_input import ChannelInput, TemplateField, Text
+from channels.campaign_input import (
+    ChannelInput,
+    PostsVariantTestIn,
+    TemplateField,
+    TemplateRef,
+    Text,
+    VariantTestIn,
+)
 from channels.errors import (
     AuthExpired,
     ChannelError,
@@ -1000,11 +1008,27 @@ class FacebookContent(TypedDict, total=False):
     video_title: str
 
 
+class FacebookVariantIn(BaseModel):
+    """Another text and/or photo to test against the block's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    message: TemplateField | None = None
+    photo: TemplateField | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FacebookVariantIn:
+        if self.message is None and self.photo is None:
+            raise PydanticCustomError("variant", "a variant changes the message, the photo or both")
+        return self
+
+
 class FacebookIn(ChannelInput):
     """The ``facebook:`` block of a campaign file."""
 
     templates: ClassVar[tuple[str, ...]] = ("message", "link", "photo", "video", "video_title")
     tracked_links: ClassVar[tuple[str, ...]] = ("link",)
+    variant_unit: ClassVar[Literal["audience", "posts"]] = "posts"
 
     account: Text = "community"
     message: TemplateField
@@ -1012,6 +1036,17 @@ class FacebookIn(ChannelInput):
     photo: TemplateField | None = None
     video: TemplateField | None = None
     video_title: TemplateField | None = None
+    variants: Annotated[list[FacebookVariantIn], Field(max_length=4)] = []
+    test: PostsVariantTestIn | None = None
+
+    def variant_templates(self) -> list[dict[str, TemplateRef]]:
+        return [
+            {key: ref for key in ("message", "photo") if (ref := getattr(v, key)) is not None}
+            for v in self.variants
+        ]
+
+    def variant_test(self) -> VariantTestIn | None:
+        return self.test
 
 
 def _build(settings: FacebookSettings, services: ChannelServices) -> FacebookAdapter:

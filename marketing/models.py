@@ -18,8 +18,9 @@ Publishing
         or that this occurrence is skipped); re-planning the campaign keeps it
     Attempt -- one try at publishing a post; outcome ``unknown`` until the channel answers
     Delivery -- one email of an email post to one subscriber
-    VariantDecision -- the winner of an e-mail variant test, decided once before the rest of
-        the audience is sent to (:mod:`marketing.variant_tests`)
+    VariantDecision -- the winner of a variant test, decided once before the rest of the
+        audience is sent to (:mod:`marketing.variant_tests`), or before the rest of a
+        campaign's Facebook posts go out (:mod:`marketing.post_variants`)
 
 Results
     MetricSnapshot -- cumulative metrics of a post as a channel reported them at one time,
@@ -502,7 +503,10 @@ class VariantDecision(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     post_id: Mapped[int] = mapped_column(
         ForeignKey("post.id", ondelete="CASCADE"), unique=True
-    )  # the post that sends to the rest
+    )  # the post that sends to the rest (a test over posts: the rest post that decided)
+    # A test over a campaign's posts (``campaign/channel``), decided once for all its rest
+    # posts (:mod:`marketing.post_variants`); None for an e-mail test (one per rest post).
+    test: Mapped[str | None] = mapped_column(String(200), unique=True)
     outcome: Mapped[str] = mapped_column(String(32))  # winner, no_clear_winner, too_few
     winner: Mapped[str | None] = mapped_column(String(8))
     chosen: Mapped[str] = mapped_column(String(8))  # the variant sent to the rest

@@ -21,6 +21,8 @@ from marketing.bulk import reconcile_bulk_post, send_bulk_post
 from marketing.db import get_engine, utcnow
 from marketing.models import ChannelKind
 from marketing.observability import add_log_context, log_context
+from marketing.post_variants import is_rest as is_rest_of_post_test
+from marketing.post_variants import prepare as prepare_rest_post
 from marketing.publishing import (
     Claim,
     Policy,
@@ -121,6 +123,17 @@ def _publish_post(self: Task, post_id: int) -> str:
                 )
                 log.info("post %s: sent to many -> %s", post_id, sent)
                 return sent
+            if is_rest_of_post_test(claim.content):
+                # A later post of a test over the campaign's posts: the decided variant,
+                # stored before it goes out; until the decision, nothing is sent.
+                prepared = prepare_rest_post(engine=engine, claim=claim, now=utcnow())
+                if isinstance(prepared, timedelta):
+                    raise RateLimited(
+                        "waiting for the variant test to end before posting the winner",
+                        code=f"{claim.channel.value}:variant-waiting",
+                        retry_after=max(1.0, prepared.total_seconds()),
+                    )
+                claim = prepared
             receipt = wiring.publisher(claim.channel).publish(
                 OutgoingPost(marker=claim.marker, account=account, content=claim.content)
             )
