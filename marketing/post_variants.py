@@ -31,6 +31,7 @@ campaign's own text and photo -- and the report says so plainly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -50,7 +51,7 @@ from marketing.models import (
     PostState,
     VariantDecision,
 )
-from marketing.variants import Arm, Rule, decide, interval
+from marketing.variants import MIN_UNITS, Arm, Pooled, Rule, decide, interval, pooled_arms
 
 if TYPE_CHECKING:
     from marketing.publishing import Claim
@@ -110,10 +111,10 @@ def test_posts(session: Session, campaign_id: int, test: str) -> list[Post]:
     return [p for p in posts if (variant_of(p.content) or {}).get("test") == test]
 
 
-def arm_figures(session: Session, posts: Sequence[Post], *, now: datetime | None) -> list[Arm]:
-    """Per variant: the interactions and views of its published posts, from each post's
-    latest snapshot by ``now`` (None: so far), summed (interactions capped at views: an arm
-    is a count of views with an interaction)."""
+def arm_figures(session: Session, posts: Sequence[Post], *, now: datetime | None) -> list[Pooled]:
+    """Per variant: the views and interactions of each of its published posts, from each
+    post's latest snapshot by ``now`` (None: so far), pooled by
+    :func:`marketing.variants.pooled_arms` (a post not yet measured counts for nothing)."""
     arms_total = max((int((variant_of(p.content) or {}).get("arms", 0)) for p in posts), default=0)
     keys = KEYS[:arms_total]
     ids = [p.id for p in posts if p.state == PostState.PUBLISHED]
@@ -124,16 +125,19 @@ def arm_figures(session: Session, posts: Sequence[Post], *, now: datetime | None
             query = query.where(MetricSnapshot.collected_at <= now)
         for row in session.scalars(query.order_by(MetricSnapshot.collected_at)):
             latest[row.post_id] = row
-    views = dict.fromkeys(keys, 0)
-    acts = dict.fromkeys(keys, 0)
+    units: dict[str, list[tuple[int, int]]] = {k: [] for k in keys}
     for post in posts:
         key = str((variant_of(post.content) or {}).get("arm"))
         snap = latest.get(post.id)
-        if key not in views or snap is None:
+        if key not in units or snap is None:
             continue
-        views[key] += engagement.reach(post.channel, snap)
-        acts[key] += engagement.interactions(post.channel, snap)
-    return [Arm(k, views[k], min(views[k], acts[k])) for k in keys]
+        units[key].append(
+            (
+                engagement.reach(post.channel, snap),
+                engagement.interactions(post.channel, snap),
+            )
+        )
+    return pooled_arms([(k, units[k]) for k in keys])
 
 
 def _wait(
@@ -174,30 +178,33 @@ def _wait(
 def _decide(
     session: Session, posts: Sequence[Post], variant: Mapping[str, Any], post_id: int, now: datetime
 ) -> VariantDecision:
-    rule = Rule(min_trials=int(variant.get("min_sample", Rule().min_trials)))
-    arms = arm_figures(session, posts, now=now)
-    if len(arms) >= 2:
-        verdict = decide(arms, rule)
-        outcome, winner, needed = verdict.outcome, verdict.winner, verdict.needed
+    min_sample = int(variant.get("min_sample", Rule().min_trials))
+    pooled = arm_figures(session, posts, now=now)
+    if len(pooled) >= 2:
+        # The rule's own minimum is checked on the raw views (what the campaign file says);
+        # the probability of being best weighs the effective views.
+        verdict = decide([p.arm for p in pooled], Rule(min_trials=0))
+        enough = all(p.views >= min_sample and p.units >= MIN_UNITS for p in pooled)
+        outcome = verdict.outcome if enough else "too_few"
+        winner = verdict.winner if enough else None
+        needed = verdict.needed
         results = [
             {
-                "key": r.arm.key,
-                "trials": r.arm.trials,
-                "successes": r.arm.successes,
-                "posts": sum(
-                    1
-                    for p in posts
-                    if p.state == PostState.PUBLISHED
-                    and (variant_of(p.content) or {}).get("arm") == r.arm.key
-                ),
+                "key": p.arm.key,
+                "trials": p.views,
+                "successes": p.interactions,
+                "posts": p.units,
+                "effective_trials": p.arm.trials,
+                "effective_successes": p.arm.successes,
+                "design_effect": None if math.isinf(p.design_effect) else p.design_effect,
                 "probability_best": r.probability_best,
                 "low": r.low,
                 "high": r.high,
             }
-            for r in verdict.arms
+            for p, r in zip(pooled, verdict.arms, strict=True)
         ]
     else:
-        outcome, winner, needed, results = "too_few", None, rule.needed(2), []
+        outcome, winner, needed, results = "too_few", None, Rule().needed(2), []
     decision = VariantDecision(
         post_id=post_id,
         test=str(variant["test"]),
@@ -348,9 +355,10 @@ def campaign_post_tests(
                     )
                 )
         else:
-            for a in arm_figures(session, members, now=now):
-                low, high = interval(a)
-                figures.append((a, low, high, None, counts.get(a.key, 0)))
+            for pooled in arm_figures(session, members, now=now):
+                low, high = interval(pooled.arm)
+                raw = Arm(pooled.arm.key, pooled.views, pooled.interactions)
+                figures.append((raw, low, high, None, pooled.units))
         shown = []
         for a, low, high, chance, n in figures:
             choice = choices.get(a.key) or {}

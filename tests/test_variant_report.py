@@ -129,3 +129,71 @@ def test_the_report_page_shows_the_verdicts_at_desktop_and_phone_width(
             assert any("ไม่มีตัวเลือกที่ชนะชัดเจน" in v for v in verdicts)
             assert any("ตัวเลือก b ชนะ" in v for v in verdicts)
             assert page.locator("section.variant-test tr.winner").count() == 1
+
+
+# -- Facebook: tests over a campaign's posts ---------------------------------------------------
+
+
+def _posts_decided(session: Session, engine: Engine, tmp_path: Path) -> None:
+    """A Facebook test over the campaign's posts, decided after the wait: b's text drew half
+    as many interactions again per view as a's."""
+    from marketing.post_variants import is_rest, prepare
+    from tests.test_post_variants import FIRST, _approve, _claim_rest, _publish_tests
+    from tests.test_post_variants import _apply as apply_posts
+    from tests.test_post_variants import _text as posts_text
+
+    import_reference(session=session, path=SAMPLE)
+    session.commit()
+    posts = apply_posts(session, tmp_path, posts_text())
+    _approve(session)
+    _publish_tests(session, posts, {"a": 0.04, "b": 0.06})
+    rest = next(p for p in posts if is_rest(p.content))
+    claim = _claim_rest(engine, rest, FIRST + timedelta(hours=25))
+    prepare(engine=engine, claim=claim, now=FIRST + timedelta(hours=25))
+    session.expire_all()
+
+
+def test_the_campaign_report_shows_the_facebook_post_test_in_thai_with_intervals(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    _posts_decided(session, engine, tmp_path)
+    report = campaign_report(session=session, campaign_slug="post-test")
+    (test,) = report.post_variant_tests
+    assert (test.channel, test.outcome, test.winner, test.chosen, test.rest_posts) == (
+        "facebook",
+        "winner",
+        "b",
+        "b",
+        12,
+    )
+    assert [arm.key for arm in test.arms] == ["a", "b"] and len(test.communities) >= 2
+    for arm in test.arms:
+        assert arm.low < arm.rate < arm.high and arm.views > 10_000 and arm.posts == 4
+    assert test.arms[1].message.startswith("ชวนมาพัก")
+    html = render_html(report, language="th")
+    assert "การทดสอบตัวเลือกของโพสต์" in html
+    assert "ตัวเลือก b ชนะ: โอกาสเป็นตัวที่ดีที่สุด" in html and "โพสต์ที่เหลือใช้ตัวเลือกนี้" in html
+    assert "การมีส่วนร่วมต่อการเข้าชม (ช่วง 95 %)" in html
+    english = render_html(report, language="en")
+    assert "Post variant tests" in english and "The later posts got it." in english
+
+
+def test_the_report_page_shows_the_facebook_verdict_at_desktop_and_phone_width(
+    browser: Any,  # noqa: F811
+    session: Session,
+    engine: Engine,
+    tmp_path: Path,
+) -> None:
+    _posts_decided(session, engine, tmp_path)
+    add_user(engine, "admin", Role.ADMIN)
+    with served(engine, clock=clock_at(NOW)) as server:
+        walker = Walker(browser, server.url, photos=True)
+        walker.sign_in()
+        walker.check("report-campaign-post-variants", "/reports/campaign/post-test")
+        assert walker.problems == []
+        for page, _size in walker.tabs:
+            verdicts = page.locator("section.post-variant-test p.verdict").all_inner_texts()
+            assert len(verdicts) == 1 and "ตัวเลือก b ชนะ" in verdicts[0]
+            assert page.locator("section.post-variant-test tr.winner").count() == 1
+            cells = page.locator("section.post-variant-test td.variant-text").all_inner_texts()
+            assert len(cells) == 2 and cells[1].startswith("ชวนมาพัก")

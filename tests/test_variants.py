@@ -17,6 +17,7 @@ from marketing.variants import (
     binomial,
     decide,
     interval,
+    pooled_arms,
     probability_b_beats_a,
     probability_best,
 )
@@ -102,3 +103,29 @@ def test_binomial_draws_have_the_right_mean() -> None:
     draws = [binomial(1000, 0.05, rng) for _ in range(4000)]
     assert sum(draws) / len(draws) == pytest.approx(50, abs=0.8)
     assert binomial(10, 0.0, rng) == 0 and binomial(10, 1.0, rng) == 10
+
+
+# -- arms made of posts (Facebook) -------------------------------------------------------------
+
+
+def test_posts_at_one_rate_pool_like_plain_views() -> None:
+    posts = [(1000, 50), (2000, 100), (4000, 200), (3000, 150)]
+    a, b = pooled_arms([("a", posts), ("b", posts)])
+    assert a.design_effect == 1.0 and (a.views, a.interactions, a.units) == (10_000, 500, 4)
+    assert a.arm == Arm("a", 10_000, 500) and b.arm == Arm("b", 10_000, 500)
+
+
+def test_posts_whose_rates_differ_count_for_fewer_views() -> None:
+    steady = [(1000, 50), (2000, 100), (4000, 200), (3000, 150)]
+    uneven = [(1000, 20), (2000, 160), (4000, 120), (3000, 200)]
+    a, b = pooled_arms([("a", steady), ("b", uneven)])
+    assert b.design_effect > 5  # the uneven arm's, applied to both
+    assert a.design_effect == b.design_effect
+    assert a.arm.trials == round(10_000 / a.design_effect) and b.views == 10_000
+    assert abs(a.arm.rate - 0.05) < 0.01
+
+
+def test_an_arm_of_three_posts_has_no_effective_view() -> None:
+    a, b = pooled_arms([("a", [(5000, 250)] * 3), ("b", [(5000, 400)] * 5)])
+    assert a.units == 3 and a.arm.trials == 0 and b.arm.trials == 0
+    assert decide([a.arm, b.arm], Rule(min_trials=1)).outcome == "too_few"

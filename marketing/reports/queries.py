@@ -56,6 +56,7 @@ from marketing.models import (
 )
 from marketing.performance import month_end
 from marketing.placeholders import readable
+from marketing.post_variants import campaign_post_tests
 from marketing.queries import campaign_by_slug
 from marketing.reports.period import Period
 from marketing.reports.rows import (
@@ -75,6 +76,8 @@ from marketing.reports.rows import (
     Metrics,
     OverviewRow,
     PostResult,
+    PostVariantArmLine,
+    PostVariantTestLine,
     ProgrammeOverview,
     Rank,
     StateCount,
@@ -708,7 +711,38 @@ def campaign_report(
             session, select(metrics).order_by(metrics.c.scheduled_at, metrics.c.post_id)
         ),
         variant_tests=_variant_tests(session, campaign.id, communities),
+        post_variant_tests=_post_variant_tests(session, campaign.id),
     )
+
+
+def _post_variant_tests(session: Session, campaign_id: int) -> list[PostVariantTestLine]:
+    return [
+        PostVariantTestLine(
+            channel=test.channel,
+            communities=list(test.communities),
+            outcome=test.outcome,
+            winner=test.winner,
+            chosen=test.chosen,
+            needed=test.needed,
+            rest_posts=test.rest_posts,
+            arms=[
+                PostVariantArmLine(
+                    key=arm.key,
+                    message=arm.message,
+                    photo=arm.photo,
+                    posts=arm.posts,
+                    views=arm.trials,
+                    interactions=arm.successes,
+                    rate=arm.rate,
+                    low=arm.low,
+                    high=arm.high,
+                    probability_best=arm.probability_best,
+                )
+                for arm in test.arms
+            ],
+        )
+        for test in campaign_post_tests(session=session, campaign_id=campaign_id)
+    ]
 
 
 def _variant_tests(

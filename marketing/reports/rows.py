@@ -376,6 +376,34 @@ class VariantTestLine(_Frozen):
     arms: list[VariantArmLine]
 
 
+class PostVariantArmLine(_Frozen):
+    """One variant of a test over a campaign's posts (Facebook)."""
+
+    key: str  # a (the campaign's own text and photo), b, ...
+    message: str
+    photo: str  # the photo's file name; "" if the variant has none
+    posts: int  # test posts published with it
+    views: int
+    interactions: int  # reactions + comments + shares + clicks (marketing.engagement)
+    rate: float  # interactions per view
+    low: float  # 95 % credible interval of the rate
+    high: float
+    probability_best: float | None  # None: not decided yet
+
+
+class PostVariantTestLine(_Frozen):
+    """One test over a campaign's posts: its verdict and its variants."""
+
+    channel: str
+    communities: list[str]  # Thai names of the communities whose posts were the test
+    outcome: Literal["winner", "no_clear_winner", "too_few", "waiting"]
+    winner: str | None
+    chosen: str | None  # what the rest of the posts got
+    needed: float | None
+    rest_posts: int
+    arms: list[PostVariantArmLine]
+
+
 class CampaignReport(_Frozen):
     """A campaign: what was published where, what needs a person, what it achieved."""
 
@@ -388,3 +416,4 @@ class CampaignReport(_Frozen):
     best_posts: list[PostResult]
     posts: list[PostResult]  # every post of the campaign, in schedule order
     variant_tests: list[VariantTestLine] = []  # e-mail variant tests, in schedule order
+    post_variant_tests: list[PostVariantTestLine] = []  # tests over posts (Facebook)
