@@ -327,3 +327,79 @@ def test_the_dispatcher_does_not_send_a_rest_post_before_the_decision(
     assert claim is not None
     assert isinstance(prepare(engine=engine, claim=claim, now=FIRST), timedelta)
     assert len(posts) == 20
+
+
+# -- the composer ---------------------------------------------------------------------------------
+
+COMPOSED = """\
+slug: post-test
+name: ทดลองข้อความโพสต์
+window: {start: 2027-03-01, end: 2027-03-31}
+communities: all
+channels:
+  facebook:
+    message: "เที่ยว{{ community.name_th }} หน้าร้อนนี้"
+    variants:
+      - {message: "ชวนมาพัก{{ community.name_th }}", photo: sample/nan-ban-doi-ngoen.png}
+      - message: บรรยากาศยามเช้า
+    test: {share: 40, wait: 24h}
+schedule:
+  at: [{key: first, time: 2027-03-05T10:00}]
+"""
+
+
+def test_the_composer_shows_the_variants_and_writes_them_back_unchanged() -> None:
+    from campaigns.yamledit import CampaignDocument
+    from marketing.web.composer_form import apply_form, form_values
+
+    doc = CampaignDocument(COMPOSED)
+    values = form_values(doc)
+    assert values["channels.facebook.variants"] == (
+        "ชวนมาพัก{{ community.name_th }}\n---\nบรรยากาศยามเช้า"
+    )
+    assert values["channels.facebook.test.share"] == "40"
+    assert values["channels.facebook.test.wait"] == "24h"
+    apply_form(doc, {k: v for k, v in values.items() if v != ""})
+    assert doc.changed == []
+    doc.changed.append(("forced",))
+    assert doc.text() == COMPOSED
+
+
+def test_editing_the_variants_in_the_composer_keeps_each_variant_s_photo() -> None:
+    from campaigns.yamledit import CampaignDocument
+    from marketing.web.composer_form import apply_form, form_values
+
+    doc = CampaignDocument(COMPOSED)
+    values = form_values(doc)
+    values["channels.facebook.variants"] = (
+        "พักโฮมสเตย์{{ community.name_th }}\n---\nตลาดเช้า\n---\nงานบุญ"
+    )
+    values["channels.facebook.test.min_sample"] = "2000"
+    apply_form(doc, {k: v for k, v in values.items() if v != ""})
+    text = doc.text()
+    definition = read_campaign(text, file="c.yaml", base_dir=EXAMPLES)
+    (channel,) = definition.channels
+    assert [sorted(v) for v in channel.variants] == [["message", "photo"], ["message"], ["message"]]
+    assert channel.variant_test is not None and channel.variant_test.min_sample == 2000
+    again = form_values(CampaignDocument(text))
+    assert again["channels.facebook.variants"].split("\n---\n") == [
+        "พักโฮมสเตย์{{ community.name_th }}",
+        "ตลาดเช้า",
+        "งานบุญ",
+    ]
+    # Emptied: the texts go; the variant with a photo stays, as a photo variant.
+    values = form_values(CampaignDocument(text))
+    values["channels.facebook.variants"] = ""
+    doc = CampaignDocument(text)
+    apply_form(doc, {k: v for k, v in values.items() if v != ""})
+    (channel,) = read_campaign(doc.text(), file="c.yaml", base_dir=EXAMPLES).channels
+    assert [sorted(v) for v in channel.variants] == [["photo"]]
+
+
+def test_a_variant_problem_is_shown_at_the_variants_field() -> None:
+    from marketing.web.composer_form import field_for
+
+    text = _text().replace('"ชวนมาพัก{{ community.name_th }} สัมผัสวิถีชุมชน"}', '"{{ x "}')
+    (problem,) = read_campaign(text, file="c.yaml", base_dir=EXAMPLES).problems
+    assert problem.field == "channels.facebook.variants[0].message"
+    assert field_for(problem) == "channels.facebook.variants"

@@ -91,6 +91,30 @@ SECTIONS: list[tuple[str, list[FieldSpec]]] = [
                     "channels.facebook.video", N_("Video (path in the media folder)"), template=True
                 ),
                 FieldSpec("channels.facebook.video_title", N_("Video title"), template=True),
+                FieldSpec(
+                    "channels.facebook.variants",
+                    N_(
+                        "Other messages to test (variants b, c, ...; a line of --- between "
+                        "two): the campaign's first posts take turns, the later posts get the "
+                        "winner"
+                    ),
+                    "textarea",
+                ),
+                FieldSpec(
+                    "channels.facebook.test.share",
+                    N_("Percent of the posts in the test"),
+                    example="40",
+                ),
+                FieldSpec(
+                    "channels.facebook.test.wait",
+                    N_("Wait after the last test post before choosing"),
+                    example="24h",
+                ),
+                FieldSpec(
+                    "channels.facebook.test.min_sample",
+                    N_("Views a variant needs before a winner is named"),
+                    example="1000",
+                ),
             ],
         ),
     ),
@@ -261,6 +285,7 @@ def form_values(doc: CampaignDocument) -> dict[str, str]:
             values[name] = ""
             continue
         if name not in (
+            "channels.facebook.variants",
             "communities.mode",
             "schedule.kind",
             "schedule.at",
@@ -281,6 +306,9 @@ def form_values(doc: CampaignDocument) -> dict[str, str]:
     )
     tags = communities.get("tags") if isinstance(communities, Mapping) else None
     values["communities.tags"] = "\n".join(_text(t) for t in tags) if isinstance(tags, list) else ""
+    values["channels.facebook.variants"] = _variant_messages(
+        get(("channels", "facebook", "variants"))
+    )
     values["highlights"] = ON if get(("highlights",)) == "next" else ""
     for kind in CHANNELS:
         values[f"channels.{kind}.enabled"] = ON if doc.has(("channels", kind)) else ""
@@ -328,7 +356,16 @@ def _scalar(name: str, text: str) -> Any:
     text = text.strip() if "\n" not in text.strip() else text.replace("\r\n", "\n")
     if name in ("window.start", "window.end"):
         return as_date(text)
-    if name in ("channels.youtube.category", "schedule.rotation.per_slot") and text.isdigit():
+    if (
+        name
+        in (
+            "channels.youtube.category",
+            "schedule.rotation.per_slot",
+            "channels.facebook.test.share",
+            "channels.facebook.test.min_sample",
+        )
+        and text.isdigit()
+    ):
         return int(text)
     return text
 
@@ -348,6 +385,7 @@ def apply_form(doc: CampaignDocument, submitted: Mapping[str, str]) -> None:
         for n, spec in FIELDS.items()
         if spec.kind in ("text", "textarea", "select")
         and n not in files
+        and n != "channels.facebook.variants"
         and not n.startswith(("communities.", "schedule.kind"))
     ]
     for kind in CHANNELS:
@@ -398,6 +436,14 @@ def apply_form(doc: CampaignDocument, submitted: Mapping[str, str]) -> None:
                 ("channels", "youtube", "made_for_kids"),
                 True if now["channels.youtube.made_for_kids"] else None,
             )
+    if now["channels.facebook.enabled"] and changed("channels.facebook.variants"):
+        _set_or_delete(
+            doc,
+            ("channels", "facebook", "variants"),
+            _variants_from(
+                doc.get(("channels", "facebook", "variants")), now["channels.facebook.variants"]
+            ),
+        )
     if now["channels.email.enabled"] and changed("channels.email.audience.tags"):
         _set_or_delete(
             doc,
@@ -428,6 +474,48 @@ def apply_form(doc: CampaignDocument, submitted: Mapping[str, str]) -> None:
                 ("schedule", "rotation", "once"),
                 True if now["schedule.rotation.once"] else None,
             )
+
+
+VARIANT_BREAK = "---"
+
+
+def _variant_messages(variants: Any) -> str:
+    """The form's text for Facebook ``variants``: each variant's message, a line of ``---``
+    between two (a variant with a photo only shows as an empty part)."""
+    if not isinstance(variants, list):
+        return ""
+    parts = []
+    for variant in variants:
+        message = variant.get("message") if isinstance(variant, Mapping) else None
+        parts.append("" if _file_of(message) is not None else _text(message))
+    return f"\n{VARIANT_BREAK}\n".join(parts)
+
+
+def _variants_from(old: Any, text: str) -> list[Any]:
+    """Facebook ``variants`` from the form's text: the n-th part is the n-th variant's
+    message; what else a variant had (a photo, a message kept in a file) is kept; a part
+    left empty keeps a variant only if it has a photo."""
+    parts = [p.strip() for p in re.split(rf"(?m)^\s*{VARIANT_BREAK}\s*$", text)]
+    if len(parts) == 1 and not parts[0]:
+        parts = []
+    before = list(old) if isinstance(old, list) else []
+    out: list[Any] = []
+    parts += [""] * (len(before) - len(parts))  # a variant not written: only its photo stays
+    for i, part in enumerate(parts):
+        variant = before[i] if i < len(before) and isinstance(before[i], Mapping) else {}
+        message = variant.get("message")
+        if _file_of(message) is not None and not part:
+            out.append(variant)
+            continue
+        if part and _text(message) == part:
+            out.append(variant)  # unchanged: keeps its node and style
+            continue
+        kept = {k: v for k, v in variant.items() if k != "message"}
+        if part:
+            out.append({**kept, "message": part} if kept else {"message": part})
+        elif kept:
+            out.append(kept)
+    return out
 
 
 def _set_or_delete(doc: CampaignDocument, path: Path_, value: Any) -> None:
