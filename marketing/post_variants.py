@@ -167,11 +167,18 @@ def _wait(
                 .group_by(MetricSnapshot.post_id)
             ).all()
         )
-        for post in published:
-            assert post.published_at is not None
-            last = measured.get(post.id)
-            if last is None or last < post.published_at + wait:
+        unmeasured = [
+            p
+            for p in published
+            if p.published_at is not None
+            and ((last := measured.get(p.id)) is None or last < p.published_at + wait)
+        ]
+        if unmeasured:
+            # Ask again when their next collection is due (at most MEASURE_WAIT away).
+            due = [p.metrics_due_at for p in unmeasured if p.metrics_due_at is not None]
+            if not due:
                 return MEASURE_WAIT
+            return min(MEASURE_WAIT, max(timedelta(minutes=1), max(due) - now))
     return None
 
 

@@ -8,6 +8,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from marketing.post_variants import (
 )
 from marketing.publishing import Claim, Policy, begin_attempt, claim_due
 from marketing.reference import import_reference
+from tests.support.markers import facebook_tag
+from tests.support.pipeline import PipelineStack, stack_on_fresh_services
+from tests.support.services import running, wait_until
 
 EXAMPLES = Path(campaigns.__file__).parent / "examples"
 PLANNED_AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -403,3 +407,94 @@ def test_a_variant_problem_is_shown_at_the_variants_field() -> None:
     (problem,) = read_campaign(text, file="c.yaml", base_dir=EXAMPLES).problems
     assert problem.field == "channels.facebook.variants[0].message"
     assert field_for(problem) == "channels.facebook.variants"
+
+
+# -- the whole run ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[PipelineStack]:
+    with stack_on_fresh_services(tmp_path) as stack:
+        yield stack
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_worker_posts_each_facebook_post_once_and_the_later_ones_with_the_chosen_variant(
+    stack: PipelineStack, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    first = (now + timedelta(seconds=20)).replace(microsecond=0)
+    second = first + timedelta(minutes=2, seconds=30)
+    text = (
+        CAMPAIGN.format(min_sample=30, first=first.isoformat(), second=second.isoformat())
+        .replace("share: 40, wait: 24h", "share: 50, wait: 1m")
+        .replace("2027-03-01", (first - timedelta(days=1)).date().isoformat())
+        .replace("2027-03-31", (second + timedelta(days=1)).date().isoformat())
+    )
+    path = tmp_path / "post-test.yaml"
+    path.write_text(text, encoding="utf-8")
+    with session_scope(stack.engine) as session:
+        apply_campaign(session=session, path=path, actor="staff", now=now)
+    with session_scope(stack.engine) as session:
+        _approve(session)
+    with running(stack.worker("fbv")):
+
+        def tested() -> list[Post]:
+            with session_scope(stack.engine) as session:
+                return [
+                    p
+                    for p in session.scalars(select(Post))
+                    if not is_rest(p.content) and p.state == PostState.PUBLISHED
+                ]
+
+        wait_until(lambda: len(tested()) == 10, timeout=120, interval=0.5, what="test posts")
+        last = max(p.published_at for p in tested() if p.published_at is not None)
+        wait_until(
+            lambda: datetime.now(UTC) > last + timedelta(minutes=1, seconds=2),
+            timeout=90,
+            interval=0.5,
+            what="the wait",
+        )
+        stack.send("marketing.collect_metrics", force=True)  # the collection after the wait
+
+        def measured() -> int:
+            with session_scope(stack.engine) as session:
+                return len(
+                    set(
+                        session.scalars(
+                            select(MetricSnapshot.post_id).where(
+                                MetricSnapshot.collected_at > last + timedelta(minutes=1)
+                            )
+                        )
+                    )
+                )
+
+        wait_until(lambda: measured() >= 10, timeout=60, interval=0.5, what="metrics")
+        states = stack.wait_all_final(20, timeout=300)
+    assert states == {PostState.PUBLISHED: 20}
+    assert set(stack.publications().values()) == {1}  # every post went out exactly once
+    with session_scope(stack.engine) as session:
+        (decision,) = session.scalars(select(VariantDecision)).all()
+        posts = list(session.scalars(select(Post)))
+        wanted = {p.idempotency_key: p.content["message"] for p in posts}
+        rest_keys = {p.idempotency_key for p in posts if is_rest(p.content)}
+        test_published = max(
+            p.published_at for p in posts if not is_rest(p.content) and p.published_at
+        )
+        rest_published = min(p.published_at for p in posts if is_rest(p.content) and p.published_at)
+    assert decision.test == "post-test/facebook" and len(rest_keys) == 10
+    assert rest_published >= test_published + timedelta(minutes=1)
+    chosen = {
+        p.idempotency_key: p.content["variant"]["choices"][decision.chosen]["message"]
+        for p in posts
+        if is_rest(p.content)
+    }
+    by_marker = {facebook_tag(k): k for k in wanted}
+    for publication in stack.graph.published():
+        key = by_marker[publication.marker]
+        assert publication.message.startswith(wanted[key][:10])
+        if key in rest_keys:  # the later posts carry the chosen variant, stored and sent
+            assert wanted[key] == chosen[key]
+            assert publication.message.startswith(chosen[key][:10])
