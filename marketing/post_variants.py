@@ -48,6 +48,7 @@ from marketing.models import (
     Community,
     MetricSnapshot,
     Post,
+    PostOverride,
     PostState,
     VariantDecision,
 )
@@ -83,13 +84,18 @@ def is_rest(content: Mapping[str, Any]) -> bool:
     return variant is not None and variant.get("arm") == "rest"
 
 
-def chosen_content(content: Mapping[str, Any], chosen: str) -> dict[str, Any]:
+def chosen_content(
+    content: Mapping[str, Any], chosen: str, kept: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A rest post's content with the chosen variant's text and photo (a key the variant has
-    no value for is removed), marked as applied."""
+    no value for is removed), marked as applied; keys in ``kept`` -- what a person rewrote
+    on this post (:class:`~marketing.models.PostOverride`) -- stay as they wrote them."""
     variant = dict(variant_of(content) or {})
     choice = (variant.get("choices") or {}).get(chosen, {})
     out = dict(content)
     for key, value in choice.items():
+        if kept is not None and key in kept:
+            continue
         if value is None:
             out.pop(key, None)
         else:
@@ -223,17 +229,32 @@ def _decide(
         decided_at=now,
     )
     session.add(decision)
-    for post in posts:
-        if is_rest(post.content) and post.state in _REWRITABLE:
-            _apply(post, decision.chosen)
+    rewritable = [p for p in posts if is_rest(p.content) and p.state in _REWRITABLE]
+    kept = _overrides(session, [p.id for p in rewritable])
+    for post in rewritable:
+        _apply(post, decision.chosen, kept.get(post.id))
     session.flush()
     return decision
 
 
-def _apply(post: Post, chosen: str) -> None:
+def _overrides(session: Session, post_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """What people rewrote on these posts, per post."""
+    if not post_ids:
+        return {}
+    return {
+        post_id: dict(content or {})
+        for post_id, content in session.execute(
+            select(PostOverride.post_id, PostOverride.content).where(
+                PostOverride.post_id.in_(post_ids)
+            )
+        )
+    }
+
+
+def _apply(post: Post, chosen: str, kept: Mapping[str, Any] | None) -> None:
     if (variant_of(post.content) or {}).get("applied") == chosen:
         return
-    post.content = chosen_content(post.content, chosen)
+    post.content = chosen_content(post.content, chosen, kept)
     post.content_hash = _content_hash(post.content)
 
 
@@ -261,7 +282,9 @@ def prepare(*, engine: Engine, claim: Claim, now: datetime) -> Claim | timedelta
             decision = _decide(session, posts, variant, claim.post_id, now)
         if post.state != PostState.PUBLISHING or post.attempt_count != claim.attempt_number:
             return STILL_OUT_WAIT  # not ours any more (never expected): send nothing
-        content = chosen_content(post.content, decision.chosen)
+        content = chosen_content(
+            post.content, decision.chosen, _overrides(session, [post.id]).get(post.id)
+        )
         session.execute(
             update(Post)
             .where(Post.id == post.id)

@@ -300,6 +300,32 @@ def test_alike_variants_give_no_clear_winner_and_the_rest_keeps_variant_a(
     assert (decision.outcome, decision.winner, decision.chosen) == ("no_clear_winner", None, "a")
 
 
+def test_a_text_a_person_rewrote_on_a_later_post_stays_after_the_decision(
+    sample: Session, engine: Engine, tmp_path: Path
+) -> None:
+    from marketing.models import PostOverride
+
+    posts = _apply(sample, tmp_path, _text())
+    _approve(sample)
+    rests = [p for p in posts if is_rest(p.content)]
+    edited, held = rests[-1], rests[0]
+    edited.content = {**edited.content, "message": "ข้อความที่เจ้าหน้าที่เขียนเอง"}
+    sample.add(
+        PostOverride(
+            post_id=edited.id, content={"message": "ข้อความที่เจ้าหน้าที่เขียนเอง"}, changed_by="staff"
+        )
+    )
+    sample.commit()
+    _publish_tests(sample, posts, {"a": 0.04, "b": 0.06})
+    claim = _claim_rest(engine, held, FIRST + timedelta(hours=25))
+    prepared = prepare(engine=engine, claim=claim, now=FIRST + timedelta(hours=25))
+    assert isinstance(prepared, Claim) and prepared.content["message"].startswith("ชวนมาพัก")
+    sample.expire_all()
+    after = sample.get(Post, edited.id)
+    assert after is not None and after.content["message"] == "ข้อความที่เจ้าหน้าที่เขียนเอง"
+    assert after.content["variant"]["applied"] == "b"
+
+
 def test_too_few_views_names_no_winner(sample: Session, engine: Engine, tmp_path: Path) -> None:
     posts = _apply(sample, tmp_path, _text(min_sample=50_000))
     _approve(sample)
