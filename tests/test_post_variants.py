@@ -171,6 +171,21 @@ def test_the_first_share_of_posts_carry_the_variants_in_balanced_turns(
     assert {p.idempotency_key: p.content["variant"]["arm"] for p in again} == before
 
 
+def test_too_few_posts_for_a_test_are_posted_as_variant_a_and_said_so(
+    sample: Session, tmp_path: Path
+) -> None:
+    text = _text().replace("communities: all", "communities: [nan-ban-doi-ngoen]")
+    path = tmp_path / "post-test.yaml"
+    path.write_text(text, encoding="utf-8")
+    from campaigns.lifecycle import plan_file
+
+    plan = plan_file(session=sample, path=path, now=PLANNED_AT)
+    assert len(plan.posts) == 2
+    assert all("variant" not in p.content for p in plan.posts)
+    assert all(p.content["message"].startswith("เที่ยว") for p in plan.posts)
+    assert any("too few for a variant test" in note for note in plan.notes)
+
+
 def _publish_tests(
     session: Session, posts: list[Post], rates: dict[str, float], views: int = 3000
 ) -> dict[str, tuple[int, int, int]]:
