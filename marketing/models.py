@@ -622,6 +622,18 @@ class ProgrammeDayPerformance(_PerformanceSums, Base):
     channel: Mapped[ChannelKind] = mapped_column(_enum(ChannelKind))
 
 
+class ReportGeneration(Base):
+    """How many times the performance summaries have changed: one row, its counter raised in
+    the transaction of every rollup (:func:`marketing.performance.summarise`).  The web app's
+    cached overview (:mod:`marketing.web.report_cache`) is keyed on it, so a report built
+    before a rollup is not shown after it, by any web process (#19)."""
+
+    __tablename__ = "report_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
 class Heartbeat(Base):
     """The last sign of life of a pipeline component (worker, dispatcher, metrics collector),
     so staff can see when publishing has stopped moving."""

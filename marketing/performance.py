@@ -65,6 +65,7 @@ from marketing.models import (
     Post,
     PostState,
     ProgrammeDayPerformance,
+    ReportGeneration,
     Subscriber,
     channels_that,
 )
@@ -597,6 +598,23 @@ def summarise(*, session: Session, keys: Iterable[Key]) -> None:
             .group_by(CommunityPerformance.day, CommunityPerformance.channel)
         )
         _upsert_from(session, ProgrammeDayPerformance, ("day", "channel"), rows)
+    summaries_changed(session=session)
+
+
+def summaries_changed(*, session: Session) -> None:
+    """Raise the summaries' change counter (:class:`ReportGeneration`) in the caller's
+    transaction: every web process's cached overview built before this commit is then stale
+    (#19).  Last in :func:`summarise`, so the row is locked only until the commit."""
+    stmt = _insert(session, ReportGeneration).values(id=1, generation=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"], set_={"generation": ReportGeneration.generation + 1}
+    )
+    session.execute(stmt)
+
+
+def report_generation(*, session: Session) -> int:
+    """The summaries' change counter: it differs after every rollup that committed."""
+    return session.scalar(select(ReportGeneration.generation).where(ReportGeneration.id == 1)) or 0
 
 
 def summarise_all(*, session: Session) -> None:

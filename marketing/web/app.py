@@ -62,6 +62,7 @@ from marketing.web import (
 )
 from marketing.web.deps import CsrfRejected, NotAllowed, SignInRequired
 from marketing.web.rendering import gettext_for, render
+from marketing.web.report_cache import DocumentCache
 from marketing.web.staff import SESSION_HOURS
 from marketing.web.throttle import SignInThrottle
 
@@ -276,6 +277,8 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock = clock or utcnow
     app.state.media_rules = media_rules or default_rules()
+    # The overview, built once per rollup and kept per process (marketing.web.report_cache).
+    app.state.report_cache = DocumentCache()
     app.state.links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
     app.state.throttle = throttle or SignInThrottle.from_settings(settings, clock=clock)
 

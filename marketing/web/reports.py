@@ -8,7 +8,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -29,6 +29,7 @@ from marketing.reports.period import Period
 from marketing.web.deps import DB, Editor, Viewer, now_of, settings_of, today_of
 from marketing.web.i18n import language_of
 from marketing.web.rendering import flash, gettext_for, parse_day_input, render
+from marketing.web.report_cache import Document, DocumentCache, database_state
 from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
@@ -70,6 +71,29 @@ def report_period(
     return period
 
 
+def document(request: Request, report: Report, *, format_: str, user: User) -> Document:
+    """``report`` as an HTML document, CSV or JSON, in ``user``'s language and era."""
+    if format_ == "csv":
+        return Document(to_csv(report).encode(CSV_FILE_ENCODING), "text/csv; charset=utf-8")
+    if format_ == "json":
+        return Document(to_json(report).encode(), "application/json")
+    html = render_html(
+        report,
+        language=language_of(user.language),
+        buddhist_era=user.buddhist_era,
+        zone=settings_of(request).zone,
+    )
+    return Document(html.encode(), "text/html; charset=utf-8")
+
+
+def respond(found: Document, *, format_: str, name: str, download: bool) -> Response:
+    """``found`` as the answer: CSV always as a download, HTML when ``download``."""
+    headers = {}
+    if format_ == "csv" or (format_ == "html" and download):
+        headers = {"Content-Disposition": f'attachment; filename="{name}.{format_}"'}
+    return Response(found.body, media_type=found.media_type, headers=headers)
+
+
 def deliver(
     request: Request,
     report: Report,
@@ -80,22 +104,8 @@ def deliver(
     download: bool,
 ) -> Response:
     """``report`` as an HTML document, CSV or JSON."""
-    if format_ == "csv":
-        return Response(
-            to_csv(report).encode(CSV_FILE_ENCODING),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
-    if format_ == "json":
-        return Response(to_json(report), media_type="application/json")
-    html = render_html(
-        report,
-        language=language_of(user.language),
-        buddhist_era=user.buddhist_era,
-        zone=settings_of(request).zone,
-    )
-    headers = {"Content-Disposition": f'attachment; filename="{name}.html"'} if download else {}
-    return HTMLResponse(html, headers=headers)
+    found = document(request, report, format_=format_, user=user)
+    return respond(found, format_=format_, name=name, download=download)
 
 
 @router.get("/reports")
@@ -234,11 +244,31 @@ def overview_report(
     download: bool = False,
 ) -> Response:
     period = report_period(request, start, end, days, user=user)
-    report = programme_overview(
-        session=session, start=period.start, end=period.end, sort=sort, reverse=reverse
+
+    def build() -> Document:
+        report = programme_overview(
+            session=session, start=period.start, end=period.end, sort=sort, reverse=reverse
+        )
+        return document(request, report, format_=format_, user=user)
+
+    # Kept until the next rollup (or a community's name changes): the page is the one whose
+    # cost grows with the programme (#19).
+    cache: DocumentCache = request.app.state.report_cache
+    key = (
+        "overview",
+        database_state(session),
+        period.start,
+        period.end,
+        sort,
+        reverse,
+        format_,
+        language_of(user.language),
+        user.buddhist_era,
+        str(settings_of(request).zone),
     )
+    found = cache.get_or_build(key, build)
     name = f"overview-{period.start}_{period.end}"
-    return deliver(request, report, format_=format_, name=name, user=user, download=download)
+    return respond(found, format_=format_, name=name, download=download)
 
 
 @router.get("/reports/community/{slug}")

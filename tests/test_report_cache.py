@@ -1,0 +1,107 @@
+"""The overview kept between rollups (#19): a rollup committed anywhere makes every web
+process build it again, a renamed community shows at once, and nothing else rebuilds it."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi import FastAPI
+from sqlalchemy import Engine, select
+
+from marketing.db import session_scope
+from marketing.models import Community, Post, Role
+from marketing.performance import keys_for_post, rollup, store_snapshots
+from marketing.web import create_app
+from marketing.web.report_cache import Document, DocumentCache
+from tests.support.web import NOW, WebClient, add_user, clock_at
+from tests.test_performance import T0, m, publish
+from tests.test_publishing_states import make_posts
+
+OVERVIEW = "/reports/overview?from=2026-11-20&to=2026-12-03"
+
+
+def programme_views(client: WebClient) -> int:
+    answer = client.get(OVERVIEW + "&format=json")
+    assert answer.status_code == 200, answer.text[:500]
+    views: int = json.loads(answer.text)["programme"][-1]["current"]["views"]
+    return views
+
+
+def builds(app: FastAPI) -> int:
+    cache: DocumentCache = app.state.report_cache
+    return cache.builds
+
+
+def test_a_rollup_anywhere_shows_in_every_web_process_and_nothing_else_rebuilds(
+    engine: Engine,
+) -> None:
+    (post,) = make_posts(engine, 1)
+    publish(engine, [post])
+    add_user(engine, "editor", Role.EDITOR)
+    with session_scope(engine) as s:
+        keys = store_snapshots(session=s, items=[(post, m(T0 + timedelta(minutes=10), 100, 5))])
+        rollup(session=s, keys=keys | keys_for_post(session=s, post_id=post))
+    # Two web processes on one database: each keeps its own documents.
+    apps = [create_app(engine=engine, clock=clock_at(NOW)) for _ in range(2)]
+    clients = [WebClient(app).sign_in("editor") for app in apps]
+    try:
+        assert [programme_views(c) for c in clients] == [100, 100]
+        assert [programme_views(c) for c in clients] == [100, 100]
+        assert [builds(app) for app in apps] == [1, 1]  # the second reading was kept
+
+        # New snapshots are not figures until they are rolled up: the kept overview holds.
+        later = T0 + timedelta(hours=1)
+        with session_scope(engine) as s:
+            keys = store_snapshots(session=s, items=[(post, m(later, 250, 9))])
+        assert [programme_views(c) for c in clients] == [100, 100]
+        assert [builds(app) for app in apps] == [1, 1]
+
+        # The rollup (here by a worker, outside both apps) changes what both show.
+        with session_scope(engine) as s:
+            rollup(session=s, keys=keys)
+        assert [programme_views(c) for c in clients] == [250, 250]
+        assert [builds(app) for app in apps] == [2, 2]
+
+        # Each format, language and sort is its own document, built once.
+        html = clients[0].get(OVERVIEW + "&sort=name")
+        assert html.headers["content-type"] == "text/html; charset=utf-8"
+        assert clients[0].get(OVERVIEW + "&sort=name").text == html.text
+        assert builds(apps[0]) == 3
+
+        # A renamed community shows without a rollup.
+        with session_scope(engine) as s:
+            community = s.scalars(
+                select(Community).join(Post, Post.community_id == Community.id)
+            ).one()
+            community.name_th = "ชุมชนชื่อใหม่"
+        assert "ชุมชนชื่อใหม่" in clients[0].get(OVERVIEW + "&sort=name").text
+        csv = clients[0].get(OVERVIEW + "&format=csv")
+        assert "attachment" in csv.headers["content-disposition"]
+        assert "ชุมชนชื่อใหม่" in csv.content.decode("utf-8-sig")
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_the_cache_keeps_documents_up_to_its_size_least_recently_used_first() -> None:
+    cache = DocumentCache(max_bytes=10)
+    made: list[str] = []
+
+    def maker(key: str, size: int) -> Document:
+        def build() -> Document:
+            made.append(key)
+            return Document(b"x" * size, "text/plain")
+
+        return cache.get_or_build(key, build)
+
+    maker("a", 4)
+    maker("b", 4)
+    maker("a", 4)  # kept; now the most recently used
+    maker("c", 4)  # 12 bytes: "b" goes
+    maker("a", 4)
+    maker("b", 4)
+    maker("big", 11)  # larger than the whole cache: built, not kept
+    maker("big", 11)
+    assert made == ["a", "b", "c", "b", "big", "big"]
+    assert cache.builds == 6
