@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from marketing.besttimes import best_times_channels, block_label
@@ -66,21 +66,41 @@ def _community(session: Session, slug: str) -> Community:
     return community
 
 
+# Communities a page of the list shows: a phone scrolls 50 cards, not a thousand (#19).
+COMMUNITY_PAGE = 50
+
+
 @router.get("/communities")
 def communities_page(
     request: Request,
     user: Viewer,
     session: DB,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    communities = session.scalars(select(Community).order_by(Community.province)).all()
+    """The communities by province, a page at a time: the programme grows past a thousand
+    (#19), and the page counts each shown community's subscribers."""
+    total = session.scalar(select(func.count()).select_from(Community)) or 0
+    pages = max(1, -(-total // COMMUNITY_PAGE))
+    page = min(page, pages)
+    communities = session.scalars(
+        select(Community)
+        .order_by(Community.province, Community.name_th, Community.id)
+        .offset((page - 1) * COMMUNITY_PAGE)
+        .limit(COMMUNITY_PAGE)
+    ).all()
+    shown = [c.id for c in communities]
     subscribers = dict(
         session.execute(
             select(Subscriber.community_id, func.count())
-            .where(Subscriber.unsubscribed_at.is_(None))
+            .where(Subscriber.community_id.in_(shown), Subscriber.unsubscribed_at.is_(None))
             .group_by(Subscriber.community_id)
         ).all()
     )
-    accounts = session.scalars(select(ChannelAccount).order_by(ChannelAccount.slug)).all()
+    accounts = session.scalars(
+        select(ChannelAccount)
+        .where(or_(ChannelAccount.community_id.in_(shown), ChannelAccount.community_id.is_(None)))
+        .order_by(ChannelAccount.slug)
+    ).all()
     by_community: dict[int | None, list[ChannelAccount]] = {}
     for account in accounts:
         by_community.setdefault(account.community_id, []).append(account)
@@ -91,6 +111,9 @@ def communities_page(
         communities=communities,
         subscribers=subscribers,
         accounts=by_community,
+        page=page,
+        pages=pages,
+        total=total,
     )
 
 
