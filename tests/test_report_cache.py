@@ -4,7 +4,7 @@ process build it again, a renamed community shows at once, and nothing else rebu
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, select
@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from marketing.db import session_scope
 from marketing.models import Community, Post, Role
 from marketing.performance import keys_for_post, rollup, store_snapshots
+from marketing.reports import community_report
 from marketing.web import create_app
 from marketing.web.report_cache import Document, DocumentCache
 from tests.support.web import NOW, WebClient, add_user, clock_at
@@ -105,3 +106,51 @@ def test_the_cache_keeps_documents_up_to_its_size_least_recently_used_first() ->
     maker("big", 11)
     assert made == ["a", "b", "c", "b", "big", "big"]
     assert cache.builds == 6
+
+
+def test_a_communitys_rank_follows_rollups_and_new_communities(engine: Engine) -> None:
+    a, b = make_posts(engine, 2)
+    publish(engine, [a, b])
+    add_user(engine, "editor", Role.EDITOR)
+    with session_scope(engine) as s:
+        slug_a, slug_b = (
+            s.scalars(
+                select(Community.slug)
+                .join(Post, Post.community_id == Community.id)
+                .where(Post.id == post)
+            ).one()
+            for post in (a, b)
+        )
+        keys = store_snapshots(session=s, items=[(a, m(T0 + timedelta(minutes=10), 100, 5))])
+        rollup(session=s, keys=keys | keys_for_post(session=s, post_id=a))
+    assert slug_a != slug_b
+    app = create_app(engine=engine, clock=clock_at(NOW))
+    client = WebClient(app).sign_in("editor")
+
+    def rank(slug: str) -> dict[str, int]:
+        answer = client.get(f"/reports/community/{slug}?from=2026-11-20&to=2026-12-03&format=json")
+        assert answer.status_code == 200, answer.text[:500]
+        found: dict[str, int] = json.loads(answer.text)["rank"]
+        # The same rank as the report computes without the web app's kept ranks.
+        with session_scope(engine) as s:
+            plain = community_report(
+                session=s, community_slug=slug, start=date(2026, 11, 20), end=date(2026, 12, 3)
+            )
+        assert found == plain.rank.model_dump()
+        return found
+
+    try:
+        first = rank(slug_a)
+        assert first["by_interactions"] == 1 and rank(slug_b)["by_interactions"] > 1
+        with session_scope(engine) as s:
+            keys = store_snapshots(session=s, items=[(b, m(T0 + timedelta(minutes=20), 900, 60))])
+            rollup(session=s, keys=keys | keys_for_post(session=s, post_id=b))
+        assert rank(slug_b)["by_interactions"] == 1
+        assert rank(slug_a)["by_interactions"] == 2
+        with session_scope(engine) as s:
+            s.add(Community(slug="new-one", name_th="ชุมชนใหม่", name_en="New", province="น่าน"))
+        assert rank(slug_a)["of"] == first["of"] + 1
+        # The community pages use the same kept ranks.
+        assert client.get(f"/communities/{slug_a}").status_code == 200
+    finally:
+        client.close()

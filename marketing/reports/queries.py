@@ -18,7 +18,7 @@ Where the figures come from
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -505,10 +505,23 @@ def _community_by_slug(session: Session, slug: str) -> Community:
     return community
 
 
+def all_ranks(session: Session, period: Period) -> dict[int, Rank]:
+    """Every community's rank by engagement rate and by interactions over ``period``."""
+    return _ranks(session, period)
+
+
 def community_report(
-    *, session: Session, community_slug: str, start: date, end: date, best_posts: int = BEST_POSTS
+    *,
+    session: Session,
+    community_slug: str,
+    start: date,
+    end: date,
+    best_posts: int = BEST_POSTS,
+    ranks: Callable[[Period], Mapping[int, Rank]] | None = None,
 ) -> CommunityReport:
-    """One community's report for the local days ``start`` to ``end`` inclusive."""
+    """One community's report for the local days ``start`` to ``end`` inclusive; ``ranks``
+    gives every community's ranks over a period, if the caller keeps them (the web app does,
+    between rollups: :func:`marketing.web.report_cache.kept_ranks`)."""
     period = Period(start=start, end=end)
     previous = period.previous()
     community = _community_by_slug(session, community_slug)
@@ -536,7 +549,7 @@ def community_report(
         period=period,
         previous_period=previous,
         channels=_channel_lines(by_channel),
-        rank=_ranks(session, period, community.id)[community.id],
+        rank=(ranks(period) if ranks else _ranks(session, period, community.id))[community.id],
         trend=_daily(session, period, community.id),
         best_posts=best,
     )

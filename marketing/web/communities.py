@@ -53,6 +53,7 @@ from marketing.web.rendering import (
     gettext_for,
     render,
 )
+from marketing.web.report_cache import kept_ranks
 from marketing.web.staff import audit
 from marketing.web.wording import refusal
 
@@ -229,7 +230,11 @@ def community_page(
         start=None, end=None, zone=settings_of(request).zone, today=today_of(request)
     )
     report = community_report(
-        session=session, community_slug=slug, start=period.start, end=period.end
+        session=session,
+        community_slug=slug,
+        start=period.start,
+        end=period.end,
+        ranks=kept_ranks(request.app.state.report_cache, session),
     )
     clock = clock_for(request, user)
     subscribers = session.execute(

@@ -24,14 +24,20 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketing.models import Community
 from marketing.performance import report_generation
+from marketing.reports.period import Period
+from marketing.reports.queries import all_ranks
+from marketing.reports.rows import Rank
+
+T = TypeVar("T")
 
 MAX_BYTES = 64 * 1024 * 1024  # per web process: some sixty overviews of 1,000 communities
 
@@ -59,50 +65,73 @@ def database_state(session: Session) -> tuple[int, str]:
 
 
 class DocumentCache:
-    """Finished documents by key, the least recently used dropped past ``max_bytes``."""
+    """Finished documents (and other values built from the summaries) by key, the least
+    recently used dropped past ``max_bytes``."""
 
     def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._documents: OrderedDict[Hashable, Document] = OrderedDict()
+        self._kept: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
-        self.builds = 0  # how many documents were built (tests and the benchmark read it)
+        self.builds = 0  # how many values were built (tests read it)
 
     def get_or_build(self, key: Hashable, build: Callable[[], Document]) -> Document:
+        """The document kept under ``key``, or ``build()`` kept under it."""
+        return self.value(key, build, lambda document: len(document.body))
+
+    def value(self, key: Hashable, build: Callable[[], T], size: Callable[[T], int]) -> T:
+        """The value kept under ``key``, or ``build()`` kept under it (``size`` its bytes,
+        near enough).  Requests asking for a key being built wait for that build."""
         found = self._get(key)
         if found is not None:
-            return found
+            return cast(T, found)
         with self._lock:
             building = self._building.setdefault(key, threading.Lock())
         with building:
             found = self._get(key)
             if found is None:
-                found = build()
+                made = build()
                 self.builds += 1
-                self._put(key, found)
+                self._put(key, made, size(made))
+                found = made
         with self._lock:
             self._building.pop(key, None)
-        return found
+        return cast(T, found)
 
-    def _get(self, key: Hashable) -> Document | None:
+    def _get(self, key: Hashable) -> object | None:
         with self._lock:
-            found = self._documents.get(key)
-            if found is not None:
-                self._documents.move_to_end(key)
-            return found
+            found = self._kept.get(key)
+            if found is None:
+                return None
+            self._kept.move_to_end(key)
+            return found[0]
 
-    def _put(self, key: Hashable, document: Document) -> None:
-        if len(document.body) > self.max_bytes:
+    def _put(self, key: Hashable, value: object, size: int) -> None:
+        if size > self.max_bytes:
             return
         with self._lock:
-            self._documents[key] = document
-            self._size += len(document.body)
+            if key in self._kept:
+                self._size -= self._kept.pop(key)[1]
+            self._kept[key] = (value, size)
+            self._size += size
             while self._size > self.max_bytes:
-                _key, dropped = self._documents.popitem(last=False)
-                self._size -= len(dropped.body)
+                _key, (_value, dropped) = self._kept.popitem(last=False)
+                self._size -= dropped
 
     def clear(self) -> None:
         with self._lock:
-            self._documents.clear()
+            self._kept.clear()
             self._size = 0
+
+
+def kept_ranks(cache: DocumentCache, session: Session) -> Callable[[Period], Mapping[int, Rank]]:
+    """Every community's ranks over a period, computed once per rollup: one community's
+    page otherwise ranks all of them in SQL each time (a scan of every community's records
+    of the period, the page's main cost at 1,000 communities)."""
+
+    def ranks(period: Period) -> Mapping[int, Rank]:
+        key = ("ranks", database_state(session), period.start, period.end)
+        return cache.value(key, lambda: all_ranks(session, period), lambda r: 200 * len(r))
+
+    return ranks

@@ -29,7 +29,7 @@ from marketing.reports.period import Period
 from marketing.web.deps import DB, Editor, Viewer, now_of, settings_of, today_of
 from marketing.web.i18n import language_of
 from marketing.web.rendering import flash, gettext_for, parse_day_input, render
-from marketing.web.report_cache import Document, DocumentCache, database_state
+from marketing.web.report_cache import Document, DocumentCache, database_state, kept_ranks
 from marketing.web.staff import audit
 
 router = APIRouter(include_in_schema=False)
@@ -286,7 +286,11 @@ def community_report_page(
     period = report_period(request, start, end, days, user=user)
     try:
         report = community_report(
-            session=session, community_slug=slug, start=period.start, end=period.end
+            session=session,
+            community_slug=slug,
+            start=period.start,
+            end=period.end,
+            ranks=kept_ranks(request.app.state.report_cache, session),
         )
     except ReportSubjectNotFound as exc:
         raise HTTPException(404, str(exc)) from None
