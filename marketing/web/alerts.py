@@ -18,6 +18,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from channels.email import email_adapter_from_settings, valid_address
 from channels.errors import ChannelError
@@ -68,15 +70,22 @@ def end_delegation(request: Request) -> None:
 
 @router.post("/account/notifications")
 async def notifications_save(request: Request, user: Viewer, session: DB) -> Response:
-    _ = gettext_for(user)
     form = await request.form()
     address = str(form.get("email") or "").strip()[:320]
+    chosen = {str(v) for v in form.getlist("kind")}
+    # The database's work off the event loop, as in every other route (#19).
+    return await run_in_threadpool(_notifications_save, request, user, session, address, chosen)
+
+
+def _notifications_save(
+    request: Request, user: User, session: Session, address: str, chosen: set[str]
+) -> Response:
+    _ = gettext_for(user)
     if address and valid_address(address) is not None:
         flash(
             request, _("%(address)s is not a valid e-mail address.") % {"address": address}, "error"
         )
         return RedirectResponse("/account#notifications", status_code=303)
-    chosen = {str(v) for v in form.getlist("kind")}
     me = session.get(User, user.id)
     assert me is not None
     me.email = address or None
@@ -280,6 +289,10 @@ async def reconnect_start(
     """Use the link (once), let this browser reconnect that one account, and go to its
     connect flow."""
     await check_csrf(request)
+    return await run_in_threadpool(_reconnect_start, request, session, token)
+
+
+def _reconnect_start(request: Request, session: Session, token: str) -> Response:
     settings = settings_of(request)
     now = now_of(request)
     try:
