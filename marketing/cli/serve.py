@@ -7,6 +7,8 @@ import click
 from marketing.cli.base import friendly_errors
 from marketing.settings import check_development_secrets, get_settings
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -35,4 +37,8 @@ def serve(host: str, port: int, workers: int) -> None:
         proxy_headers=True,
         log_level="info",
         log_config=log_config or LOGGING_CONFIG,
+        # With --workers, uvicorn kills a worker that does not answer its health check in
+        # time (5 s by default), dropping every request it was answering; on a busy 2-core
+        # host a worker under load answers late without being stuck (#19).
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
