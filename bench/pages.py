@@ -75,7 +75,7 @@ class PagesUnderLoad(Benchmark):
 the overview 14.8 s; the process was saturated, the overview costing about 0.6 s of CPU a
 request. *Changed*: (1) the overview is kept by each web process until the next rollup
 (`marketing/web/report_cache.py`): every `summarise` raises a counter in its own
-transaction (table `report_generation`, migration 0015), and the key is that counter, a
+transaction (table `report_generation`, migration 0016), and the key is that counter, a
 digest of the communities' slugs, names and provinces, the period, sort, format, language,
 era and zone -- the database's state, so each of several workers notices a rollup committed
 anywhere at its next request (tests/test_report_cache.py: a rollup by another process

@@ -1,7 +1,7 @@
 """The performance summaries' change counter, the key of the web app's cached overview (#19).
 
-Revision ID: 0015
-Revises: 0014 (LINE subscribers)
+Revision ID: 0016
+Revises: 0015 (post variant tests)
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0014"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels = None
 depends_on = None
 
