@@ -26,7 +26,7 @@ from marketing.models import (
     Post,
     PostState,
 )
-from marketing.performance import Key, local_day, rollup, store_snapshots
+from marketing.performance import local_day, rollup, store_collection
 
 COLUMNS = (
     "post_id",
@@ -226,14 +226,15 @@ each run. Not included: `advance_schedule` (next collection times)."""
         self.rate.add(total / ours, total / copy)
 
     def store(self, batches: dict[int, list[tuple[int, Metrics]]]) -> float:
-        """Seconds to store one collection (a transaction per account) and roll it up."""
+        """Seconds to store one collection as ``collect_metrics`` does (every account in one
+        transaction, through ``store_collection``) and roll it up."""
         engine = self.engine
         assert engine is not None
         started = time.perf_counter()
-        touched: set[Key] = set()
-        for items in batches.values():
-            with session_scope(engine) as session:
-                touched |= store_snapshots(session=session, items=items)
+        with session_scope(engine) as session:
+            touched, failed = store_collection(session=session, batches=batches)
+        if failed:
+            raise RuntimeError(f"accounts not stored: {sorted(failed)}")
         with session_scope(engine) as session:
             rollup(session=session, keys=touched)
         return time.perf_counter() - started

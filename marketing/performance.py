@@ -22,10 +22,10 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
@@ -71,6 +71,7 @@ from marketing.models import (
 )
 
 Key = tuple[int, ChannelKind, date]
+A = TypeVar("A", bound=Hashable)  # what identifies an account in store_collection
 _METRICS = SNAPSHOT_METRICS
 
 
@@ -290,19 +291,18 @@ def _store_snapshots_in_sql(session: Session, items: Sequence[tuple[int, Metrics
     temporary table as they arrive (post, time, values, raw JSON), and one statement
     computes each one's day and changes, inserts them (``ON CONFLICT DO NOTHING``, the same
     idempotency) and answers the keys to roll up -- no Python per row but the ``COPY``."""
-    pooled = session.connection().connection
-    driver = pooled.driver_connection
+    driver = session.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor:
-        if not pooled.info.get("metric_snapshot_arriving"):
-            # One per connection, emptied at every commit; same column types as the table.
-            cursor.execute(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS metric_snapshot_arriving ON COMMIT "
-                f"DELETE ROWS AS SELECT 0 AS seq, {', '.join(_ARRIVING_COLUMNS)} "
-                "FROM metric_snapshot "
-                "WITH NO DATA"
-            )
-            pooled.info["metric_snapshot_arriving"] = True
+        # One per connection, emptied at every commit; same column types as the table.
+        # Asked for every time (not remembered per connection): made inside a transaction
+        # or savepoint that is then rolled back, it is gone again.
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS metric_snapshot_arriving ON COMMIT "
+            f"DELETE ROWS AS SELECT 0 AS seq, {', '.join(_ARRIVING_COLUMNS)} "
+            "FROM metric_snapshot "
+            "WITH NO DATA"
+        )
         columns = ", ".join(_ARRIVING_COLUMNS)
         with cursor.copy(f"COPY metric_snapshot_arriving (seq, {columns}) FROM STDIN") as copy:
             write, dumps = copy.write_row, json.dumps
@@ -322,6 +322,37 @@ def _store_snapshots_in_sql(session: Session, items: Sequence[tuple[int, Metrics
                 )
         cursor.execute(_STORE_ARRIVING)
         return {(c, ChannelKind(k), d) for c, k, d in cursor.fetchall()}
+
+
+def store_collection(
+    *, session: Session, batches: Mapping[A, Sequence[tuple[int, Metrics]]]
+) -> tuple[set[Key], dict[A, Exception]]:
+    """Store a whole collection -- the snapshots of several accounts, ``batches`` by
+    account -- in the session's transaction; return the keys to roll up and the accounts
+    whose snapshots could not be stored, with why.  The caller commits.
+
+    First every account at once, in a savepoint: one :func:`store_snapshots` (on PostgreSQL
+    one ``COPY`` and one statement for the whole collection, where storing each account in
+    a transaction of its own took a ``COPY``, a statement and a commit per account).  If that
+    fails, its savepoint is rolled back and each account is stored in a savepoint of its
+    own: an account whose snapshots cannot be stored loses only its own (rolled back to its
+    savepoint, reported in the answer) and the others' are kept, each once.
+    """
+    everything = [item for items in batches.values() for item in items]
+    try:
+        with session.begin_nested():
+            return store_snapshots(session=session, items=everything), {}
+    except Exception:
+        pass  # which account it was is found below, one savepoint each
+    keys: set[Key] = set()
+    failed: dict[A, Exception] = {}
+    for account, items in batches.items():
+        try:
+            with session.begin_nested():
+                keys |= store_snapshots(session=session, items=items)
+        except Exception as error:  # that account's problem only: reported, not raised
+            failed[account] = error
+    return keys, failed
 
 
 def record_email_event(
@@ -720,11 +751,20 @@ def advance_schedule(
     ids = list(post_ids)
     if not ids:
         return
-    for post_id, published_at in session.execute(
-        select(Post.id, Post.published_at).where(Post.id.in_(ids))
-    ).all():
-        due = next_metrics_due(published_at, now) if published_at else None
-        session.execute(update(Post).where(Post.id == post_id).values(metrics_due_at=due))
+    rows = session.execute(select(Post.id, Post.published_at).where(Post.id.in_(ids))).all()
+    if not rows:
+        return
+    # One UPDATE by primary key for all (executemany), not a statement per post.
+    session.execute(
+        update(Post),
+        [
+            {
+                "id": post_id,
+                "metrics_due_at": next_metrics_due(published, now) if published else None,
+            }
+            for post_id, published in rows
+        ],
+    )
 
 
 __all__ = [
@@ -738,5 +778,6 @@ __all__ = [
     "recent_keys",
     "record_email_event",
     "rollup",
+    "store_collection",
     "store_snapshots",
 ]

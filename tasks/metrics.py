@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Engine
+
+from channels.base import Metrics
 from channels.errors import AuthExpired, ChannelError
 from marketing.db import get_engine, session_scope, utcnow
 from marketing.models import AccountHealth, ChannelAccount, ChannelKind
 from marketing.observability import count_metrics_collected
 from marketing.performance import (
-    Key,
+    DueMetrics,
     advance_schedule,
     due_for_metrics,
     rollup,
-    store_snapshots,
+    store_collection,
 )
 from marketing.settings import MissingSecret
 from tasks import wiring
@@ -26,10 +29,17 @@ log = logging.getLogger(__name__)
 @app.task(name="marketing.collect_metrics", time_limit=600, soft_time_limit=560)
 def collect_metrics(force: bool = False) -> dict[str, int]:
     """Fetch metrics for published posts whose collection time has come (``force``: all
-    that are still collected), store snapshots and roll them up; return counts."""
+    that are still collected), store snapshots and roll them up; return counts.
+
+    The network first, then the database: every account's metrics are fetched, then stored
+    together in one transaction (:func:`store_collection`: an account whose snapshots cannot
+    be stored is rolled back to its own savepoint, the others' are kept) with the posts'
+    next collection times, then rolled up once.  What was fetched is stored even if the
+    pass is cut short (the soft time limit)."""
     engine = get_engine()
-    collected = accounts_failed = 0
-    touched: set[Key] = set()
+    fetched: dict[int, tuple[DueMetrics, list[tuple[int, Metrics]]]] = {}
+    accounts_failed = 0
+    collected = 0
     try:
         for due in due_for_metrics(engine=engine, force=force):
             with session_scope(engine) as session:
@@ -55,23 +65,47 @@ def collect_metrics(force: bool = False) -> dict[str, int]:
                 accounts_failed += 1
                 _note_account_problem(due.account_id, error)
                 continue
-            now = utcnow()
-            with session_scope(engine) as session:
-                items = [
-                    (due.posts[m.external_id], m) for m in metrics if m.external_id in due.posts
-                ]
-                touched |= store_snapshots(session=session, items=items)
-                advance_schedule(session=session, post_ids=due.posts.values(), now=now)
-            collected += len(items)
-            count_metrics_collected(channel=ChannelKind(due.channel).value, count=len(items))
+            items = [(due.posts[m.external_id], m) for m in metrics if m.external_id in due.posts]
+            fetched[due.account_id] = (due, items)
     finally:
-        # One rollup for the whole pass: it recomputes whole rows, so rolling up after every
-        # account redid the same community days once per account.
-        if touched:
-            with session_scope(engine) as session:
-                rollup(session=session, keys=touched)
+        if fetched:
+            collected, failed = _store(engine, fetched)
+            accounts_failed += failed
     record_heartbeat("metrics", collected=collected, accounts_failed=accounts_failed)
     return {"collected": collected, "accounts_failed": accounts_failed}
+
+
+def _store(
+    engine: Engine, fetched: dict[int, tuple[DueMetrics, list[tuple[int, Metrics]]]]
+) -> tuple[int, int]:
+    """Store what :func:`collect_metrics` fetched, advance the stored posts' schedules and
+    roll up; return how many snapshots were stored and how many accounts failed to store."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        touched, failed = store_collection(
+            session=session, batches={account: items for account, (_, items) in fetched.items()}
+        )
+        stored = [
+            (due, items) for account, (due, items) in fetched.items() if account not in failed
+        ]
+        # An account that failed keeps its collection times: it is tried again next pass.
+        advance_schedule(
+            session=session,
+            post_ids=[post_id for due, _ in stored for post_id in due.posts.values()],
+            now=now,
+        )
+    for account, error in failed.items():
+        log.error("metrics for account %s could not be stored: %r", account, error)
+    collected = 0
+    for due, items in stored:
+        collected += len(items)
+        count_metrics_collected(channel=ChannelKind(due.channel).value, count=len(items))
+    # One rollup for the whole pass: it recomputes whole rows, so rolling up after every
+    # account redid the same community days once per account.
+    if touched:
+        with session_scope(engine) as session:
+            rollup(session=session, keys=touched)
+    return collected, len(failed)
 
 
 def _note_account_problem(account_id: int, error: Exception) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from channels.base import Metrics
-from marketing.db import session_scope
+from marketing.db import make_engine, session_scope
 from marketing.engagement import engagement_rate
 from marketing.models import (
     ChannelKind,
@@ -27,6 +27,7 @@ from marketing.performance import (
     rebuild,
     record_email_event,
     rollup,
+    store_collection,
     store_snapshots,
 )
 from tests.test_publishing_states import make_posts
@@ -158,6 +159,74 @@ def test_changes_within_a_batch_and_against_the_stored_snapshot(
         (post_b.community_id, ChannelKind.FACEBOOK, date(2026, 12, 1)),
         (post_b.community_id, ChannelKind.FACEBOOK, date(2026, 12, 2)),
     }
+
+
+def test_a_collection_keeps_every_account_but_the_one_whose_snapshots_fail(
+    engine: Engine, session: Session
+) -> None:
+    """A whole collection is stored in one transaction (first all at once); an account whose
+    snapshots cannot be stored (a value too large for the column, on both databases) is
+    rolled back to its own savepoint and reported, the other accounts' snapshots are kept,
+    and storing the collection again adds no second copy of them."""
+    a, b, c = make_posts(engine, 3)
+    publish(engine, [a, b, c])
+    h = [T0 + timedelta(hours=i) for i in range(3)]
+    with session_scope(engine) as s:
+        store_snapshots(session=s, items=[(a, m(h[0], 100)), (b, m(h[0], 10)), (c, m(h[0], 1))])
+    collection = {
+        "page-a": [(a, m(h[1], 150, 2))],
+        "page-b": [(b, m(h[1], 20)), (b, m(h[2], 2**63))],  # too large for any integer column
+        "page-c": [(c, m(h[1], 5))],
+    }
+    # A connection of its own, new: the temporary table PostgreSQL copies into is made in
+    # the savepoint that is rolled back, and must be there again for each account.
+    fresh = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        with session_scope(fresh) as s:
+            keys, failed = store_collection(session=s, batches=collection)
+        assert set(failed) == {"page-b"}
+
+        def stored() -> dict[tuple[int, datetime], tuple[int | None, int, int]]:
+            session.commit()
+            return {
+                (r.post_id, r.collected_at): (r.views, r.d_views, r.d_reactions)
+                for r in session.scalars(select(MetricSnapshot))
+            }
+
+        assert stored() == {
+            (a, h[0]): (100, 100, 0),
+            (b, h[0]): (10, 10, 0),
+            (c, h[0]): (1, 1, 0),
+            (a, h[1]): (150, 50, 2),
+            (c, h[1]): (5, 4, 0),
+        }
+        community = {i: c for i, c in session.execute(select(Post.id, Post.community_id))}
+        # 17:30 UTC (h[1]) is the 2nd in Bangkok; the failed account's snapshots add no key.
+        assert keys == {
+            (community[a], ChannelKind.FACEBOOK, date(2026, 12, 2)),
+            (community[c], ChannelKind.FACEBOOK, date(2026, 12, 2)),
+        }
+
+        # The next pass, with the account's values fixed: its snapshots come, no others twice.
+        collection["page-b"] = [(b, m(h[1], 20)), (b, m(h[2], 35))]
+        with session_scope(fresh) as s:
+            keys, failed = store_collection(session=s, batches=collection)
+        assert failed == {}
+        assert stored() == {
+            (a, h[0]): (100, 100, 0),
+            (b, h[0]): (10, 10, 0),
+            (c, h[0]): (1, 1, 0),
+            (a, h[1]): (150, 50, 2),
+            (c, h[1]): (5, 4, 0),
+            (b, h[1]): (20, 10, 0),
+            (b, h[2]): (35, 15, 0),
+        }
+        assert (community[b], ChannelKind.FACEBOOK, date(2026, 12, 2)) in keys
+        rebuild(engine=engine)
+        session.commit()
+        assert session.scalar(select(func.sum(CommunityPerformance.views))) == 150 + 35 + 5
+    finally:
+        fresh.dispose()
 
 
 def test_email_events_and_deliveries_count(engine: Engine, session: Session) -> None:
