@@ -84,6 +84,7 @@ from marketing.reports.rows import (
     VariantArmLine,
     VariantTestLine,
     trend_of,
+    trusted,
 )
 from marketing.variant_tests import campaign_tests
 
@@ -338,12 +339,15 @@ def _daily(session: Session, period: Period, community_id: int | None) -> list[D
         found[(row["day"], channel)] = Metrics.of_channel(channel, row)
     zero = Metrics()
     return [
-        DayPoint.model_construct(
-            day=day,
-            channel=channel.value,
-            views=metrics.views,
-            interactions=metrics.interactions,
-            reach=metrics.reach,
+        trusted(
+            DayPoint,
+            {
+                "day": day,
+                "channel": channel.value,
+                "views": metrics.views,
+                "interactions": metrics.interactions,
+                "reach": metrics.reach,
+            },
         )
         for day in period.each_day()
         for channel in CHANNELS
