@@ -580,3 +580,30 @@ def test_campaign_csv_has_every_post(session: Session) -> None:
 def test_unknown_campaign_says_what_to_do(session: Session) -> None:
     with pytest.raises(ReportSubjectNotFound, match="no campaign"):
         campaign_report(session=session, campaign_slug="nope")
+
+
+def test_metrics_built_without_validation_are_the_validated_ones() -> None:
+    """The reports build their sums with ``trusted`` (no validation, it is hot): the same
+    values, fields set, dump and derived figures as a validated ``Metrics``, per channel
+    kind and added up."""
+    from marketing.reports.rows import Metrics, trusted
+
+    sums = {"posts": 2, "views": 400, "reactions": 9, "comments": 4, "shares": 3, "clicks": 5}
+    sums |= {"opens": 0, "unsubscribes": 0, "emails_sent": 0}
+    social = Metrics.of_channel("facebook", sums)
+    assert social == Metrics(**sums, interactions=9 + 4 + 3 + 5, reach=400)
+    mail_sums = dict(sums, views=0, emails_sent=250, opens=40, unsubscribes=1)
+    mail = Metrics.of_channel("email", {**mail_sums, "shares": None})
+    assert mail == Metrics(**dict(mail_sums, shares=0), interactions=5, reach=250)
+    both = Metrics.total([social, mail])
+    validated = Metrics(
+        **{name: getattr(social, name) + getattr(mail, name) for name in Metrics.model_fields}
+    )
+    assert both == validated and both.model_dump() == validated.model_dump()
+    assert both.model_fields_set == validated.model_fields_set
+    assert both.engagement_rate == (21 + 5) / 650 and both.rate_meaningful
+    assert Metrics.total([]) == Metrics()
+    assert (
+        trusted(Metrics, dict(validated.model_dump(exclude={"engagement_rate", "rate_meaningful"})))
+        == validated
+    )
