@@ -90,6 +90,7 @@ from marketing.variant_tests import campaign_tests
 
 BEST_POSTS = 5
 _CHANNEL_ORDER = {c.value: i for i, c in enumerate(CHANNELS)}
+_CHANNEL_NAMES: tuple[str, ...] = tuple(c.value for c in CHANNELS)
 WAITING: tuple[PostState, ...] = (PostState.SCHEDULED, PostState.QUEUED, PostState.PUBLISHING)
 
 
@@ -248,18 +249,15 @@ def _now_and_before(
 def _channel_lines(by_channel: Mapping[str, tuple[Metrics, Metrics]]) -> list[ChannelLine]:
     """Lines for facebook, youtube, email (zeros where absent) and their ``all`` total."""
     zero = (Metrics(), Metrics())
+    # Made of Metrics already built: nothing to validate (a line per channel and community).
     lines = [
-        ChannelLine(channel=c.value, current=now, previous=before)
-        for c in CHANNELS
-        for now, before in (by_channel.get(c.value, zero),)
+        trusted(ChannelLine, {"channel": name, "current": now, "previous": before})
+        for name in _CHANNEL_NAMES
+        for now, before in (by_channel.get(name, zero),)
     ]
-    lines.append(
-        ChannelLine(
-            channel=ALL,
-            current=Metrics.total(line.current for line in lines),
-            previous=Metrics.total(line.previous for line in lines),
-        )
-    )
+    current = Metrics.total(line.current for line in lines)
+    previous = Metrics.total(line.previous for line in lines)
+    lines.append(trusted(ChannelLine, {"channel": ALL, "current": current, "previous": previous}))
     return lines
 
 
