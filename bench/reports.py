@@ -92,7 +92,36 @@ faster than summing the records once); one community over a year from 0.015 to 0
 PostgreSQL and 0.005 to 0.043 on SQLite. Timed directly on the same loaded machine: one
 community over a year 86 ms (rank 31 ms, trend 39 ms), the overview 0.44 s. Left: the 28-day
 reports have no whole month, so they read the records as before; the overview's Python
-(about 7,000 `Metrics` built with `model_construct`, 0.24 s of 0.7 s under cProfile) is next."""
+(about 7,000 `Metrics` built with `model_construct`, 0.24 s of 0.7 s under cProfile) is next.
+
+*Changed again* (#19, `marketing/reports/rows.py`, `queries.py`), after measuring main's code
+directly on a kept copy of the benchmark's data (2026-12-01 16:51, load average 5-6): the
+year-long targets held there -- PostgreSQL overview 130 ms (median of 3: 244 ms), one
+community 39 ms (52); SQLite 329 ms (427) and 99 ms (100), within 2.5x of PostgreSQL -- and
+the 28-day ones too (412 ms and 46 ms; SQLite 655 and 70 ms). Under load they do not: in
+`--only reports --runs 2` at load average 21-25 (17:00-17:05, main and this branch side by
+side) every PostgreSQL figure of both was over its target (the plain `GROUP BY` took 1.0 s
+instead of 0.3), so Python's share was measured as CPU time of the calling process, which
+the load moves little (PostgreSQL's own time not in it), and profiled with cProfile on
+process time: the 28-day overview spent it on pydantic's `model_construct` (11 us a
+`Metrics`, about 10,000 of them), on every `ChannelLine` validated again from `Metrics`
+already built, on `engagement.interactions` checking `Mapping` for each of 8,000 channel
+sums, and, in about every second call, on a full (generation 2) garbage collection walking
+the whole heap (about 100 ms; `gc.freeze()` after start-up made it disappear). *Changed*:
+`Metrics`, `DayPoint` and `ChannelLine` are built with `trusted` (fields set directly, no
+validation: 2 us a `Metrics`; a test checks they equal validated ones) and `of_channel`
+sums the engagement fields directly. CPU time, main -> this branch, least of 5 in two
+interleaved rounds at load 10-12: PostgreSQL overview 28 days 249-252 -> 181-214 ms, 365
+days 131-133 -> 81-105 ms, a community over 365 days 25-26 -> 16-21 ms; SQLite overview 28
+days 384-414 -> 363-387 ms (mostly SQLite summing 224,000 records). Measured
+(`--only reports --runs 3`, 2026-12-01 17:16, load average 7-12): over a year both
+PostgreSQL targets met (overview 0.89 s median, 0.10-0.98; a community 33 ms) and SQLite
+within 3x (0.83 s; 93 ms, 2.8x); over 28 days missed on the loaded machine (overview 1.03 s
+median, 0.35-2.41; a community 125 ms, 78-220), where the reports still read the daily
+records (no whole month): the overview's sums of 224,000 records (about 0.1 s alone at load
+5) and Python's 0.2 s CPU, the community's rank over every community's 112,000 records
+(50-55 ms). Left: a summary for 28-day periods (or per community and day across channels)
+for those two, and `gc.freeze()` in the web and worker processes (not the reports' code)."""
     note = """\
 **Reports at scale.** 1,000 communities x 365 days x 3 channels = 1,095,000 performance
 records (quick: 50 x 60 x 3), loaded once into a PostgreSQL database of its own and into a
