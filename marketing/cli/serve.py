@@ -29,7 +29,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     log_config = uvicorn_log_config(log_format=settings.log_format)
     uvicorn.run(
-        "marketing.web:create_app",
+        "marketing.web:serving_app",
         factory=True,
         host=host,
         port=port,
