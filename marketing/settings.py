@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     email_batch_size: int = Field(
         100, description="Emails sent per SMTP connection batch (one database write each)."
     )
+    email_sending_processes: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Processes that render, sign and send a post's emails at once, each over "
+        "an SMTP connection of its own (1: the worker process itself sends).",
+    )
 
     graph_api_url: str = Field("https://graph.facebook.com", description="Graph API host.")
     graph_api_version: str = Field("v25.0", description="Graph API version in URLs.")
