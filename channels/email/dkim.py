@@ -13,7 +13,11 @@ import dkim as dkimpy
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim.canonicalization import CanonicalizationPolicy
+from dkim.canonicalization import (
+    CanonicalizationPolicy,
+    correct_empty_body,
+    strip_trailing_lines,
+)
 from pydantic import SecretStr
 
 
@@ -72,9 +76,9 @@ def dkim_signature(
     RSA step is done by OpenSSL (through ``cryptography``): dkimpy's pure-Python RSA took
     about 20 ms a message, most of ``build_message``'s time.
     """
-    headers, body = dkimpy.rfc822_parse(message)
+    headers, body = _parsed(message)
     include = [name.lower() for name in include_headers]
-    body_hash = base64.b64encode(hashlib.sha256(_RELAXED.canonicalize_body(body)).digest())
+    body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest())
     fields = [
         (b"v", b"1"),
         (b"a", b"rsa-sha256"),
@@ -104,6 +108,25 @@ def dkim_signature(
     fields[-1] = (b"b", base64.b64encode(signature))
     value = b"; ".join(b"=".join(f) for f in fields) + b"\r\n"
     return name + b": " + bytes(dkimpy.fold(value, namelen=len(name), linesep=b"\r\n"))
+
+
+def _parsed(message: bytes) -> tuple[list[list[bytes]], bytes]:
+    """``dkimpy.rfc822_parse(message)``, splitting only the header block into lines when
+    every line ends in CRLF (then the body is the bytes after the blank line, as is)."""
+    end = message.find(b"\r\n\r\n")
+    if end < 0 or message.count(b"\n") != message.count(b"\r\n"):
+        return dkimpy.rfc822_parse(message)  # type: ignore[no-any-return]
+    headers, _ = dkimpy.rfc822_parse(message[: end + 2])
+    return headers, message[end + 4 :]
+
+
+def _relaxed_body(body: bytes) -> bytes:
+    """The relaxed canonical body (RFC 6376 section 3.4.4), as dkimpy makes it; without
+    its two regular expressions when the body has no whitespace they would change (no tab,
+    no two spaces in a row, no space at a line's end: a base64 MIME body)."""
+    if b"\t" in body or b"  " in body or b" \r\n" in body:
+        return _RELAXED.canonicalize_body(body)  # type: ignore[no-any-return]
+    return correct_empty_body(strip_trailing_lines(body))  # type: ignore[no-any-return]
 
 
 # --- the adapter ----------------------------------------------------------------------

@@ -128,9 +128,16 @@ def _anchors(html: str) -> tuple[_Anchor, ...]:
 
 @functools.lru_cache(maxsize=16)
 def _links_hold_slots(html: str) -> bool:
-    """Whether any link address of ``html`` holds a merge slot."""
+    """Whether any link address of ``html`` holds a merge slot, other than a link that is
+    the unsubscribe slot and nothing else: that one is never rewritten (the unsubscribe
+    link is not tracked, and its slot is no web address), so it does not make the links
+    differ per recipient."""
+    unsubscribe = merge_slot("unsubscribe_url")
     return any(
-        name == "href" and value is not None and SLOT_PATTERN.search(value)
+        name == "href"
+        and value is not None
+        and value.strip() != unsubscribe
+        and SLOT_PATTERN.search(value)
         for _start, _source, attrs in _anchors(html)
         for name, value in attrs
     )

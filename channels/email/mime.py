@@ -3,7 +3,7 @@ directly, and the exact bytes that go to the relay."""
 
 from __future__ import annotations
 
-import binascii
+import base64
 import functools
 import io
 import random
@@ -161,11 +161,10 @@ def _boundary() -> str:
 
 def _text_part(boundary: str, subtype: str, text: str) -> bytes:
     """One part of the alternative: UTF-8 text with CRLF line ends, in base64 lines of 76."""
-    data = b"".join(line + b"\r\n" for line in text.encode("utf-8").splitlines())
-    encoded = b"".join(
-        binascii.b2a_base64(data[i : i + 57]).replace(b"\n", b"\r\n")
-        for i in range(0, len(data), 57)
-    )
+    lines = text.encode("utf-8").splitlines()
+    data = b"\r\n".join(lines) + b"\r\n" if lines else b""
+    # base64.encodebytes: lines of 76 characters (57 bytes each), as the email package makes
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
     return (
         (
             f"--{boundary}\r\n"
