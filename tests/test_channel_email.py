@@ -644,3 +644,26 @@ def test_a_thai_mailbox_goes_with_smtputf8(sandbox: SmtpSandbox) -> None:
     (received,) = sandbox.messages
     assert received.rcpt_tos == ("สมชาย@example.org",)
     assert received.message["To"].addresses[0].addr_spec == "สมชาย@example.org"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        b"Subject: a\r\nTo: b@example.org\r\n\r\nTGluZSBvbmU=\r\nLS0=\r\n",
+        b"Subject: a\r\n folded\r\n\r\nline  with  spaces \r\n\ttab\r\n\r\n\r\n",
+        b"Subject: a\r\n\r\n",
+        b"Subject: a\nTo: b@example.org\n\nbare line feeds\n",
+        b"Subject: a\r\n\r\nmixed\nends\r\n",
+    ],
+)
+def test_dkim_shortcuts_read_the_message_as_dkimpy_does(message: bytes) -> None:
+    """The DKIM signer's shortcuts (header block only; no body regexes without the
+    whitespace they change) give exactly dkimpy's headers and relaxed body."""
+    from dkim.canonicalization import CanonicalizationPolicy
+
+    from channels.email.dkim import _parsed, _relaxed_body
+
+    relaxed = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    headers, body = dkim.rfc822_parse(message)
+    assert _parsed(message) == (headers, body)
+    assert _relaxed_body(body) == relaxed.canonicalize_body(body)
