@@ -110,6 +110,9 @@ def send_bulk_post(
     with _switch_interval(0.0002):
         if processes is None:
             processes = get_settings().email_sending_processes
+        # No more processes than batches (a small audience is sent by this process).
+        pending = delivery_counts(engine=engine, post_id=claim.post_id).get("pending", 0)
+        processes = min(processes, -(-pending // max(1, batch_size)))
         if processes <= 1:
             _send_in_process(
                 engine=engine,

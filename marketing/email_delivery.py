@@ -3,9 +3,10 @@
 An email post is one publication to many people.  Its deliveries are created when the post
 is first claimed (idempotently, so a retry adds only subscribers who consented since),
 then sent in batches: a batch is marked ``sending`` in one transaction before its messages
-go out and settled in one transaction after, so at most one batch is ever in doubt.  A
-delivery left ``sending`` by a dead worker becomes ``unconfirmed`` -- an SMTP relay cannot be
-asked whether it has a message, so it is never sent again automatically.
+go out and settled in one transaction after, so at most one batch per sending process
+(``MARKETING_EMAIL_SENDING_PROCESSES``) is ever in doubt.  A delivery left ``sending`` by a
+dead worker becomes ``unconfirmed`` -- an SMTP relay cannot be asked whether it has a
+message, so it is never sent again automatically.
 """
 
 from __future__ import annotations
