@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from marketing.models import Community, CommunityOutcome
+from marketing.performance import summaries_changed
 from marketing.problems import InvalidInput, Problem, control_character
 from marketing.reference import csv_rows
 
@@ -284,6 +285,9 @@ def store_outcomes(
             kept.source, kept.imported_by, kept.imported_at = source, actor[:200], now
             summary.updated += 1
     session.flush()
+    if summary.added or summary.updated:
+        # The yearly report kept by each web process is keyed on this counter (#19).
+        summaries_changed(session=session)
     return summary
 
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from marketing.db import session_scope
 from marketing.models import Community, Post, Role
+from marketing.outcomes import read_outcomes, store_outcomes
 from marketing.performance import keys_for_post, rollup, store_snapshots
-from marketing.reports import community_report
+from marketing.reports import community_report, programme_overview
 from marketing.web import create_app
 from marketing.web.report_cache import Document, DocumentCache
-from tests.support.web import NOW, WebClient, add_user, clock_at
+from tests.support.web import NOW, WebClient, add_user, clock_at, token_for
 from tests.test_performance import T0, m, publish
 from tests.test_publishing_states import make_posts
 
@@ -152,5 +155,84 @@ def test_a_communitys_rank_follows_rollups_and_new_communities(engine: Engine) -
         assert rank(slug_a)["of"] == first["of"] + 1
         # The community pages use the same kept ranks.
         assert client.get(f"/communities/{slug_a}").status_code == 200
+    finally:
+        client.close()
+
+
+def test_the_apis_overview_is_kept_until_a_rollup_and_answers_as_before(engine: Engine) -> None:
+    (post,) = make_posts(engine, 1)
+    publish(engine, [post])
+    add_user(engine, "viewer", Role.VIEWER)
+    with session_scope(engine) as s:
+        keys = store_snapshots(session=s, items=[(post, m(T0 + timedelta(minutes=10), 100, 5))])
+        rollup(session=s, keys=keys | keys_for_post(session=s, post_id=post))
+    app = create_app(engine=engine, clock=clock_at(NOW))
+    bearer = {"Authorization": f"Bearer {token_for(engine, 'viewer')}"}
+    url = "/api/v1/reports/overview?from=2026-11-20&to=2026-12-03&sort=name"
+
+    def answer() -> dict[str, Any]:
+        with TestClient(app) as client:
+            found = client.get(url, headers=bearer)
+        assert found.status_code == 200, found.text[:500]
+        assert found.headers["content-type"] == "application/json"
+        parsed: dict[str, Any] = found.json()
+        return parsed
+
+    first = answer()
+    with session_scope(engine) as s:
+        plain = programme_overview(
+            session=s, start=date(2026, 11, 20), end=date(2026, 12, 3), sort="name"
+        )
+        assert first == plain.model_dump(mode="json", by_alias=True)
+    assert first["programme"][-1]["current"]["views"] == 100
+    assert answer() == first
+    assert builds(app) == 1
+    with session_scope(engine) as s:
+        keys = store_snapshots(session=s, items=[(post, m(T0 + timedelta(hours=1), 250, 9))])
+        rollup(session=s, keys=keys)
+    assert answer()["programme"][-1]["current"]["views"] == 250
+    assert builds(app) == 2
+
+
+def test_the_yearly_report_is_kept_until_a_rollup_or_an_outcomes_import(engine: Engine) -> None:
+    (post,) = make_posts(engine, 1)
+    publish(engine, [post])
+    add_user(engine, "viewer", Role.VIEWER)
+    with session_scope(engine) as s:
+        keys = store_snapshots(session=s, items=[(post, m(T0 + timedelta(minutes=10), 100, 5))])
+        rollup(session=s, keys=keys | keys_for_post(session=s, post_id=post))
+
+    def outcomes(sales: str) -> None:
+        text = f"community,month,sales,bookings,visitors\nnan-ban-doi-ngoen,2569-12,{sales},4,\n"
+        with session_scope(engine) as s:
+            rows = read_outcomes(session=s, text=text, file="o.csv")
+            store_outcomes(session=s, rows=rows, file="o.csv", actor="malee", now=NOW)
+
+    outcomes("1000")
+    app = create_app(engine=engine, clock=clock_at(NOW))
+    client = WebClient(app).sign_in("viewer")
+    try:
+        page = client.get("/reports/year/2569").text
+        assert "1,000.00" in page and "ผลของโครงการประจำปี 2569" in page
+        assert client.get("/reports/year/2026").text == page  # either era, kept
+        assert builds(app) == 1
+
+        # The same figures imported again change nothing, so nothing is built again.
+        outcomes("1000")
+        assert client.get("/reports/year/2569").text == page
+        assert builds(app) == 1
+
+        # A replaced month shows at once, in every web process.
+        outcomes("2500.50")
+        assert "2,500.50" in client.get("/reports/year/2569").text
+        assert builds(app) == 2
+
+        # So does a rollup: the year's reach follows the summaries.
+        assert ">100<" in client.get("/reports/year/2569").text
+        with session_scope(engine) as s:
+            keys = store_snapshots(session=s, items=[(post, m(T0 + timedelta(hours=1), 7777, 9))])
+            rollup(session=s, keys=keys)
+        assert "7,777" in client.get("/reports/year/2569").text
+        assert builds(app) == 3
     finally:
         client.close()

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select
@@ -74,6 +74,7 @@ from marketing.web.deps import (
     settings_of,
 )
 from marketing.web.posts import audit_text_change
+from marketing.web.report_cache import Document, DocumentCache, database_state
 from marketing.web.reports import EARLIEST, LATEST, MAX_DAYS, report_period
 from marketing.web.staff import audit, audit_apply
 
@@ -843,9 +844,19 @@ def overview_report(
 ) -> Any:
     """Every community side by side for a period of local days (default: the last 28)."""
     period = report_period(request, start, end, days)
-    return programme_overview(
-        session=session, start=period.start, end=period.end, sort=sort, reverse=reverse
-    )
+
+    def build() -> Document:
+        report = programme_overview(
+            session=session, start=period.start, end=period.end, sort=sort, reverse=reverse
+        )
+        return Document(report.model_dump_json(by_alias=True).encode(), "application/json")
+
+    # The same kept answers as the overview page's (#19): until the next rollup, outcomes
+    # import or change of a community's names.
+    cache: DocumentCache = request.app.state.report_cache
+    key = ("api-overview", database_state(session), period.start, period.end, sort, reverse)
+    found = cache.get_or_build(key, build)
+    return Response(found.body, media_type=found.media_type)
 
 
 @router.get(

@@ -147,23 +147,30 @@ def year_report(
         year -= BUDDHIST_OFFSET
     if not EARLIEST.year <= year <= LATEST.year:
         raise HTTPException(404, "no such year")
-    overview = programme_overview(
-        session=session, start=date(year, 1, 1), end=date(year, 12, 31), sort="posts"
+
+    def build() -> dict[str, Any]:
+        overview = programme_overview(
+            session=session, start=date(year, 1, 1), end=date(year, 12, 31), sort="posts"
+        )
+        ids = {slug: cid for slug, cid in session.execute(select(Community.slug, Community.id))}
+        outcomes = year_outcomes(session=session, year=year)
+        rows = sorted(
+            overview.rows,
+            key=lambda r: (r.community.province, r.community.name_th, r.community.slug),
+        )
+        return {
+            "rows": [(row, outcomes.get(ids[row.community.slug])) for row in rows],
+            "total": overview.programme[-1].current,
+            "totals": _outcome_totals(list(outcomes.values())),
+        }
+
+    # Kept until the next rollup or outcomes import (both raise the summaries' generation),
+    # or a community's name changes (#19); the page itself is rendered for each reader.
+    cache: DocumentCache = request.app.state.report_cache
+    figures = cache.value(
+        ("year", database_state(session), year), build, lambda f: 2000 * len(f["rows"])
     )
-    ids = {slug: cid for slug, cid in session.execute(select(Community.slug, Community.id))}
-    outcomes = year_outcomes(session=session, year=year)
-    rows = sorted(
-        overview.rows, key=lambda r: (r.community.province, r.community.name_th, r.community.slug)
-    )
-    return render(
-        request,
-        "year_report.html",
-        user=user,
-        year=year,
-        rows=[(row, outcomes.get(ids[row.community.slug])) for row in rows],
-        total=overview.programme[-1].current,
-        totals=_outcome_totals(list(outcomes.values())),
-    )
+    return render(request, "year_report.html", user=user, year=year, **figures)
 
 
 @router.post("/reports/year/{year}/outcomes")
