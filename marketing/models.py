@@ -624,9 +624,11 @@ class ProgrammeDayPerformance(_PerformanceSums, Base):
 
 class ReportGeneration(Base):
     """How many times the performance summaries have changed: one row, its counter raised in
-    the transaction of every rollup (:func:`marketing.performance.summarise`).  The web app's
-    cached overview (:mod:`marketing.web.report_cache`) is keyed on it, so a report built
-    before a rollup is not shown after it, by any web process (#19)."""
+    the transaction of every rollup (:func:`marketing.performance.summarise`) and of every
+    outcomes import that adds or replaces a month (:func:`marketing.outcomes.store_outcomes`).
+    The web app's cached overview, yearly report and API overview
+    (:mod:`marketing.web.report_cache`) are keyed on it, so a report built before a rollup
+    is not shown after it, by any web process (#19)."""
 
     __tablename__ = "report_generation"
 
