@@ -16,6 +16,7 @@ import click
 import pytest
 
 from marketing.cli import main
+from marketing.cli.base import LazyConsole
 
 MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
 HEAVY = (
@@ -73,6 +74,38 @@ def test_help_imports_neither_the_database_layer_nor_the_settings(tmp_path: Path
     names, _done = imported_modules("--help", cwd=tmp_path)
     slow = ("sqlalchemy", "pydantic", "pydantic_settings", "marketing.db", "marketing.settings")
     assert sorted(n for n in names if n.split(".")[0] in slow or n in slow) == []
+
+
+def test_help_imports_no_rich_console_and_no_orm_models(tmp_path: Path) -> None:
+    """The CLI's consoles are made on first use (``LazyConsole``, #19): ``rich.console`` was
+    about half of ``--help``'s imports.  Neither are the ORM models loaded."""
+    names, done = imported_modules("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Usage:" in done.stdout
+    heavy = {"rich.console", "rich.markup", "rich.text", "marketing.models"}
+    assert sorted(names & heavy) == []
+
+
+def test_a_command_that_prints_makes_its_console(tmp_path: Path) -> None:
+    """The check above can fail: a command printing through the console imports it."""
+    names, done = imported_modules("db", "current", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rich.console" in names
+
+
+def test_the_lazy_console_is_made_on_first_use_and_monkeypatched_width_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lazy = LazyConsole(width=77)
+    assert object.__getattribute__(lazy, "_console") is None
+    made = lazy.get()
+    assert made.width == 77 and lazy.width == 77 and lazy.get() is made
+    with monkeypatch.context() as patch:
+        patch.setattr(lazy, "width", 44)
+        assert made.width == 44
+    assert made.width == 77
+    lazy.width = 61  # set on the console itself
+    assert made.width == 61 and not hasattr(made, "_options")
 
 
 def test_help_still_lists_every_command(tmp_path: Path) -> None:

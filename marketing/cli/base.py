@@ -7,25 +7,73 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from marketing import __version__
 
-console = Console()
-err_console = Console(stderr=True)
-
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from marketing.problems import Problem
+
+
+class LazyConsole:
+    """A ``rich`` console made on its first use: ``marketing --help`` and the commands that
+    print nothing through it start without ``rich.console`` (about half of ``--help``'s
+    imports, #19).  Attributes are read from and set on the console itself, so
+    ``monkeypatch.setattr(console, "width", 80)`` sets the real console's width and puts
+    the old one back."""
+
+    __slots__ = ("_console", "_options")
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def get(self) -> Console:
+        """The console itself (made now if not yet)."""
+        made: Console | None = object.__getattribute__(self, "_console")
+        if made is None:
+            from rich.console import Console
+
+            made = Console(**object.__getattribute__(self, "_options"))
+            object.__setattr__(self, "_console", made)
+        return made
+
+    # A property here, as on Console: ``monkeypatch.setattr`` then restores the width it read
+    # (for an attribute without one it would look in the proxy's ``__dict__`` and, finding
+    # nothing there, delete the console's width afterwards).
+    @property
+    def width(self) -> int:
+        return self.get().width
+
+    @width.setter
+    def width(self, value: int) -> None:
+        self.get().width = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.get(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self.get(), name)
+
+
+# Typed as the console they stand for: every use is the console's own attribute.
+console: Console = cast("Console", LazyConsole())
+err_console: Console = cast("Console", LazyConsole(stderr=True))
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _refusal(label: str, reason: object) -> None:
     """``label`` in bold red, then ``reason`` as plain text (never read as markup)."""
+    from rich.markup import escape
+
     err_console.print(f"[bold red]{escape(label)}[/] ", end="")
     err_console.print(str(reason), markup=False, highlight=False, soft_wrap=True)
 
@@ -41,6 +89,8 @@ def refused(reason: object) -> None:
 def print_problems(problems: Sequence[Problem], title: str) -> None:
     """``title`` (a ``{count}`` message) and each problem where it is, in the chosen language
     (the web app's words for a problem with a code, :func:`marketing.web.wording.problem_text`)."""
+    from rich.markup import escape
+
     from marketing.cli.display import current
     from marketing.web.i18n import translations
     from marketing.web.wording import problem_text
