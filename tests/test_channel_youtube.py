@@ -382,6 +382,38 @@ def test_reconciliation_refuses_a_token_of_another_channel(
     assert "UCsomebodyelse000000000" in str(raised.value)
 
 
+# --- the client, built once ----------------------------------------------------------------
+
+
+def test_one_built_client_serves_each_connection_with_its_own_token(
+    adapter: YouTubeAdapter, sandbox: YouTubeSandbox, account: Account
+) -> None:
+    """The client is built from the discovery document once per adapter (#19), and each
+    connection's requests still carry that connection's token: two channels interleaved."""
+    sandbox.register_channel("UCsomebodyelse000000000", "other-token")
+    other = Account("youtube", "UCsomebodyelse000000000", "อีกช่อง", SecretStr("other-token"))
+    for _ in range(2):
+        adapter.check_account(account)
+        adapter.check_account(other)
+    built = adapter._collection("channels")
+    adapter.check_account(other)
+    assert adapter._collection("channels") is built
+    assert sandbox.calls_to("channels.list") == 5
+    wrong = Account("youtube", CHANNEL, "ชุมชน", SecretStr("other-token"))
+    with pytest.raises(AuthExpired) as raised:
+        adapter.check_account(wrong)
+    assert raised.value.code == "youtube:wrong-channel"
+
+
+def test_a_request_of_the_shared_client_outside_a_connection_is_not_sent(
+    adapter: YouTubeAdapter, sandbox: YouTubeSandbox
+) -> None:
+    request = adapter._collection("channels").list(part="id", mine=True)
+    with pytest.raises(RuntimeError, match="outside a connection"):
+        request.execute()
+    assert sandbox.calls == []
+
+
 # --- metrics -------------------------------------------------------------------------------
 
 
