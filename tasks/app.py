@@ -51,6 +51,17 @@ def _refuse_development_secrets(**_kwargs: Any) -> None:
         raise SystemExit(f"Refused to start the worker: {refused}") from None
 
 
+@worker_init.connect
+def _import_channel_sdks(**_kwargs: Any) -> None:
+    # worker_init is sent in the worker's main process before its pool starts: a module
+    # imported here is shared by every forked pool process.  The LINE SDK is otherwise
+    # imported on first use (the web app and `marketing --help` never load it), which cost
+    # each pool process about 1 s of CPU on its first LINE post (#19).
+    from channels.line import import_sdk
+
+    import_sdk()
+
+
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _structured_logs(logger: Any = None, **_kwargs: Any) -> None:

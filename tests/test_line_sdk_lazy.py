@@ -5,6 +5,7 @@ timing is involved."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -26,3 +27,30 @@ def test_the_web_app_and_every_spec_load_without_the_line_sdk_until_it_is_used()
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["True", "False", "True"]
+
+
+WORKER = """
+import sys
+import tasks
+from channels.line import SDK_MODULES
+print(any(n == "linebot" or n.startswith("linebot.") for n in sys.modules))
+from celery.signals import worker_init
+worker_init.send(sender=None)  # what Celery's worker sends in its main process, before its pool
+print(all(n in sys.modules for n in SDK_MODULES))
+"""
+
+
+def test_the_worker_imports_the_line_sdk_before_its_pool_forks_and_the_tasks_do_not() -> None:
+    """``tasks`` (imported by whatever sends tasks) leaves the SDK out; the worker's
+    ``worker_init`` imports it in the main process, so forked pool processes share it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MARKETING_")}
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "True"]
