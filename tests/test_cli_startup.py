@@ -5,18 +5,23 @@ timing is involved."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 import pytest
 
 from marketing.cli import main
 from marketing.cli.base import LazyConsole
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MARKETING = shutil.which("marketing", path=str(Path(sys.executable).parent)) or "marketing"
 HEAVY = (
@@ -106,6 +111,20 @@ def test_the_lazy_console_is_made_on_first_use_and_monkeypatched_width_is_restor
     assert made.width == 77
     lazy.width = 61  # set on the console itself
     assert made.width == 61 and not hasattr(made, "_options")
+
+
+def test_the_lazy_console_serves_rich_where_a_console_is_expected() -> None:
+    """rich's Live and Progress enter the console (``with console:``), a special method
+    Python looks up on the type: the proxy has it too."""
+    from rich.progress import BarColumn, Progress
+
+    lazy = LazyConsole(width=50, file=io.StringIO(), force_terminal=False)
+    with Progress(BarColumn(), console=cast("Console", lazy)) as progress:
+        task = progress.add_task("x", total=2)
+        progress.update(task, advance=2)
+    with lazy:
+        lazy.print("ชุมชน")
+    assert "ชุมชน" in lazy.get().file.getvalue()
 
 
 def test_help_still_lists_every_command(tmp_path: Path) -> None:

@@ -62,6 +62,17 @@ class LazyConsole:
     def __delattr__(self, name: str) -> None:
         delattr(self.get(), name)
 
+    # Console's own special methods (Python looks these up on the type, not through
+    # __getattr__): ``with console:`` buffers its output, as rich's Live does.
+    def __enter__(self) -> Console:
+        return self.get().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.get().__exit__(*exc)
+
+    def __repr__(self) -> str:
+        return repr(self.get())
+
 
 # Typed as the console they stand for: every use is the console's own attribute.
 console: Console = cast("Console", LazyConsole())
