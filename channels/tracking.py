@@ -21,6 +21,13 @@ kind             path under ``base_url``          what the endpoint does
 
 An endpoint passes its own kind (``verify(token, kind="click")``) so a token of one kind
 is never accepted by another endpoint.
+
+Destination links (``/go/<token>``, :meth:`TrackingLinks.go_url`) lead to a community's shop,
+booking or product page from any channel.  Their token, signed with the same secret under a
+label of its own (so no e-mail token is ever a destination token, nor the reverse), carries
+the community, the destination's *id*, the channel, the post (0: written in a template
+before the post existed) and the campaign -- never a URL: the endpoint redirects only to the
+URL the destination has in the database now, so a token cannot lead anywhere else.
 """
 
 from __future__ import annotations
@@ -51,6 +58,9 @@ _MAC_BYTES = 16
 # Changing the token layout means changing this label, so old and new tokens never mix.
 _CONTEXT = b"glo-email-tracking-v1\x00"
 _TOKEN_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
+_GO_CONTEXT = b"glo-destination-v1\x00"
+GO_PATH = "/go/"
+_WORD = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")  # a channel kind or campaign slug
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,17 @@ class TrackingToken:
     post_id: int
     subscriber_id: int
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class GoToken:
+    """What a verified destination token says."""
+
+    community_id: int
+    destination_id: int
+    channel: str
+    post_id: int = 0  # 0: not known when the link was written
+    campaign: str = ""
 
 
 def _b64encode(data: bytes) -> str:
@@ -135,6 +156,70 @@ class TrackingLinks:
     def owns(self, url: str) -> bool:
         """True if ``url`` is one of this service's tracking links."""
         return any(url.startswith(f"{self.base_url}{path}") for path in PATHS.values())
+
+    def go_token(
+        self,
+        *,
+        community_id: int,
+        destination_id: int,
+        channel: str,
+        post_id: int = 0,
+        campaign: str = "",
+    ) -> str:
+        """A signed token for a link to one destination of one community from ``channel``."""
+        if min(community_id, destination_id, post_id) < 0:
+            raise ValueError("ids are never negative")
+        if not _WORD.fullmatch(channel) or (campaign and not _WORD.fullmatch(campaign)):
+            raise ValueError("channel and campaign are lowercase slugs")
+        fields = [f"{community_id:x}", f"{destination_id:x}", channel, f"{post_id:x}", campaign]
+        payload = ":".join(fields).encode("ascii")
+        mac = hmac.new(self._key, _GO_CONTEXT + payload, hashlib.sha256).digest()[:_MAC_BYTES]
+        return _b64encode(payload + mac)
+
+    def go_url(
+        self,
+        *,
+        community_id: int,
+        destination_id: int,
+        channel: str,
+        post_id: int = 0,
+        campaign: str = "",
+    ) -> str:
+        """The short link on this service that counts a click, then leads to the destination."""
+        token = self.go_token(
+            community_id=community_id,
+            destination_id=destination_id,
+            channel=channel,
+            post_id=post_id,
+            campaign=campaign,
+        )
+        return f"{self.base_url}{GO_PATH}{token}"
+
+    def verify_go(self, token: str) -> GoToken | None:
+        """What a destination token says if this service signed it; None otherwise."""
+        try:
+            raw = _b64decode(token)
+        except (binascii.Error, ValueError):
+            return None
+        if len(raw) <= _MAC_BYTES:
+            return None
+        payload, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        expected = hmac.new(self._key, _GO_CONTEXT + payload, hashlib.sha256).digest()
+        if not hmac.compare_digest(mac, expected[:_MAC_BYTES]):
+            return None
+        try:
+            community_hex, destination_hex, channel, post_hex, campaign = payload.decode(
+                "ascii"
+            ).split(":")
+            return GoToken(
+                community_id=int(community_hex, 16),
+                destination_id=int(destination_hex, 16),
+                channel=channel,
+                post_id=int(post_hex, 16),
+                campaign=campaign,
+            )
+        except (UnicodeDecodeError, ValueError):
+            return None
 
     def verify(self, token: str, *, kind: TokenKind | None = None) -> TrackingToken | None:
         """What ``token`` says if this service signed it (and it is of ``kind``, when

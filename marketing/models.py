@@ -32,6 +32,9 @@ Results
         and visitors, imported by staff from a CSV (:mod:`marketing.outcomes`)
     CreatorVideo -- a creator's YouTube video that presents a community, with its latest
         public statistics: a source of its own, never mixed into the owned channels
+    CommunityDestination -- a community's shop, booking or product page, the only places
+        its tracked ``/go/`` links lead
+    DestinationClickDay -- click-throughs to a destination per channel and local day
     Heartbeat -- when each pipeline component was last seen alive
 
 People (the web app)
@@ -553,6 +556,47 @@ class CreatorVideo(Base):
     missing: Mapped[bool] = mapped_column(default=False)  # private or removed at last read
     added_by: Mapped[str] = mapped_column(String(200))
     added_at: Mapped[datetime]
+
+
+class DestinationKind(StrEnum):
+    """Where a community sells or takes bookings: the pages tracked links lead to."""
+
+    SHOP = "shop"
+    BOOKING = "booking"
+    PRODUCT = "product"
+
+
+class CommunityDestination(TimestampMixin, Base):
+    """A community's shop, booking or product page (one of each kind), set by staff: the
+    only places a ``/go/`` link may lead (:mod:`marketing.destinations`)."""
+
+    __tablename__ = "community_destination"
+    __table_args__ = (UniqueConstraint("community_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+    kind: Mapped[DestinationKind] = mapped_column(_enum(DestinationKind))
+    url: Mapped[str] = mapped_column(String(2000))
+    label_th: Mapped[str] = mapped_column(String(200))
+
+
+class DestinationClickDay(Base):
+    """Click-throughs to one destination from one channel on one local day: a counter, so
+    clicks never add a row each (bounded by days x destinations x channels)."""
+
+    __tablename__ = "destination_click_day"
+    __table_args__ = (UniqueConstraint("destination_id", "channel", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    destination_id: Mapped[int] = mapped_column(
+        ForeignKey("community_destination.id", ondelete="CASCADE")
+    )
+    community_id: Mapped[int] = mapped_column(
+        ForeignKey("community.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    clicks: Mapped[int] = mapped_column(default=0)
 
 
 class _PerformanceSums:

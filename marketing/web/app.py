@@ -370,7 +370,7 @@ def create_app(
             request,
             "error.html",
             user=_user(request),
-            public=request.url.path.startswith("/e/"),
+            public=request.url.path.startswith(("/e/", "/go/")),
             status_code=exc.status_code,
             title=_("Not found") if exc.status_code == 404 else str(exc.status_code),
             message=_shown_detail(_, str(exc.detail), exc.status_code),

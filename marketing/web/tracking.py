@@ -11,6 +11,15 @@ token still cannot record events for people who never got the email, unsubscribe
 turn our address into a redirect to any other site.  What is recorded goes through
 :func:`marketing.performance.record_email_event` and is rolled up at once, so reports show it.
 
+Destination links
+    ``/go/<token>`` (:meth:`channels.tracking.TrackingLinks.go_url`) leads to one of a
+    community's shop, booking or product pages, as the destination is registered *now*
+    (the token names the destination, never an address), with the UTM parameters of the
+    channel the link was posted on; a forged or altered token, a destination removed or
+    not of the token's community, or a channel we do not have gets 404.  A person's click
+    is counted per destination, channel and day (:mod:`marketing.destinations`); link
+    previews and robots are redirected uncounted.
+
 Unsubscribing
     GET shows a confirmation page with a button and changes nothing (mail scanners and link
     previews fetch GETs).  POST -- a mail client's one-click ``List-Unsubscribe=One-Click``
@@ -22,16 +31,21 @@ from __future__ import annotations
 
 import base64
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from campaigns.formatting import tracked_url
+from channels import registry
 from channels.email import Recipient, click_targets
 from channels.tracking import TokenKind, TrackingLinks, TrackingToken
+from marketing.destinations import is_preview, record_click
 from marketing.models import (
     Community,
+    CommunityDestination,
     Delivery,
     DeliveryState,
     EmailEventKind,
@@ -39,7 +53,7 @@ from marketing.models import (
     Subscriber,
 )
 from marketing.performance import record_email_event, rollup
-from marketing.web.deps import DB
+from marketing.web.deps import DB, now_of
 from marketing.web.rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -119,6 +133,43 @@ def email_click(token: Token, request: Request, session: DB) -> Response:
     if not target.startswith(("https://", "http://")) or target not in sent_links:
         raise HTTPException(404, "this link is not valid")
     _record(session, post, subscriber, EmailEventKind.CLICK, url=target)
+    return RedirectResponse(target, status_code=302, headers=NO_CACHE)
+
+
+#: utm_campaign of a destination link written outside any campaign.
+NO_CAMPAIGN = "glo"
+
+
+@router.get("/go/{token}")
+def destination_go(token: Token, request: Request, session: DB) -> Response:
+    links: TrackingLinks = request.app.state.links
+    found = links.verify_go(token) if len(token) <= MAX_TOKEN else None
+    destination = (
+        session.get(CommunityDestination, found.destination_id)
+        if found is not None and found.destination_id < 2**31
+        else None
+    )
+    if (
+        found is None
+        or destination is None
+        or destination.community_id != found.community_id
+        or found.channel not in registry.kinds()
+    ):
+        raise HTTPException(404, "this link is not valid")
+    community = session.get(Community, destination.community_id)
+    assert community is not None  # the foreign key
+    target = tracked_url(
+        destination.url,
+        channel=found.channel,
+        campaign=found.campaign or NO_CAMPAIGN,
+        community=community.slug,
+    )
+    if not target.startswith(("https://", "http://")):
+        raise HTTPException(404, "this link is not valid")
+    if not is_preview(request.headers.get("user-agent")):
+        day = now_of(request).astimezone(ZoneInfo(community.timezone)).date()
+        record_click(session=session, destination=destination, channel=found.channel, day=day)
+        session.commit()
     return RedirectResponse(target, status_code=302, headers=NO_CACHE)
 
 
