@@ -6,6 +6,8 @@ CSV), never mixed into engagement."""
 
 from __future__ import annotations
 
+import csv
+import io
 import string
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,11 +32,14 @@ from marketing.models import (
     CommunityDestination,
     DestinationClickDay,
     DestinationKind,
+    Role,
 )
 from marketing.reference import import_reference
 from marketing.settings import get_settings
 from marketing.web import create_app
-from tests.support.web import WebClient, clock_at
+from tests.support.web import WebClient, add_user, clock_at, served
+from tests.test_web_browser import browser  # noqa: F401  (the module's Chromium, reused)
+from tests.test_web_phone import Walker
 
 BASE = "https://glo.example.org"
 SHOP = "https://shop.example.org/ผ้าทอ?สี=คราม"
@@ -219,3 +224,129 @@ def test_many_clicks_add_to_one_row(sample: Session, engine: Engine) -> None:
     assert sample.scalar(select(func.count()).select_from(DestinationClickDay)) == 2
     assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 50
     assert sample.scalar(select(func.count()).select_from(CommunityDestination)) == 1
+
+
+def _set_on_the_page(editor: WebClient, kind: str, url: str, label: str) -> Any:
+    return editor.post(
+        "/communities/nan-ban-doi-ngoen/destinations",
+        {"kind": kind, "url": url, "label_th": label},
+    )
+
+
+def _click_as_people(engine: Engine, session: Session, clicks: dict[str, int]) -> None:
+    """People's clicks on the nan shop's link from each channel, at LATE."""
+    nan = _community(session)
+    shop = session.scalars(
+        select(CommunityDestination).where(CommunityDestination.community_id == nan.id)
+    ).one()
+    links = TrackingLinks(get_settings().public_base_url, get_settings().tracking_secret)
+    client = WebClient(create_app(engine=engine, clock=clock_at(LATE)))
+    for channel, n in clicks.items():
+        token = links.go_token(community_id=nan.id, destination_id=shop.id, channel=channel)
+        for _ in range(n):
+            assert _go(client, token).status_code == 302
+
+
+def test_editors_set_pages_on_the_community_page_and_see_the_clicks(
+    sample: Session, engine: Engine
+) -> None:
+    add_user(engine, "malee", Role.EDITOR)
+    add_user(engine, "somchai", Role.VIEWER)
+    # A day in the community page's default period (the last weeks before the clock).
+    at = datetime(2027, 2, 10, 5, 0, tzinfo=UTC)
+    editor = WebClient(create_app(engine=engine, clock=clock_at(at))).sign_in("malee")
+    editor.refresh_csrf("/communities/nan-ban-doi-ngoen")
+    refused = _set_on_the_page(editor, "shop", "javascript:alert(1)//x", "ร้าน")
+    assert refused.status_code == 303
+    page = editor.get("/communities/nan-ban-doi-ngoen").text
+    assert "ใส่ที่อยู่เว็บของหน้าให้ครบ ขึ้นต้นด้วย https://" in page
+    assert _set_on_the_page(editor, "shop", SHOP, "ร้านผ้าทอดอยเงิน").status_code == 303
+    assert _set_on_the_page(editor, "kiosk", SHOP, "ร้าน").status_code == 400  # no such kind
+    sample.rollback()
+    assert [(d.kind, d.label_th) for d in sample.scalars(select(CommunityDestination))] == [
+        (DestinationKind.SHOP, "ร้านผ้าทอดอยเงิน")
+    ]
+    _click_as_people(engine, sample, {"facebook": 2, "line": 1})
+    page = editor.get("/communities/nan-ban-doi-ngoen").text
+    assert "หน้าร้าน หน้าจองที่พัก และหน้าสินค้า" in page
+    assert "คลิกไปยังร้าน/จองที่พัก/สินค้า" in page
+    assert 'id="destination-clicks">3<' in page
+    assert "ร้านผ้าทอดอยเงิน" in page and "ร้านค้า" in page
+    viewer = WebClient(create_app(engine=engine, clock=clock_at(at))).sign_in("somchai")
+    seen = viewer.get("/communities/nan-ban-doi-ngoen").text
+    assert 'id="destination-set"' not in seen and 'id="destination-clicks">3<' in seen
+    viewer.refresh_csrf("/communities/nan-ban-doi-ngoen")
+    assert _set_on_the_page(viewer, "booking", SHOP, "จอง").status_code == 403
+    # Removed: gone from the page, and its link leads nowhere.
+    removed = editor.post("/communities/nan-ban-doi-ngoen/destinations/shop/remove")
+    assert removed.status_code == 303
+    sample.rollback()
+    assert sample.scalar(select(func.count()).select_from(CommunityDestination)) == 0
+    assert "ยังไม่มีหน้าร้าน หน้าจองที่พัก หรือหน้าสินค้า" in editor.get("/communities/nan-ban-doi-ngoen").text
+
+
+def test_the_yearly_report_and_its_csv_carry_the_clicks_beside_the_outcomes(
+    sample: Session, engine: Engine
+) -> None:
+    nan = _community(sample)
+    set_destination(
+        session=sample, community=nan, kind=DestinationKind.SHOP, url=SHOP, label_th="ร้าน"
+    )
+    sample.commit()
+    _click_as_people(engine, sample, {"facebook": 4, "email": 3})
+    add_user(engine, "malee", Role.VIEWER)
+    client = WebClient(create_app(engine=engine, clock=clock_at(LATE))).sign_in("malee")
+    page = client.get("/reports/year/2570").text
+    assert "คลิกไปยังร้าน/จองที่พัก/สินค้า" in page
+    assert "ไม่นับรวมในการมีส่วนร่วม" in page
+    answer = client.get("/reports/year/2570?format=csv")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
+    assert answer.content.startswith(b"\xef\xbb\xbf")  # spreadsheets read the Thai
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert len(rows) == 10
+    by_slug = {row["community"]: row for row in rows}
+    assert by_slug["nan-ban-doi-ngoen"]["destination_clicks"] == "7"
+    assert by_slug["nan-ban-doi-ngoen"]["interactions"] == "0"  # clicks are not engagement
+    assert by_slug["phrae-ban-thung-khram"]["destination_clicks"] == "0"
+    assert by_slug["nan-ban-doi-ngoen"]["sales"] == ""  # not reported: empty, not zero
+    assert client.get("/reports/year/2569?format=csv").content.count(b"\r\n") == 11
+    other = list(
+        csv.DictReader(
+            io.StringIO(client.get("/reports/year/2569?format=csv").content.decode("utf-8-sig"))
+        )
+    )
+    assert {row["destination_clicks"] for row in other} == {"0"}  # 2026: before the clicks
+    assert client.get("/reports/year/2570?format=pdf").status_code in (400, 422)
+
+
+def test_the_pages_fit_desktop_and_phone_in_thai(
+    browser: Any,  # noqa: F811
+    sample: Session,
+    engine: Engine,
+) -> None:
+    nan = _community(sample)
+    set_destination(
+        session=sample,
+        community=nan,
+        kind=DestinationKind.BOOKING,
+        url="https://stay.example.org/จองที่พัก/บ้านดอยเงิน/ห้องพักริมน้ำน่านสำหรับครอบครัว?from=glo",
+        label_th="จองโฮมสเตย์บ้านดอยเงิน",
+    )
+    sample.commit()
+    _click_as_people(engine, sample, {"facebook": 5, "line": 2, "email": 1})
+    add_user(engine, "admin", Role.ADMIN)
+    with served(engine, clock=clock_at(datetime(2027, 2, 10, 5, 0, tzinfo=UTC))) as server:
+        walker = Walker(browser, server.url, photos=True)
+        walker.sign_in()
+        walker.check("community-destinations", "/communities/nan-ban-doi-ngoen")
+        walker.check("report-year-clicks", "/reports/year/2570")
+        assert walker.problems == []
+        for page, _size in walker.tabs:
+            page.goto(server.url + "/communities/nan-ban-doi-ngoen", wait_until="load")
+            section = page.locator("#destinations").inner_text()
+            assert "คลิกไปยังร้าน/จองที่พัก/สินค้า" in section and "จองโฮมสเตย์บ้านดอยเงิน" in section
+            assert page.locator("#destination-clicks").inner_text() == "8"
+            page.goto(server.url + "/reports/year/2570", wait_until="load")
+            assert page.locator("table.year-report td.clicks").first.is_visible()
+            totals = page.locator("table.year-report tr.total td.clicks").inner_text()
+            assert totals == "8"

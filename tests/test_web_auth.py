@@ -28,7 +28,7 @@ from tests.support.web import (
     token_for,
 )
 
-PUBLIC = ("/e/", "/login", "/static", "/healthz", "/readyz", "/reconnect/")
+PUBLIC = ("/e/", "/go/", "/login", "/static", "/healthz", "/readyz", "/reconnect/")
 # The probes say only ok / not ok; /reconnect/: delegated links (docs/notifications.md).
 # For Prometheus: the scrape network or an admin's token, else 403 (tests/test_observability.py).
 SCRAPE_ONLY = "/metrics"
@@ -50,6 +50,7 @@ SAMPLES = {
     "token_id": "1",
     "item_id": "1",
     "year": "2570",
+    "kind": "shop",
 }
 
 CAMPAIGN = """\

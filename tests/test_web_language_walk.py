@@ -339,8 +339,8 @@ def pages(app: FastAPI, engine: Engine) -> list[str]:
     for route in (r for router in ROUTERS for r in router.routes):
         if not isinstance(route, APIRoute) or "GET" not in route.methods:
             continue
-        if route.path.startswith(("/api/", "/e/", "/media/", "/static", "/login")):
-            continue  # JSON, the e-mail endpoints (tested in test_web_email), files
+        if route.path.startswith(("/api/", "/e/", "/go/", "/media/", "/static", "/login")):
+            continue  # JSON, the e-mail and destination links (their own tests), files
         if route.path in {"/campaigns/{slug}/source"}:
             continue  # the campaign file as the person wrote it
         if route.path.startswith("/library/") and route.path.endswith(("/file", "/thumbnail")):

@@ -26,10 +26,17 @@ from marketing.besttimes_view import (
 )
 from marketing.conventions import SLUG_PATTERN
 from marketing.creators import CreatorRefused, add_creator_video, community_creators
+from marketing.destinations import (
+    DestinationRefused,
+    clicks_by_destination,
+    remove_destination,
+    set_destination,
+)
 from marketing.models import (
     ChannelAccount,
     ChannelKind,
     Community,
+    DestinationKind,
     ImportJob,
     ImportState,
     Subscriber,
@@ -255,6 +262,9 @@ def community_page(
         .where(ChannelAccount.community_id == community.id)
         .order_by(ChannelAccount.kind)
     ).all()
+    destinations = clicks_by_destination(
+        session=session, community_id=community.id, start=period.start, end=period.end
+    )
     return render(
         request,
         "community.html",
@@ -276,7 +286,86 @@ def community_page(
             language=clock.language,
         ),
         creators=community_creators(session=session, community_id=community.id),
+        destinations=destinations,
+        destination_total=sum(item.total for item in destinations),
+        destination_kinds=destination_kinds(gettext_for(user)),
     )
+
+
+def destination_kinds(_: Callable[[str], str]) -> dict[str, str]:
+    """Each kind of destination and its name, in the reader's language."""
+    return {
+        DestinationKind.SHOP.value: _("Shop"),
+        DestinationKind.BOOKING.value: _("Booking"),
+        DestinationKind.PRODUCT.value: _("Product page"),
+    }
+
+
+@router.post("/communities/{slug}/destinations")
+def destination_set(
+    request: Request,
+    user: Editor,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
+    kind: Annotated[DestinationKind, Form()],
+    url: Annotated[str, Form(min_length=10, max_length=2000)],
+    label_th: Annotated[str, Form(min_length=1, max_length=200)],
+) -> Response:
+    """Set the community's shop, booking or product page (one of each kind)."""
+    community = _community(session, slug)
+    _ = gettext_for(user)
+    try:
+        destination = set_destination(
+            session=session,
+            community=community,
+            kind=kind,
+            url=url.replace("\x00", ""),
+            label_th=label_th.replace("\x00", ""),
+        )
+    except DestinationRefused as exc:
+        words = {
+            "not_a_url": _("Give the page's whole address, starting with https://"),
+            "no_label": _("Give the page a label."),
+        }
+        flash(request, words.get(exc.code, str(exc)), "error")
+    else:
+        audit(
+            session=session,
+            user=user,
+            action="community.destination",
+            object_type="community",
+            object_id=community.slug,
+            kind=destination.kind.value,
+            url=destination.url,
+        )
+        session.commit()
+        flash(request, _("The page was saved; links to it now lead to this address."))
+    return RedirectResponse(f"/communities/{community.slug}#destinations", status_code=303)
+
+
+@router.post("/communities/{slug}/destinations/{kind}/remove")
+def destination_remove(
+    request: Request,
+    user: Editor,
+    session: DB,
+    slug: Annotated[str, Path(pattern=SLUG_PATTERN)],
+    kind: Annotated[DestinationKind, Path()],
+) -> Response:
+    """Remove one of the community's pages: links to it stop working."""
+    community = _community(session, slug)
+    _ = gettext_for(user)
+    if remove_destination(session=session, community=community, kind=kind):
+        audit(
+            session=session,
+            user=user,
+            action="community.destination_removed",
+            object_type="community",
+            object_id=community.slug,
+            kind=kind.value,
+        )
+        session.commit()
+        flash(request, _("The page was removed; links to it no longer lead anywhere."))
+    return RedirectResponse(f"/communities/{community.slug}#destinations", status_code=303)
 
 
 @router.post("/communities/{slug}/creators")

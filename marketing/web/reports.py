@@ -4,6 +4,8 @@ and HTML."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Annotated, Any
 
@@ -138,21 +140,23 @@ def year_report(
     user: Viewer,
     session: DB,
     year: Annotated[int, Path(ge=2000, le=2700)],
+    format_: Annotated[str, Query(alias="format", pattern=r"^(html|csv)$")] = "html",
 ) -> Response:
     """One year of the programme: each community's outcomes (sales, bookings, visitors, as
-    staff imported them) beside its engagement on the owned channels.  The year is written
-    in either era (2570 or 2027)."""
+    staff imported them) and its click-throughs to its shop, booking and product pages,
+    beside its engagement on the owned channels; as a page or CSV (``?format=csv``).  The
+    year is written in either era (2570 or 2027)."""
+    from marketing.destinations import clicks_by_community
     from marketing.outcomes import BUDDHIST_OFFSET, year_outcomes
 
     if year >= 2400:
         year -= BUDDHIST_OFFSET
     if not EARLIEST.year <= year <= LATEST.year:
         raise HTTPException(404, "no such year")
+    start, end = date(year, 1, 1), date(year, 12, 31)
 
     def build() -> dict[str, Any]:
-        overview = programme_overview(
-            session=session, start=date(year, 1, 1), end=date(year, 12, 31), sort="posts"
-        )
+        overview = programme_overview(session=session, start=start, end=end, sort="posts")
         ids = {slug: cid for slug, cid in session.execute(select(Community.slug, Community.id))}
         outcomes = year_outcomes(session=session, year=year)
         rows = sorted(
@@ -161,24 +165,97 @@ def year_report(
         )
         return {
             "rows": [(row, outcomes.get(ids[row.community.slug])) for row in rows],
+            "ids": [ids[row.community.slug] for row in rows],
             "total": overview.programme[-1].current,
             "totals": _outcome_totals(list(outcomes.values())),
         }
 
-    # Kept until the next rollup or outcomes import (both raise the summaries' generation),
-    # or a community's name changes (#19); the page itself is rendered for each reader.
-    # Its table (some 700 KB of HTML at 1,000 communities) is rendered once per language.
+    # The figures are kept until the next rollup or outcomes import (both raise the
+    # summaries' generation) or a community's name changes (#19).  Clicks change with every
+    # person's click, not with a rollup: they are read each time (one grouped sum over the
+    # year's counters) and joined to the kept figures; the table (some 700 KB of HTML at
+    # 1,000 communities) is kept per figures, clicks and language.  The page itself is
+    # rendered for each reader.
     cache: DocumentCache = request.app.state.report_cache
     state = database_state(session)
     language = language_of(user.language)
+    clicks = clicks_by_community(session=session, start=start, end=end)
+    figures = cache.value(("year", state, year), build, lambda f: 2000 * len(f["rows"]))
+    lines = [
+        (row, outcome, clicks.get(cid, 0))
+        for (row, outcome), cid in zip(figures["rows"], figures["ids"], strict=True)
+    ]
+    if format_ == "csv":
+        return Response(
+            _year_csv(year, lines).encode(CSV_FILE_ENCODING),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="programme-{year}.csv"'},
+        )
 
     def table() -> Markup:
-        figures = cache.value(("year", state, year), build, lambda f: 2000 * len(f["rows"]))
-        html = environment(language).get_template("year_report_table.html").render(**figures)
+        html = (
+            environment(language)
+            .get_template("year_report_table.html")
+            .render(
+                rows=lines,
+                total=figures["total"],
+                totals=figures["totals"],
+                total_clicks=sum(clicks.values()),
+            )
+        )
         return Markup(html)
 
-    kept = cache.value(("year-table", state, year, language), table, len)
+    clicks_key = tuple(sorted(clicks.items()))
+    kept = cache.value(("year-table", state, year, clicks_key, language), table, len)
     return render(request, "year_report.html", user=user, year=year, table=kept)
+
+
+YEAR_COLUMNS = (
+    "community",
+    "name_th",
+    "province",
+    "year",
+    "posts",
+    "reach",
+    "interactions",
+    "engagement_rate",
+    "destination_clicks",
+    "sales",
+    "bookings",
+    "visitors",
+    "months_reported",
+)
+
+
+def _year_csv(year: int, lines: list[tuple[Any, Any, int]]) -> str:
+    """The yearly report as CSV: one line a community; an outcome not reported is empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(YEAR_COLUMNS)
+
+    def given(value: Any) -> str:
+        return "" if value is None else str(value)
+
+    for row, outcome, clicks in lines:
+        m = row.total.current
+        writer.writerow(
+            [
+                row.community.slug,
+                row.community.name_th,
+                row.community.province,
+                year,
+                m.posts,
+                m.reach,
+                m.interactions,
+                f"{m.engagement_rate:.6f}",
+                clicks,
+                given(outcome.sales if outcome else None),
+                given(outcome.bookings if outcome else None),
+                given(outcome.visitors if outcome else None),
+                outcome.months if outcome else 0,
+            ]
+        )
+    return out.getvalue()
 
 
 @router.post("/reports/year/{year}/outcomes")
