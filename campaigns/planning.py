@@ -64,6 +64,8 @@ from campaigns.reference import (
 )
 from campaigns.schedule import Occurrence
 from campaigns.templates import (
+    COMMUNITY_HELPERS,
+    DESTINATIONS,
     SUBSCRIBER,
     UNSUBSCRIBE_URL,
     AccountView,
@@ -221,6 +223,7 @@ class _Planner:
         self._depends: dict[int, tuple[str, ...]] = {}
         self._rendered: dict[tuple[Any, ...], str | Problem] = {}
         self._media: dict[str, str | MediaRefused] = {}
+        self._destination_links: dict[tuple[int, str], dict[str, str]] = {}
 
     def problem(
         self,
@@ -521,6 +524,24 @@ class _Planner:
         content.update(channel.fixed)
         return content, failed
 
+    def destination_links(self, community: CommunityRef, channel: str) -> dict[str, str]:
+        """The community's destinations (kind -> the counted short link from ``channel``)
+        for ``destination()`` in templates; the links are signed once per community and
+        channel."""
+        key = (community.id, channel)
+        found = self._destination_links.get(key)
+        if found is None:
+            found = self._destination_links[key] = {
+                d.kind: self.reference.destination_link(
+                    community_id=community.id,
+                    destination_id=d.id,
+                    channel=channel,
+                    campaign=self.d.slug,
+                )
+                for d in community.destinations
+            }
+        return found
+
     def media_path(self, written: str) -> str | MediaRefused:
         """The real path of a media file named relative to the media root, or why it may
         not be used (outside the root, not there: see :func:`marketing.media.resolve_media`)."""
@@ -666,6 +687,7 @@ class _Planner:
                             occurrence_view,
                             account,
                             highlights_seen[hid],
+                            self.destination_links(community, channel.kind),
                         )
                         coordinates = {
                             "community": community.id,
@@ -793,6 +815,7 @@ class _Planner:
                     occurrence_view,
                     account,
                     highlight_view,
+                    self.destination_links(community, channel.kind),
                 )
                 coordinates = {
                     "community": community.id,
@@ -1131,8 +1154,9 @@ def _depends_on(compiled: CompiledTemplate) -> tuple[str, ...]:
     reads = compiled.reads
     if reads is None:
         return _DIMENSIONS
-    # tracked() reads the community from the context without naming it.
-    named = reads | ({"community"} if "tracked" in reads else set())
+    # tracked() and destination() read the community from the context without naming it
+    # (CompiledTemplate.reads lists them when they are called).
+    named = reads | ({"community"} if COMMUNITY_HELPERS & reads else set())
     return tuple(name for name in _DIMENSIONS if name in named)
 
 
@@ -1172,8 +1196,10 @@ def _context(
     occurrence: OccurrenceView,
     account: AccountRef | None,
     highlight: HighlightView | None,
+    destinations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     context: dict[str, Any] = {
+        DESTINATIONS: destinations or {},
         "community": community,
         "campaign": campaign,
         "occurrence": occurrence,

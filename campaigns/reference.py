@@ -23,6 +23,15 @@ RELEASED_STATES: tuple[str, ...] = ("cancelled", "failed")
 
 
 @dataclass(frozen=True)
+class DestinationRef:
+    """A community's shop, booking or product page (``marketing.models.CommunityDestination``)."""
+
+    id: int
+    kind: str  # shop, booking or product
+    url: str
+
+
+@dataclass(frozen=True)
 class CommunityRef:
     id: int
     slug: str
@@ -33,6 +42,7 @@ class CommunityRef:
     tags: tuple[str, ...]
     website: str | None
     timezone: str
+    destinations: tuple[DestinationRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,13 @@ class Reference(Protocol):
     def library_file_without_consent(self, path: str) -> str | None:
         """The name of the media library file at ``path`` (relative to the media root) if
         people can be recognised in it and no consent of theirs is recorded, else None."""
+        ...
+
+    def destination_link(
+        self, *, community_id: int, destination_id: int, channel: str, campaign: str
+    ) -> str:
+        """The signed short link on this service that counts a click and leads to the
+        destination (``/go/<token>``, :meth:`channels.tracking.TrackingLinks.go_url`)."""
         ...
 
     def times_taken(

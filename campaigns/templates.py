@@ -138,7 +138,9 @@ CONTEXT_HINT = (
     + "), channel, account (slug, display_name), highlight ("
     + _fields_of(HighlightView)
     + ") when the campaign says highlights: next, and in email subscriber.name, "
-    "subscriber.email and unsubscribe_url; helpers: tracked(url), thai_date(date), number(n)"
+    "subscriber.email and unsubscribe_url; helpers: tracked(url), destination(kind) (the "
+    "community's shop, booking or product page, through a counted link), thai_date(date), "
+    "number(n)"
 )
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -152,6 +154,27 @@ def _tracked(ctx: Context, url: Any) -> str:
         campaign=ctx["campaign"].slug,
         community=ctx["community"].slug,
     )
+
+
+#: Helpers whose output depends on the community in the context.
+COMMUNITY_HELPERS = frozenset({"tracked", "destination"})
+
+#: The context key the planner fills with the community's destination links (kind -> link).
+DESTINATIONS = "destination_links"
+
+
+@pass_context
+def _destination(ctx: Context, kind: Any) -> str:
+    """The counted short link to the community's ``kind`` page (shop, booking, product)."""
+    found = ctx.get(DESTINATIONS) or {}
+    link = found.get(str(kind))
+    if link is None:
+        have = ", ".join(sorted(found)) or "none"
+        raise ValueError(
+            f"community {ctx['community'].slug} has no {kind!r} page "
+            f"(it has: {have}); add it on the community's page"
+        )
+    return str(link)
 
 
 @pass_context
@@ -294,7 +317,9 @@ class TemplateBook:
         env = _Sandbox(
             loader=loader, undefined=StrictUndefined, autoescape=autoescape, auto_reload=False
         )
-        env.globals.update(tracked=_tracked, thai_date=_thai_date, number=_number)
+        env.globals.update(
+            tracked=_tracked, destination=_destination, thai_date=_thai_date, number=_number
+        )
         env.filters.update(tracked=_tracked, thai_date=_thai_date, number=_number)
         return env
 
@@ -347,7 +372,13 @@ class TemplateBook:
         template.globals = dict(template.globals)
         includes = any(True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.Extends)))
         includes = includes or any(True for _ in tree.find_all(nodes.FromImport))
-        reads = None if includes else frozenset(meta.find_undeclared_variables(tree))
+        reads = None
+        if not includes:
+            # The helpers that read the community from the context count as reading it
+            # (meta leaves out globals and filters, so they are looked for by name).
+            helpers = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load"}
+            helpers |= {f.name for f in tree.find_all(nodes.Filter)}
+            reads = frozenset(meta.find_undeclared_variables(tree)) | (helpers & COMMUNITY_HELPERS)
         return CompiledTemplate(source=source, template=template, reads=reads)
 
     def render(self, compiled: CompiledTemplate, context: Mapping[str, Any]) -> str:

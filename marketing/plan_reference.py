@@ -16,13 +16,16 @@ from campaigns.reference import (
     RELEASED_STATES,
     AccountRef,
     CommunityRef,
+    DestinationRef,
     ExistingPost,
     HighlightRef,
 )
+from channels.tracking import TrackingLinks
 from marketing.models import (
     Campaign,
     ChannelAccount,
     Community,
+    CommunityDestination,
     Consent,
     Highlight,
     MediaItem,
@@ -31,18 +34,43 @@ from marketing.models import (
     PostState,
     Subscriber,
 )
+from marketing.settings import get_settings
 
 
 class DatabaseReference:
     """The reference data of ``session``'s database."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, links: TrackingLinks | None = None) -> None:
         self.session = session
+        self._links = links
+
+    def destination_link(
+        self, *, community_id: int, destination_id: int, channel: str, campaign: str
+    ) -> str:
+        if self._links is None:
+            settings = get_settings()
+            self._links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
+        return self._links.go_url(
+            community_id=community_id,
+            destination_id=destination_id,
+            channel=channel,
+            campaign=campaign,
+        )
 
     def communities(self, slugs: Sequence[str] | None = None) -> list[CommunityRef]:
         query = select(Community).order_by(Community.slug)
         if slugs is not None:
             query = query.where(Community.slug.in_(slugs))
+        found = list(self.session.scalars(query))
+        destinations: dict[int, list[DestinationRef]] = {}
+        for d in self.session.scalars(
+            select(CommunityDestination)
+            .where(CommunityDestination.community_id.in_([c.id for c in found]))
+            .order_by(CommunityDestination.id)
+        ):
+            destinations.setdefault(d.community_id, []).append(
+                DestinationRef(id=d.id, kind=d.kind.value, url=d.url)
+            )
         return [
             CommunityRef(
                 id=c.id,
@@ -54,8 +82,9 @@ class DatabaseReference:
                 tags=tuple(c.tags or ()),
                 website=c.website,
                 timezone=c.timezone,
+                destinations=tuple(destinations.get(c.id, ())),
             )
-            for c in self.session.scalars(query)
+            for c in found
         ]
 
     def community_slugs(self) -> list[str]:

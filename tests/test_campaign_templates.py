@@ -123,7 +123,10 @@ def test_html_renders_escaped_with_merge_slots_and_helpers(tmp_path: Path) -> No
     assert "utm_source=email&amp;utm_medium=email" in html
     assert ">13 เมษายน 2570</a>" in html
     assert f'href="{merge_slot("unsubscribe_url")}"' in html
-    assert compiled.reads == frozenset({"subscriber", "community", "occurrence", "unsubscribe_url"})
+    # tracked() reads the community from the context, so it is listed (#17).
+    assert compiled.reads == frozenset(
+        {"subscriber", "community", "occurrence", "unsubscribe_url", "tracked"}
+    )
 
 
 def test_text_templates_are_not_escaped(tmp_path: Path) -> None:

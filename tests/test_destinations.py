@@ -350,3 +350,86 @@ def test_the_pages_fit_desktop_and_phone_in_thai(
             assert page.locator("table.year-report td.clicks").first.is_visible()
             totals = page.locator("table.year-report tr.total td.clicks").inner_text()
             assert totals == "8"
+
+
+CAMPAIGN = """\
+slug: weaving-week
+name: สัปดาห์ผ้าทอ
+window:
+  start: 2027-03-01
+  end: 2027-03-07
+communities: [nan-ban-doi-ngoen, phrae-ban-thung-khram]
+channels:
+  facebook:
+    account: community
+    message: "ผ้าทอมือ สั่งซื้อที่ {{ destination('shop') }}"
+schedule:
+  at: [2027-03-05T19:00:00+07:00]
+"""
+
+
+def test_templates_write_the_counted_link_and_name_a_community_without_one(
+    sample: Session, engine: Engine, tmp_path: Any
+) -> None:
+    from campaigns import plan_file
+    from marketing.problems import InvalidInput
+
+    nan, phrae = _community(sample), _community(sample, "phrae-ban-thung-khram")
+    shop = set_destination(
+        session=sample, community=nan, kind=DestinationKind.SHOP, url=SHOP, label_th="ร้าน"
+    )
+    sample.commit()
+    path = tmp_path / "weaving.yaml"
+    path.write_text(CAMPAIGN, encoding="utf-8")
+    now = datetime(2027, 2, 1, tzinfo=UTC)
+    with pytest.raises(InvalidInput) as caught:
+        plan_file(session=sample, path=path, now=now)
+    [problem] = caught.value.problems
+    assert "phrae-ban-thung-khram has no 'shop' page" in problem.message
+    set_destination(
+        session=sample,
+        community=phrae,
+        kind=DestinationKind.SHOP,
+        url="https://phrae.example.org/",
+        label_th="ร้านแพร่",
+    )
+    sample.commit()
+    plan = plan_file(session=sample, path=path, now=now)
+    by_slug = {p.community_slug: p.content["message"] for p in plan.posts}
+    link = by_slug["nan-ban-doi-ngoen"].split(" ")[-1]
+    settings = get_settings()
+    assert link.startswith(settings.public_base_url + GO_PATH)
+    links = TrackingLinks(settings.public_base_url, settings.tracking_secret)
+    assert links.verify_go(link.rsplit("/", 1)[-1]) == GoToken(
+        nan.id, shop.id, "facebook", 0, "weaving-week"
+    )
+    # The link leads to the shop with the post's UTM parameters.
+    client = WebClient(create_app(engine=engine, clock=clock_at(LATE)))
+    target = _go(client, link.rsplit("/", 1)[-1]).headers["location"]
+    assert parse_qs(urlsplit(target).query)["utm_campaign"] == ["weaving-week"]
+    assert SHOP.split("?")[0] not in by_slug["nan-ban-doi-ngoen"]  # never the bare address
+
+
+def test_a_template_calling_only_tracked_renders_for_each_community(
+    sample: Session, tmp_path: Any
+) -> None:
+    """tracked() reads the community from the context: a template with no other name in it
+    was rendered once and its first community's link reused for the others."""
+    from campaigns import plan_file
+
+    path = tmp_path / "tracked.yaml"
+    path.write_text(
+        CAMPAIGN.replace("{{ destination('shop') }}", "{{ tracked('https://example.org/x') }}"),
+        encoding="utf-8",
+    )
+    plan = plan_file(session=sample, path=path, now=datetime(2027, 2, 1, tzinfo=UTC))
+    contents = {
+        p.community_slug: parse_qs(urlsplit(p.content["message"].split(" ")[-1]).query)[
+            "utm_content"
+        ]
+        for p in plan.posts
+    }
+    assert contents == {
+        "nan-ban-doi-ngoen": ["nan-ban-doi-ngoen"],
+        "phrae-ban-thung-khram": ["phrae-ban-thung-khram"],
+    }
