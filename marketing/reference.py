@@ -27,14 +27,24 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
 )
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.media import IMAGE_TYPES, VIDEO_TYPES, type_problem
 from marketing.conventions import DEFAULT_TIMEZONE, SLUG_PATTERN
+from marketing.destinations import DestinationRefused, checked_url
 from marketing.media import MediaRefused, resolve_media
-from marketing.models import ChannelAccount, ChannelKind, Community, Highlight, Subscriber
+from marketing.models import (
+    ChannelAccount,
+    ChannelKind,
+    Community,
+    CommunityDestination,
+    DestinationKind,
+    Highlight,
+    Subscriber,
+)
 from marketing.problems import (
     InvalidInput,
     Path_,
@@ -112,6 +122,23 @@ class HighlightIn(_Strict):
     consent_note: str | None = None
 
 
+class DestinationIn(_Strict):
+    """A community's shop, booking or product page (one of each kind): where its counted
+    ``/go/`` links lead (:mod:`marketing.destinations`)."""
+
+    kind: DestinationKind
+    url: str = Field(max_length=2000)
+    label_th: Text
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        try:
+            return checked_url(value)
+        except DestinationRefused as exc:
+            raise ValueError(str(exc)) from None
+
+
 class CommunityIn(_Strict):
     slug: Slug
     name_th: Text
@@ -124,6 +151,7 @@ class CommunityIn(_Strict):
     accounts: list[AccountIn] = []
     subscribers: list[SubscriberIn] = []
     highlights: list[HighlightIn] = []
+    destinations: list[DestinationIn] = []
 
 
 class ReferenceFile(_Strict):
@@ -506,6 +534,17 @@ def import_reference(
     problems += _duplicates(
         [(p, (slug, h.key)) for p, slug, h in flat.highlights], file, positions, "highlight", "key"
     )
+    problems += _duplicates(
+        [
+            ((*base, "destinations", j), (c.slug, d.kind))
+            for base, c in flat.communities
+            for j, d in enumerate(c.destinations)
+        ],
+        file,
+        positions,
+        "destination",
+        "kind",
+    )
     problems += _media_problems(flat, root, file, positions)
 
     in_file = {c.slug for _p, c in flat.communities}
@@ -617,6 +656,33 @@ def import_reference(
         _upsert(
             session, summary, "highlights", highlights.get((community_id, h.key)), Highlight, values
         )
+    # Destinations listed under a community are set; those not listed are kept (a file
+    # written before a page was added on the web does not remove it).
+    listed = [(by_slug[c.slug], d) for _p, c in flat.communities for d in c.destinations]
+    if listed:
+        known_pages = {
+            (d.community_id, d.kind): d
+            for d in session.scalars(
+                select(CommunityDestination).where(
+                    CommunityDestination.community_id.in_({c.id for c, _d in listed})
+                )
+            )
+        }
+        for community, d in listed:
+            values = {
+                "community_id": community.id,
+                "kind": d.kind,
+                "url": d.url,
+                "label_th": d.label_th,
+            }
+            _upsert(
+                session,
+                summary,
+                "destinations",
+                known_pages.get((community.id, d.kind)),
+                CommunityDestination,
+                values,
+            )
     session.flush()
     if progress is not None:
         progress(total, total)

@@ -433,3 +433,49 @@ def test_a_template_calling_only_tracked_renders_for_each_community(
         "nan-ban-doi-ngoen": ["nan-ban-doi-ngoen"],
         "phrae-ban-thung-khram": ["phrae-ban-thung-khram"],
     }
+
+
+def test_the_communities_file_sets_destinations_and_refuses_bad_ones(
+    sample: Session, tmp_path: Any
+) -> None:
+    from marketing.problems import InvalidInput
+
+    text = """\
+communities:
+- slug: nan-ban-doi-ngoen
+  name_th: ชุมชนผ้าทอบ้านดอยเงิน
+  name_en: Ban Doi Ngoen Weaving Community
+  province: น่าน
+  destinations:
+  - kind: shop
+    url: https://shop.example.org/nan
+    label_th: ร้านผ้าทอ
+  - kind: booking
+    url: https://stay.example.org/nan
+    label_th: จองโฮมสเตย์
+"""
+    good = tmp_path / "good.yaml"
+    good.write_text(text, encoding="utf-8")
+    summary = import_reference(session=sample, path=good)
+    sample.commit()
+    assert summary.counts["destinations"]["created"] == 2
+    assert import_reference(session=sample, path=good).counts["destinations"]["unchanged"] == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        text.replace("https://stay.example.org/nan", "javascript:alert(1)").replace(
+            "kind: booking", "kind: shop"
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as caught:
+        import_reference(session=sample, path=bad)
+    assert any("destinations" in p.field for p in caught.value.problems)
+    sample.rollback()
+    pages = {
+        d.kind.value: d.url
+        for d in sample.scalars(select(CommunityDestination).order_by(CommunityDestination.kind))
+    }
+    assert pages == {
+        "shop": "https://shop.example.org/nan",
+        "booking": "https://stay.example.org/nan",
+    }
