@@ -278,11 +278,17 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
         return moment.astimezone(UTC)
 
 
+#: The channels best times are learnt for (marketing.besttimes.best_times_channels: those whose
+#: spec can publish and report metrics), written out so the command starts without loading
+#: the channels; tests/test_best_times_line.py checks the two agree.
+BEST_TIME_CHANNELS = ("facebook", "youtube", "line")
+
+
 @report.command("best-times")
 @click.argument("slug", required=False)
 @click.option(
     "--channel",
-    type=click.Choice(["facebook", "youtube"]),
+    type=click.Choice(BEST_TIME_CHANNELS),
     default="facebook",
     show_default=True,
     help="The channel whose posts are learnt from.",
