@@ -479,3 +479,31 @@ communities:
         "shop": "https://shop.example.org/nan",
         "booking": "https://stay.example.org/nan",
     }
+
+
+def test_the_pages_are_all_thai_in_thai_and_all_english_in_english(
+    sample: Session, engine: Engine
+) -> None:
+    """The language walk's own reading of visible text, on the two pages this adds to (the
+    full walk needs ffprobe for its media library items)."""
+    from tests.test_web_language_walk import data_texts, english_words, thai_left, visible_text
+
+    nan = _community(sample)
+    set_destination(
+        session=sample, community=nan, kind=DestinationKind.SHOP, url=SHOP, label_th="ร้านผ้าทอ"
+    )
+    sample.commit()
+    _click_as_people(engine, sample, {"facebook": 2, "line": 1})
+    add_user(engine, "malee", Role.EDITOR)
+    add_user(engine, "john", Role.EDITOR, language="en")
+    words, strings = data_texts(engine)
+    words |= {"ร้านผ้าทอ"}
+    strings = sorted([*strings, "ร้านผ้าทอ"], key=len, reverse=True)
+    at = clock_at(datetime(2027, 2, 10, 5, 0, tzinfo=UTC))
+    thai = WebClient(create_app(engine=engine, clock=at)).sign_in("malee")
+    english = WebClient(create_app(engine=engine, clock=at)).sign_in("john")
+    for path in ("/communities/nan-ban-doi-ngoen", "/reports/year/2570"):
+        chunks = visible_text(thai.get(path).text)
+        assert [w for c in chunks for w in english_words(c, words)] == [], path
+        chunks = visible_text(english.get(path).text)
+        assert [t for c in chunks for t in thai_left(c, strings)] == [], path
