@@ -507,3 +507,30 @@ def test_the_pages_are_all_thai_in_thai_and_all_english_in_english(
         assert [w for c in chunks for w in english_words(c, words)] == [], path
         chunks = visible_text(english.get(path).text)
         assert [t for c in chunks for t in thai_left(c, strings)] == [], path
+
+
+def test_the_community_report_carries_the_clicks_by_channel(
+    sample: Session, engine: Engine
+) -> None:
+    nan = _community(sample)
+    set_destination(
+        session=sample, community=nan, kind=DestinationKind.SHOP, url=SHOP, label_th="ร้าน"
+    )
+    sample.commit()
+    _click_as_people(engine, sample, {"facebook": 4, "line": 2})
+    add_user(engine, "malee", Role.VIEWER)
+    client = WebClient(create_app(engine=engine, clock=clock_at(LATE))).sign_in("malee")
+    query = "from=2027-02-01&to=2027-02-28"
+    answer = client.get(f"/reports/community/nan-ban-doi-ngoen?{query}&format=csv")
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    clicks = {row["channel"]: row["destination_clicks"] for row in rows}
+    assert clicks["facebook"] == "4" and clicks["line"] == "2" and clicks["all"] == "6"
+    assert clicks["email"] == "0"
+    # Engagement is untouched by the clicks: no post, no interaction.
+    assert {row["interactions"] for row in rows} == {"0"}
+    html = client.get(f"/reports/community/nan-ban-doi-ngoen?{query}").text
+    assert "คลิกไปยังร้าน/จองที่พัก/สินค้า:</strong> 6 (เฟซบุ๊ก 4, ไลน์ 2)" in html
+    before = client.get(
+        "/reports/community/nan-ban-doi-ngoen?from=2027-01-01&to=2027-01-31&format=json"
+    ).json()
+    assert before["destination_clicks"] == {}

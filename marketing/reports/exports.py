@@ -144,6 +144,7 @@ def to_csv(report: Report) -> str:
                 "period_end",
                 *_line_columns(),
                 *_rank_columns(),
+                "destination_clicks",
             ],
             (
                 [
@@ -151,6 +152,9 @@ def to_csv(report: Report) -> str:
                     *period,
                     *_line_values(line),
                     *_rank_values(report.rank),
+                    sum(report.destination_clicks.values())
+                    if line.channel == "all"
+                    else report.destination_clicks.get(line.channel, 0),
                 ]
                 for line in report.channels
             ),

@@ -47,6 +47,7 @@ from marketing.models import (
     CommunityPerformance,
     Delivery,
     DeliveryState,
+    DestinationClickDay,
     EmailEvent,
     EmailEventKind,
     MetricSnapshot,
@@ -554,7 +555,23 @@ def community_report(
         rank=(ranks(period) if ranks else _ranks(session, period, community.id))[community.id],
         trend=_daily(session, period, community.id),
         best_posts=best,
+        destination_clicks=_destination_clicks(session, period, community.id),
     )
+
+
+def _destination_clicks(session: Session, period: Period, community_id: int) -> dict[str, int]:
+    """Channel -> people's clicks to the community's pages over the period's local days."""
+    rows = session.execute(
+        select(DestinationClickDay.channel, func.sum(DestinationClickDay.clicks))
+        .where(
+            DestinationClickDay.community_id == community_id,
+            DestinationClickDay.day >= period.start,
+            DestinationClickDay.day <= period.end,
+        )
+        .group_by(DestinationClickDay.channel)
+        .order_by(DestinationClickDay.channel)
+    )
+    return {channel: int(total or 0) for channel, total in rows}
 
 
 def programme_overview(

@@ -296,6 +296,10 @@ class CommunityReport(_Frozen):
     rank: Rank
     trend: list[DayPoint]  # every day x channel of the period, zeros included
     best_posts: list[PostResult]
+    # People's clicks to the community's shop, booking and product pages in the period, by
+    # the channel the link was posted on (marketing.destinations): a figure of its own,
+    # never part of the channels' engagement.
+    destination_clicks: dict[str, int] = {}
 
     @property
     def total(self) -> ChannelLine:
