@@ -170,6 +170,8 @@ def test_the_redirect_goes_only_to_the_registered_destination_and_counts_people(
     _go(client, token)
     for agent in PREVIEWS:  # redirected, not counted
         assert _go(client, token, agent).status_code == 302
+    checked = client.http.head(f"/go/{token}", headers={"user-agent": BROWSER})
+    assert checked.status_code == 302  # a link checker's HEAD: redirected, not counted
     # A forged or altered token, another community's destination, an unknown channel: 404.
     forged = TrackingLinks(BASE, SecretStr("guessed")).go_token(
         community_id=nan.id, destination_id=shop.id, channel="line"

@@ -18,7 +18,7 @@ Destination links
     channel the link was posted on; a forged or altered token, a destination removed or
     not of the token's community, or a channel we do not have gets 404.  A person's click
     is counted per destination, channel and day (:mod:`marketing.destinations`); link
-    previews and robots are redirected uncounted.
+    previews, robots and HEAD requests are redirected uncounted.
 
 Unsubscribing
     GET shows a confirmation page with a button and changes nothing (mail scanners and link
@@ -140,7 +140,7 @@ def email_click(token: Token, request: Request, session: DB) -> Response:
 NO_CAMPAIGN = "glo"
 
 
-@router.get("/go/{token}")
+@router.api_route("/go/{token}", methods=["GET", "HEAD"])
 def destination_go(token: Token, request: Request, session: DB) -> Response:
     links: TrackingLinks = request.app.state.links
     found = links.verify_go(token) if len(token) <= MAX_TOKEN else None
@@ -166,7 +166,8 @@ def destination_go(token: Token, request: Request, session: DB) -> Response:
     )
     if not target.startswith(("https://", "http://")):
         raise HTTPException(404, "this link is not valid")
-    if not is_preview(request.headers.get("user-agent")):
+    # A HEAD is a link checker's, never a person's.
+    if request.method == "GET" and not is_preview(request.headers.get("user-agent")):
         day = now_of(request).astimezone(ZoneInfo(community.timezone)).date()
         record_click(session=session, destination=destination, channel=found.channel, day=day)
         session.commit()
