@@ -78,6 +78,7 @@ NOT_PAGES = {
     "/campaigns/{slug}/source": "the campaign file, downloaded",
     "/e/open/{token}": "a one-pixel image",
     "/e/click/{token}": "a redirect to the link in the e-mail",
+    "/go/{token}": "a redirect to a community's shop, booking or product page",
     "/healthz": "a liveness probe (JSON)",
     "/readyz": "a readiness probe (JSON)",
     "/metrics": "the Prometheus page (text)",
