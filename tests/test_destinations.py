@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import string
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -211,20 +211,30 @@ def test_the_redirect_goes_only_to_the_registered_destination_and_counts_people(
     assert (only.destination.kind, only.by_channel, only.total) == ("shop", {"line": 3}, 3)
 
 
-def test_many_clicks_add_to_one_row(sample: Session, engine: Engine) -> None:
+def test_many_clicks_add_to_one_row_and_repeats_from_one_address_stop_counting(
+    sample: Session, engine: Engine
+) -> None:
     nan = _community(sample)
     shop = set_destination(
         session=sample, community=nan, kind=DestinationKind.SHOP, url=SHOP, label_th="ร้าน"
     )
     sample.commit()
     links = TrackingLinks(get_settings().public_base_url, get_settings().tracking_secret)
-    client = WebClient(create_app(engine=engine, clock=clock_at(LATE)))
+    moments = [LATE]
+    client = WebClient(create_app(engine=engine, clock=lambda: moments[-1]))
     for channel in ("facebook", "email"):
         token = links.go_token(community_id=nan.id, destination_id=shop.id, channel=channel)
-        for _ in range(25):
+        for _ in range(25):  # every one redirected; ten counted (REPEATS)
             assert _go(client, token).status_code == 302
     assert sample.scalar(select(func.count()).select_from(DestinationClickDay)) == 2
-    assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 50
+    assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 20
+    moments.append(LATE + timedelta(hours=1))  # the next hour (same Bangkok day)
+    token = links.go_token(community_id=nan.id, destination_id=shop.id, channel="facebook")
+    for _ in range(3):
+        _go(client, token)
+    sample.rollback()
+    assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 23
+    assert sample.scalar(select(func.count()).select_from(DestinationClickDay)) == 2
     assert sample.scalar(select(func.count()).select_from(CommunityDestination)) == 1
 
 

@@ -18,7 +18,8 @@ Destination links
     channel the link was posted on; a forged or altered token, a destination removed or
     not of the token's community, or a channel we do not have gets 404.  A person's click
     is counted per destination, channel and day (:mod:`marketing.destinations`); link
-    previews, robots and HEAD requests are redirected uncounted.
+    previews, robots and HEAD requests are redirected uncounted, and so are more than
+    :data:`REPEATS` clicks from one address on one destination and channel in an hour.
 
 Unsubscribing
     GET shows a confirmation page with a button and changes nothing (mail scanners and link
@@ -35,6 +36,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from limits import parse
+from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -53,8 +56,9 @@ from marketing.models import (
     Subscriber,
 )
 from marketing.performance import record_email_event, rollup
-from marketing.web.deps import DB, now_of
+from marketing.web.deps import DB, client_address, now_of
 from marketing.web.rendering import render
+from marketing.web.throttle import address_key
 
 router = APIRouter(include_in_schema=False)
 
@@ -138,6 +142,18 @@ def email_click(token: Token, request: Request, session: DB) -> Response:
 
 #: utm_campaign of a destination link written outside any campaign.
 NO_CAMPAIGN = "glo"
+#: Clicks counted from one address on one destination and channel: more in the same hour
+#: are redirected but not counted (one person pressing again, a script looping).
+REPEATS = parse("10 per hour")
+
+
+def _counted_again(request: Request, destination_id: int, channel: str) -> bool:
+    """True while this address may still add to the destination's count this hour (counted
+    in the sign-in throttle's storage: Redis when configured, shared by every process)."""
+    limiter = FixedWindowRateLimiter(request.app.state.throttle.storage)
+    window = str(int(now_of(request).timestamp() // REPEATS.get_expiry()))
+    address = address_key(client_address(request))
+    return limiter.hit(REPEATS, "go", address, str(destination_id), channel, window)
 
 
 @router.api_route("/go/{token}", methods=["GET", "HEAD"])
@@ -167,7 +183,11 @@ def destination_go(token: Token, request: Request, session: DB) -> Response:
     if not target.startswith(("https://", "http://")):
         raise HTTPException(404, "this link is not valid")
     # A HEAD is a link checker's, never a person's.
-    if request.method == "GET" and not is_preview(request.headers.get("user-agent")):
+    if (
+        request.method == "GET"
+        and not is_preview(request.headers.get("user-agent"))
+        and _counted_again(request, destination.id, found.channel)
+    ):
         day = now_of(request).astimezone(ZoneInfo(community.timezone)).date()
         record_click(session=session, destination=destination, channel=found.channel, day=day)
         session.commit()
