@@ -228,12 +228,18 @@ def test_many_clicks_add_to_one_row_and_repeats_from_one_address_stop_counting(
             assert _go(client, token).status_code == 302
     assert sample.scalar(select(func.count()).select_from(DestinationClickDay)) == 2
     assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 20
+    # Another phone behind the same address (a carrier's NAT) is counted.
+    other_phone = BROWSER.replace("Android 14", "Android 13")
+    token = links.go_token(community_id=nan.id, destination_id=shop.id, channel="email")
+    assert _go(client, token, other_phone).status_code == 302
+    sample.rollback()
+    assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 21
     moments.append(LATE + timedelta(hours=1))  # the next hour (same Bangkok day)
     token = links.go_token(community_id=nan.id, destination_id=shop.id, channel="facebook")
     for _ in range(3):
         _go(client, token)
     sample.rollback()
-    assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 23
+    assert sample.scalar(select(func.sum(DestinationClickDay.clicks))) == 24
     assert sample.scalar(select(func.count()).select_from(DestinationClickDay)) == 2
     assert sample.scalar(select(func.count()).select_from(CommunityDestination)) == 1
 

@@ -31,6 +31,7 @@ Unsubscribing
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -142,8 +143,10 @@ def email_click(token: Token, request: Request, session: DB) -> Response:
 
 #: utm_campaign of a destination link written outside any campaign.
 NO_CAMPAIGN = "glo"
-#: Clicks counted from one address on one destination and channel: more in the same hour
-#: are redirected but not counted (one person pressing again, a script looping).
+#: Clicks counted from one address and browser (user agent) on one destination and channel:
+#: more in the same hour are redirected but not counted (one person pressing again, a script
+#: looping).  The browser is part of the key because many phones share one address behind a
+#: mobile carrier's NAT.
 REPEATS = parse("10 per hour")
 
 
@@ -153,7 +156,9 @@ def _counted_again(request: Request, destination_id: int, channel: str) -> bool:
     limiter = FixedWindowRateLimiter(request.app.state.throttle.storage)
     window = str(int(now_of(request).timestamp() // REPEATS.get_expiry()))
     address = address_key(client_address(request))
-    return limiter.hit(REPEATS, "go", address, str(destination_id), channel, window)
+    agent = request.headers.get("user-agent", "").encode("utf-8", "replace")
+    browser = hashlib.sha256(agent).hexdigest()[:16]
+    return limiter.hit(REPEATS, "go", address, browser, str(destination_id), channel, window)
 
 
 @router.api_route("/go/{token}", methods=["GET", "HEAD"])
