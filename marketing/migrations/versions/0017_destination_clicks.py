@@ -1,8 +1,8 @@
 """each community's shop, booking and product pages, and the click-throughs to them per
 destination, channel and day (#17)
 
-Revision ID: 0016
-Revises: 0015 (post variant tests)
+Revision ID: 0017
+Revises: 0016 (report generation)
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
