@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import string
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -335,6 +336,11 @@ def test_the_yearly_report_and_its_csv_carry_the_clicks_beside_the_outcomes(
     )
     assert {row["destination_clicks"] for row in other} == {"0"}  # 2026: before the clicks
     assert client.get("/reports/year/2570?format=pdf").status_code in (400, 422)
+    # The kept table (#19) follows new clicks without a rollup.
+    total = re.compile(r'<tr class="total">.*?<td class="num clicks"[^>]*>([\d,]+)<', re.S)
+    assert total.findall(client.get("/reports/year/2570").text) == ["7"]
+    _click_as_people(engine, sample, {"line": 2})
+    assert total.findall(client.get("/reports/year/2570").text) == ["9"]
 
 
 def test_the_pages_fit_desktop_and_phone_in_thai(
