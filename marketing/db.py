@@ -11,20 +11,25 @@ for both.  Two things differ and are handled here, once:
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from marketing.settings import get_settings
 
 _IMMEDIATE = "marketing_sqlite_immediate"
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,22 +93,44 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
 _lock = threading.Lock()
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process's engine for ``url`` (default: the configured database), made once."""
+def get_engine(url: str | None = None, *, pre_ping: bool = True) -> Engine:
+    """The process's engine for ``url`` (default: the configured database), made once.
+
+    ``pre_ping=False`` (a server database only; SQLite has one engine): a second pool whose
+    checkouts do not first ask the server whether the connection is still alive -- one round
+    trip less each time.  Its callers must expect a statement to fail on a connection the
+    server dropped, and repeat what can be repeated (:func:`retry_on_disconnect`).
+    """
     url = url or get_settings().effective_database_url
+    key = (url, pre_ping or url.startswith("sqlite"))
     with _lock:
-        engine = _engines.get(url)
+        engine = _engines.get(key)
         if engine is None:
             if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
                 from pathlib import Path
 
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = _engines[url] = make_engine(url)
+            options = {} if url.startswith("sqlite") else {"pool_pre_ping": pre_ping}
+            engine = _engines[key] = make_engine(url, **options)
         return engine
+
+
+def retry_on_disconnect(call: Callable[[], T]) -> T:
+    """``call()``, and once more if it failed because the server had dropped the connection
+    (SQLAlchemy then drops every pooled connection older than that, so the second try runs
+    on a new one).  Only for work that is safe to repeat after a transaction whose COMMIT
+    may or may not have reached the server."""
+    try:
+        return call()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("the database connection was dropped; trying once more on a new one")
+        return call()
 
 
 def dispose_engines(*, close: bool = False) -> None:

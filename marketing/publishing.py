@@ -30,7 +30,7 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +89,7 @@ class Policy:
     reconcile_max_tries: int = 5
     reconcile_delay: float = 60.0
     dispatch_batch: int = 500
+    publish_batch: int = 10
     rate_limit_default: float = 60.0
 
     @classmethod
@@ -103,6 +104,7 @@ class Policy:
             reconcile_max_tries=s.reconcile_max_tries,
             reconcile_delay=s.reconcile_delay,
             dispatch_batch=s.dispatch_batch,
+            publish_batch=s.publish_batch,
         )
 
     def backoff(self, failures: int, rng: random.Random | None = None) -> float:
@@ -238,20 +240,28 @@ _CLAIM = (
     )
     .join(Campaign, Campaign.id == Post.campaign_id)
     .join(ChannelAccount, ChannelAccount.id == Post.channel_account_id)
-    .where(Post.id == bindparam("claim_post"))
+    .where(Post.id.in_(bindparam("claim_posts", expanding=True)))
 )
 _CLAIM_LOCKING = _CLAIM.with_for_update(of=Post, skip_locked=True)
+# The rows are locked by the claiming SELECT, so ``attempt_count + 1`` is the number it read.
 _START = (
     update(Post)
-    .where(Post.id == bindparam("claim_post"))
+    .where(Post.id.in_(bindparam("claim_posts", expanding=True)))
     .values(
-        attempt_count=bindparam("claim_number"),
+        attempt_count=Post.attempt_count + 1,
         state=PostState.PUBLISHING,
         state_changed_at=bindparam("claim_now", type_=UTCDateTime()),
     )
 )
-_OPEN_ATTEMPT = insert(Attempt).returning(Attempt.id)
-# The receipt: the post row is locked first (by the UPDATE), then the attempt, as everywhere.
+_OPEN_ATTEMPTS = insert(Attempt).returning(Attempt.post_id, Attempt.id)
+# The receipts: the post rows are locked first (by the SELECT), then the attempts, as
+# everywhere.  The updates run as one statement each for all the posts (executemany).
+_RECEIPT_ROWS = (
+    select(Post.id, Post.state, Post.external_id, Post.highlight_id, Post.scheduled_at)
+    .where(Post.id.in_(bindparam("receipt_posts", expanding=True)))
+    .order_by(Post.id)
+)
+_RECEIPT_ROWS_LOCKING = _RECEIPT_ROWS.with_for_update(of=Post)
 _MARK_PUBLISHED = (
     update(Post)
     .where(Post.id == bindparam("receipt_post"), Post.state != PostState.PUBLISHED)
@@ -267,7 +277,6 @@ _MARK_PUBLISHED = (
         state=PostState.PUBLISHED,
         state_changed_at=bindparam("receipt_now", type_=UTCDateTime()),
     )
-    .returning(Post.highlight_id, Post.scheduled_at)
 )
 _CLOSE_ATTEMPT = (
     update(Attempt)
@@ -277,16 +286,31 @@ _CLOSE_ATTEMPT = (
         finished_at=bindparam("receipt_now", type_=UTCDateTime()),
     )
 )
+_HIGHLIGHT_POSTED = (
+    update(Highlight)
+    .where(Highlight.id == bindparam("receipt_highlight"))
+    .values(last_posted_at=bindparam("receipt_published_at", type_=UTCDateTime()))
+)
 
 
 def begin_attempt(
     *, engine: Engine, post_id: int, worker: str, now: datetime | None = None
 ) -> Claim | None:
-    """Claim a queued post for publishing and open an attempt, in one committed transaction.
+    """Claim one queued post (see :func:`begin_attempts`); None when there is nothing to do."""
+    claims = begin_attempts(engine=engine, post_ids=[post_id], worker=worker, now=now)
+    return claims[0] if claims else None
 
-    Returns None when there is nothing to do: the post is not queued (a duplicate message or
-    a redelivery after it was handled), or another worker holds it, or its campaign was
-    paused or cancelled meanwhile (the post is put back or cancelled accordingly).
+
+def begin_attempts(
+    *, engine: Engine, post_ids: Sequence[int], worker: str, now: datetime | None = None
+) -> list[Claim]:
+    """Claim queued posts for publishing and open an attempt for each, in one committed
+    transaction; return the claims in the order of ``post_ids``.
+
+    A post is left out when there is nothing to do for it: it is not queued (a duplicate
+    message or a redelivery after it was handled), or another worker holds it, or its
+    campaign was paused or cancelled meanwhile (the post is put back or cancelled
+    accordingly), or its account needs reconnecting.
     """
     now = now or utcnow()
     with write_session(engine) as session:
@@ -294,47 +318,56 @@ def begin_attempt(
         # than the statements themselves.
         connection = session.connection()
         query = _CLAIM_LOCKING if _locking(session) else _CLAIM
-        row = connection.execute(query, {"claim_post": post_id}).one_or_none()
-        if row is None or row.state != PostState.QUEUED:
-            return None
-        if row.campaign_status == CampaignStatus.CANCELLED:
-            _move(session, post_id, PostState.CANCELLED, now)
-            return None
-        if row.campaign_status != CampaignStatus.APPROVED:
-            _move(session, post_id, PostState.SCHEDULED, now)  # paused: taken again on resume
-            return None
-        if row.account_health != AccountHealth.OK:
-            _needs_reconnect(session, post_id, row.account_health_message, now)
-            return None
-        number = row.attempt_count + 1
-        connection.execute(
-            _START, {"claim_post": post_id, "claim_number": number, "claim_now": now}
-        )
-        attempt_id = connection.execute(
-            _OPEN_ATTEMPT,
-            {
-                "post_id": post_id,
-                "number": number,
-                "started_at": now,
-                "heartbeat_at": now,
-                "outcome": AttemptOutcome.UNKNOWN,
-                "worker": worker,
-            },
-        ).scalar_one()
-        return Claim(
-            post_id=post_id,
-            attempt_id=attempt_id,
-            attempt_number=number,
-            channel=row.channel,
-            marker=row.idempotency_key,
-            content=dict(row.content),
-            account_id=row.account_id,
-            account_external_id=row.account_external_id,
-            account_display_name=row.account_display_name,
-            account_secret_name=row.account_secret_name,
-            community_id=row.community_id,
-            started_at=now,
-        )
+        rows = connection.execute(query, {"claim_posts": list(post_ids)}).all()
+        claimable = []
+        for row in rows:
+            if row.state != PostState.QUEUED:
+                continue
+            if row.campaign_status == CampaignStatus.CANCELLED:
+                _move(session, row.id, PostState.CANCELLED, now)
+            elif row.campaign_status != CampaignStatus.APPROVED:
+                _move(session, row.id, PostState.SCHEDULED, now)  # paused: taken on resume
+            elif row.account_health != AccountHealth.OK:
+                _needs_reconnect(session, row.id, row.account_health_message, now)
+            else:
+                claimable.append(row)
+        if not claimable:
+            return []
+        ids = [row.id for row in claimable]
+        connection.execute(_START, {"claim_posts": ids, "claim_now": now})
+        opened = connection.execute(
+            _OPEN_ATTEMPTS,
+            [
+                {
+                    "post_id": row.id,
+                    "number": row.attempt_count + 1,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                    "outcome": AttemptOutcome.UNKNOWN,
+                    "worker": worker,
+                }
+                for row in claimable
+            ],
+        ).all()
+        attempt_of = {post_id: attempt_id for post_id, attempt_id in opened}
+        claims = {
+            row.id: Claim(
+                post_id=row.id,
+                attempt_id=attempt_of[row.id],
+                attempt_number=row.attempt_count + 1,
+                channel=row.channel,
+                marker=row.idempotency_key,
+                content=dict(row.content),
+                account_id=row.account_id,
+                account_external_id=row.account_external_id,
+                account_display_name=row.account_display_name,
+                account_secret_name=row.account_secret_name,
+                community_id=row.community_id,
+                started_at=now,
+            )
+            for row in claimable
+        }
+        return [claims[i] for i in dict.fromkeys(post_ids) if i in claims]
 
 
 def _move(session: Session, post_id: int, state: PostState, now: datetime) -> None:
@@ -349,10 +382,11 @@ def _set_state(post: Post, state: PostState, now: datetime) -> None:
 
 
 @contextlib.contextmanager
-def heartbeat(*, engine: Engine, attempt_id: int, every: float) -> Iterator[None]:
-    """Keep the attempt's heartbeat fresh while the body runs (a slow upload stays "alive";
-    a killed worker's attempt goes quiet and is reconciled)."""
+def heartbeat(*, engine: Engine, attempt_ids: Sequence[int], every: float) -> Iterator[None]:
+    """Keep the heartbeat of the attempts that are still open fresh while the body runs (a
+    slow upload stays "alive"; a killed worker's attempts go quiet and are reconciled)."""
     stop = threading.Event()
+    ids = list(attempt_ids)
 
     def beat() -> None:
         while not stop.wait(every):
@@ -360,13 +394,13 @@ def heartbeat(*, engine: Engine, attempt_id: int, every: float) -> Iterator[None
                 with session_scope(engine) as session:
                     session.execute(
                         update(Attempt)
-                        .where(Attempt.id == attempt_id, Attempt.outcome == AttemptOutcome.UNKNOWN)
+                        .where(Attempt.id.in_(ids), Attempt.outcome == AttemptOutcome.UNKNOWN)
                         .values(heartbeat_at=utcnow())
                     )
             except Exception:  # a missed beat is harmless; the next one retries
-                log.warning("heartbeat for attempt %s failed", attempt_id, exc_info=True)
+                log.warning("heartbeat for attempts %s failed", ids, exc_info=True)
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{attempt_id}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{ids[0]}", daemon=True)
     thread.start()
     try:
         yield
@@ -394,10 +428,23 @@ def record_receipt(
     now: datetime | None = None,
 ) -> None:
     """The channel has the post: mark it published and close the attempt."""
+    record_receipts(engine=engine, published=[(claim, receipt)], outcome=outcome, now=now)
+
+
+def record_receipts(
+    *,
+    engine: Engine,
+    published: Sequence[tuple[Claim, Receipt]],
+    outcome: AttemptOutcome = AttemptOutcome.PUBLISHED,
+    now: datetime | None = None,
+) -> None:
+    """The channel has these posts: mark them published and close their attempts, in one
+    transaction."""
     now = now or utcnow()
     with write_session(engine) as session:
-        scheduled_at = _publish(session, claim, receipt, outcome, now)
-    _count_published(claim, receipt, outcome, scheduled_at)
+        scheduled = _publish(session, published, outcome, now)
+    for (claim, receipt), scheduled_at in zip(published, scheduled, strict=True):
+        _count_published(claim, receipt, outcome, scheduled_at)
 
 
 def _count_published(
@@ -414,44 +461,59 @@ def _count_published(
 
 
 def _publish(
-    session: Session, claim: Claim, receipt: Receipt, outcome: AttemptOutcome, now: datetime
-) -> datetime | None:
-    """Mark the claimed post published and close its attempt with ``outcome``, in the
+    session: Session,
+    published: Sequence[tuple[Claim, Receipt]],
+    outcome: AttemptOutcome,
+    now: datetime,
+) -> list[datetime | None]:
+    """Mark the claimed posts published and close their attempts with ``outcome``, in the
     caller's write transaction (the one place a post becomes published by a channel);
-    return its scheduled time, or None if it had been marked published before."""
-    values = {
-        "receipt_post": claim.post_id,
-        "receipt_attempt": claim.attempt_id,
-        "receipt_external_id": receipt.external_id,
-        "receipt_permalink": receipt.permalink,
-        "receipt_published_at": receipt.published_at,
-        "receipt_metrics_due_at": next_metrics_due(receipt.published_at, now),
-        "receipt_outcome": outcome,
-        "receipt_notice": receipt.notice,
-        "receipt_now": now,
-    }
-    connection = session.connection()  # Core statements: see begin_attempt
-    marked = connection.execute(_MARK_PUBLISHED, values).one_or_none()
-    connection.execute(_CLOSE_ATTEMPT, values)
-    if marked is None:
-        # Already settled (e.g. reconciled while our answer was slow): same publication.
-        existing = session.scalar(select(Post.external_id).where(Post.id == claim.post_id))
-        if existing != receipt.external_id:
-            log.error(
-                "post %s published twice? %s and %s",
-                claim.post_id,
-                existing,
-                receipt.external_id,
-            )
-        return None
-    if marked.highlight_id is not None:
-        session.execute(
-            update(Highlight)
-            .where(Highlight.id == marked.highlight_id)
-            .values(last_posted_at=receipt.published_at)
+    return each one's scheduled time, or None for one marked published before."""
+    connection = session.connection()  # Core statements: see begin_attempts
+    query = _RECEIPT_ROWS_LOCKING if _locking(session) else _RECEIPT_ROWS
+    ids = [claim.post_id for claim, _ in published]
+    rows = {row.id: row for row in connection.execute(query, {"receipt_posts": ids})}
+    fresh: list[dict[str, Any]] = []
+    scheduled: list[datetime | None] = []
+    for claim, receipt in published:
+        row = rows[claim.post_id]
+        if row.state == PostState.PUBLISHED:
+            # Already settled (e.g. reconciled while our answer was slow): same publication.
+            if row.external_id != receipt.external_id:
+                log.error(
+                    "post %s published twice? %s and %s",
+                    claim.post_id,
+                    row.external_id,
+                    receipt.external_id,
+                )
+            scheduled.append(None)
+            continue
+        fresh.append(
+            {
+                "receipt_post": claim.post_id,
+                "receipt_external_id": receipt.external_id,
+                "receipt_permalink": receipt.permalink,
+                "receipt_published_at": receipt.published_at,
+                "receipt_metrics_due_at": next_metrics_due(receipt.published_at, now),
+                "receipt_notice": receipt.notice,
+                "receipt_now": now,
+                "receipt_highlight": row.highlight_id,
+            }
         )
-    scheduled_at: datetime = marked.scheduled_at
-    return scheduled_at
+        scheduled.append(row.scheduled_at)
+    if fresh:
+        connection.execute(_MARK_PUBLISHED, fresh)
+    connection.execute(
+        _CLOSE_ATTEMPT,
+        [
+            {"receipt_attempt": claim.attempt_id, "receipt_outcome": outcome, "receipt_now": now}
+            for claim, _ in published
+        ],
+    )
+    highlighted = [values for values in fresh if values["receipt_highlight"] is not None]
+    if highlighted:
+        connection.execute(_HIGHLIGHT_POSTED, highlighted)
+    return scheduled
 
 
 def record_error(
@@ -670,7 +732,7 @@ def _settle_abandoned(
     if post.state != PostState.PUBLISHING or attempt.outcome != AttemptOutcome.UNKNOWN:
         return post.state, None, None  # settled meanwhile by the original worker
     if found is not None:
-        scheduled_at = _publish(session, claim, found, AttemptOutcome.RECONCILED_FOUND, now)
+        (scheduled_at,) = _publish(session, [(claim, found)], AttemptOutcome.RECONCILED_FOUND, now)
         return PostState.PUBLISHED, AttemptOutcome.RECONCILED_FOUND, scheduled_at
     if error is None:
         attempt.outcome = AttemptOutcome.RECONCILED_ABSENT

@@ -78,6 +78,13 @@ class Settings(BaseSettings):
 
     dispatch_interval: float = Field(5.0, description="Seconds between dispatch_due beats.")
     dispatch_batch: int = Field(500, description="Posts claimed per dispatch transaction.")
+    publish_batch: int = Field(
+        10,
+        ge=1,
+        description="Posts one publishing message carries: claimed together in one "
+        "transaction, then published one after another, each receipt recorded right after "
+        "its answer (e-mail posts always go one to a message).",
+    )
     queue_lease: float = Field(
         120.0, description="Seconds a post may stay queued before its message is sent again."
     )

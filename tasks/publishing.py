@@ -1,8 +1,9 @@
 """Publishing tasks: thin wrappers around :mod:`marketing.publishing`.
 
-``dispatch_due`` (beat) rings the doorbell for due posts, ``publish_post`` publishes one,
-``recover`` (beat) re-rings lost doorbells and reconciles attempts whose worker died.  Tasks
-carry post ids, never objects; every decision is made against the database.
+``dispatch_due`` (beat) rings the doorbell for due posts, ``publish_posts`` publishes a few
+of them (claimed together, published one after another), ``recover`` (beat) re-rings lost
+doorbells and reconciles attempts whose worker died.  Tasks carry post ids, never objects;
+every decision is made against the database.
 """
 
 from __future__ import annotations
@@ -10,28 +11,30 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 from celery import Task
+from sqlalchemy import Engine
 
 from channels import registry
-from channels.base import Capability, OutgoingPost
-from channels.errors import ChannelError, RateLimited
+from channels.base import Account, Capability, OutgoingPost, Receipt
+from channels.errors import AuthExpired, ChannelError, RateLimited
 from marketing.bulk import reconcile_bulk_post, send_bulk_post
-from marketing.db import get_engine, utcnow
+from marketing.db import get_engine, retry_on_disconnect, utcnow
 from marketing.models import ChannelKind
-from marketing.observability import add_log_context, log_context
+from marketing.observability import log_context
 from marketing.post_variants import is_rest as is_rest_of_post_test
 from marketing.post_variants import prepare as prepare_rest_post
 from marketing.publishing import (
     Claim,
     Policy,
     abandoned_attempts,
-    begin_attempt,
+    begin_attempts,
     claim_due,
     heartbeat,
     record_error,
-    record_receipt,
+    record_receipts,
     record_reconciliation,
     requeue_stale,
 )
@@ -44,6 +47,9 @@ log = logging.getLogger(__name__)
 
 # How far before an attempt started a publication may be dated and still be "ours".
 RECONCILE_SLACK = timedelta(minutes=5)
+# Seconds an answered publication may wait for the rest of its batch before its receipt is
+# recorded anyway.
+RECEIPT_DELAY = 1.0
 
 
 def publish_queue(channel: ChannelKind | str) -> str:
@@ -52,19 +58,31 @@ def publish_queue(channel: ChannelKind | str) -> str:
     return registry.queue_for(channel)
 
 
-def ring(post_id: int, channel: ChannelKind) -> None:
-    """Send the doorbell message for a queued post.  After a broker restart a pooled
-    producer can be left on a dead channel (see tasks/beat.py): renew the pools and try once
-    more.  If that fails too, the post stays queued and recover() rings again later."""
+def ring(post_ids: Sequence[int], channel: ChannelKind) -> None:
+    """Send the doorbell message for queued posts of ``channel``.  After a broker restart a
+    pooled producer can be left on a dead channel (see tasks/beat.py): renew the pools and
+    try once more.  If that fails too, the posts stay queued and recover() rings again
+    later."""
+    ids = list(post_ids)
     try:
-        publish_post.apply_async((post_id,), queue=publish_queue(channel))
+        publish_posts.apply_async((ids,), queue=publish_queue(channel))
     except Exception:
-        log.warning(
-            "could not ring for post %s; renewing broker connections", post_id, exc_info=True
-        )
+        log.warning("could not ring for posts %s; renewing broker connections", ids, exc_info=True)
         app.producer_pool.force_close_all()
         app.pool.force_close_all()
-        publish_post.apply_async((post_id,), queue=publish_queue(channel))
+        publish_posts.apply_async((ids,), queue=publish_queue(channel))
+
+
+def ring_all(queued: Sequence[tuple[int, ChannelKind]], batch: int) -> None:
+    """Ring for queued posts, up to ``batch`` of one channel to a message (in due order);
+    one to a message for a channel that sends to many, since each of those is long."""
+    by_channel: dict[ChannelKind, list[int]] = {}
+    for post_id, channel in queued:
+        by_channel.setdefault(channel, []).append(post_id)
+    for channel, ids in by_channel.items():
+        size = 1 if registry.spec_for(channel).can(Capability.SEND_TO_MANY) else batch
+        for start in range(0, len(ids), size):
+            ring(ids[start : start + size], channel)
 
 
 @app.task(name="marketing.dispatch_due", time_limit=120, soft_time_limit=100)
@@ -74,14 +92,26 @@ def dispatch_due() -> int:
     queued, deadline = 0, time.monotonic() + 60
     while True:
         result = claim_due(engine=engine, policy=policy)
-        for post_id, channel in result.queued:
-            ring(post_id, channel)
+        ring_all(result.queued, policy.publish_batch)
         queued += len(result.queued)
         claimed = len(result.queued) + len(result.needs_reconnect)
         if claimed < policy.dispatch_batch or time.monotonic() > deadline:
             break
     record_heartbeat("dispatcher", queued=queued)
     return queued
+
+
+@app.task(
+    name="marketing.publish_posts",
+    bind=True,
+    time_limit=900,
+    soft_time_limit=840,
+    acks_late=True,
+)
+def publish_posts(self: Task, post_ids: list[int]) -> list[str]:
+    """Publish the posts that are still queued, one after another; return the state each
+    ended in."""
+    return _publish_batch(_worker_name(self), post_ids)
 
 
 @app.task(
@@ -92,60 +122,116 @@ def dispatch_due() -> int:
     acks_late=True,
 )
 def publish_post(self: Task, post_id: int) -> str:
-    """Publish one post if it is still queued; return the state it ended in."""
-    with log_context(post_id=post_id):
-        return _publish_post(self, post_id)
+    """Publish one post if it is still queued; return the state it ended in.  (The
+    dispatcher rings :func:`publish_posts`; this one is kept for messages already queued.)"""
+    return _publish_batch(_worker_name(self), [post_id])[0]
 
 
-def _publish_post(self: Task, post_id: int) -> str:
-    engine, policy = get_engine(), Policy.from_settings()
-    worker = f"{socket.gethostname()}:{self.request.hostname or ''}"
-    claim = begin_attempt(engine=engine, post_id=post_id, worker=worker)
-    if claim is None:
-        return "skipped"
-    add_log_context(attempt_id=claim.attempt_id)
+def _worker_name(task: Task) -> str:
+    return f"{socket.gethostname()}:{task.request.hostname or ''}"
+
+
+def _publish_batch(worker: str, post_ids: Sequence[int]) -> list[str]:
+    """Claim ``post_ids`` in one committed transaction, then publish the claimed posts one
+    after another, and record their receipts together once the last has been answered (or
+    :data:`RECEIPT_DELAY` after the first answer still unrecorded, so a slow channel's
+    receipts do not wait for the whole batch).
+
+    Until a receipt is recorded its post is "publishing" with an open attempt, as during
+    its call: if the worker dies meanwhile, the sweeper finds the publication by its marker
+    (``reconciled_found``); the claimed posts not yet sent are found absent and go out
+    again.  The database connections of this path are not pinged at checkout (one round
+    trip less each time): the claim and the receipts are retried once on a new connection
+    if the server had dropped the old one, which is safe for both (a claim whose COMMIT did
+    reach the server finds its posts no longer queued, and they are reconciled like a
+    killed worker's; a receipt only marks a post published once).
+    """
+    engine, policy = get_engine(pre_ping=False), Policy.from_settings()
+    outcomes = dict.fromkeys(post_ids, "skipped")
+    claims = retry_on_disconnect(
+        lambda: begin_attempts(engine=engine, post_ids=post_ids, worker=worker)
+    )
+    if not claims:
+        return [outcomes[post_id] for post_id in post_ids]
+    accounts = wiring.accounts_for(claims, engine=engine)
+    unrecorded: list[tuple[Claim, Receipt]] = []
+    first_answer = 0.0
+
+    def record() -> None:
+        retry_on_disconnect(lambda: record_receipts(engine=engine, published=unrecorded))
+        unrecorded.clear()
+
+    with heartbeat(
+        engine=engine,
+        attempt_ids=[claim.attempt_id for claim in claims],
+        every=policy.attempt_stale_after / 4,
+    ):
+        try:
+            for claim in claims:
+                with log_context(post_id=claim.post_id, attempt_id=claim.attempt_id):
+                    result = _publish_claimed(engine, policy, claim, accounts[claim.account_id])
+                if isinstance(result, Receipt):
+                    if not unrecorded:
+                        first_answer = time.monotonic()
+                    unrecorded.append((claim, result))
+                    outcomes[claim.post_id] = "published"
+                    if time.monotonic() - first_answer >= RECEIPT_DELAY:
+                        record()
+                else:
+                    outcomes[claim.post_id] = result
+        finally:
+            # Also when a publication raised: the answers already in are recorded first.
+            if unrecorded:
+                record()
+    return [outcomes[post_id] for post_id in post_ids]
+
+
+def _publish_claimed(
+    engine: Engine, policy: Policy, claim: Claim, account: Account | AuthExpired
+) -> Receipt | str:
+    """Publish one claimed post: its receipt, or the state it ended in when it was not
+    published (its outcome recorded) or was sent to many."""
+    post_id = claim.post_id
     try:
+        if isinstance(account, AuthExpired):
+            raise account
         wait = wiring.publish_bucket().acquire(f"account:{claim.account_id}")
         if wait > 0:
             # Nothing was sent: a certain refusal, retried when the bucket refills.
             raise RateLimited("publishing rate for this account reached", retry_after=wait)
-        account = wiring.account_for(claim)
-        with heartbeat(
-            engine=engine, attempt_id=claim.attempt_id, every=policy.attempt_stale_after / 4
-        ):
-            if registry.spec_for(claim.channel).can(Capability.SEND_TO_MANY):
-                sent = send_bulk_post(
-                    engine=engine,
-                    claim=claim,
-                    account=account,
-                    sender=wiring.bulk_sender(claim.channel),
-                    batch_size=get_settings().email_batch_size,
-                )
-                log.info("post %s: sent to many -> %s", post_id, sent)
-                return sent
-            if is_rest_of_post_test(claim.content):
-                # A later post of a test over the campaign's posts: the decided variant,
-                # stored before it goes out; until the decision, nothing is sent.
-                prepared = prepare_rest_post(engine=engine, claim=claim, now=utcnow())
-                if isinstance(prepared, timedelta):
-                    raise RateLimited(
-                        "waiting for the variant test to end before posting the winner",
-                        code=f"{claim.channel.value}:variant-waiting",
-                        retry_after=max(1.0, prepared.total_seconds()),
-                    )
-                claim = prepared
-            receipt = wiring.publisher(claim.channel).publish(
-                OutgoingPost(marker=claim.marker, account=account, content=claim.content)
+        if registry.spec_for(claim.channel).can(Capability.SEND_TO_MANY):
+            sent = send_bulk_post(
+                engine=engine,
+                claim=claim,
+                account=account,
+                sender=wiring.bulk_sender(claim.channel),
+                batch_size=get_settings().email_batch_size,
             )
+            log.info("post %s: sent to many -> %s", post_id, sent)
+            return sent
+        if is_rest_of_post_test(claim.content):
+            # A later post of a test over the campaign's posts: the decided variant,
+            # stored before it goes out; until the decision, nothing is sent.
+            prepared = prepare_rest_post(engine=engine, claim=claim, now=utcnow())
+            if isinstance(prepared, timedelta):
+                raise RateLimited(
+                    "waiting for the variant test to end before posting the winner",
+                    code=f"{claim.channel.value}:variant-waiting",
+                    retry_after=max(1.0, prepared.total_seconds()),
+                )
+            claim = prepared
+        receipt = wiring.publisher(claim.channel).publish(
+            OutgoingPost(marker=claim.marker, account=account, content=claim.content)
+        )
     except ChannelError as error:
         state = record_error(engine=engine, claim=claim, error=error, policy=policy)
         log.info("post %s: %s -> %s", post_id, type(error).__name__, state.value)
         return state.value
-    # Any other exception propagates and leaves the attempt "unknown": the sweeper
-    # reconciles it with the channel, never retrying blindly.
-    record_receipt(engine=engine, claim=claim, receipt=receipt)
+    # Any other exception propagates and leaves the attempt "unknown" (and those of the
+    # batch's posts not yet sent): the sweeper reconciles them with the channel, never
+    # retrying blindly.
     log.info("post %s: published as %s", post_id, receipt.external_id)
-    return "published"
+    return receipt
 
 
 @app.task(name="marketing.recover", time_limit=300, soft_time_limit=280)
@@ -154,7 +240,7 @@ def recover() -> dict[str, int]:
     engine, policy = get_engine(), Policy.from_settings()
     rerung = requeue_stale(engine=engine, policy=policy)
     for post_id, channel in rerung:
-        ring(post_id, channel)
+        ring([post_id], channel)
     settled = 0
     for claim in abandoned_attempts(engine=engine, policy=policy):
         reconcile(claim, policy)

@@ -4,6 +4,7 @@ limits; in process memory on the embedded defaults, where one worker runs)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
 
@@ -35,7 +36,13 @@ from marketing.settings import (
     get_secret,
     get_settings,
 )
-from marketing.token_store import StoredTokens, TokenUnreadable, load_tokens, record_refresh
+from marketing.token_store import (
+    StoredTokens,
+    TokenUnreadable,
+    load_tokens,
+    load_tokens_of,
+    record_refresh,
+)
 
 
 @cache
@@ -155,6 +162,32 @@ def account_for(claim: Claim, *, engine: Engine | None = None) -> Account:
     )
 
 
+def accounts_for(
+    claims: Sequence[Claim], *, engine: Engine | None = None
+) -> dict[int, Account | AuthExpired]:
+    """The accounts of several claimed posts with their tokens, the store read in one query:
+    by account id, the account, or the :class:`AuthExpired` that :func:`account_for` would
+    raise for it."""
+    with session_scope(engine) as session:
+        stored = load_tokens_of(session=session, account_ids=[c.account_id for c in claims])
+    found: dict[int, Account | AuthExpired] = {}
+    for claim in claims:
+        if claim.account_id not in found:
+            try:
+                found[claim.account_id] = _account(
+                    account_id=claim.account_id,
+                    kind=claim.channel.value,
+                    external_id=claim.account_external_id,
+                    display_name=claim.account_display_name,
+                    secret_name=claim.account_secret_name,
+                    stored=stored.get(claim.account_id),
+                    engine=engine,
+                )
+            except AuthExpired as exc:
+                found[claim.account_id] = exc
+    return found
+
+
 def account_of(
     *,
     account_id: int,
@@ -169,9 +202,36 @@ def account_of(
     missing token is an auth problem a person must fix: :class:`AuthExpired`."""
     try:
         with session_scope(engine) as session:
-            stored = load_tokens(session=session, account_id=account_id)
+            stored: StoredTokens | TokenUnreadable | None = load_tokens(
+                session=session, account_id=account_id
+            )
     except TokenUnreadable as exc:
-        raise AuthExpired(str(exc), code="token_unreadable", hint=str(exc)) from exc
+        stored = exc
+    return _account(
+        account_id=account_id,
+        kind=kind,
+        external_id=external_id,
+        display_name=display_name,
+        secret_name=secret_name,
+        stored=stored,
+        engine=engine,
+    )
+
+
+def _account(
+    *,
+    account_id: int,
+    kind: str,
+    external_id: str,
+    display_name: str,
+    secret_name: str | None,
+    stored: StoredTokens | TokenUnreadable | None,
+    engine: Engine | None,
+) -> Account:
+    """:func:`account_of` once the store was read (``stored``: what it held, or why it
+    could not be read; None: nothing)."""
+    if isinstance(stored, TokenUnreadable):
+        raise AuthExpired(str(stored), code="token_unreadable", hint=str(stored)) from stored
     if stored is not None:
         return Account(
             kind=kind,
