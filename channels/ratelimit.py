@@ -136,6 +136,61 @@ class RedisUsageStore(UsageStore):
         return Usage.from_json(raw)
 
 
+class CachedUsageStore(UsageStore):
+    """One process's window on a shared usage store, costing no round trip on most calls.
+
+    A report read from ``shared`` (or recorded here) is trusted for ``fresh_for`` seconds;
+    a report recorded here is written to ``shared`` only when it says something new -- its
+    percentage moved by a whole point or more, or its time to regain access changed -- or
+    when this process last wrote for that key ``rewrite_every`` seconds ago.  So another
+    worker's report reaches this one at most ``fresh_for`` seconds late: usage moves over
+    a channel's hour-long window, and the channel itself still refuses past its limit.
+    """
+
+    def __init__(
+        self,
+        shared: UsageStore,
+        *,
+        fresh_for: float = 1.0,
+        rewrite_every: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(ttl=shared.ttl)
+        self.shared = shared
+        self.fresh_for = fresh_for
+        self.rewrite_every = rewrite_every
+        self._clock = clock
+        self._seen: dict[str, tuple[float, Usage | None]] = {}  # key -> (when, usage)
+        self._written: dict[str, tuple[float, Usage]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, key: str, usage: Usage) -> None:
+        now = self._clock()
+        with self._lock:
+            self._seen[key] = (now, usage)
+            written = self._written.get(key)
+            if written is not None and now - written[0] < self.rewrite_every:
+                before = written[1]
+                if (
+                    abs(usage.percent - before.percent) < 1
+                    and usage.regain_after == before.regain_after
+                ):
+                    return
+            self._written[key] = (now, usage)
+        self.shared.record(key, usage)
+
+    def latest(self, key: str) -> Usage | None:
+        now = self._clock()
+        with self._lock:
+            seen = self._seen.get(key)
+        if seen is not None and now - seen[0] < self.fresh_for:
+            return seen[1]
+        usage = self.shared.latest(key)
+        with self._lock:
+            self._seen[key] = (now, usage)
+        return usage
+
+
 class TokenBucket(ABC):
     """A token bucket per key: ``capacity`` tokens, refilled at ``rate`` tokens a second.
 

@@ -17,6 +17,7 @@ from channels.base import Account, Adapter, BulkSender, ChannelServices, Publish
 from channels.errors import AuthExpired, PermanentError
 from channels.quota import UNITS, UPLOADS, InMemoryQuotaLedger, QuotaLedger, RedisQuotaLedger
 from channels.ratelimit import (
+    CachedUsageStore,
     MemoryTokenBucket,
     MemoryUsageStore,
     RedisTokenBucket,
@@ -53,8 +54,10 @@ def redis_client() -> redis.Redis | None:
 
 @cache
 def usage_store() -> UsageStore:
+    """The usage reports every worker shares (in Redis, read and written through this
+    process's cache: see :class:`CachedUsageStore`)."""
     client = redis_client()
-    return RedisUsageStore(client) if client else MemoryUsageStore()
+    return CachedUsageStore(RedisUsageStore(client)) if client else MemoryUsageStore()
 
 
 @cache

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from channels.ratelimit import (
+    CachedUsageStore,
     MemoryTokenBucket,
     MemoryUsageStore,
     RedisTokenBucket,
@@ -182,3 +183,44 @@ def test_redis_usage_store_is_shared_by_two_clients(
     assert reader.latest("page-2") is None
     ttl_ms = b.pttl(prefix + "page-1")
     assert isinstance(ttl_ms, int) and 0 < ttl_ms <= 30 * 60 * 1000
+
+
+def test_cached_usage_store_writes_what_is_new_and_reads_at_most_once_a_second(
+    clients: tuple[redis.Redis, redis.Redis], prefix: str
+) -> None:
+    a, b = clients
+    clock = FakeClock()
+    worker = CachedUsageStore(RedisUsageStore(a, prefix=prefix), clock=clock)
+    other = RedisUsageStore(b, prefix=prefix)  # another worker, writing straight to Redis
+    worker.record("page-1", Usage(call_count=40))
+    assert other.latest("page-1") == Usage(call_count=40)  # the first report is written
+
+    # Under a whole point more, and the same time to regain access: not written again.
+    other.record("page-1", Usage(call_count=45))
+    worker.record("page-1", Usage(call_count=40.5))
+    assert other.latest("page-1") == Usage(call_count=45)
+    # Trusted for a second: the worker's own report, not the other's.
+    assert worker.latest("page-1") == Usage(call_count=40.5)
+    clock.now += 1.0
+    assert worker.latest("page-1") == Usage(call_count=45)
+
+    # A whole point more is news, and so is throttling: both written at once.
+    worker.record("page-1", Usage(call_count=41.5))
+    assert other.latest("page-1") == Usage(call_count=41.5)
+    worker.record("page-1", Usage(call_count=41.5, regain_after=60))
+    assert other.latest("page-1") == Usage(call_count=41.5, regain_after=60)
+
+    # The same report once more after rewrite_every: written, so the shared one stays fresh.
+    other.record("page-1", Usage(call_count=10))
+    worker.record("page-1", Usage(call_count=41.5, regain_after=60))
+    assert other.latest("page-1") == Usage(call_count=10)
+    clock.now += worker.rewrite_every
+    worker.record("page-1", Usage(call_count=41.5, regain_after=60))
+    assert other.latest("page-1") == Usage(call_count=41.5, regain_after=60)
+
+    # An account nobody reported on is asked again after a second, not remembered for long.
+    assert worker.latest("page-2") is None
+    other.record("page-2", Usage(call_count=95))
+    assert worker.latest("page-2") is None
+    clock.now += 1.0
+    assert worker.latest("page-2") == Usage(call_count=95)
