@@ -22,28 +22,44 @@ QUEUE = "publish.facebook"
 class PublishThroughput(Benchmark):
     name = "publish"
     findings = """\
-*Profiled* with `py-spy record --subprocesses --idle` on the worker's pool processes, then
-each step of `publish_post` timed in one process: about two thirds of a publication was
-`begin_attempt` and `record_receipt`, a quarter the Graph call through the SDK (a fifth of
-that the Facebook adapter's usage bookkeeping in Redis), 3 % the per-account token bucket.
-The database part was mostly Python, not PostgreSQL: with `synchronous_commit = off` (an
-experiment, not shipped) the rate rose only 7 %. *Fixed* (`marketing/publishing.py`): the
-claim reads post, campaign and account in one locked `SELECT`; the receipt is one
-conditional `UPDATE ... RETURNING` (13 -> 9 statements a post); these statements are built
-once and run as Core statements on the session's connection, bypassing the ORM's execution
-path (claim 7.4 -> 3.7 ms, receipt 6.7 -> 3.2 ms). Ratio 0.18 -> about 0.23. *Remains*, per
-post, where a no-op task has none of it: two transactions (the claim committed before the
-network call, the receipt after it -- the guarantee itself), the session and pool checkout
-with its pre-ping (`marketing/db.py`), the heartbeat thread, three Redis calls (token bucket,
-usage headers) and the SDK's HTTP call to a sandbox that shares the two cores. Synchronous
-commit and the claim before the network call were not touched."""
+*Profiled* (#19) with `py-spy record --subprocesses --idle` on the worker during 1,000
+posts, and statements counted with SQLAlchemy event listeners on one process running the
+task body. Before: 15 PostgreSQL round trips a post (3 checkouts each with its pre-ping, 3
+`BEGIN`, 6 statements, 3 `COMMIT`: the claim, a transaction of its own to read the token,
+the receipt) and 3 Redis calls (token bucket, usage read, usage write). Of the pool
+processes' time, the claim took 19 %, the receipt 15 %, the token read 11 % (the pre-pings
+alone 10 %, the commits 13 %), the Graph call 9.5 %, the usage bookkeeping 6 %, the bucket
+3 %, and most of the database share was waiting for PostgreSQL's answer (psycopg's
+`Connection.wait`) on a machine whose load stayed above its two cores, not Python. *Fixed*:
+`dispatch_due` rings one `publish_posts` message for up to `MARKETING_PUBLISH_BATCH` (10)
+posts of a channel (e-mail posts one each); the task claims them in one committed
+transaction (one locked `SELECT`, one `UPDATE`, one multi-row `INSERT` of the attempts),
+reads their accounts' stored tokens in one query, publishes them one after another, and
+records the receipts together in one transaction once the last answer is in (or a second
+after the first unrecorded one); the publishing pool is made without `pool_pre_ping`, and
+the claim and the receipts are retried once on a new connection when the server had
+dropped the old one (`marketing.db.retry_on_disconnect`); usage reports go through a
+per-process cache (`CachedUsageStore`: read from Redis at most once a second per Page,
+written when they change by a point or every 10 s). Now about 1.3 PostgreSQL round trips
+and 1 Redis call a post (the shared token bucket). Ratio, `--only publish --runs 2` just
+before and just after on the same load (the rows above): 0.121 -> 0.760; on the way, at load
+7-11, 0.165 before, 0.489 with the batches and without the pings, 0.604 with the usage cache
+too. The guarantee is unchanged: each claim
+is committed before its post's call and each receipt after it; a worker killed inside a
+batch leaves its claimed posts "publishing" with open attempts, which the sweeper
+reconciles by marker (published ones found, unsent ones absent and sent again), as it did
+for the one post in flight. *Remains*, per post: the Graph call through the SDK and the
+sandbox (about 30 % of the pool processes' time after the change), the token bucket's
+Redis round trip, a tenth of a Celery message, and a tenth of the claim and receipt
+transactions -- on two cores shared with PostgreSQL, Redis, the sandbox and, during these
+measurements, seven other engineers' test runs."""
     note = """\
 **Publish throughput.** 2,000 Facebook posts (quick: 100), due now, spread over the ten
 sample Pages, go through the whole pipeline: one `dispatch_due` claims them in batches and
-rings a `publish_post` message for each; a real `celery worker` (prefork, 2 processes,
-prefetch 1, late acknowledgement, as `celeryconfig.py` sets) on a private Redis claims each
-post in PostgreSQL, publishes it through the `facebook-business` SDK to the Graph API
-sandbox (no added latency) and records the receipt. Time: from sending `dispatch_due` to the
+rings a `publish_posts` message for every ten; a real `celery worker` (prefork, 2 processes,
+prefetch 1, late acknowledgement, as `celeryconfig.py` sets) on a private Redis claims the
+posts in PostgreSQL, publishes them through the `facebook-business` SDK to the Graph API
+sandbox (no added latency) and records the receipts. Time: from sending `dispatch_due` to the
 last post's `published` timestamp in the database. Baseline: the same worker consuming 2,000
 `bench.noop` messages sent to the same queue (time from the first send until the queue and
 Redis's unacknowledged set are empty)."""
