@@ -39,10 +39,12 @@ from marketing.publishing import (
     abandoned_attempts,
     account_reconnected,
     begin_attempt,
+    begin_attempts,
     cancel_post,
     claim_due,
     record_error,
     record_receipt,
+    record_receipts,
     record_reconciliation,
     requeue_stale,
     retry_post,
@@ -171,6 +173,45 @@ def test_a_duplicate_message_is_harmless(engine: Engine, session: Session) -> No
     assert post is not None
     assert (post.external_id, post.attempt_count) == (f"page_{post_id}", 1)
     assert post.metrics_due_at == NOW + timedelta(hours=1)
+
+
+def test_a_batch_is_claimed_together_and_its_receipts_recorded_together(
+    engine: Engine, session: Session
+) -> None:
+    ids = make_posts(engine, 4)
+    claim_due(engine=engine, policy=POLICY, now=NOW)
+    paused = make_posts(engine, 1)
+    claim_due(engine=engine, policy=POLICY, now=NOW)
+    post = session.get(Post, paused[0])
+    assert post is not None
+    session.get(Campaign, post.campaign_id).status = CampaignStatus.PAUSED  # type: ignore[union-attr]
+    session.commit()
+    first = begin_attempt(engine=engine, post_id=ids[1], worker="w0", now=NOW)
+    assert first is not None
+
+    # Asked in this order: the one another message holds and the paused one are left out,
+    # the others come back in the order asked, each with its own open attempt.
+    asked = [ids[3], ids[1], paused[0], ids[0], ids[2]]
+    claims = begin_attempts(engine=engine, post_ids=asked, worker="w1", now=NOW)
+    assert [c.post_id for c in claims] == [ids[3], ids[0], ids[2]]
+    assert len({c.attempt_id for c in claims} | {first.attempt_id}) == 4
+    assert all(c.attempt_number == 1 and c.started_at == NOW for c in claims)
+    assert state(session, paused[0]) == PostState.SCHEDULED
+    assert begin_attempts(engine=engine, post_ids=asked, worker="w2", now=NOW) == []
+
+    # One post was settled meanwhile (its answer was slow, and it was reconciled): its
+    # receipt in the batch changes nothing, the others are published.
+    record_receipt(engine=engine, claim=claims[1], receipt=receipt(ids[0]), now=NOW)
+    record_receipts(engine=engine, published=[(c, receipt(c.post_id)) for c in claims], now=NOW)
+    session.commit()
+    for claim in claims:
+        assert state(session, claim.post_id) == PostState.PUBLISHED
+        row = session.get(Post, claim.post_id)
+        attempt = session.get(Attempt, claim.attempt_id)
+        assert row is not None and attempt is not None
+        assert row.external_id == f"page_{claim.post_id}"
+        assert (attempt.outcome, attempt.finished_at) == (AttemptOutcome.PUBLISHED, NOW)
+    assert state(session, ids[1]) == PostState.PUBLISHING  # its own claim is still open
 
 
 def test_paused_campaign_puts_queued_post_back(engine: Engine, session: Session) -> None:
@@ -382,3 +423,38 @@ def test_lost_doorbell_is_rung_again(engine: Engine) -> None:
     again = requeue_stale(engine=engine, policy=POLICY, now=NOW + timedelta(seconds=61))
     assert [i for i, _ in again] == [post_id]
     assert requeue_stale(engine=engine, policy=POLICY, now=NOW + timedelta(seconds=62)) == []
+
+
+def test_a_connection_the_server_dropped_costs_one_retry_not_the_claim(db_url: str) -> None:
+    """The publishing pool does not ping at checkout: a connection PostgreSQL has dropped
+    fails the statement, and the claim is made again on a new connection."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from marketing.db import get_engine, retry_on_disconnect
+
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to drop a connection")
+    pinged, engine = get_engine(db_url), get_engine(db_url, pre_ping=False)
+    assert engine is not pinged and engine.pool._pre_ping is False  # type: ignore[attr-defined]
+    ids = make_posts(engine, 2)
+    claim_due(engine=engine, policy=POLICY, now=NOW)
+
+    def drop_the_pooled_connection() -> None:
+        with engine.connect() as conn:  # the one connection the pool will hand out next
+            pid = conn.scalar(text("SELECT pg_backend_pid()"))
+        with pinged.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    drop_the_pooled_connection()
+    with pytest.raises(DBAPIError) as raised:
+        begin_attempts(engine=engine, post_ids=[ids[0]], worker="w", now=NOW)
+    assert raised.value.connection_invalidated
+
+    drop_the_pooled_connection()
+    claims = retry_on_disconnect(
+        lambda: begin_attempts(engine=engine, post_ids=ids, worker="w", now=NOW)
+    )
+    assert [c.post_id for c in claims] == ids
+    with session_scope(pinged) as s:
+        assert {s.get(Post, i).state for i in ids} == {PostState.PUBLISHING}  # type: ignore[union-attr]
