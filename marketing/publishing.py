@@ -391,11 +391,18 @@ def heartbeat(*, engine: Engine, attempt_ids: Sequence[int], every: float) -> It
     def beat() -> None:
         while not stop.wait(every):
             try:
+                now = utcnow()
                 with session_scope(engine) as session:
+                    # Never backwards: an attempt whose answer was lost has its heartbeat
+                    # set ahead (record_error), to be reconciled no sooner than that.
                     session.execute(
                         update(Attempt)
-                        .where(Attempt.id.in_(ids), Attempt.outcome == AttemptOutcome.UNKNOWN)
-                        .values(heartbeat_at=utcnow())
+                        .where(
+                            Attempt.id.in_(ids),
+                            Attempt.outcome == AttemptOutcome.UNKNOWN,
+                            Attempt.heartbeat_at < now,
+                        )
+                        .values(heartbeat_at=now)
                     )
             except Exception:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for attempts %s failed", ids, exc_info=True)

@@ -42,6 +42,7 @@ from marketing.publishing import (
     begin_attempts,
     cancel_post,
     claim_due,
+    heartbeat,
     record_error,
     record_receipt,
     record_receipts,
@@ -458,3 +459,29 @@ def test_a_connection_the_server_dropped_costs_one_retry_not_the_claim(db_url: s
     assert [c.post_id for c in claims] == ids
     with session_scope(pinged) as s:
         assert {s.get(Post, i).state for i in ids} == {PostState.PUBLISHING}  # type: ignore[union-attr]
+
+
+def test_the_batch_heartbeat_keeps_open_attempts_alive_and_never_moves_one_back(
+    engine: Engine, session: Session
+) -> None:
+    from marketing.db import utcnow
+    from tests.support.services import wait_until
+
+    ids = make_posts(engine, 3)
+    claim_due(engine=engine, policy=POLICY, now=NOW)
+    claims = begin_attempts(engine=engine, post_ids=ids, worker="w", now=NOW)
+    ahead = utcnow() + timedelta(days=1)  # a lost answer's attempt: reconciled no sooner
+    record_receipt(engine=engine, claim=claims[2], receipt=receipt(ids[2]), now=NOW)
+    with session_scope(engine) as s:
+        s.get(Attempt, claims[1].attempt_id).heartbeat_at = ahead  # type: ignore[union-attr]
+
+    def beat_of(attempt_id: int) -> datetime:
+        with session_scope(engine) as s:
+            attempt = s.get(Attempt, attempt_id)
+            assert attempt is not None
+            return attempt.heartbeat_at
+
+    with heartbeat(engine=engine, attempt_ids=[c.attempt_id for c in claims], every=0.01):
+        wait_until(lambda: beat_of(claims[0].attempt_id) > NOW, timeout=30, what="a beat")
+    assert beat_of(claims[1].attempt_id) == ahead
+    assert beat_of(claims[2].attempt_id) == NOW  # closed: not beaten
