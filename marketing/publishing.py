@@ -30,12 +30,13 @@ import contextlib
 import logging
 import random
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from channels.base import Capability, Receipt
@@ -381,36 +382,86 @@ def _set_state(post: Post, state: PostState, now: datetime) -> None:
     post.state_changed_at = now
 
 
+class Lease:
+    """Which claimed attempts a worker may still send, as its heartbeat last confirmed them.
+
+    A sweeper takes an attempt for reconciliation only once its heartbeat is
+    ``stale_after`` old, and then counts a reconcile try on it.  So while the last confirmed
+    renewal is less than half that old and no sweeper has counted a try, a call started now
+    cannot race a reconciliation (which could find the post absent and send it again).  A
+    worker cut off from the database stops sending its batch: the rest is reconciled.
+    """
+
+    def __init__(
+        self,
+        attempt_ids: Sequence[int],
+        *,
+        renewed_at: float,
+        stale_after: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._held = set(attempt_ids)
+        self._renewed_at = renewed_at
+        self._valid_for = stale_after / 2
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def renewed(self, held: set[int], at: float) -> None:
+        """A beat begun at ``at`` (on :attr:`clock`) confirmed the attempts ``held``."""
+        with self._lock:
+            self._held, self._renewed_at = held, at
+
+    def holds(self, attempt_id: int) -> bool:
+        with self._lock:
+            fresh = self._clock() - self._renewed_at < self._valid_for
+            return fresh and attempt_id in self._held
+
+
+def renew_attempts(*, engine: Engine, attempt_ids: Sequence[int], now: datetime) -> set[int]:
+    """One heartbeat: bring the heartbeat of the attempts still open and not taken by a
+    sweeper up to ``now``, and return their ids (committed)."""
+    with session_scope(engine) as session:
+        held = session.connection().execute(
+            update(Attempt)
+            .where(
+                Attempt.id.in_(list(attempt_ids)),
+                Attempt.outcome == AttemptOutcome.UNKNOWN,
+                Attempt.reconcile_tries == 0,  # no sweeper has taken it
+            )
+            # Never backwards: an attempt whose answer was lost has its heartbeat set ahead
+            # (record_error), to be reconciled no sooner than that.
+            .values(
+                heartbeat_at=case((Attempt.heartbeat_at < now, now), else_=Attempt.heartbeat_at)
+            )
+            .returning(Attempt.id)
+        )
+        return set(held.scalars())
+
+
 @contextlib.contextmanager
-def heartbeat(*, engine: Engine, attempt_ids: Sequence[int], every: float) -> Iterator[None]:
+def heartbeat(
+    *, engine: Engine, attempt_ids: Sequence[int], stale_after: float, claimed_at: float
+) -> Iterator[Lease]:
     """Keep the heartbeat of the attempts that are still open fresh while the body runs (a
-    slow upload stays "alive"; a killed worker's attempts go quiet and are reconciled)."""
+    slow upload stays "alive"; a killed worker's attempts go quiet and are reconciled),
+    beating four times per ``stale_after``; yield their :class:`Lease`, renewed from
+    ``claimed_at`` (``time.monotonic()`` taken before the claim) by each beat."""
     stop = threading.Event()
     ids = list(attempt_ids)
+    lease = Lease(ids, renewed_at=claimed_at, stale_after=stale_after)
 
     def beat() -> None:
-        while not stop.wait(every):
+        while not stop.wait(stale_after / 4):
             try:
-                now = utcnow()
-                with session_scope(engine) as session:
-                    # Never backwards: an attempt whose answer was lost has its heartbeat
-                    # set ahead (record_error), to be reconciled no sooner than that.
-                    session.execute(
-                        update(Attempt)
-                        .where(
-                            Attempt.id.in_(ids),
-                            Attempt.outcome == AttemptOutcome.UNKNOWN,
-                            Attempt.heartbeat_at < now,
-                        )
-                        .values(heartbeat_at=now)
-                    )
+                at = time.monotonic()
+                lease.renewed(renew_attempts(engine=engine, attempt_ids=ids, now=utcnow()), at)
             except Exception:  # a missed beat is harmless; the next one retries
                 log.warning("heartbeat for attempts %s failed", ids, exc_info=True)
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{ids[0]}", daemon=True)
     thread.start()
     try:
-        yield
+        yield lease
     finally:
         stop.set()
         thread.join(5)

@@ -28,6 +28,7 @@ from marketing.post_variants import is_rest as is_rest_of_post_test
 from marketing.post_variants import prepare as prepare_rest_post
 from marketing.publishing import (
     Claim,
+    Lease,
     Policy,
     abandoned_attempts,
     begin_attempts,
@@ -148,6 +149,7 @@ def _publish_batch(worker: str, post_ids: Sequence[int]) -> list[str]:
     """
     engine, policy = get_engine(pre_ping=False), Policy.from_settings()
     outcomes = dict.fromkeys(post_ids, "skipped")
+    claimed_at = time.monotonic()
     claims = retry_on_disconnect(
         lambda: begin_attempts(engine=engine, post_ids=post_ids, worker=worker)
     )
@@ -164,12 +166,15 @@ def _publish_batch(worker: str, post_ids: Sequence[int]) -> list[str]:
     with heartbeat(
         engine=engine,
         attempt_ids=[claim.attempt_id for claim in claims],
-        every=policy.attempt_stale_after / 4,
-    ):
+        stale_after=policy.attempt_stale_after,
+        claimed_at=claimed_at,
+    ) as lease:
         try:
             for claim in claims:
                 with log_context(post_id=claim.post_id, attempt_id=claim.attempt_id):
-                    result = _publish_claimed(engine, policy, claim, accounts[claim.account_id])
+                    result = _publish_claimed(
+                        engine, policy, claim, accounts[claim.account_id], lease
+                    )
                 if isinstance(result, Receipt):
                     if not unrecorded:
                         first_answer = time.monotonic()
@@ -187,10 +192,11 @@ def _publish_batch(worker: str, post_ids: Sequence[int]) -> list[str]:
 
 
 def _publish_claimed(
-    engine: Engine, policy: Policy, claim: Claim, account: Account | AuthExpired
+    engine: Engine, policy: Policy, claim: Claim, account: Account | AuthExpired, lease: Lease
 ) -> Receipt | str:
     """Publish one claimed post: its receipt, or the state it ended in when it was not
-    published (its outcome recorded) or was sent to many."""
+    published (its outcome recorded, or its claim left to the sweeper) or was sent to
+    many."""
     post_id = claim.post_id
     try:
         if isinstance(account, AuthExpired):
@@ -200,6 +206,8 @@ def _publish_claimed(
             # Nothing was sent: a certain refusal, retried when the bucket refills.
             raise RateLimited("publishing rate for this account reached", retry_after=wait)
         if registry.spec_for(claim.channel).can(Capability.SEND_TO_MANY):
+            if not _still_held(lease, claim):
+                return "publishing"
             sent = send_bulk_post(
                 engine=engine,
                 claim=claim,
@@ -220,6 +228,8 @@ def _publish_claimed(
                     retry_after=max(1.0, prepared.total_seconds()),
                 )
             claim = prepared
+        if not _still_held(lease, claim):
+            return "publishing"
         receipt = wiring.publisher(claim.channel).publish(
             OutgoingPost(marker=claim.marker, account=account, content=claim.content)
         )
@@ -232,6 +242,16 @@ def _publish_claimed(
     # retrying blindly.
     log.info("post %s: published as %s", post_id, receipt.external_id)
     return receipt
+
+
+def _still_held(lease: Lease, claim: Claim) -> bool:
+    """Whether the claim may still be sent (see :class:`Lease`); checked just before the
+    call.  If not, the heartbeat could not confirm it lately (the database out of reach, or
+    a sweeper took it): a call now could race its reconciliation, which settles it."""
+    if lease.holds(claim.attempt_id):
+        return True
+    log.warning("post %s: claim not confirmed lately; left to reconciliation", claim.post_id)
+    return False
 
 
 @app.task(name="marketing.recover", time_limit=300, soft_time_limit=280)

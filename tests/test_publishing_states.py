@@ -34,6 +34,7 @@ from marketing.models import (
     PostState,
 )
 from marketing.publishing import (
+    Lease,
     Policy,
     PostActionRefused,
     abandoned_attempts,
@@ -47,6 +48,7 @@ from marketing.publishing import (
     record_receipt,
     record_receipts,
     record_reconciliation,
+    renew_attempts,
     requeue_stale,
     retry_post,
 )
@@ -461,19 +463,25 @@ def test_a_connection_the_server_dropped_costs_one_retry_not_the_claim(db_url: s
         assert {s.get(Post, i).state for i in ids} == {PostState.PUBLISHING}  # type: ignore[union-attr]
 
 
-def test_the_batch_heartbeat_keeps_open_attempts_alive_and_never_moves_one_back(
+def test_a_beat_renews_open_claims_never_backwards_and_not_those_a_sweeper_took(
     engine: Engine, session: Session
 ) -> None:
     from marketing.db import utcnow
-    from tests.support.services import wait_until
 
-    ids = make_posts(engine, 3)
+    ids = make_posts(engine, 4)
     claim_due(engine=engine, policy=POLICY, now=NOW)
     claims = begin_attempts(engine=engine, post_ids=ids, worker="w", now=NOW)
-    ahead = utcnow() + timedelta(days=1)  # a lost answer's attempt: reconciled no sooner
-    record_receipt(engine=engine, claim=claims[2], receipt=receipt(ids[2]), now=NOW)
-    with session_scope(engine) as s:
-        s.get(Attempt, claims[1].attempt_id).heartbeat_at = ahead  # type: ignore[union-attr]
+    attempts = [c.attempt_id for c in claims]
+    later, ahead = NOW + timedelta(seconds=10), utcnow() + timedelta(days=1)
+    record_receipt(engine=engine, claim=claims[3], receipt=receipt(ids[3]), now=NOW)
+    with session_scope(engine) as s:  # a lost answer's attempt: reconciled no sooner
+        s.get(Attempt, attempts[1]).heartbeat_at = ahead  # type: ignore[union-attr]
+        s.get(Attempt, attempts[2]).heartbeat_at = later  # type: ignore[union-attr]
+
+    # The worker stalled: a sweeper takes the claim whose heartbeat is stale.
+    taken = abandoned_attempts(engine=engine, policy=POLICY, now=NOW + timedelta(seconds=31))
+    assert [c.attempt_id for c in taken] == [attempts[0]]
+    assert renew_attempts(engine=engine, attempt_ids=attempts, now=later) == set(attempts[1:3])
 
     def beat_of(attempt_id: int) -> datetime:
         with session_scope(engine) as s:
@@ -481,7 +489,37 @@ def test_the_batch_heartbeat_keeps_open_attempts_alive_and_never_moves_one_back(
             assert attempt is not None
             return attempt.heartbeat_at
 
-    with heartbeat(engine=engine, attempt_ids=[c.attempt_id for c in claims], every=0.01):
-        wait_until(lambda: beat_of(claims[0].attempt_id) > NOW, timeout=30, what="a beat")
-    assert beat_of(claims[1].attempt_id) == ahead
-    assert beat_of(claims[2].attempt_id) == NOW  # closed: not beaten
+    assert beat_of(attempts[1]) == ahead and beat_of(attempts[2]) == later
+    assert beat_of(attempts[3]) == NOW  # closed: not beaten
+
+
+def test_a_lease_holds_what_the_last_beat_confirmed_for_half_the_stale_time() -> None:
+    clock = [100.0]
+    lease = Lease([1, 2], renewed_at=100.0, stale_after=4, clock=lambda: clock[0])
+    assert lease.holds(1) and lease.holds(2) and not lease.holds(3)
+    clock[0] = 101.9
+    assert lease.holds(1)
+    clock[0] = 102.0  # no beat confirmed the claims for half the stale time: stop sending
+    assert not lease.holds(1) and not lease.holds(2)
+    lease.renewed({2}, at=102.0)  # a sweeper took 1 meanwhile
+    assert not lease.holds(1) and lease.holds(2)
+
+
+def test_the_heartbeat_thread_beats_for_the_claims(engine: Engine) -> None:
+    import time
+
+    from tests.support.services import wait_until
+
+    ids = make_posts(engine, 2)
+    claim_due(engine=engine, policy=POLICY, now=NOW)
+    claims = begin_attempts(engine=engine, post_ids=ids, worker="w", now=NOW)
+    attempts = [c.attempt_id for c in claims]
+    with heartbeat(
+        engine=engine, attempt_ids=attempts, stale_after=0.04, claimed_at=time.monotonic()
+    ):
+
+        def beaten() -> bool:
+            with session_scope(engine) as s:
+                return all(s.get(Attempt, a).heartbeat_at > NOW for a in attempts)  # type: ignore[union-attr]
+
+        wait_until(beaten, timeout=30, what="a beat")
