@@ -28,8 +28,8 @@ task body. Before: 15 PostgreSQL round trips a post (3 checkouts each with its p
 `BEGIN`, 6 statements, 3 `COMMIT`: the claim, a transaction of its own to read the token,
 the receipt) and 3 Redis calls (token bucket, usage read, usage write). Of the pool
 processes' time, the claim took 19 %, the receipt 15 %, the token read 11 % (the pre-pings
-alone 10 %, the commits 13 %), the Graph call 9.5 %, the usage bookkeeping 6 %, the bucket
-3 %, and most of the database share was waiting for PostgreSQL's answer (psycopg's
+alone 10 %, the commits 13 %), the Graph call 9.5 %, the usage bookkeeping 6 %, the bucket 3
+%, and most of the database share was waiting for PostgreSQL's answer (psycopg's
 `Connection.wait`) on a machine whose load stayed above its two cores, not Python. *Fixed*:
 `dispatch_due` rings one `publish_posts` message for up to `MARKETING_PUBLISH_BATCH` (10)
 posts of a channel (e-mail posts one each); the task claims them in one committed
@@ -37,22 +37,29 @@ transaction (one locked `SELECT`, one `UPDATE`, one multi-row `INSERT` of the at
 reads their accounts' stored tokens in one query, publishes them one after another, and
 records the receipts together in one transaction once the last answer is in (or a second
 after the first unrecorded one); the publishing pool is made without `pool_pre_ping`, and
-the claim and the receipts are retried once on a new connection when the server had
-dropped the old one (`marketing.db.retry_on_disconnect`); usage reports go through a
-per-process cache (`CachedUsageStore`: read from Redis at most once a second per Page,
-written when they change by a point or every 10 s). Now about 1.3 PostgreSQL round trips
-and 1 Redis call a post (the shared token bucket). Ratio, `--only publish --runs 2` just
-before and just after on the same load (the rows above): 0.121 -> 0.760; on the way, at load
-7-11, 0.165 before, 0.489 with the batches and without the pings, 0.604 with the usage cache
-too. The guarantee is unchanged: each claim
-is committed before its post's call and each receipt after it; a worker killed inside a
-batch leaves its claimed posts "publishing" with open attempts, which the sweeper
-reconciles by marker (published ones found, unsent ones absent and sent again), as it did
-for the one post in flight. *Remains*, per post: the Graph call through the SDK and the
-sandbox (about 30 % of the pool processes' time after the change), the token bucket's
-Redis round trip, a tenth of a Celery message, and a tenth of the claim and receipt
-transactions -- on two cores shared with PostgreSQL, Redis, the sandbox and, during these
-measurements, seven other engineers' test runs."""
+the claim and the receipts are retried once on a new connection when the server had dropped
+the old one (`marketing.db.retry_on_disconnect`); usage reports go through a per-process
+cache (`CachedUsageStore`: read from Redis at most once a second per Page, written when they
+change by a point or every 10 s). Now about 1.3 PostgreSQL round trips and 1 Redis call a
+post (the shared token bucket). Ratio, `--only publish --runs 2` of main and of this change
+one after the other: 0.177 -> 0.490 (0.468-0.511; 36 -> 174 posts/s, the no-op 247 and 360)
+at load 7-10, the rows above; 0.121 -> 0.760 at load 15-25 (the no-op fell to 130 and 46).
+The guarantee is unchanged: each claim is committed before its post's call and each receipt
+after it; a worker killed inside a batch leaves its claimed posts "publishing" with open
+attempts, which the sweeper reconciles by marker (published ones found, unsent ones absent
+and sent again), as it did for the one post in flight. A claim waiting in a batch is sent
+only while its `Lease` holds: the heartbeat confirms which claims no sweeper has taken, and
+a call starts within half the stale time of that confirmation (without it,
+`tests/test_several_hosts.py` once caught a worker cut off from the database resuming its
+batch and publishing again what a sweeper had meanwhile found absent and sent). *Remains*
+(py-spy again, the pool processes' busy time after the change): the Graph call through the
+SDK and the sandbox 38 %, the receipts 17 %, the token bucket's Redis round trip 16 %, the
+claims 16 %, `dispatch_due` 8 %; 3.1 ms of CPU a post over every process (worker,
+PostgreSQL, Redis, the sandbox), against about 1.9 ms for a no-op message. What is left per
+post is the call itself and the shared bucket; larger batches would save more of the claims
+and receipts but leave more posts to reconcile after a kill, and a bucket taken for a whole
+batch would let calls bunch, so both were left as they are. All of it on two cores shared
+with PostgreSQL, Redis, the sandbox and seven other engineers' test runs."""
     note = """\
 **Publish throughput.** 2,000 Facebook posts (quick: 100), due now, spread over the ten
 sample Pages, go through the whole pipeline: one `dispatch_due` claims them in batches and
