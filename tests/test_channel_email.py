@@ -455,7 +455,7 @@ def test_a_batch_of_100_reuses_one_connection(sandbox: SmtpSandbox) -> None:
     assert sandbox.connections == 1
     assert sandbox.count_by_marker() == {MARKER: 100}
     assert sorted(m.subscriber_id or 0 for m in sandbox.messages) == list(range(100))
-    assert sandbox.open_connections == 0  # QUIT at the end of the batch
+    assert sandbox.wait_open_connections(0) == 0  # QUIT at the end of the batch
 
 
 def test_starttls_and_login() -> None:

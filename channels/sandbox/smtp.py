@@ -403,6 +403,7 @@ class SmtpSandbox:
         self._faults: list[SmtpFault] = []
         self._open: set[_SandboxSMTP] = set()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a connection opened or closed
         self._controller: _SandboxController | None = None
         self._certificates: _Certificates | None = None
 
@@ -490,6 +491,15 @@ class SmtpSandbox:
         with self._lock:
             return len(self._open)
 
+    def wait_open_connections(self, count: int, timeout: float = 30.0) -> int:
+        """Wait until ``count`` client connections are open (the server side closes a
+        connection after the client's ``QUIT`` has been answered, so a client that has
+        returned may still be counted for a moment); the count then, whether or not it
+        got there within ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._open) == count, timeout)
+            return len(self._open)
+
     def drop_connections(self) -> None:
         """Close every open client connection now (as a relay does with idle ones)."""
         controller = self._controller
@@ -537,8 +547,9 @@ class SmtpSandbox:
             return self.connections
 
     def _closed(self, server: _SandboxSMTP) -> None:
-        with self._lock:
+        with self._changed:
             self._open.discard(server)
+            self._changed.notify_all()
 
     def _take_fault(self, stage: FaultStage, recipient: str | None) -> SmtpFault | None:
         with self._lock:
