@@ -252,6 +252,10 @@ class ChannelSpec:
     factory: Callable[[Any, ChannelServices], Adapter]  # (settings_model value, services)
     media_keys: tuple[str, ...] = ()  # content keys whose value is a media file path
     signs_links: bool = False  # its messages carry signed tracking links (needs the secret)
+    # Posts of this channel claimed together in one publishing message (at most the
+    # MARKETING_PUBLISH_BATCH setting); 1 for a channel whose every call is long or whose
+    # bookkeeping counts each claimed post as spent (YouTube: uploads, daily upload quota).
+    posts_per_message: int | None = None
 
     def __post_init__(self) -> None:
         if self.limits.kind != self.kind:

@@ -1042,4 +1042,8 @@ SPEC = ChannelSpec(
     ),
     settings_model=YouTubeSettings,
     factory=_build,
+    # One upload a message: an upload takes seconds to minutes, and the daily-upload ledger,
+    # when Redis has lost it, is rebuilt by counting every started attempt as spent
+    # (marketing.quota_record) -- a claimed batch would count as spent uploads not yet made.
+    posts_per_message=1,
 )

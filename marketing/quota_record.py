@@ -11,6 +11,8 @@ upload that may have spent quota, in flight and unknown ones included.  It errs 
   YouTube (an unreadable video, a missing token);
 - an attempt that has started but not yet reserved when the counter is rebuilt is counted
   now and reserved again when it gets there: at most one extra unit per attempt in flight.
+  That is why YouTube posts are claimed one a message (its spec's ``posts_per_message``):
+  a claimed batch would be counted as that many uploads before any was made.
 
 Unit-costing calls (``videos.list``, ``playlistItems.list``) leave no row, so the units and
 search buckets start again from 0: they are 10,000 a day and this service spends a few

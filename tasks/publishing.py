@@ -76,12 +76,15 @@ def ring(post_ids: Sequence[int], channel: ChannelKind) -> None:
 
 def ring_all(queued: Sequence[tuple[int, ChannelKind]], batch: int) -> None:
     """Ring for queued posts, up to ``batch`` of one channel to a message (in due order);
-    one to a message for a channel that sends to many, since each of those is long."""
+    one to a message for a channel that sends to many, since each of those is long, and no
+    more than a channel's ``posts_per_message``."""
     by_channel: dict[ChannelKind, list[int]] = {}
     for post_id, channel in queued:
         by_channel.setdefault(channel, []).append(post_id)
     for channel, ids in by_channel.items():
-        size = 1 if registry.spec_for(channel).can(Capability.SEND_TO_MANY) else batch
+        spec = registry.spec_for(channel)
+        size = 1 if spec.can(Capability.SEND_TO_MANY) else batch
+        size = min(size, spec.posts_per_message or size)
         for start in range(0, len(ids), size):
             ring(ids[start : start + size], channel)
 
