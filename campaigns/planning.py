@@ -52,7 +52,7 @@ from campaigns.besttime import (
     draw_seed,
 )
 from campaigns.formatting import tracked_url
-from campaigns.loader import CampaignDefinition, ChannelBlock, media_keys, where
+from campaigns.loader import CampaignDefinition, ChannelBlock, VariantTest, media_keys, where
 from campaigns.reference import (
     CANCELLED_STATE,
     EDITABLE_STATES,
@@ -904,16 +904,7 @@ class _Planner:
             key: {k: arm[k] for k in varied if k in arm}
             for key, arm in zip(keys, arms, strict=True)
         }
-        rest = {
-            **arms[0],
-            "variant": {
-                **about,
-                "arm": "rest",
-                "wait": int(test.wait.total_seconds()),
-                "min_sample": test.min_sample,
-                "choices": choices,
-            },
-        }
+        rest = _rest_content(arms[0], about, test, choices)
         planned.append(("rest", occurrence.at + test.wait, rest))
         out = []
         for key, at, content in planned:
@@ -981,16 +972,7 @@ class _Planner:
                 key: {k: arm.get(k) for k in varied}
                 for key, arm in zip(keys, arm_contents, strict=True)
             }
-            content = {
-                **arm_contents[0],
-                "variant": {
-                    **about,
-                    "arm": "rest",
-                    "wait": int(test.wait.total_seconds()),
-                    "min_sample": test.min_sample,
-                    "choices": choices,
-                },
-            }
+            content = _rest_content(arm_contents[0], about, test, choices)
             out[index] = replace(out[index], content=content, content_hash=content_hash(content))
         return out
 
@@ -1131,6 +1113,23 @@ class _Planner:
             )
         if d.quiet_skipped:
             self.notes.append(f"{d.quiet_skipped} occurrence(s) dropped by quiet hours")
+
+
+def _rest_content(
+    first: dict[str, Any], about: dict[str, Any], test: VariantTest, choices: dict[str, Any]
+) -> dict[str, Any]:
+    """The content of a post that gets the chosen variant: the first variant until the
+    decision, with what the decision needs (the wait, the minimum sample, every choice)."""
+    return {
+        **first,
+        "variant": {
+            **about,
+            "arm": "rest",
+            "wait": int(test.wait.total_seconds()),
+            "min_sample": test.min_sample,
+            "choices": choices,
+        },
+    }
 
 
 def _splits_posts(channel: ChannelBlock) -> bool:
