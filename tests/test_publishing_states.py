@@ -428,6 +428,7 @@ def test_lost_doorbell_is_rung_again(engine: Engine) -> None:
     assert requeue_stale(engine=engine, policy=POLICY, now=NOW + timedelta(seconds=62)) == []
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no server
 def test_a_connection_the_server_dropped_costs_one_retry_not_the_claim(db_url: str) -> None:
     """The publishing pool does not ping at checkout: a connection PostgreSQL has dropped
     fails the statement, and the claim is made again on a new connection."""
@@ -436,8 +437,6 @@ def test_a_connection_the_server_dropped_costs_one_retry_not_the_claim(db_url: s
 
     from marketing.db import get_engine, retry_on_disconnect
 
-    if db_url.startswith("sqlite"):
-        pytest.skip("SQLite has no server to drop a connection")
     pinged, engine = get_engine(db_url), get_engine(db_url, pre_ping=False)
     assert engine is not pinged and engine.pool._pre_ping is False  # type: ignore[attr-defined]
     ids = make_posts(engine, 2)
